@@ -1,0 +1,79 @@
+"""Translate botocore errors into the tool's own errors (and exit codes), without personal data."""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+
+from cognito_backup.errors import (
+    AccessDenied,
+    AwsError,
+    CognitoBackupError,
+    PoolNotFound,
+    Throttled,
+    UsageError,
+)
+
+THROTTLING_CODES = frozenset(
+    {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded", "SlowDown"}
+)
+ACCESS_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredTokenException",
+        "ExpiredToken",
+        "NotAuthorizedException",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+    }
+)
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_throttling(exc: BaseException) -> bool:
+    return error_code(exc) in THROTTLING_CODES
+
+
+def translate_client_error(exc: BaseException, action: str) -> CognitoBackupError:
+    """`action` names the call and its target (pool id, bucket), never attribute values.
+
+    The result carries `aws_code` so callers can still tell, say, a vanished group from a vanished pool.
+    """
+    err = _translate(exc, action)
+    err.aws_code = error_code(exc)  # type: ignore[attr-defined]
+    return err
+
+
+def aws_code(err: BaseException) -> str:
+    return str(getattr(err, "aws_code", "") or error_code(err))
+
+
+def _translate(exc: BaseException, action: str) -> CognitoBackupError:
+    if isinstance(exc, NoCredentialsError):
+        return AccessDenied(
+            f"{action}: no AWS credentials found",
+            hint="Set AWS_PROFILE / --profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+        )
+    if isinstance(exc, NoRegionError):
+        return UsageError(f"{action}: no AWS Region given", hint="Pass --region or set AWS_REGION.")
+    code = error_code(exc)
+    if code in ACCESS_CODES:
+        return AccessDenied(f"{action}: access denied by AWS ({code})")
+    message = str(exc.response.get("Error", {}).get("Message", "")) if isinstance(exc, ClientError) else ""
+    # Cognito says "User pool <id> does not exist." for a missing pool; other missing things (a group
+    # deleted mid-backup) must not be reported as a missing pool.
+    if code == "ResourceNotFoundException" and "pool" in message.lower():
+        return PoolNotFound(f"{action}: the user pool does not exist in this account and Region ({code})")
+    if code in THROTTLING_CODES:
+        return Throttled(f"{action}: still throttled by AWS after every retry ({code})")
+    if code in {"NoSuchBucket"}:
+        return AwsError(f"{action}: the bucket does not exist ({code})")
+    # Cognito error messages can echo request values (usernames, attribute values): keep only the code.
+    return AwsError(f"{action}: AWS error {code or type(exc).__name__}")

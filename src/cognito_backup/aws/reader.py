@@ -1,0 +1,352 @@
+"""Read a user pool: configuration, groups, users (in concurrent chains), memberships.
+
+Every call goes through the Pacer, which keeps each quota category within its rate. Nothing here
+writes to Cognito; nothing here logs attribute values.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cognito_backup.aws.errors import aws_code, error_code, translate_client_error
+from cognito_backup.aws.pacing import Pacer
+from cognito_backup.errors import AwsError
+from cognito_backup.model import Group, Membership, PoolConfig, PoolState, User, jsonable
+
+HEX_DIGITS = "0123456789abcdef"
+PAGE = 60
+# Codes that mean "this pool or endpoint does not offer that call" for optional configuration reads.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "InvalidParameterException",
+        "UnsupportedOperationException",
+        "ResourceNotFoundException",
+        "NotImplemented",
+        "NotImplementedException",
+        "UserPoolAddOnNotEnabledException",
+        "FeatureUnavailableInTierException",
+        "InternalFailure",
+        "InternalErrorException",
+        "404",
+        "500",
+    }
+)
+
+
+@dataclass
+class ReadProgress:
+    """Callbacks for progress displays (the CLI renders them; the library stays silent)."""
+
+    users: Callable[[int], None] = lambda n: None
+    memberships: Callable[[int], None] = lambda n: None
+    note: Callable[[str], None] = lambda msg: None
+
+
+class _Done:
+    pass
+
+
+_DONE = _Done()
+
+
+class PoolReader:
+    def __init__(
+        self,
+        client: Any,
+        pacer: Pacer,
+        user_pool_id: str,
+        *,
+        chains: int = 16,
+        progress: ReadProgress | None = None,
+        workers: int = 8,
+    ) -> None:
+        self.client = client
+        self.pacer = pacer
+        self.pool_id = user_pool_id
+        self.chains = chains
+        self.progress = progress or ReadProgress()
+        self.workers = workers
+        self.used_chains = 1
+
+    # ---- calls ----------------------------------------------------------------------------------
+    def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        method = getattr(self.client, _snake(operation))
+        try:
+            result: dict[str, Any] = self.pacer.call(operation, method, pool_id=self.pool_id, **kwargs)
+        except ClientError as exc:
+            raise translate_client_error(exc, f"{operation} on user pool {self.pool_id}") from exc
+        return result
+
+    def _optional(self, operation: str, config: PoolConfig, **kwargs: Any) -> dict[str, Any] | None:
+        """A configuration read that some pools or endpoints do not offer: recorded, not fatal."""
+        method = getattr(self.client, _snake(operation))
+        try:
+            result: dict[str, Any] = self.pacer.call(operation, method, pool_id=self.pool_id, **kwargs)
+            return result
+        except NotImplementedError:  # moto in-process for calls it lacks
+            config.unavailable[operation] = "not implemented by this endpoint"
+        except ClientError as exc:
+            code = error_code(exc)
+            if code not in _UNAVAILABLE_CODES:
+                raise translate_client_error(exc, f"{operation} on user pool {self.pool_id}") from exc
+            config.unavailable[operation] = f"{code}"
+        return None
+
+    # ---- configuration --------------------------------------------------------------------------
+    def read_config(self) -> PoolConfig:
+        config = PoolConfig()
+        pool = self.call("DescribeUserPool", UserPoolId=self.pool_id)["UserPool"]
+        config.user_pool = jsonable(pool)
+        config.tags = dict(pool.get("UserPoolTags", {}) or {})
+        mfa = self._optional("GetUserPoolMfaConfig", config, UserPoolId=self.pool_id)
+        config.mfa_config = jsonable(mfa) if mfa else {}
+        if pool.get("Arn"):
+            tags = self._optional("ListTagsForResource", config, ResourceArn=pool["Arn"])
+            if tags is not None:
+                config.tags = dict(tags.get("Tags", {}))
+        config.clients = [
+            jsonable(
+                self.call("DescribeUserPoolClient", UserPoolId=self.pool_id, ClientId=c["ClientId"])["UserPoolClient"]
+            )
+            for c in self._pages("ListUserPoolClients", "UserPoolClients", "NextToken", MaxResults=PAGE)
+        ]
+        idps = []
+        for p in self._pages("ListIdentityProviders", "Providers", "NextToken", MaxResults=PAGE):
+            idp = self.call("DescribeIdentityProvider", UserPoolId=self.pool_id, ProviderName=p["ProviderName"])
+            idps.append(jsonable(idp["IdentityProvider"]))
+        config.identity_providers = idps
+        config.resource_servers = [
+            jsonable(rs) for rs in self._pages("ListResourceServers", "ResourceServers", "NextToken", MaxResults=50)
+        ]
+        for field_name in ("Domain", "CustomDomain"):
+            domain = pool.get(field_name)
+            if domain:
+                desc = self._optional("DescribeUserPoolDomain", config, Domain=domain)
+                if desc and desc.get("DomainDescription"):
+                    config.domain = jsonable(desc["DomainDescription"])
+                    break
+        ui = self._optional("GetUICustomization", config, UserPoolId=self.pool_id)
+        config.ui_customization = jsonable(ui.get("UICustomization")) if ui else None
+        risk = self._optional("DescribeRiskConfiguration", config, UserPoolId=self.pool_id)
+        config.risk_configuration = jsonable(risk.get("RiskConfiguration")) if risk else None
+        return config
+
+    def _pages(self, operation: str, items_key: str, token_key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            args = dict(kwargs, UserPoolId=self.pool_id)
+            if token:
+                args[token_key] = token
+            resp = self.call(operation, **args)
+            yield from resp.get(items_key, [])
+            token = resp.get(token_key)
+            if not token:
+                return
+
+    # ---- groups and memberships -----------------------------------------------------------------
+    def iter_groups(self) -> Iterator[Group]:
+        for item in self._pages("ListGroups", "Groups", "NextToken", Limit=PAGE):
+            yield Group.from_api(item)
+
+    def iter_group_members(self, group: str) -> Iterator[str]:
+        try:
+            for item in self._pages("ListUsersInGroup", "Users", "NextToken", GroupName=group, Limit=PAGE):
+                yield str(item["Username"])
+        except AwsError as err:
+            if aws_code(err) != "ResourceNotFoundException":
+                raise
+            # The group was deleted while we read: the change journal records that deletion.
+            self.progress.note(f"group {group!r} disappeared during the read; its memberships are skipped")
+
+    def iter_memberships(self, groups: Iterable[str]) -> Iterator[Membership]:
+        """Memberships of every group, groups read concurrently (ListUsersInGroup per group)."""
+        names = list(groups)
+
+        def produce(name: str, out: Callable[[Any], None]) -> None:
+            for username in self.iter_group_members(name):
+                out(Membership(group=name, username=username))
+
+        yield from _fan_in(names, produce, self.workers, self.progress.memberships)
+
+    # ---- users --------------------------------------------------------------------------------
+    def _user_chain(self, filt: str | None, out: Callable[[Any], None]) -> None:
+        token: str | None = None
+        previous: set[str] = set()
+        while True:
+            args: dict[str, Any] = {"UserPoolId": self.pool_id, "Limit": PAGE}
+            if filt:
+                args["Filter"] = filt
+            if token:
+                args["PaginationToken"] = token
+            resp = self.call("ListUsers", **args)
+            page = [User.from_api(u) for u in resp.get("Users", [])]
+            current = {u.username for u in page}
+            for user in page:
+                # Within one chain Cognito returns no duplicates; this guards the page seam only, so
+                # memory stays one page, not one pool.
+                if user.username not in previous:
+                    out(user)
+            previous = current
+            token = resp.get("PaginationToken")
+            if not token:
+                return
+
+    def _prefix_filter_supported(self) -> bool:
+        if self.chains <= 1:
+            return False
+        method = self.client.list_users
+        try:
+            self.pacer.call("ListUsers", method, UserPoolId=self.pool_id, Limit=1, Filter='sub ^= "0"')
+        except ClientError as exc:
+            if error_code(exc) == "InvalidParameterException":
+                self.progress.note("this endpoint refuses sub prefix filters: listing users in one chain")
+                return False
+            raise translate_client_error(exc, f"ListUsers on user pool {self.pool_id}") from exc
+        return True
+
+    def iter_users(self) -> Iterator[User]:
+        """Every user once. With prefix filters, one chain per leading hex digit of `sub` runs
+        concurrently: subs are lowercase UUIDs, so the chains partition the pool and never overlap."""
+        if self._prefix_filter_supported():
+            filters: list[str | None] = [f'sub ^= "{d}"' for d in HEX_DIGITS]
+            self.used_chains = len(filters)
+        else:
+            filters = [None]
+            self.used_chains = 1
+
+        def produce(filt: str | None, out: Callable[[Any], None]) -> None:
+            self._user_chain(filt, out)
+
+        workers = min(len(filters), max(1, self.chains))
+        yield from _fan_in(filters, produce, workers, self.progress.users)
+
+    def find_user(self, *, sub: str | None = None, username: str | None = None) -> User | None:
+        """Re-read one user without AdminGetUser (which would bill the user as a monthly active user)."""
+        if sub:
+            filt = f'sub = "{_quote(sub)}"'
+        elif username:
+            filt = f'username = "{_quote(username)}"'
+        else:
+            raise ValueError("sub or username required")
+        resp = self.call("ListUsers", UserPoolId=self.pool_id, Filter=filt, Limit=2)
+        users = [User.from_api(u) for u in resp.get("Users", [])]
+        if username:
+            users = [u for u in users if u.username == username]
+        return users[0] if users else None
+
+    def user_groups(self, username: str) -> list[str]:
+        groups = []
+        for item in self._pages("AdminListGroupsForUser", "Groups", "NextToken", Username=username, Limit=PAGE):
+            groups.append(str(item["GroupName"]))
+        return groups
+
+    def mfa_preferences(self, username: str) -> dict[str, Any]:
+        """AdminGetUser: bills the user as a monthly active user (hence opt-in)."""
+        resp = self.call("AdminGetUser", UserPoolId=self.pool_id, Username=username)
+        return {
+            "preferred": resp.get("PreferredMfaSetting"),
+            "enabled": sorted(resp.get("UserMFASettingList", []) or []),
+        }
+
+    def read_state(self) -> PoolState:
+        """The whole pool in memory (the restore planner's 'actual' side)."""
+        config = self.read_config()
+        groups = list(self.iter_groups())
+        users = list(self.iter_users())
+        memberships = list(self.iter_memberships(g.name for g in groups))
+        return PoolState.build(config, groups, users, memberships)
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _snake(operation: str) -> str:
+    special = {"GetCSVHeader": "get_csv_header", "GetUICustomization": "get_ui_customization"}
+    if operation in special:
+        return special[operation]
+    out = []
+    for i, ch in enumerate(operation):
+        if ch.isupper() and i and (not operation[i - 1].isupper()):
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _fan_in(
+    tasks: list[Any],
+    produce: Callable[[Any, Callable[[Any], None]], None],
+    workers: int,
+    count: Callable[[int], None],
+) -> Iterator[Any]:
+    """Run `produce(task, out)` for every task on a thread pool and yield what they output, in arrival
+    order. The queue is bounded, so slow consumers hold producers back and memory stays flat. The first
+    error stops every producer and is re-raised here."""
+    if not tasks:
+        return
+    items: queue.Queue[Any] = queue.Queue(maxsize=4 * PAGE * max(1, workers))
+    stop = threading.Event()
+
+    class _Stopped(Exception):
+        pass
+
+    def out(item: Any) -> None:
+        while True:
+            if stop.is_set():
+                raise _Stopped
+            try:
+                items.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def run(task: Any) -> None:
+        try:
+            produce(task, out)
+        except _Stopped:
+            return
+        except BaseException as exc:
+            stop.set()
+            items.put(_Failure(exc))
+            return
+        items.put(_DONE)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="cognito-read")
+    try:
+        for task in tasks:
+            pool.submit(run, task)
+        remaining = len(tasks)
+        produced = 0
+        while remaining:
+            item = items.get()
+            if item is _DONE:
+                remaining -= 1
+                continue
+            if isinstance(item, _Failure):
+                raise item.exc
+            produced += 1
+            if produced % PAGE == 0:
+                count(produced)
+            yield item
+        count(produced)
+    finally:
+        stop.set()
+        # Unblock producers waiting on a full queue, then wait for them.
+        while True:
+            try:
+                items.get_nowait()
+            except queue.Empty:
+                break
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc

@@ -1,0 +1,1 @@
+"""Thin command-line layer over the library: parse, call, render. No logic lives here."""

@@ -1,0 +1,163 @@
+"""Shared CLI plumbing: global AWS options, --json output, progress, errors -> exit codes."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from cognito_backup.aws.pacing import Pacer
+from cognito_backup.aws.quotas import parse_rates
+from cognito_backup.aws.session import AwsContext
+from cognito_backup.errors import CognitoBackupError
+from cognito_backup.repo.repository import Repository
+from cognito_backup.store import open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+INTERNAL_ERROR_EXIT = 70
+
+
+@dataclass
+class AppContext:
+    aws: AwsContext = field(default_factory=AwsContext)
+
+    def repository(self, repo: str, kms_key_id: str | None = None) -> Repository:
+        return Repository(open_store(repo, self.aws, kms_key_id=kms_key_id))
+
+    def cognito(self, region: str | None = None) -> Any:
+        return self.aws.client("cognito-idp", region=region)
+
+
+def app(ctx: click.Context) -> AppContext:
+    obj = ctx.find_object(AppContext)
+    if obj is None:
+        obj = ctx.ensure_object(AppContext)
+    return obj
+
+
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def out_console() -> Console:
+    return Console(highlight=False)
+
+
+def emit_json(payload: Any) -> None:
+    click.echo(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False, default=str))
+
+
+def fail(error: CognitoBackupError, as_json: bool) -> None:
+    """Print the error for a person (stderr) or a machine (stdout JSON) and exit with its code."""
+    if as_json:
+        emit_json({"error": {"kind": error.kind, "message": error.message, "hint": error.hint}})
+    console = err_console()
+    console.print(f"[bold red]error:[/] {error.message}", markup=True, soft_wrap=True)
+    if error.hint:
+        console.print(f"[dim]hint:[/] {error.hint}", markup=True, soft_wrap=True)
+    sys.exit(error.exit_code)
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")(fn)
+
+
+def rate_options(fn: F) -> F:
+    fn = click.option(
+        "--rate",
+        "rates",
+        multiple=True,
+        metavar="CATEGORY=RPS",
+        help="Override a Cognito quota category's rate (repeatable), e.g. UserCreation=100 after buying "
+        "capacity. Defaults are AWS's default quotas, shared by every app in the account and Region.",
+    )(fn)
+    return fn
+
+
+def make_pacer(rates: tuple[str, ...] | list[str]) -> Pacer:
+    return Pacer(parse_rates(list(rates)))
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into messages and exit codes; a bug prints its traceback and exits 70."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return fn(*args, **kwargs)
+        except CognitoBackupError as exc:
+            fail(exc, as_json)
+        except KeyboardInterrupt:
+            err_console().print("[yellow]interrupted[/]: progress so far is saved; re-run to continue.")
+            sys.exit(130)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except Exception:
+            err_console().print("[bold red]internal error[/] (a bug in cognito-backup; please report it):")
+            traceback.print_exc()
+            sys.exit(INTERNAL_ERROR_EXIT)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Progress:
+    """Progress for a person: a live rich display on a terminal, plain lines otherwise, nothing with
+    --json (stdout is then reserved for the JSON object). Always on stderr."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.console = err_console()
+        self.enabled = enabled
+        self.live = enabled and self.console.is_terminal
+        self._status: Any = None
+        self._last: dict[str, int] = {}
+
+    @contextmanager
+    def running(self, title: str) -> Iterator[Progress]:
+        if self.live:
+            with self.console.status(title) as status:
+                self._status = status
+                yield self
+                self._status = None
+        else:
+            self.line(title)
+            yield self
+
+    def line(self, message: str) -> None:
+        if self.enabled:
+            self.console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    def stage(self, name: str) -> None:
+        if self._status is not None:
+            self._status.update(f"{name} ...")
+        else:
+            self.line(f"  {name} ...")
+
+    def counter(self, what: str, every: int = 5000) -> Callable[[int], None]:
+        def update(n: int) -> None:
+            if self._status is not None:
+                self._status.update(f"{what}: {n:,}")
+            elif n - self._last.get(what, 0) >= every:
+                self._last[what] = n
+                self.line(f"  {what}: {n:,}")
+
+        return update
+
+
+def global_options(fn: F) -> F:
+    fn = click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="Override the AWS endpoint (emulators).")(fn)
+    fn = click.option("--profile", envvar="AWS_PROFILE", help="AWS named profile (as the AWS CLI).")(fn)
+    fn = click.option(
+        "--region", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], help="AWS Region of the user pool (as the AWS CLI)."
+    )(fn)
+    return fn

@@ -1,0 +1,117 @@
+"""Every failure the tool reports, each with its own exit code (documented in docs/exit-codes.md).
+
+Messages speak to a person and never carry attribute values: user attributes are personal data.
+"""
+
+from __future__ import annotations
+
+
+class CognitoBackupError(Exception):
+    """Base class: a failure the user can act on. `exit_code` is the process exit status."""
+
+    exit_code = 1
+    kind = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\nHint: {self.hint}"
+
+
+class DifferencesFound(CognitoBackupError):
+    """`diff`: the pool and the snapshot differ (not a malfunction; monitoring keys on it)."""
+
+    exit_code = 1
+    kind = "differences"
+
+
+class OperationsFailed(CognitoBackupError):
+    """A restore/replicate finished but some operations failed; every failure is named in the report."""
+
+    exit_code = 1
+    kind = "partial_failure"
+
+
+class UsageError(CognitoBackupError):
+    exit_code = 2
+    kind = "usage"
+
+
+class AccessDenied(CognitoBackupError):
+    exit_code = 3
+    kind = "access_denied"
+
+
+class PoolNotFound(CognitoBackupError):
+    exit_code = 4
+    kind = "pool_not_found"
+
+
+class Throttled(CognitoBackupError):
+    """Cognito kept throttling past the retry budget. Nothing written so far is lost."""
+
+    exit_code = 5
+    kind = "throttled"
+
+
+class RepositoryDamaged(CognitoBackupError):
+    exit_code = 6
+    kind = "repository_damaged"
+
+
+class RepositoryNotFound(CognitoBackupError):
+    """The repository, or the snapshot asked for, does not exist."""
+
+    exit_code = 7
+    kind = "not_found"
+
+
+class PlanRefused(CognitoBackupError):
+    """The target cannot take the snapshot as it is (schema mismatch, create-only settings...).
+
+    Raised before anything is written to the target.
+    """
+
+    exit_code = 8
+    kind = "plan_refused"
+
+
+class AwsError(CognitoBackupError):
+    """Another AWS error we cannot classify further; the AWS error code is in the message."""
+
+    exit_code = 9
+    kind = "aws_error"
+
+
+class StoreUnavailable(CognitoBackupError):
+    """The repository storage (disk, S3) cannot be written or read."""
+
+    exit_code = 10
+    kind = "store_unavailable"
+
+
+class Interrupted(CognitoBackupError):
+    """Stopped by SIGINT/SIGTERM after saving progress; re-running the same command resumes."""
+
+    exit_code = 130
+    kind = "interrupted"
+
+
+EXIT_CODES: list[tuple[int, str, str]] = [
+    (0, "ok", "Success (for diff: pool and snapshot are equal)."),
+    (1, "differences / partial_failure", "diff found differences; restore/replicate had failed operations."),
+    (2, "usage", "Bad command line or option value."),
+    (3, "access_denied", "AWS credentials missing, expired or not allowed to make a call."),
+    (4, "pool_not_found", "The user pool id does not exist in that account and Region."),
+    (5, "throttled", "Cognito kept throttling beyond the retry budget."),
+    (6, "repository_damaged", "An object or manifest is missing, truncated or altered."),
+    (7, "not_found", "The repository or snapshot does not exist."),
+    (8, "plan_refused", "The target pool cannot take the snapshot (schema mismatch...); nothing written."),
+    (9, "aws_error", "Any other AWS error (its code is printed)."),
+    (10, "store_unavailable", "The repository storage (disk or S3) cannot be read or written."),
+    (70, "internal", "A bug in cognito-backup: please report it with the traceback."),
+    (130, "interrupted", "Stopped by Ctrl-C/SIGTERM after saving progress; re-run to resume."),
+]

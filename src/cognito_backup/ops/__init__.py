@@ -1,0 +1,1 @@
+"""Orchestration: each module runs one capability end to end (backup, restore, capture, ...)."""

@@ -1,0 +1,39 @@
+"""Key names inside a repository. Pure functions; docs/format.md describes the same layout."""
+
+from __future__ import annotations
+
+import re
+
+FORMAT_NAME = "cognito-backup-repository"
+FORMAT_VERSION = 1
+
+CONFIG_KEY = "config.json"
+OBJECTS_PREFIX = "objects/"
+SNAPSHOTS_PREFIX = "snapshots/"
+LOCKS_PREFIX = "locks/"
+JOURNAL_PREFIX = "journal/"
+OBJECT_SUFFIX = ".jsonl.zst"
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def object_key(sha256: str) -> str:
+    if not _HEX64.match(sha256):
+        raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+    return f"{OBJECTS_PREFIX}{sha256[:2]}/{sha256}{OBJECT_SUFFIX}"
+
+
+def object_hash_from_key(key: str) -> str | None:
+    name = key.rsplit("/", 1)[-1]
+    if not name.endswith(OBJECT_SUFFIX):
+        return None
+    digest = name[: -len(OBJECT_SUFFIX)]
+    return digest if _HEX64.match(digest) else None
+
+
+def snapshot_key(snapshot_id: str) -> str:
+    return f"{SNAPSHOTS_PREFIX}{snapshot_id}.json"
+
+
+def lock_key(lock_id: str) -> str:
+    return f"{LOCKS_PREFIX}{lock_id}.json"

@@ -1,0 +1,89 @@
+"""The snapshot manifest: written last; a snapshot without one does not exist."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from cognito_backup.errors import RepositoryDamaged
+from cognito_backup.repo.layout import FORMAT_VERSION
+
+KINDS = ("config", "groups", "users", "memberships")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRef:
+    kind: str
+    sha256: str
+    size: int
+    records: int
+
+    def to_record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "sha256": self.sha256, "size": self.size, "records": self.records}
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> ObjectRef:
+        return cls(kind=str(rec["kind"]), sha256=str(rec["sha256"]), size=int(rec["size"]), records=int(rec["records"]))
+
+
+@dataclass(slots=True)
+class Manifest:
+    id: str
+    user_pool_id: str
+    region: str | None
+    started_at: str
+    finished_at: str
+    tool_version: str
+    objects: list[ObjectRef]
+    counts: dict[str, int]
+    options: dict[str, Any] = field(default_factory=dict)
+    # Journal coverage and other later additions live here so older readers ignore them.
+    extra: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def objects_of(self, kind: str) -> list[ObjectRef]:
+        return [o for o in self.objects if o.kind == kind]
+
+    def to_json(self) -> bytes:
+        body = {
+            "format_version": self.format_version,
+            "id": self.id,
+            "source": {"user_pool_id": self.user_pool_id, "region": self.region},
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "tool_version": self.tool_version,
+            "counts": self.counts,
+            "options": self.options,
+            "objects": [o.to_record() for o in self.objects],
+            "extra": self.extra,
+        }
+        return (json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> Manifest:
+        try:
+            body = json.loads(data.decode("utf-8"))
+            version = int(body["format_version"])
+            if version > FORMAT_VERSION:
+                raise RepositoryDamaged(
+                    f"{where} uses repository format {version}; this tool reads up to {FORMAT_VERSION}",
+                    hint="Upgrade cognito-backup.",
+                )
+            return cls(
+                id=str(body["id"]),
+                user_pool_id=str(body["source"]["user_pool_id"]),
+                region=body["source"].get("region"),
+                started_at=str(body["started_at"]),
+                finished_at=str(body["finished_at"]),
+                tool_version=str(body["tool_version"]),
+                counts={str(k): int(v) for k, v in body["counts"].items()},
+                options=dict(body.get("options", {})),
+                objects=[ObjectRef.from_record(o) for o in body["objects"]],
+                extra=dict(body.get("extra", {})),
+                format_version=version,
+            )
+        except RepositoryDamaged:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise RepositoryDamaged(f"{where} is not a valid manifest ({type(exc).__name__}: {exc})") from None

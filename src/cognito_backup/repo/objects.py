@@ -1,0 +1,148 @@
+"""Immutable objects: JSON Lines, zstd-compressed, named by the SHA-256 of their stored bytes.
+
+Writing streams records through a compressor into a temp file (memory stays flat however many records
+there are); the object is stored under its hash only when complete. Reading streams too, and verifies
+the hash and record count at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, cast
+
+import zstandard
+
+from cognito_backup.errors import RepositoryDamaged
+from cognito_backup.model import canonical_json
+from cognito_backup.repo.layout import object_key
+from cognito_backup.repo.manifest import ObjectRef
+from cognito_backup.store.base import ObjectNotFound, Store
+
+ZSTD_LEVEL = 6
+
+
+class _HashingFile(io.RawIOBase):
+    """Write-through file wrapper that hashes and counts what reaches the disk."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        data = bytes(b)
+        self.raw.write(data)
+        self.sha.update(data)
+        self.size += len(data)
+        return len(data)
+
+
+class ObjectWriter:
+    """Write one object of `kind`. Use `add()` per record, then `finish()` -> ObjectRef."""
+
+    def __init__(self, store: Store, kind: str, tmp_dir: str | None = None) -> None:
+        self.store = store
+        self.kind = kind
+        fd, self._tmp_path = tempfile.mkstemp(prefix="cognito-backup-", suffix=".zst", dir=tmp_dir)
+        os.fchmod(fd, 0o600)
+        self._raw = os.fdopen(fd, "wb")
+        self._hashing = _HashingFile(self._raw)
+        self._zw = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(
+            cast(IO[bytes], self._hashing), closefd=False
+        )
+        self.records = 0
+        self._closed = False
+
+    def add(self, record: Any) -> None:
+        self._zw.write(canonical_json(record).encode("utf-8") + b"\n")
+        self.records += 1
+
+    def finish(self) -> ObjectRef:
+        self._zw.flush(zstandard.FLUSH_FRAME)
+        self._zw.close()  # type: ignore[no-untyped-call]
+        self._raw.close()
+        self._closed = True
+        try:
+            digest = self._hashing.sha.hexdigest()
+            ref = ObjectRef(kind=self.kind, sha256=digest, size=self._hashing.size, records=self.records)
+            key = object_key(digest)
+            # Same name means same bytes: an object another backup already stored is not written again.
+            if not self.store.exists(key):
+                self.store.put_file(key, Path(self._tmp_path))
+            return ref
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        if not self._closed:
+            self._zw.close()  # type: ignore[no-untyped-call]
+            self._raw.close()
+            self._closed = True
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp_path)
+
+
+class _VerifyingReader(io.RawIOBase):
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.raw.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self.sha.update(data)
+        self.size += n
+        return n
+
+
+def iter_object(store: Store, ref: ObjectRef, where: str = "") -> Iterator[dict[str, Any]]:
+    """Yield the records of an object, then verify its size, hash and record count.
+
+    A damaged object raises RepositoryDamaged naming the object (after yielding what decoded, so callers
+    that must not act on partial data load fully before acting).
+    """
+    key = object_key(ref.sha256)
+    label = f"object {ref.sha256[:12]} ({ref.kind}){where}"
+    try:
+        raw = store.open_read(key)
+    except ObjectNotFound:
+        raise RepositoryDamaged(f"{label} is missing from the repository") from None
+    count = 0
+    verifier = _VerifyingReader(raw)
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], verifier), read_across_frames=True)
+        text = io.TextIOWrapper(io.BufferedReader(reader, 1024 * 1024), encoding="utf-8")
+        try:
+            for line in text:
+                if not line.strip():
+                    continue
+                yield json.loads(line)
+                count += 1
+        except (zstandard.ZstdError, UnicodeDecodeError, json.JSONDecodeError, OSError) as exc:
+            raise RepositoryDamaged(f"{label} cannot be decoded ({type(exc).__name__})") from None
+        # Drain anything the decoder did not need so the hash covers every stored byte.
+        while verifier.read(1024 * 1024):
+            pass
+    finally:
+        raw.close()
+    if verifier.size != ref.size:
+        raise RepositoryDamaged(f"{label} is truncated or padded: {verifier.size} bytes, expected {ref.size}")
+    if verifier.sha.hexdigest() != ref.sha256:
+        raise RepositoryDamaged(f"{label} was altered: its SHA-256 does not match its name")
+    if count != ref.records:
+        raise RepositoryDamaged(f"{label} holds {count} records, the manifest says {ref.records}")

@@ -1,0 +1,282 @@
+"""Open, read and write a repository. Writes go objects first, manifest last (restic's order), so a
+crash at any point leaves either a complete snapshot or none, never one pointing at missing data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from cognito_backup import __version__
+from cognito_backup.errors import RepositoryDamaged, RepositoryNotFound, UsageError
+from cognito_backup.model import Group, Membership, PoolConfig, PoolState, User
+from cognito_backup.repo.layout import (
+    CONFIG_KEY,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    LOCKS_PREFIX,
+    SNAPSHOTS_PREFIX,
+    lock_key,
+    snapshot_key,
+)
+from cognito_backup.repo.manifest import Manifest, ObjectRef
+from cognito_backup.repo.objects import ObjectWriter, iter_object
+from cognito_backup.store.base import ObjectNotFound, Store
+
+# Objects of one kind are split so that no single object grows without bound (restores and checks
+# stream them; S3 uploads stay reasonable).
+DEFAULT_MAX_RECORDS_PER_OBJECT = 100_000
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def format_time(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: str) -> dt.datetime:
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    parsed = dt.datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def new_snapshot_id(started: dt.datetime) -> str:
+    return f"{started.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+class Repository:
+    def __init__(self, store: Store, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.store = store
+        self.clock = clock
+
+    # ---- repository config -------------------------------------------------------------------
+    def init_if_needed(self) -> None:
+        if self.store.exists(CONFIG_KEY):
+            self.read_config()
+            return
+        body = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "created_at": format_time(self.clock())}
+        self.store.put_bytes(CONFIG_KEY, (json.dumps(body, indent=2) + "\n").encode())
+
+    def read_config(self) -> dict[str, Any]:
+        try:
+            data = self.store.get_bytes(CONFIG_KEY)
+        except ObjectNotFound:
+            raise RepositoryNotFound(
+                f"No cognito-backup repository at {self.store.describe()}",
+                hint="Check --repo; a repository is created by the first `cognito-backup backup`.",
+            ) from None
+        try:
+            body = json.loads(data)
+            assert body["format"] == FORMAT_NAME
+            version = int(body["version"])
+        except (ValueError, KeyError, AssertionError, TypeError):
+            raise RepositoryDamaged(f"{self.store.describe()}/{CONFIG_KEY} is not a repository config") from None
+        if version > FORMAT_VERSION:
+            raise RepositoryDamaged(
+                f"Repository format {version} is newer than this tool's ({FORMAT_VERSION})",
+                hint="Upgrade cognito-backup.",
+            )
+        return dict(body)
+
+    # ---- snapshots ---------------------------------------------------------------------------
+    def list_snapshots(self) -> list[Manifest]:
+        """Every snapshot, oldest first. A manifest that cannot be parsed raises RepositoryDamaged."""
+        self.read_config()
+        manifests = [
+            self.load_manifest_key(info.key) for info in self.store.list(SNAPSHOTS_PREFIX) if info.key.endswith(".json")
+        ]
+        return sorted(manifests, key=lambda m: (m.started_at, m.id))
+
+    def load_manifest_key(self, key: str) -> Manifest:
+        try:
+            data = self.store.get_bytes(key)
+        except ObjectNotFound:
+            raise RepositoryNotFound(f"Snapshot manifest {key} disappeared while reading") from None
+        return Manifest.from_json(data, where=key)
+
+    def resolve(self, snapshot: str | None = "latest", user_pool_id: str | None = None) -> Manifest:
+        """`latest` (optionally of one pool), a full id, or a unique id prefix."""
+        snaps = self.list_snapshots()
+        if user_pool_id and (snapshot in (None, "latest")):
+            snaps = [s for s in snaps if s.user_pool_id == user_pool_id] or snaps
+        if not snaps:
+            raise RepositoryNotFound(f"The repository at {self.store.describe()} holds no snapshot yet")
+        if snapshot in (None, "", "latest"):
+            return snaps[-1]
+        assert snapshot is not None
+        matches = [s for s in snaps if s.id == snapshot] or [s for s in snaps if s.id.startswith(snapshot)]
+        if not matches:
+            raise RepositoryNotFound(
+                f"No snapshot {snapshot!r} in {self.store.describe()}",
+                hint="`cognito-backup snapshots --repo ...` lists them.",
+            )
+        if len(matches) > 1:
+            raise UsageError(f"Snapshot prefix {snapshot!r} is ambiguous: {', '.join(m.id for m in matches)}")
+        return matches[0]
+
+    def delete_snapshot(self, manifest: Manifest) -> None:
+        self.store.delete(snapshot_key(manifest.id))
+
+    # ---- reading a snapshot --------------------------------------------------------------------
+    def iter_records(self, manifest: Manifest, kind: str) -> Iterator[dict[str, Any]]:
+        for ref in manifest.objects_of(kind):
+            yield from iter_object(self.store, ref, where=f" of snapshot {manifest.id}")
+
+    def load_config(self, manifest: Manifest) -> PoolConfig:
+        records = list(self.iter_records(manifest, "config"))
+        if len(records) != 1:
+            raise RepositoryDamaged(f"Snapshot {manifest.id} holds {len(records)} config records, expected 1")
+        return PoolConfig.from_record(records[0])
+
+    def iter_users(self, manifest: Manifest) -> Iterator[User]:
+        for rec in self.iter_records(manifest, "users"):
+            yield User.from_record(rec)
+
+    def iter_groups(self, manifest: Manifest) -> Iterator[Group]:
+        for rec in self.iter_records(manifest, "groups"):
+            yield Group.from_record(rec)
+
+    def iter_memberships(self, manifest: Manifest) -> Iterator[Membership]:
+        for rec in self.iter_records(manifest, "memberships"):
+            yield Membership.from_record(rec)
+
+    def load_state(self, manifest: Manifest) -> PoolState:
+        """The whole snapshot in memory, every object verified before anything is returned."""
+        return PoolState.build(
+            self.load_config(manifest),
+            list(self.iter_groups(manifest)),
+            list(self.iter_users(manifest)),
+            list(self.iter_memberships(manifest)),
+        )
+
+    # ---- writing a snapshot ---------------------------------------------------------------------
+    def begin_snapshot(
+        self,
+        user_pool_id: str,
+        region: str | None,
+        options: dict[str, Any] | None = None,
+        max_records_per_object: int = DEFAULT_MAX_RECORDS_PER_OBJECT,
+        started_at: dt.datetime | None = None,
+        snapshot_id: str | None = None,
+    ) -> SnapshotWriter:
+        self.init_if_needed()
+        started = started_at or self.clock()
+        return SnapshotWriter(
+            self,
+            snapshot_id or new_snapshot_id(started),
+            user_pool_id,
+            region,
+            started,
+            options or {},
+            max_records_per_object,
+        )
+
+    # ---- locks (advisory: they tell prune which objects may still be in flight) ------------------
+    def write_lock(self, lock_id: str, started: dt.datetime, purpose: str) -> None:
+        body = {"id": lock_id, "started_at": format_time(started), "purpose": purpose}
+        self.store.put_bytes(lock_key(lock_id), json.dumps(body).encode())
+
+    def remove_lock(self, lock_id: str) -> None:
+        self.store.delete(lock_key(lock_id))
+
+    def active_locks(self) -> list[dict[str, Any]]:
+        locks = []
+        for info in self.store.list(LOCKS_PREFIX):
+            try:
+                locks.append(json.loads(self.store.get_bytes(info.key)))
+            except (ObjectNotFound, ValueError):
+                continue
+        return locks
+
+
+class SnapshotWriter:
+    """Collects the objects of one snapshot; `commit()` writes the manifest, which makes it exist.
+
+    Use as a context manager: leaving the block with an exception (or without commit) writes no
+    manifest, so the partial snapshot never exists (its orphan objects are swept by `prune`).
+    """
+
+    def __init__(
+        self,
+        repo: Repository,
+        snapshot_id: str,
+        user_pool_id: str,
+        region: str | None,
+        started: dt.datetime,
+        options: dict[str, Any],
+        max_records_per_object: int,
+    ) -> None:
+        self.repo = repo
+        self.id = snapshot_id
+        self.user_pool_id = user_pool_id
+        self.region = region
+        self.started = started
+        self.options = options
+        self.max_records = max_records_per_object
+        self.objects: list[ObjectRef] = []
+        self.counts: dict[str, int] = {}
+        self._open: dict[str, ObjectWriter] = {}
+        self.committed: Manifest | None = None
+        repo.write_lock(self.id, started, "backup")
+
+    def __enter__(self) -> SnapshotWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add(self, kind: str, record: dict[str, Any]) -> None:
+        writer = self._open.get(kind)
+        if writer is None:
+            writer = self._open[kind] = ObjectWriter(self.repo.store, kind)
+        writer.add(record)
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if writer.records >= self.max_records:
+            self.objects.append(writer.finish())
+            del self._open[kind]
+
+    def add_object(self, ref: ObjectRef) -> None:
+        """Reference an object already stored (written by an earlier step of a resumable backup)."""
+        self.objects.append(ref)
+        self.counts[ref.kind] = self.counts.get(ref.kind, 0) + ref.records
+
+    def flush(self) -> list[ObjectRef]:
+        """Finish every open object; returns all object refs so far (a checkpoint can keep them)."""
+        for kind in sorted(self._open):
+            self.objects.append(self._open[kind].finish())
+        self._open.clear()
+        return list(self.objects)
+
+    def commit(self, extra: dict[str, Any] | None = None, finished_at: dt.datetime | None = None) -> Manifest:
+        self.flush()
+        for kind in ("config", "groups", "users", "memberships"):
+            self.counts.setdefault(kind, 0)
+        manifest = Manifest(
+            id=self.id,
+            user_pool_id=self.user_pool_id,
+            region=self.region,
+            started_at=format_time(self.started),
+            finished_at=format_time(finished_at or self.repo.clock()),
+            tool_version=__version__,
+            objects=sorted(self.objects, key=lambda o: (o.kind, o.sha256)),
+            counts=dict(sorted(self.counts.items())),
+            options=self.options,
+            extra=extra or {},
+        )
+        self.repo.store.put_bytes(snapshot_key(self.id), manifest.to_json())
+        self.committed = manifest
+        return manifest
+
+    def close(self) -> None:
+        for writer in self._open.values():
+            writer.discard()
+        self._open.clear()
+        self.repo.remove_lock(self.id)

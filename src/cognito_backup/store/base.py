@@ -1,0 +1,48 @@
+"""The storage protocol every backend implements (conformance-tested in tests/test_store.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+
+class ObjectNotFound(KeyError):
+    """The key does not exist in the store."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified: float  # POSIX seconds
+
+
+class Store(Protocol):
+    """Flat key -> bytes storage. Keys use '/' separators. Writes are atomic: a key is either absent or
+    holds the complete bytes that were written (temp file + rename locally; single PUT/multipart on S3)."""
+
+    def describe(self) -> str:
+        """Where the store lives, for messages ('/path' or 's3://bucket/prefix')."""
+        ...
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Store the content of a local file (streamed, not read into memory)."""
+        ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def open_read(self, key: str) -> BinaryIO:
+        """A streaming reader; the caller closes it."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def delete(self, key: str) -> None:
+        """Delete a key; deleting an absent key is not an error."""
+        ...

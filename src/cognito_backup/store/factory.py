@@ -1,0 +1,31 @@
+"""Turn a --repo argument into a store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cognito_backup.errors import UsageError
+from cognito_backup.store.base import Store
+from cognito_backup.store.local import LocalStore
+
+if TYPE_CHECKING:
+    from cognito_backup.aws.session import AwsContext
+
+
+def open_store(repo: str, aws: AwsContext | None = None, kms_key_id: str | None = None) -> Store:
+    """`s3://bucket/prefix` -> S3Store; anything else is a local directory."""
+    if repo.startswith("s3://"):
+        from cognito_backup.aws.session import AwsContext
+        from cognito_backup.store.s3 import S3Store
+
+        rest = repo[len("s3://") :]
+        bucket, _, prefix = rest.partition("/")
+        if not bucket:
+            raise UsageError(f"Repository {repo!r} has no bucket name", hint="Use s3://BUCKET/PREFIX")
+        ctx = aws or AwsContext()
+        return S3Store(ctx.client("s3"), bucket, prefix, kms_key_id=kms_key_id)
+    if "://" in repo:
+        raise UsageError(f"Repository {repo!r}: only local paths and s3:// are supported")
+    if kms_key_id:
+        raise UsageError("--sse-kms-key-id applies to s3:// repositories only")
+    return LocalStore(repo)

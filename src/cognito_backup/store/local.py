@@ -1,0 +1,118 @@
+"""Local directory backend: owner-only files, temp file -> fsync -> rename -> fsync of the directory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from cognito_backup.errors import StoreUnavailable
+from cognito_backup.store.base import ObjectInfo, ObjectNotFound
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+class LocalStore:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser().absolute()
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def _path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise ValueError(f"invalid key {key!r}")
+        return self.root / key
+
+    def _ensure_dir(self, path: Path) -> None:
+        try:
+            path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        except OSError as exc:
+            raise StoreUnavailable(f"Cannot create directory {path}: {exc.strerror}") from exc
+
+    def _atomic_write(self, key: str, writer: object) -> None:
+        target = self._path(key)
+        self._ensure_dir(target.parent)
+        # The temp file lives in the target's directory so the rename is atomic on one filesystem.
+        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            with os.fdopen(fd, "wb") as fh:
+                assert callable(writer)
+                writer(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp_name, target)
+            dir_fd = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise StoreUnavailable(f"Cannot write {target}: {exc.strerror or exc}") from exc
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._atomic_write(key, lambda fh: fh.write(data))
+
+    def put_file(self, key: str, path: Path) -> None:
+        def copy(fh: BinaryIO) -> None:
+            with open(path, "rb") as src:
+                shutil.copyfileobj(src, fh, 1024 * 1024)
+
+        self._atomic_write(key, copy)
+
+    def get_bytes(self, key: str) -> bytes:
+        with self.open_read(key) as fh:
+            return fh.read()
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return open(self._path(key), "rb")
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+        except OSError as exc:
+            raise StoreUnavailable(f"Cannot read {self._path(key)}: {exc.strerror}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = self.root
+        if not base.is_dir():
+            return
+        start = base / prefix.rsplit("/", 1)[0] if "/" in prefix else base
+        if not start.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if name.startswith(".tmp-"):
+                    continue  # an interrupted write: never visible as an object
+                full = Path(dirpath) / name
+                key = full.relative_to(base).as_posix()
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    st = full.stat()
+                except FileNotFoundError:
+                    continue  # deleted while listing
+                yield ObjectInfo(key=key, size=st.st_size, modified=st.st_mtime)
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreUnavailable(f"Cannot delete {self._path(key)}: {exc.strerror}") from exc
