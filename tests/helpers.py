@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from collections.abc import Callable
@@ -107,9 +108,7 @@ class FaultInjector:
     def _hook(self, model: Any, params: dict[str, Any], **_: Any) -> Any:
         if self.operations is not None and model.name not in self.operations:
             return None
-        if self.predicate is not None and not self.predicate(
-            params.get("body", {}) if isinstance(params, dict) else {}
-        ):
+        if self.predicate is not None and not self.predicate(_request_params(params)):
             return None
         with self._lock:
             self.calls += 1
@@ -121,3 +120,15 @@ class FaultInjector:
             self.injected += 1
         response = AWSResponse("https://cognito-idp.invalid", self.status, {}, None)
         return response, {"Error": {"Code": self.code, "Message": "injected by test"}, "ResponseMetadata": {}}
+
+
+def _request_params(params: Any) -> dict[str, Any]:
+    """The API parameters of a serialised botocore request (JSON protocol for cognito-idp)."""
+    body = params.get("body", b"") if isinstance(params, dict) else b""
+    if isinstance(body, bytes | str) and body:
+        try:
+            value = json.loads(body)
+            return value if isinstance(value, dict) else {}
+        except ValueError:
+            return {}
+    return {}

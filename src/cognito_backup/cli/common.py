@@ -48,7 +48,11 @@ def err_console() -> Console:
 
 
 def out_console() -> Console:
-    return Console(highlight=False)
+    # Piped output (logs, CI) must not be squeezed into 80 columns and truncated with ellipses.
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=200)
+    return console
 
 
 def emit_json(payload: Any) -> None:

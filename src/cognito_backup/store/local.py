@@ -30,8 +30,18 @@ class LocalStore:
         return self.root / key
 
     def _ensure_dir(self, path: Path) -> None:
+        # mkdir(parents=True) would create the intermediate levels with the umask's mode; every level
+        # inside the repository must be owner-only.
         try:
-            path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+            if path.is_dir():
+                return
+            missing = []
+            probe = path
+            while not probe.exists():
+                missing.append(probe)
+                probe = probe.parent
+            for level in reversed(missing):
+                level.mkdir(mode=DIR_MODE, exist_ok=True)
         except OSError as exc:
             raise StoreUnavailable(f"Cannot create directory {path}: {exc.strerror}") from exc
 
@@ -39,7 +49,10 @@ class LocalStore:
         target = self._path(key)
         self._ensure_dir(target.parent)
         # The temp file lives in the target's directory so the rename is atomic on one filesystem.
-        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        except OSError as exc:
+            raise StoreUnavailable(f"Cannot write in {target.parent}: {exc.strerror or exc}") from exc
         try:
             os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
@@ -94,9 +107,9 @@ class LocalStore:
         start = base / prefix.rsplit("/", 1)[0] if "/" in prefix else base
         if not start.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(start):
-            dirnames.sort()
-            for name in sorted(filenames):
+        found: list[ObjectInfo] = []
+        for dirpath, _dirnames, filenames in os.walk(start):
+            for name in filenames:
                 if name.startswith(".tmp-"):
                     continue  # an interrupted write: never visible as an object
                 full = Path(dirpath) / name
@@ -107,7 +120,9 @@ class LocalStore:
                     st = full.stat()
                 except FileNotFoundError:
                     continue  # deleted while listing
-                yield ObjectInfo(key=key, size=st.st_size, modified=st.st_mtime)
+                found.append(ObjectInfo(key=key, size=st.st_size, modified=st.st_mtime))
+        # Lexicographic key order, as S3 lists (a repository holds objects, not users: this stays small).
+        yield from sorted(found, key=lambda info: info.key)
 
     def delete(self, key: str) -> None:
         try:

@@ -1,0 +1,85 @@
+"""Retention policy as a pure function (restic's `forget` semantics), tested with tables.
+
+A snapshot is kept when any rule keeps it; the reasons say which. Buckets are counted from the newest
+snapshot backwards: `keep_daily=7` keeps the newest snapshot of each of the 7 most recent days that
+have snapshots (days without a snapshot do not use up the count).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Policy:
+    keep_last: int = 0
+    keep_daily: int = 0
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+
+    def is_empty(self) -> bool:
+        return not (self.keep_last or self.keep_daily or self.keep_weekly or self.keep_monthly)
+
+
+@dataclass(frozen=True)
+class SnapshotTime:
+    id: str
+    time: dt.datetime
+
+
+@dataclass
+class Decision:
+    keep: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    reasons: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _day(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%d")
+
+
+def _week(t: dt.datetime) -> str:
+    year, week, _ = t.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _month(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m")
+
+
+def apply_policy(snapshots: Sequence[SnapshotTime], policy: Policy) -> Decision:
+    """Decide which snapshots to keep. An empty policy keeps everything (refusing to delete all)."""
+    ordered = sorted(snapshots, key=lambda s: (s.time, s.id), reverse=True)
+    decision = Decision()
+    if policy.is_empty():
+        decision.keep = [s.id for s in ordered]
+        decision.reasons = {s.id: ["no policy"] for s in ordered}
+        return decision
+    reasons: dict[str, list[str]] = {s.id: [] for s in ordered}
+    for i, snap in enumerate(ordered):
+        if i < policy.keep_last:
+            reasons[snap.id].append("last")
+    rules: list[tuple[str, int, Callable[[dt.datetime], str]]] = [
+        ("daily", policy.keep_daily, _day),
+        ("weekly", policy.keep_weekly, _week),
+        ("monthly", policy.keep_monthly, _month),
+    ]
+    for name, count, bucket_of in rules:
+        seen: set[str] = set()
+        for snap in ordered:
+            if len(seen) >= count:
+                break
+            bucket = bucket_of(snap.time.astimezone(dt.UTC))
+            if bucket in seen:
+                continue
+            seen.add(bucket)
+            reasons[snap.id].append(f"{name} {bucket}")
+    for snap in ordered:
+        if reasons[snap.id]:
+            decision.keep.append(snap.id)
+            decision.reasons[snap.id] = reasons[snap.id]
+        else:
+            decision.remove.append(snap.id)
+    return decision

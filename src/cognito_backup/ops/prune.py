@@ -1,0 +1,91 @@
+"""Prune: forget snapshots a retention policy does not keep, then sweep objects no snapshot uses.
+
+Sweeping is the only deletion in the repository. It never removes an object younger than the oldest
+running backup (its lock's start time), nor younger than `grace_seconds`, because a backup running
+concurrently may have stored it and not yet written the manifest that refers to it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cognito_backup.core.retention import Decision, Policy, SnapshotTime, apply_policy
+from cognito_backup.repo.layout import OBJECTS_PREFIX, object_hash_from_key
+from cognito_backup.repo.repository import Repository, parse_time
+
+DEFAULT_GRACE_SECONDS = 3600.0
+STALE_LOCK_SECONDS = 2 * 86400.0
+
+
+@dataclass
+class PruneResult:
+    decision: Decision
+    dry_run: bool
+    removed_objects: list[str] = field(default_factory=list)
+    removed_bytes: int = 0
+    kept_young_objects: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "keep": self.decision.keep,
+            "remove": self.decision.remove,
+            "reasons": self.decision.reasons,
+            "removed_objects": len(self.removed_objects),
+            "removed_bytes": self.removed_bytes,
+            "kept_young_objects": self.kept_young_objects,
+        }
+
+
+def prune(
+    repo: Repository,
+    policy: Policy,
+    *,
+    dry_run: bool = False,
+    user_pool_id: str | None = None,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    now: Callable[[], float] = time.time,
+) -> PruneResult:
+    snapshots = repo.list_snapshots()
+    # Retention applies per source pool: one pool's backups never push out another's.
+    pools = sorted({s.user_pool_id for s in snapshots if user_pool_id in (None, s.user_pool_id)})
+    decision = Decision()
+    for pool in pools:
+        part = apply_policy(
+            [SnapshotTime(s.id, parse_time(s.started_at)) for s in snapshots if s.user_pool_id == pool], policy
+        )
+        decision.keep += part.keep
+        decision.remove += part.remove
+        decision.reasons.update(part.reasons)
+    result = PruneResult(decision=decision, dry_run=dry_run)
+    remove = set(decision.remove)
+    kept = [s for s in snapshots if s.id not in remove]
+    referenced = {ref.sha256 for s in kept for ref in s.objects}
+    current = now()
+    cutoff = current - grace_seconds
+    for lock in repo.active_locks():
+        try:
+            started = parse_time(str(lock["started_at"])).timestamp()
+        except (KeyError, ValueError):
+            continue
+        if current - started < STALE_LOCK_SECONDS:
+            cutoff = min(cutoff, started)
+    if not dry_run:
+        for snap in snapshots:
+            if snap.id in remove:
+                repo.delete_snapshot(snap)
+    for info in repo.store.list(OBJECTS_PREFIX):
+        digest = object_hash_from_key(info.key)
+        if digest is None or digest in referenced:
+            continue
+        if info.modified > cutoff:
+            result.kept_young_objects += 1
+            continue
+        result.removed_objects.append(digest)
+        result.removed_bytes += info.size
+        if not dry_run:
+            repo.store.delete(info.key)
+    return result
