@@ -1,0 +1,110 @@
+"""Backup benchmark: users/s, CPU seconds and peak RSS of `cognito-backup backup` for N users.
+
+    python bench/bench_backup.py --users 10000 --users 100000      (what `make bench-backup` runs)
+
+For each N: an emulator process (bench/emulator.py) holds a pool of N users; the backup runs as its own
+process (so its peak RSS is its own) with the quota pacing disabled (--rate UserList=100000), since the
+emulator is the bottleneck being measured against, not Cognito's quota. Prints one JSON line per N and a
+final line comparing peak RSS. The emulator answers each ListUsers page in time proportional to the
+pool's size (moto scans the whole pool per page), so users/s falls with N: that is the emulator, not the
+tool; the real service's cost per page does not grow with the pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_one(users: int, chains: int) -> dict[str, object]:
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
+    emulator = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "emulator.py"), "--users", str(users)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert emulator.stdout is not None and emulator.stdin is not None
+    ready = json.loads(emulator.stdout.readline())
+    try:
+        with tempfile.TemporaryDirectory() as repo:
+            start = time.monotonic()
+            with tempfile.TemporaryFile() as errors:
+                proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "cognito_backup.cli.main",
+                        "--endpoint-url",
+                        ready["endpoint"],
+                        "backup",
+                        "--user-pool-id",
+                        ready["user_pool_id"],
+                        "--repo",
+                        repo,
+                        "--list-chains",
+                        str(chains),
+                        "--rate",
+                        "UserList=100000",
+                        "--rate",
+                        "UserPoolResourceRead=100000",
+                        "--json",
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=errors,
+                    text=True,
+                    env=env,
+                )
+                assert proc.stdout is not None
+                output = proc.stdout.read()
+                # wait4 gives this one child's own resource usage (not the emulator's).
+                _, status, usage = os.wait4(proc.pid, 0)
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                wall = time.monotonic() - start
+                if proc.returncode != 0:
+                    errors.seek(0)
+                    raise SystemExit(f"backup failed ({proc.returncode}): {errors.read()[-2000:]!r}")
+            summary = json.loads(output)
+            repo_bytes = sum(p.stat().st_size for p in Path(repo).rglob("*") if p.is_file())
+    finally:
+        emulator.stdin.close()
+        emulator.wait(timeout=60)
+    cpu = usage.ru_utime + usage.ru_stime
+    return {
+        "users": summary["users"],
+        "memberships": summary["memberships"],
+        "wall_seconds": round(wall, 2),
+        "users_per_second": round(summary["users"] / wall, 1),
+        "cpu_seconds": round(cpu, 2),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "repo_bytes": repo_bytes,
+        "list_chains": summary["list_chains"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, action="append", help="pool size (repeatable)")
+    parser.add_argument("--chains", type=int, default=16)
+    args = parser.parse_args()
+    results = []
+    for n in sorted(args.users or [10_000, 100_000]):
+        result = run_one(n, args.chains)
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    if len(results) > 1:
+        ratio = float(results[-1]["peak_rss_mib"]) / float(results[0]["peak_rss_mib"])  # type: ignore[arg-type]
+        print(json.dumps({"peak_rss_ratio_largest_to_smallest": round(ratio, 3)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
