@@ -1,0 +1,1 @@
+"""Pure logic: no boto3, no files, no clocks (they are passed in)."""
