@@ -23,11 +23,12 @@ demo: $(STAMP_DEMO)
 	$(BIN)/cognito-backup demo
 
 lint: $(STAMP_DEV)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench deploy
+	$(BIN)/ruff format --check src tests bench deploy
 
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict deploy/build_lambda.py
 
 unit: $(STAMP_DEV)
 	$(BIN)/python -m pytest -n 2
