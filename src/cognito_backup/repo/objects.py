@@ -47,13 +47,47 @@ class _HashingFile(io.RawIOBase):
         return len(data)
 
 
+STAGING_PREFIX = "cognito-backup-staging-"
+
+
+def sweep_stale_staging(tmp_dir: str | None = None) -> int:
+    """Remove staging files left by processes that no longer run (a SIGKILL cannot clean up after
+    itself). They hold personal data, owner-only, and must not pile up in the temp directory."""
+    directory = tmp_dir or tempfile.gettempdir()
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    for name in names:
+        if not name.startswith(STAGING_PREFIX):
+            continue
+        pid_text = name[len(STAGING_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, name))
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: not ours to judge
+    return True
+
+
 class ObjectWriter:
     """Write one object of `kind`. Use `add()` per record, then `finish()` -> ObjectRef."""
 
     def __init__(self, store: Store, kind: str, tmp_dir: str | None = None) -> None:
         self.store = store
         self.kind = kind
-        fd, self._tmp_path = tempfile.mkstemp(prefix="cognito-backup-", suffix=".zst", dir=tmp_dir)
+        fd, self._tmp_path = tempfile.mkstemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", suffix=".zst", dir=tmp_dir)
         os.fchmod(fd, 0o600)
         self._raw = os.fdopen(fd, "wb")
         self._hashing = _HashingFile(self._raw)

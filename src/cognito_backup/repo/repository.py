@@ -22,7 +22,7 @@ from cognito_backup.repo.layout import (
     snapshot_key,
 )
 from cognito_backup.repo.manifest import Manifest, ObjectRef
-from cognito_backup.repo.objects import ObjectWriter, iter_object
+from cognito_backup.repo.objects import ObjectWriter, iter_object, sweep_stale_staging
 from cognito_backup.store.base import ObjectNotFound, Store
 
 # Objects of one kind are split so that no single object grows without bound (restores and checks
@@ -168,6 +168,7 @@ class Repository:
         snapshot_id: str | None = None,
     ) -> SnapshotWriter:
         self.init_if_needed()
+        sweep_stale_staging()
         started = started_at or self.clock()
         return SnapshotWriter(
             self,
@@ -274,6 +275,14 @@ class SnapshotWriter:
         self.repo.store.put_bytes(snapshot_key(self.id), manifest.to_json())
         self.committed = manifest
         return manifest
+
+    def suspend(self) -> None:
+        """End this writer WITHOUT removing the lock: a resumable backup continues in a later step, and
+        the lock keeps prune from sweeping the objects its checkpoint already refers to. Open (unflushed)
+        objects are discarded."""
+        for writer in self._open.values():
+            writer.discard()
+        self._open.clear()
 
     def close(self) -> None:
         for writer in self._open.values():
