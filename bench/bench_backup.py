@@ -1,6 +1,8 @@
 """Backup benchmark: users/s, CPU seconds and peak RSS of `cognito-backup backup` for N users.
 
     python bench/bench_backup.py --users 10000 --users 100000      (what `make bench-backup` runs)
+    python bench/bench_backup.py --users 10000 --latency 0.15 --real-quota --chains 1   (one chain vs 16:
+    python bench/bench_backup.py --users 10000 --latency 0.15 --real-quota --chains 16   what chains buy)
 
 For each N: an emulator process (bench/emulator.py) holds a pool of N users; the backup runs as its own
 process (so its peak RSS is its own) with the quota pacing disabled (--rate UserList=100000), since the
@@ -24,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_one(users: int, chains: int) -> dict[str, object]:
+def run_one(users: int, chains: int, latency: float = 0.0, real_quota: bool = False) -> dict[str, object]:
     env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
     emulator = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "emulator.py"), "--users", str(users)],
+        [sys.executable, str(ROOT / "bench" / "emulator.py"), "--users", str(users), "--latency", str(latency)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -53,10 +55,7 @@ def run_one(users: int, chains: int) -> dict[str, object]:
                         repo,
                         "--list-chains",
                         str(chains),
-                        "--rate",
-                        "UserList=100000",
-                        "--rate",
-                        "UserPoolResourceRead=100000",
+                        *([] if real_quota else ["--rate", "UserList=100000", "--rate", "UserPoolResourceRead=100000"]),
                         "--json",
                     ],
                     stdout=subprocess.PIPE,
@@ -88,6 +87,8 @@ def run_one(users: int, chains: int) -> dict[str, object]:
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
         "repo_bytes": repo_bytes,
         "list_chains": summary["list_chains"],
+        "latency_s": latency,
+        "pacing": "default quotas" if real_quota else "lifted",
     }
 
 
@@ -95,10 +96,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, action="append", help="pool size (repeatable)")
     parser.add_argument("--chains", type=int, default=16)
+    parser.add_argument("--latency", type=float, default=0.0, help="emulator latency per call (s)")
+    parser.add_argument("--real-quota", action="store_true", help="pace at Cognito's default quotas (30 RPS)")
     args = parser.parse_args()
     results = []
     for n in sorted(args.users or [10_000, 100_000]):
-        result = run_one(n, args.chains)
+        result = run_one(n, args.chains, args.latency, args.real_quota)
         results.append(result)
         print(json.dumps(result), flush=True)
     if len(results) > 1:

@@ -16,6 +16,7 @@ import logging
 import random
 import socket
 import sys
+from typing import Any
 
 
 def free_port() -> int:
@@ -54,12 +55,34 @@ def fill_backend(user_pool_id: str, users: int, groups: int, members_per_group: 
             backend.admin_add_user_to_group(user_pool_id, f"group-{g:03d}", username)
 
 
+def serve_with_latency(server: Any, port: int, latency: float) -> None:
+    """moto's own threaded server, with each request held `latency` seconds (requests overlap)."""
+    import time
+
+    from moto.moto_server.threaded_moto_server import MotoRequestHandler
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+
+    def slow(environ: Any, start_response: Any) -> Any:
+        time.sleep(latency)
+        return app(environ, start_response)
+
+    server._server = make_server("127.0.0.1", port, slow, True, request_handler=MotoRequestHandler)
+    server._server_ready_event.set()
+    server._server.serve_forever()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--groups", type=int, default=10)
     parser.add_argument("--members-per-group", type=int, default=500)
     parser.add_argument("--region", default="us-east-1")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to every answer, like the real service's 100-300 ms"
+    )
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
     import boto3
@@ -67,6 +90,8 @@ def main() -> None:
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    if args.latency > 0:
+        server._server_entry = lambda: serve_with_latency(server, port, args.latency)  # type: ignore[method-assign]
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     client = boto3.client(
