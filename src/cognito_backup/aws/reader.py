@@ -230,6 +230,48 @@ class PoolReader:
         workers = min(len(filters), max(1, self.chains))
         yield from _fan_in(filters, produce, workers, self.progress.users)
 
+    # ---- single pages (for resumable reads: the caller keeps the token between invocations) ------
+    def user_list_filters(self) -> list[str | None]:
+        """The ListUsers chains `iter_users` would run: one per leading hex digit of `sub`, or one
+        unfiltered chain when the endpoint refuses prefix filters."""
+        if self._prefix_filter_supported():
+            filters: list[str | None] = [f'sub ^= "{d}"' for d in HEX_DIGITS]
+        else:
+            filters = [None]
+        self.used_chains = len(filters)
+        return filters
+
+    def list_users_page(self, filt: str | None, token: str | None) -> tuple[list[User], str | None]:
+        """One ListUsers page of a chain, and the token of the next page (None at the end)."""
+        args: dict[str, Any] = {"UserPoolId": self.pool_id, "Limit": PAGE}
+        if filt:
+            args["Filter"] = filt
+        if token:
+            args["PaginationToken"] = token
+        resp = self.call("ListUsers", **args)
+        return [User.from_api(u) for u in resp.get("Users", [])], resp.get("PaginationToken") or None
+
+    def list_groups_page(self, token: str | None) -> tuple[list[Group], str | None]:
+        args: dict[str, Any] = {"UserPoolId": self.pool_id, "Limit": PAGE}
+        if token:
+            args["NextToken"] = token
+        resp = self.call("ListGroups", **args)
+        return [Group.from_api(g) for g in resp.get("Groups", [])], resp.get("NextToken") or None
+
+    def list_group_members_page(self, group: str, token: str | None) -> tuple[list[str], str | None]:
+        """One ListUsersInGroup page. A group deleted meanwhile reads as empty, as in iter_group_members."""
+        args: dict[str, Any] = {"UserPoolId": self.pool_id, "GroupName": group, "Limit": PAGE}
+        if token:
+            args["NextToken"] = token
+        try:
+            resp = self.call("ListUsersInGroup", **args)
+        except AwsError as err:
+            if aws_code(err) != "ResourceNotFoundException":
+                raise
+            self.progress.note(f"group {group!r} disappeared during the read; its memberships are skipped")
+            return [], None
+        return [str(u["Username"]) for u in resp.get("Users", [])], resp.get("NextToken") or None
+
     def find_user(self, *, sub: str | None = None, username: str | None = None) -> User | None:
         """Re-read one user without AdminGetUser (which would bill the user as a monthly active user)."""
         if sub:

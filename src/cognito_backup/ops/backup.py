@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cognito_backup.aws.reader import PoolReader
-from cognito_backup.model import User
+from cognito_backup.model import PoolConfig, User
 from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository
 
@@ -69,6 +69,21 @@ def _with_mfa(reader: PoolReader, users: Iterable[User], workers: int) -> Iterat
             yield from pool.map(enrich, batch)
 
 
+def config_extra(config: PoolConfig) -> dict[str, Any]:
+    """What a manifest's `extra` says about the pool configuration (shared with ops/backup_steps)."""
+    return {
+        "app_clients": len(config.clients),
+        "identity_providers": len(config.identity_providers),
+        "resource_servers": len(config.resource_servers),
+        "unavailable": config.unavailable,
+    }
+
+
+def snapshot_options(opts: BackupOptions) -> dict[str, Any]:
+    """The manifest's `options`: how the snapshot was taken."""
+    return {"with_mfa_preferences": opts.with_mfa_preferences}
+
+
 def run_backup(
     reader: PoolReader,
     repo: Repository,
@@ -84,7 +99,7 @@ def run_backup(
     with repo.begin_snapshot(
         reader.pool_id,
         region,
-        options={"with_mfa_preferences": opts.with_mfa_preferences},
+        options=snapshot_options(opts),
         max_records_per_object=opts.max_records_per_object,
     ) as writer:
         writer.add("config", config.to_record())
@@ -103,15 +118,7 @@ def run_backup(
         for membership in reader.iter_memberships(group_names):
             writer.add("memberships", membership.to_record())
         stage("manifest")
-        manifest = writer.commit(
-            extra={
-                "app_clients": len(config.clients),
-                "identity_providers": len(config.identity_providers),
-                "resource_servers": len(config.resource_servers),
-                "unavailable": config.unavailable,
-                "list_chains": reader.used_chains,
-            }
-        )
+        manifest = writer.commit(extra={**config_extra(config), "list_chains": reader.used_chains})
     return BackupResult(
         manifest=manifest,
         seconds=clock() - begin,

@@ -12,6 +12,7 @@ OBJECTS_PREFIX = "objects/"
 SNAPSHOTS_PREFIX = "snapshots/"
 LOCKS_PREFIX = "locks/"
 JOURNAL_PREFIX = "journal/"
+CHECKPOINTS_PREFIX = "checkpoints/"
 OBJECT_SUFFIX = ".jsonl.zst"
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -37,3 +38,8 @@ def snapshot_key(snapshot_id: str) -> str:
 
 def lock_key(lock_id: str) -> str:
     return f"{LOCKS_PREFIX}{lock_id}.json"
+
+
+def checkpoint_key(snapshot_id: str) -> str:
+    """State of a snapshot taken in several steps (serverless backup), until its manifest exists."""
+    return f"{CHECKPOINTS_PREFIX}{snapshot_id}.json"
