@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cognito_backup.core.retention import Decision, Policy, SnapshotTime, apply_policy
-from cognito_backup.repo.layout import OBJECTS_PREFIX, object_hash_from_key
+from cognito_backup.repo.layout import CHECKPOINTS_PREFIX, LOCKS_PREFIX, OBJECTS_PREFIX, object_hash_from_key
 from cognito_backup.repo.repository import Repository, parse_time
 
 DEFAULT_GRACE_SECONDS = 3600.0
@@ -27,6 +27,7 @@ class PruneResult:
     removed_objects: list[str] = field(default_factory=list)
     removed_bytes: int = 0
     kept_young_objects: int = 0
+    removed_stale: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -37,6 +38,7 @@ class PruneResult:
             "removed_objects": len(self.removed_objects),
             "removed_bytes": self.removed_bytes,
             "kept_young_objects": self.kept_young_objects,
+            "removed_stale_locks_and_checkpoints": self.removed_stale,
         }
 
 
@@ -77,6 +79,7 @@ def prune(
         for snap in snapshots:
             if snap.id in remove:
                 repo.delete_snapshot(snap)
+        result.removed_stale = _remove_stale_state(repo, current)
     for info in repo.store.list(OBJECTS_PREFIX):
         digest = object_hash_from_key(info.key)
         if digest is None or digest in referenced:
@@ -89,3 +92,15 @@ def prune(
         if not dry_run:
             repo.store.delete(info.key)
     return result
+
+
+def _remove_stale_state(repo: Repository, now: float) -> int:
+    """Locks and step checkpoints of backups that died more than two days ago (a serverless backup
+    that failed for good, a SIGKILLed process): they would otherwise hold back the sweep forever."""
+    removed = 0
+    for prefix in (LOCKS_PREFIX, CHECKPOINTS_PREFIX):
+        for info in repo.store.list(prefix):
+            if now - info.modified > STALE_LOCK_SECONDS:
+                repo.store.delete(info.key)
+                removed += 1
+    return removed
