@@ -130,3 +130,20 @@ def test_prune_cli_dry_run_json(tmp_path: Path) -> None:
     body: dict[str, Any] = json.loads(result.output)
     assert body["remove"] == [ids[0]] and body["dry_run"] is True
     assert len(repo.list_snapshots()) == 3
+
+
+def test_prune_clears_state_of_a_backup_dead_for_two_days() -> None:
+    repo = Repository(MemoryStore())
+    make_snapshot(repo, "p1", t("2026-11-01T00:00"), ["a"])
+    writer = repo.begin_snapshot("p1", "us-east-1")
+    writer.add("users", {"username": "orphan", "attributes": {}, "enabled": True, "status": "CONFIRMED"})
+    writer.flush()  # then the process dies: lock and objects stay behind
+    repo.store.put_bytes("checkpoints/x.json", b"{}")
+    soon = prune(repo, Policy(keep_last=1), grace_seconds=0, now=lambda: time.time() + 3600)
+    assert soon.removed_objects == [] and list(repo.store.list("locks/"))
+    later = prune(repo, Policy(keep_last=1), grace_seconds=0, now=lambda: time.time() + 3 * 86400)
+    assert later.summary()["removed_stale_locks_and_checkpoints"] == 2
+    assert list(repo.store.list("locks/")) == [] and list(repo.store.list("checkpoints/")) == []
+    final = prune(repo, Policy(keep_last=1), grace_seconds=0, now=lambda: time.time() + 3 * 86400)
+    assert len(final.removed_objects) == 1  # the dead backup's object, no longer protected
+    assert check_repository(repo, read_data=True).ok
