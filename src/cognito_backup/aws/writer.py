@@ -1,0 +1,171 @@
+"""Execute planned operations against Cognito, one call each, through the Pacer.
+
+Create-if-missing semantics make every operation safe to repeat, which is what makes a re-run after a
+crash idempotent: a user that already exists is updated instead, a user or group already gone counts as
+deleted, a membership already removed counts as removed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from cognito_backup.aws.errors import error_code, translate_client_error
+from cognito_backup.aws.pacing import Pacer
+from cognito_backup.core.plan import Op
+
+DONE = "done"
+EXISTED = "existed"  # create found it already there (and updated it)
+ALREADY = "already"  # delete / remove found nothing to do
+
+# Cognito's accepted password symbols, minus the comma and quotes (the passwords file is a CSV).
+PASSWORD_SYMBOLS = "^$*.[]{}()?!@#%&/<>:;|_~=+-"
+PASSWORD_LENGTH = 32
+
+
+def random_password(policy: Mapping[str, Any] | None = None) -> str:
+    """A fresh random password satisfying any Cognito password policy (every character class present)."""
+    minimum = int((policy or {}).get("MinimumLength", 8) or 8)
+    length = max(PASSWORD_LENGTH, minimum)
+    classes = [string.ascii_lowercase, string.ascii_uppercase, string.digits, PASSWORD_SYMBOLS]
+    chars = [secrets.choice(c) for c in classes]
+    alphabet = "".join(classes)
+    chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
+    secrets.SystemRandom().shuffle(chars)
+    return "".join(chars)
+
+
+def _attrs(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+    return [{"Name": n, "Value": v} for n, v in pairs]
+
+
+class Writer:
+    def __init__(self, client: Any, pacer: Pacer, user_pool_id: str) -> None:
+        self.client = client
+        self.pacer = pacer
+        self.pool_id = user_pool_id
+
+    def _call(self, operation: str, method: str, **kwargs: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.pacer.call(
+            operation, getattr(self.client, method), pool_id=self.pool_id, UserPoolId=self.pool_id, **kwargs
+        )
+        return result
+
+    def apply(self, op: Op, password: str | None = None, permanent: bool = True) -> str:
+        """Run one operation. Returns DONE, EXISTED or ALREADY; raises a CognitoBackupError (with
+        `aws_code`) when Cognito refuses it."""
+        try:
+            return self._apply(op, password, permanent)
+        except ClientError as exc:
+            raise translate_client_error(exc, f"{op.operation} ({_what(op)}) on user pool {self.pool_id}") from exc
+
+    def _apply(self, op: Op, password: str | None, permanent: bool) -> str:
+        kind = op.kind
+        if kind == "add_custom_attributes":
+            self._call("AddCustomAttributes", "add_custom_attributes", CustomAttributes=[dict(s) for s in op.schema])
+        elif kind == "create_group":
+            try:
+                self._call("CreateGroup", "create_group", GroupName=op.group, **dict(op.group_fields or {}))
+            except ClientError as exc:
+                if error_code(exc) != "GroupExistsException":
+                    raise
+                self._call("UpdateGroup", "update_group", GroupName=op.group, **dict(op.group_fields or {}))
+                return EXISTED
+        elif kind == "update_group":
+            self._call("UpdateGroup", "update_group", GroupName=op.group, **dict(op.group_fields or {}))
+        elif kind == "delete_group":
+            return self._absent_ok("DeleteGroup", "delete_group", ("ResourceNotFoundException",), GroupName=op.group)
+        elif kind == "create_user":
+            return self._create_user(op)
+        elif kind == "update_user_attributes":
+            self._call(
+                "AdminUpdateUserAttributes",
+                "admin_update_user_attributes",
+                Username=op.username,
+                UserAttributes=_attrs(op.attributes),
+            )
+        elif kind == "delete_user_attributes":
+            self._call(
+                "AdminDeleteUserAttributes",
+                "admin_delete_user_attributes",
+                Username=op.username,
+                UserAttributeNames=list(op.names),
+            )
+        elif kind == "set_password":
+            if not password:
+                raise ValueError("set_password needs a password")
+            self._call(
+                "AdminSetUserPassword",
+                "admin_set_user_password",
+                Username=op.username,
+                Password=password,
+                Permanent=permanent,
+            )
+        elif kind == "disable_user":
+            self._call("AdminDisableUser", "admin_disable_user", Username=op.username)
+        elif kind == "enable_user":
+            self._call("AdminEnableUser", "admin_enable_user", Username=op.username)
+        elif kind == "add_membership":
+            self._call("AdminAddUserToGroup", "admin_add_user_to_group", Username=op.username, GroupName=op.group)
+        elif kind == "remove_membership":
+            return self._absent_ok(
+                "AdminRemoveUserFromGroup",
+                "admin_remove_user_from_group",
+                ("UserNotFoundException", "ResourceNotFoundException"),
+                Username=op.username,
+                GroupName=op.group,
+            )
+        elif kind == "delete_user":
+            return self._absent_ok(
+                "AdminDeleteUser", "admin_delete_user", ("UserNotFoundException",), Username=op.username
+            )
+        else:
+            raise ValueError(f"unknown operation kind {kind!r}")
+        return DONE
+
+    def _create_user(self, op: Op) -> str:
+        try:
+            # SUPPRESS, always: a restore never emails or texts a user.
+            self._call(
+                "AdminCreateUser",
+                "admin_create_user",
+                Username=op.username,
+                UserAttributes=_attrs(op.attributes),
+                MessageAction="SUPPRESS",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "UsernameExistsException":
+                raise
+            # Created by an earlier, interrupted run (or ListUsers had not shown it yet): bring the mutable
+            # attributes to the desired values instead; immutable ones cannot be written any more.
+            if op.fallback:
+                self._call(
+                    "AdminUpdateUserAttributes",
+                    "admin_update_user_attributes",
+                    Username=op.username,
+                    UserAttributes=_attrs(op.fallback),
+                )
+            return EXISTED
+        return DONE
+
+    def _absent_ok(self, operation: str, method: str, codes: tuple[str, ...], **kwargs: Any) -> str:
+        try:
+            self._call(operation, method, **kwargs)
+        except ClientError as exc:
+            if error_code(exc) not in codes:
+                raise
+            return ALREADY
+        return DONE
+
+
+def _what(op: Op) -> str:
+    parts = []
+    if op.user is not None:
+        parts.append(f"user {op.user}")
+    if op.group is not None:
+        parts.append(f"group {op.group}")
+    return ", ".join(parts) or "pool"

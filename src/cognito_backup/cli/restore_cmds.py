@@ -1,0 +1,349 @@
+"""`diff` and `restore`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from cognito_backup.aws.reader import PoolReader, ReadProgress
+from cognito_backup.cli.common import (
+    Progress,
+    app,
+    emit_json,
+    handle_errors,
+    json_option,
+    make_pacer,
+    out_console,
+    rate_options,
+)
+from cognito_backup.core.diff import differences
+from cognito_backup.core.plan import DEFAULT_PASSWORD_MODE, PASSWORD_MODES, Plan, PlanOptions
+from cognito_backup.errors import DifferencesFound, OperationsFailed, UsageError
+from cognito_backup.ops.restore import USERS_VIA, RestoreOptions, RestoreOutcome, RestoreProgress, RestoreRequest
+from cognito_backup.ops.restore import run_restore as _run_restore
+
+MAX_PLAN_LINES = 200
+repo_option = click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
+
+
+@click.command()
+@repo_option
+@click.option("--user-pool-id", required=True, help="The live pool to compare.")
+@click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix), or latest.")
+@rate_options
+@json_option
+@click.pass_context
+@handle_errors
+def diff(
+    ctx: click.Context, repo: str, user_pool_id: str, snapshot: str, rates: tuple[str, ...], as_json: bool
+) -> None:
+    """What differs between a live pool and a snapshot, field by field.
+
+    Ignores what can never match (sub, dates, password state, user status) and never shows attribute
+    values, only their names. Exit status 0 when equal, 1 when they differ: fit for monitoring.
+    """
+    ctx_app = app(ctx)
+    repository = ctx_app.repository(repo)
+    manifest = repository.resolve(snapshot, user_pool_id=user_pool_id)
+    desired = repository.load_state(manifest)
+    progress = Progress(enabled=not as_json)
+    reader = PoolReader(ctx_app.cognito(), make_pacer(rates), user_pool_id, progress=ReadProgress())
+    with progress.running(f"Comparing {user_pool_id} with snapshot {manifest.id}"):
+        found = differences(desired, reader.read_state())
+    if as_json:
+        emit_json(
+            {
+                "user_pool_id": user_pool_id,
+                "snapshot": manifest.id,
+                "equal": not found,
+                "differences": [d.to_json() for d in found],
+            }
+        )
+    else:
+        console = out_console()
+        if not found:
+            console.print(f"{user_pool_id} matches snapshot {manifest.id} (sub, dates and password state ignored).")
+        else:
+            table = Table(title=f"{len(found)} differences: {user_pool_id} vs snapshot {manifest.id}")
+            for col in ("kind", "name", "difference"):
+                table.add_column(col)
+            for d in found:
+                table.add_row(d.kind, Text(d.name), Text(d.what))
+            console.print(table)
+    if found:
+        sys.exit(DifferencesFound.exit_code)
+
+
+def _parse_only(values: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    users: set[str] = set()
+    groups: set[str] = set()
+    for value in values:
+        kind, sep, name = value.partition(":")
+        if not sep or not name or kind not in ("user", "group"):
+            raise UsageError(f"--only {value!r}: expected user:NAME or group:NAME")
+        (users if kind == "user" else groups).add(name)
+    return frozenset(users), frozenset(groups)
+
+
+def _parse_arn_map(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        old, sep, new = value.partition("=")
+        if not sep or not old or not new:
+            raise UsageError(f"--map-arn {value!r}: expected OLD_ARN=NEW_ARN")
+        out[old] = new
+    return out
+
+
+def _check_keep_sub(value: str | None) -> None:
+    if value is None:
+        return
+    name = value.removeprefix("custom:")
+    if not value.startswith("custom:") or not name or len(name) > 20:
+        raise UsageError(f"--keep-sub-in {value!r}: expected custom:NAME with NAME of 1 to 20 characters")
+
+
+def _print_plan(plan: Plan, title: str) -> None:
+    console = out_console()
+    counts = plan.count_by_kind()
+    console.print(f"[bold]{title}[/]: {len(plan.ops)} operations")
+    for kind, n in counts.items():
+        console.print(f"  {kind:<24} {n:>8,}")
+    if plan.ops:
+        table = Table(show_header=True)
+        for col in ("operation", "user", "group", "fields"):
+            table.add_column(col)
+        for op in plan.ops[:MAX_PLAN_LINES]:
+            desc = op.describe()
+            fields = desc.get("fields") or desc.get("attributes") or desc.get("settings") or ""
+            if isinstance(fields, dict):
+                fields = ", ".join(f"{k}={v}" for k, v in fields.items())
+            elif isinstance(fields, list):
+                fields = ", ".join(str(f) for f in fields)
+            table.add_row(
+                op.kind,
+                Text(op.user or ""),
+                Text(op.group or ""),
+                Text(str(fields) + (f" ({op.note})" if op.note else "")),
+            )
+        console.print(table)
+        if len(plan.ops) > MAX_PLAN_LINES:
+            console.print(f"  ... and {len(plan.ops) - MAX_PLAN_LINES:,} more (--json lists them all)")
+    _print_notices(plan)
+
+
+def _print_notices(plan: Plan) -> None:
+    console = out_console()
+    for title, notices in (
+        ("Not restored", plan.skipped),
+        ("Restored, but not as they were", plan.notes),
+        ("Differences no restore can fix", plan.drift),
+    ):
+        if notices:
+            console.print(f"[bold]{title}[/] ({len(notices)}):")
+            for n in notices:
+                console.print(f"  {n.kind} {n.name}: {n.reason}", markup=False)
+
+
+def _confirm_prune(plan: Plan) -> bool:
+    counts = plan.count_by_kind()
+    deletions = ", ".join(
+        f"{counts[k]} {label}"
+        for k, label in (
+            ("delete_user", "users"),
+            ("delete_group", "groups"),
+            ("remove_membership", "memberships"),
+        )
+        if counts.get(k)
+    )
+    _print_plan(plan, "Plan")
+    return click.confirm(f"--prune will DELETE {deletions} from the target. Continue?", default=False, err=True)
+
+
+@click.command()
+@repo_option
+@click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix), or latest.")
+@click.option("--user-pool-id", "target", help="Restore into this existing pool.")
+@click.option("--new-pool", "new_pool", metavar="NAME", help="Create a new pool with this name from the snapshot.")
+@click.option("--region", "target_region", help="Region of the target pool (default: the global --region).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and write nothing.")
+@click.option("--prune", is_flag=True, help="Also delete users, groups and memberships the snapshot does not have.")
+@click.option("--yes", is_flag=True, help="Do not ask before --prune deletes (needed without a terminal).")
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="user:NAME|group:NAME",
+    help="Restore only this user (with its memberships) or this group (with its memberships); repeatable. "
+    "Nothing else in the target is touched.",
+)
+@click.option(
+    "--password-mode",
+    type=click.Choice(PASSWORD_MODES),
+    default=DEFAULT_PASSWORD_MODE,
+    show_default=True,
+    help="What restored users face (passwords cannot be restored): random-permanent = a random password "
+    "nobody knows, users recover with forgot-password; temporary-file = per-user temporary passwords in an "
+    "owner-only CSV for you to hand out; none = leave them as AdminCreateUser does (FORCE_CHANGE_PASSWORD).",
+)
+@click.option("--keep-sub-in", metavar="custom:NAME", help="Write each user's old sub into this custom attribute.")
+@click.option("--map-arn", multiple=True, metavar="OLD=NEW", help="Replace an ARN (Lambda, SES, SNS, KMS, role).")
+@click.option("--domain-prefix", help="Hosted UI domain prefix for the new pool (when the old one is taken).")
+@click.option("--users-via", type=click.Choice(USERS_VIA), default="admin", show_default=True)
+@click.option("--import-role-arn", help="CloudWatch Logs role for --users-via import-job.")
+@click.option(
+    "--no-add-attributes",
+    is_flag=True,
+    help="Refuse (exit 8, nothing written) instead of adding custom attributes the target lacks.",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("cognito-backup-restore"),
+    show_default=True,
+    help="Where the report, the sub map, the passwords file and the resume state go (owner-only files).",
+)
+@rate_options
+@json_option
+@click.pass_context
+@handle_errors
+def restore(
+    ctx: click.Context,
+    repo: str,
+    snapshot: str,
+    target: str | None,
+    new_pool: str | None,
+    target_region: str | None,
+    dry_run: bool,
+    prune: bool,
+    yes: bool,
+    only: tuple[str, ...],
+    password_mode: str,
+    keep_sub_in: str | None,
+    map_arn: tuple[str, ...],
+    domain_prefix: str | None,
+    users_via: str,
+    import_role_arn: str | None,
+    no_add_attributes: bool,
+    report_dir: Path,
+    rates: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Make a pool equal to a snapshot: plan, then apply; idempotent and resumable.
+
+    Into an existing pool (--user-pool-id) it creates what is missing and updates what differs; with
+    --prune it also deletes what the snapshot lacks. --new-pool NAME first creates the pool from the
+    snapshot's configuration. Users are created silently (MessageAction SUPPRESS), disabled users stay
+    disabled, memberships come back. Interrupted? Run the same command again: it finishes the job.
+    """
+    if bool(target) == bool(new_pool):
+        raise UsageError("Give exactly one of --user-pool-id TARGET and --new-pool NAME")
+    if users_via == "import-job" and not import_role_arn:
+        raise UsageError("--users-via import-job needs --import-role-arn ARN")
+    _check_keep_sub(keep_sub_in)
+    only_users, only_groups = _parse_only(only)
+    interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    if prune and not dry_run and not yes and (not interactive or as_json):
+        raise UsageError("--prune deletes from the target: confirm on a terminal, or pass --yes")
+    ctx_app = app(ctx)
+    repository = ctx_app.repository(repo)
+    request = RestoreRequest(
+        snapshot=snapshot,
+        target_pool_id=target,
+        new_pool_name=new_pool,
+        options=RestoreOptions(
+            plan=PlanOptions(
+                prune=prune,
+                only_users=only_users,
+                only_groups=only_groups,
+                password_mode=password_mode,
+                add_missing_attributes=not no_add_attributes,
+                keep_sub_in=keep_sub_in,
+                arn_map=_parse_arn_map(map_arn),
+            ),
+            dry_run=dry_run,
+            users_via=users_via,
+            import_role_arn=import_role_arn,
+        ),
+        report_dir=report_dir,
+        domain_prefix=domain_prefix,
+        target_region=target_region or ctx_app.aws.region_name,
+    )
+    progress = Progress(enabled=not as_json)
+    if prune and not yes and not dry_run:
+        progress.live = False  # a spinner would draw over the confirmation prompt
+    counter = progress.counter("operations", every=1000)
+    hooks = RestoreProgress(
+        stage=progress.stage,
+        applied=lambda done, total: counter(done),
+        note=lambda msg: progress.line(f"  note: {msg}"),
+    )
+    title = f"Restoring into {target or 'new pool ' + str(new_pool)}" + (" (dry run)" if dry_run else "")
+    with progress.running(title):
+        outcome = _run_restore(
+            ctx_app.cognito(region=target_region),
+            make_pacer(rates),
+            repository,
+            request,
+            progress=hooks,
+            confirm=None if (yes or dry_run) else _confirm_prune,
+        )
+    _report(outcome, as_json)
+
+
+def _report(outcome: RestoreOutcome, as_json: bool) -> None:
+    summary = outcome.summary
+    body = outcome.to_json()
+    failed = summary.failed_results
+    if as_json:
+        if summary.dry_run:
+            body["plan"] = summary.plan.to_json()
+        emit_json(body)
+        if failed:
+            sys.exit(OperationsFailed.exit_code)
+        return
+    if summary.dry_run:
+        _print_plan(summary.plan, f"Plan for {summary.user_pool_id or 'a new pool'} from snapshot {summary.snapshot}")
+        for w in summary.warnings:
+            out_console().print(f"  note: {w}", markup=False)
+        out_console().print("Dry run: nothing was written.")
+        return
+    _print_done(body, summary.plan)
+    if failed:
+        raise OperationsFailed(
+            f"{len(failed)} operations did not succeed (named above and in {outcome.report_path})",
+            hint="Fix the cause and run the same command again: it redoes only what is missing.",
+        )
+
+
+def _print_done(body: dict[str, Any], plan: Plan) -> None:
+    console = out_console()
+    _print_notices(plan)
+    for failure in body["failures"]:
+        who = " ".join(f"{k} {failure[k]}" for k in ("user", "group") if k in failure)
+        console.print(f"  failed {failure['op']} {who}: {failure['error']}", markup=False, soft_wrap=True)
+    for w in body["warnings"]:
+        console.print(f"  warning: {w}", markup=False)
+    if body["client_id_map"]:
+        console.print("App client ids (old -> new):")
+        for old, new in sorted(body["client_id_map"].items()):
+            console.print(f"  {old} -> {new}", markup=False)
+    detail = body["detail"]
+    console.print(
+        f"Restore into [bold]{body['user_pool_id']}[/] from snapshot {body['snapshot']} finished in "
+        f"{body['seconds']:.1f}s: created {body['created']}, updated {body['updated']}, deleted {body['deleted']}, "
+        f"unchanged {body['unchanged']}, skipped {body['skipped']}, failed {body['failed']} "
+        f"(users: {detail['users']['created']} created, {detail['users']['failed']} failed)."
+    )
+    console.print(f"Report: {body['report']}\nSub map: {body['sub_map']}", markup=False)
+    if body.get("passwords_file"):
+        console.print(f"Temporary passwords (owner-only, hand out securely): {body['passwords_file']}", markup=False)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(diff)
+    group.add_command(restore)

@@ -1,0 +1,105 @@
+"""What differs between a snapshot and a live pool, field by field. Pure.
+
+Built on the planner (a difference is exactly what a full restore with --prune would have to do, plus
+what no restore can fix), so `diff` and `restore` can never disagree. Ignored because it can never
+match: sub, creation / modification dates, password state and user status. Attribute values are never
+shown (personal data): only attribute names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cognito_backup.core.plan import Op, PlanOptions, plan
+from cognito_backup.errors import PlanRefused
+from cognito_backup.model import PoolConfig, PoolState
+
+# Pool settings compared by `diff` (restore never changes an existing pool's settings).
+COMPARED_POOL_FIELDS = (
+    "UsernameAttributes",
+    "AliasAttributes",
+    "AutoVerifiedAttributes",
+    "MfaConfiguration",
+    "DeletionProtection",
+)
+
+
+@dataclass(frozen=True, order=True)
+class Difference:
+    kind: str  # pool / schema / group / user / membership
+    name: str
+    what: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "name": self.name, "what": self.what}
+
+
+def _op_difference(op: Op) -> Difference | None:
+    kind, name = op.entity
+    if op.kind == "add_custom_attributes":
+        return Difference(
+            "schema", "custom attributes", "missing in the pool: " + ", ".join(op.describe()["attributes"])
+        )
+    what = {
+        "create_group": "missing in the pool",
+        "update_group": "differs: " + ", ".join(op.names),
+        "delete_group": "only in the pool",
+        "create_user": "missing in the pool",
+        "update_user_attributes": "attributes differ: " + ", ".join(op.names),
+        "delete_user_attributes": "attributes only in the pool: " + ", ".join(op.names),
+        "disable_user": "enabled in the pool, disabled in the snapshot",
+        "enable_user": "disabled in the pool, enabled in the snapshot",
+        "add_membership": "missing in the pool",
+        "remove_membership": "only in the pool",
+        "delete_user": "only in the pool",
+    }.get(op.kind)
+    return Difference(kind, name, what) if what else None
+
+
+def differences(desired: PoolState, actual: PoolState) -> list[Difference]:
+    out: list[Difference] = list(pool_setting_differences(desired.config, actual.config))
+    try:
+        the_plan = plan(desired, actual, PlanOptions(prune=True, password_mode="none"))
+    except PlanRefused as refused:
+        return [*out, Difference("pool", "schema", refused.message)]
+    for op in the_plan.ops:
+        diff = _op_difference(op)
+        if diff is not None:
+            out.append(diff)
+    for notice in [*the_plan.skipped, *the_plan.drift]:
+        out.append(Difference(notice.kind, notice.name, notice.reason))
+    return sorted(set(out))
+
+
+def pool_setting_differences(desired: PoolConfig, actual: PoolConfig) -> Iterable[Difference]:
+    if not desired.user_pool or not actual.user_pool:
+        return
+    for name in COMPARED_POOL_FIELDS:
+        want, have = _norm(desired.user_pool.get(name)), _norm(actual.user_pool.get(name))
+        if want != have:
+            yield Difference("pool", name, f"snapshot {want!r}, pool {have!r}")
+    want_policy = (desired.user_pool.get("Policies") or {}).get("PasswordPolicy") or {}
+    have_policy = (actual.user_pool.get("Policies") or {}).get("PasswordPolicy") or {}
+    for key in sorted(set(want_policy) | set(have_policy)):
+        if want_policy.get(key) != have_policy.get(key):
+            yield Difference(
+                "pool", f"PasswordPolicy.{key}", f"snapshot {want_policy.get(key)!r}, pool {have_policy.get(key)!r}"
+            )
+    have_custom = actual.custom_attributes()
+    for name, entry in sorted(desired.custom_attributes().items()):
+        other = have_custom.get(name)
+        if other is None:
+            continue  # reported as a schema difference by the planner
+        for key in ("AttributeDataType", "Mutable"):
+            if entry.get(key, None) != other.get(key, None):
+                yield Difference("schema", name, f"{key}: snapshot {entry.get(key)!r}, pool {other.get(key)!r}")
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, list):
+        return sorted(value)
+    if value in (None, [], "", {}):
+        return None
+    return value

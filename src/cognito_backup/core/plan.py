@@ -1,0 +1,631 @@
+"""The restore planner: desired state + actual state -> an ordered list of operations. Pure.
+
+One engine serves `restore`, `diff`, point-in-time restore and standby replication: whatever produced
+the desired state (a snapshot, a folded journal), the plan is what it takes to make the target equal to
+it, within what Cognito lets an administrator write.
+
+Rules the plan follows because real Cognito enforces them (moto does not):
+- only attributes the target schema declares are sent; `sub`, `identities`, `cognito:*` never are;
+- immutable attributes are written at creation only, never updated;
+- AdminCreateUser always carries MessageAction=SUPPRESS (the writer sets it; the plan never asks for a
+  message);
+- users are matched by their identity: the username, or in pools that sign in with email / phone
+  number (UsernameAttributes) the email / phone number, because there the username is a generated UUID
+  that a restore cannot keep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cognito_backup.errors import PlanRefused
+from cognito_backup.model import (
+    READ_ONLY_ATTRIBUTES,
+    STATUS_EXTERNAL,
+    STATUS_UNCONFIRMED,
+    Group,
+    PoolConfig,
+    PoolState,
+    User,
+)
+
+PASSWORD_MODES = ("random-permanent", "temporary-file", "none")
+DEFAULT_PASSWORD_MODE = "random-permanent"
+
+# Every Cognito pool declares these (real DescribeUserPool lists them; moto omits them).
+STANDARD_ATTRIBUTES = frozenset(
+    {
+        "address",
+        "birthdate",
+        "email",
+        "email_verified",
+        "family_name",
+        "gender",
+        "given_name",
+        "locale",
+        "middle_name",
+        "name",
+        "nickname",
+        "phone_number",
+        "phone_number_verified",
+        "picture",
+        "preferred_username",
+        "profile",
+        "updated_at",
+        "website",
+        "zoneinfo",
+    }
+)
+VERIFIED_FLAGS = frozenset({"email_verified", "phone_number_verified"})
+MAX_CUSTOM_ATTRIBUTES = 50
+
+# Operation kinds, in the order a plan lists them (and the AWS call each one makes).
+OP_CALLS: dict[str, str] = {
+    "add_custom_attributes": "AddCustomAttributes",
+    "create_group": "CreateGroup",
+    "update_group": "UpdateGroup",
+    "create_user": "AdminCreateUser",
+    "update_user_attributes": "AdminUpdateUserAttributes",
+    "delete_user_attributes": "AdminDeleteUserAttributes",
+    "set_password": "AdminSetUserPassword",
+    "disable_user": "AdminDisableUser",
+    "enable_user": "AdminEnableUser",
+    "add_membership": "AdminAddUserToGroup",
+    "remove_membership": "AdminRemoveUserFromGroup",
+    "delete_user": "AdminDeleteUser",
+    "delete_group": "DeleteGroup",
+}
+OP_ORDER = {kind: i for i, kind in enumerate(OP_CALLS)}
+PRUNE_KINDS = frozenset({"remove_membership", "delete_user", "delete_group"})
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    prune: bool = False
+    only_users: frozenset[str] = frozenset()
+    only_groups: frozenset[str] = frozenset()
+    password_mode: str = DEFAULT_PASSWORD_MODE
+    add_missing_attributes: bool = True
+    # Write each user's snapshot sub into this custom attribute (e.g. "custom:old_sub").
+    keep_sub_in: str | None = None
+    # Exact ARN replacements (group role ARNs in another account).
+    arn_map: Mapping[str, str] = field(default_factory=dict)
+    # Users (identity keys) an earlier, interrupted run of this restore created: their password is
+    # still ours to set, unless already done.
+    owned_users: frozenset[str] = frozenset()
+    passwords_done: frozenset[str] = frozenset()
+
+    @property
+    def selective(self) -> bool:
+        return bool(self.only_users or self.only_groups)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One write. `user` is the identity key (see module doc); `username` is what the call sends."""
+
+    kind: str
+    user: str | None = None
+    username: str | None = None
+    group: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()  # create / update values (never printed)
+    names: tuple[str, ...] = ()  # attribute names changed / deleted, or group fields changed
+    fallback: tuple[tuple[str, str], ...] = ()  # create_user: the mutable part, if the user already exists
+    schema: tuple[Mapping[str, Any], ...] = ()  # add_custom_attributes
+    group_fields: Mapping[str, Any] | None = None  # create_group / update_group
+    after: tuple[str, ...] = ()  # ids of the ops that must succeed first
+    note: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}:{self.user or ''}:{self.group or ''}"
+
+    @property
+    def operation(self) -> str:
+        return OP_CALLS[self.kind]
+
+    @property
+    def entity(self) -> tuple[str, str]:
+        """What the op belongs to, for counting: ("user", key), ("group", name), ("membership", g/u)."""
+        if self.kind in ("add_membership", "remove_membership"):
+            return ("membership", f"{self.group}/{self.user}")
+        if self.kind in ("create_group", "update_group", "delete_group"):
+            return ("group", self.group or "")
+        if self.kind == "add_custom_attributes":
+            return ("schema", "custom attributes")
+        return ("user", self.user or "")
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able, without attribute values (personal data)."""
+        out: dict[str, Any] = {"op": self.kind, "call": self.operation}
+        if self.user is not None:
+            out["user"] = self.user
+        if self.group is not None:
+            out["group"] = self.group
+        if self.kind == "create_user":
+            out["attributes"] = sorted(n for n, _ in self.attributes)
+        elif self.names:
+            out["fields"] = list(self.names)
+        if self.schema:
+            out["attributes"] = ["custom:" + str(s["Name"]) for s in self.schema]
+        if self.group_fields is not None:
+            out["settings"] = dict(self.group_fields)
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something named in the plan: a skipped item, or one that will not come back exactly as it was."""
+
+    kind: str  # user / membership / group / attribute
+    name: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "name": self.name, "reason": self.reason}
+
+
+@dataclass
+class Plan:
+    ops: list[Op] = field(default_factory=list)
+    skipped: list[Notice] = field(default_factory=list)
+    notes: list[Notice] = field(default_factory=list)  # done, but not exactly as it was
+    drift: list[Notice] = field(default_factory=list)  # differences no admin call can fix
+    unchanged: dict[str, int] = field(default_factory=lambda: {"users": 0, "groups": 0, "memberships": 0})
+
+    @property
+    def empty(self) -> bool:
+        return not self.ops
+
+    def count_by_kind(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for op in self.ops:
+            counts[op.kind] = counts.get(op.kind, 0) + 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ops": [op.describe() for op in self.ops],
+            "counts": self.count_by_kind(),
+            "skipped": [n.to_json() for n in self.skipped],
+            "notes": [n.to_json() for n in self.notes],
+            "drift": [n.to_json() for n in self.drift],
+            "unchanged": dict(self.unchanged),
+        }
+
+
+# ---- schema helpers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What the target pool declares: which attributes exist, which are mutable, which required."""
+
+    declared: frozenset[str]
+    immutable: frozenset[str]
+    required: frozenset[str]
+    custom_types: Mapping[str, str]
+
+    @classmethod
+    def of(cls, config: PoolConfig, extra: Iterable[Mapping[str, Any]] = ()) -> Schema:
+        entries = list(config.user_pool.get("SchemaAttributes", []) or [])
+        # Custom attributes this plan adds count as declared (AddCustomAttributes runs first).
+        entries += [dict(e, Name="custom:" + str(e["Name"])) for e in extra]
+        declared = set(STANDARD_ATTRIBUTES)
+        immutable: set[str] = set()
+        required: set[str] = set()
+        types: dict[str, str] = {}
+        for entry in entries:
+            name = str(entry.get("Name", ""))
+            if not name:
+                continue
+            declared.add(name)
+            if entry.get("Mutable") is False:
+                immutable.add(name)
+            if entry.get("Required"):
+                required.add(name)
+            if name.startswith(("custom:", "dev:")):
+                types[name] = str(entry.get("AttributeDataType", "String"))
+        return cls(frozenset(declared), frozenset(immutable), frozenset(required), types)
+
+
+def writable(name: str) -> bool:
+    """Attributes an administrator may ever send (Cognito owns the rest)."""
+    return not (name in READ_ONLY_ATTRIBUTES or name.startswith("cognito:") or name in ("sub", "identities"))
+
+
+def username_attributes(config: PoolConfig) -> tuple[str, ...]:
+    return tuple(str(a) for a in config.user_pool.get("UsernameAttributes", []) or [])
+
+
+def identity_key(user: User, username_attrs: tuple[str, ...]) -> str:
+    """How a user is recognised across pools (see module doc)."""
+    for attr in username_attrs:
+        value = user.attributes.get(attr)
+        if value:
+            return value
+    return user.username
+
+
+def _custom_schema_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A DescribeUserPool schema entry as AddCustomAttributes wants it (name without `custom:`)."""
+    out: dict[str, Any] = {
+        "Name": str(entry["Name"]).removeprefix("custom:"),
+        "AttributeDataType": entry.get("AttributeDataType", "String"),
+        "Mutable": bool(entry.get("Mutable", True)),
+    }
+    if entry.get("DeveloperOnlyAttribute"):
+        out["DeveloperOnlyAttribute"] = True
+    for key in ("NumberAttributeConstraints", "StringAttributeConstraints"):
+        if entry.get(key):
+            out[key] = {k: v for k, v in dict(entry[key]).items() if v is not None}
+    return out
+
+
+KEEP_SUB_SCHEMA = {"AttributeDataType": "String", "Mutable": True, "StringAttributeConstraints": {"MaxLength": "64"}}
+
+
+def with_kept_sub(desired: PoolState, attribute: str) -> PoolState:
+    """The desired state with each user's snapshot sub written into `attribute` (a custom attribute)."""
+    users = {}
+    for key, user in desired.users.items():
+        if user.sub:
+            attrs = dict(user.attributes)
+            attrs[attribute] = user.sub
+            user = replace(user, attributes=attrs)
+        users[key] = user
+    config = desired.config
+    if attribute not in config.custom_attributes():
+        pool = dict(config.user_pool)
+        pool["SchemaAttributes"] = [
+            *list(pool.get("SchemaAttributes", []) or []),
+            dict(KEEP_SUB_SCHEMA, Name=attribute),
+        ]
+        config = replace(config, user_pool=pool)
+    return PoolState(config=config, groups=desired.groups, users=users, memberships=desired.memberships)
+
+
+# ---- the planner ---------------------------------------------------------------------------------
+
+
+class _Side:
+    """One pool's users re-keyed by identity key, and its memberships in those keys."""
+
+    def __init__(self, state: PoolState, attrs: tuple[str, ...]) -> None:
+        self.users: dict[str, User] = {}
+        key_of: dict[str, str] = {}
+        for user in state.users.values():
+            key = identity_key(user, attrs)
+            self.users[key] = user
+            key_of[user.username] = key
+        self.memberships: set[tuple[str, str]] = {
+            (m.group, key_of.get(m.username, m.username)) for m in state.memberships
+        }
+        self.groups = state.groups
+
+
+def plan(desired: PoolState, actual: PoolState, options: PlanOptions | None = None) -> Plan:
+    """Operations that make `actual` equal to `desired`, in dependency order. Raises PlanRefused
+    (before anything is written) when the target cannot take the desired state."""
+    opts = options or PlanOptions()
+    if opts.password_mode not in PASSWORD_MODES:
+        raise ValueError(f"unknown password mode {opts.password_mode!r}")
+    if opts.keep_sub_in:
+        desired = with_kept_sub(desired, opts.keep_sub_in)
+    want_attrs = username_attributes(desired.config)
+    have_attrs = username_attributes(actual.config)
+    if desired.config.user_pool and actual.config.user_pool and sorted(want_attrs) != sorted(have_attrs):
+        raise PlanRefused(
+            f"The snapshot's pool signs users in with {_sign_in(want_attrs)} but the target signs in with "
+            f"{_sign_in(have_attrs)}; this setting is fixed when a pool is created",
+            hint="Restore into a new pool (--new-pool NAME), or into a pool created with the same setting.",
+        )
+    want = _Side(desired, want_attrs)
+    have = _Side(actual, want_attrs)
+    result = Plan()
+
+    def user_selected(key: str, user: User | None) -> bool:
+        if not opts.selective:
+            return True
+        return key in opts.only_users or (user is not None and user.username in opts.only_users)
+
+    def group_selected(name: str) -> bool:
+        return not opts.selective or name in opts.only_groups
+
+    def membership_selected(group: str, key: str, user: User | None) -> bool:
+        return not opts.selective or group in opts.only_groups or user_selected(key, user)
+
+    selected_users = {k: u for k, u in want.users.items() if user_selected(k, u)}
+    add_attrs = _missing_custom_attributes(desired, actual, selected_users.values(), opts)
+    schema = Schema.of(actual.config, add_attrs)
+    desired_declared = Schema.of(desired.config).declared
+    schema_op_id: tuple[str, ...] = ()
+    if add_attrs:
+        op = Op(kind="add_custom_attributes", schema=tuple(add_attrs))
+        result.ops.append(op)
+        schema_op_id = (op.id,)
+
+    # -- groups --
+    group_ops: dict[str, str] = {}
+    for name, wanted_group in sorted(want.groups.items()):
+        if not group_selected(name):
+            continue
+        fields = _group_fields(wanted_group, opts.arn_map)
+        existing_group = have.groups.get(name)
+        if existing_group is None:
+            op = Op(kind="create_group", group=name, group_fields=fields, after=schema_op_id)
+            group_ops[name] = op.id
+            result.ops.append(op)
+            continue
+        changed = [k for k, v in fields.items() if _group_fields(existing_group, {}).get(k) != v]
+        if changed:
+            result.ops.append(
+                Op(kind="update_group", group=name, group_fields=fields, names=tuple(changed), after=schema_op_id)
+            )
+        else:
+            result.unchanged["groups"] += 1
+
+    # -- users --
+    created: dict[str, str] = {}  # key -> create op id
+    ready: dict[str, list[str]] = {}  # key -> op ids after which the user is in its final state
+    restorable: set[str] = set()
+    for key, user in sorted(selected_users.items()):
+        current = have.users.get(key)
+        if current is None and user.status == STATUS_EXTERNAL:
+            result.skipped.append(
+                Notice(
+                    "user",
+                    key,
+                    "federated user (EXTERNAL_PROVIDER): admin calls cannot create it; it reappears at its "
+                    "next sign-in through its identity provider",
+                )
+            )
+            continue
+        restorable.add(key)
+        if current is None:
+            missing_required = sorted(a for a in schema.required if a not in user.attributes and writable(a))
+            if missing_required:
+                result.skipped.append(
+                    Notice("user", key, "lacks attributes the target requires: " + ", ".join(missing_required))
+                )
+                restorable.discard(key)
+                continue
+            ops = _create_user_ops(key, user, schema, opts, schema_op_id, want_attrs)
+            created[key] = ops[0].id
+            ready[key] = [o.id for o in ops]
+            if user.status == STATUS_UNCONFIRMED:
+                result.notes.append(Notice("user", key, _unconfirmed_note(opts.password_mode)))
+            result.ops.extend(ops)
+            continue
+        ops = _update_user_ops(key, user, current, schema, opts, schema_op_id, result, desired_declared)
+        if ops:
+            result.ops.extend(ops)
+        else:
+            result.unchanged["users"] += 1
+
+    # -- memberships --
+    for group, key in sorted(want.memberships):
+        member = want.users.get(key)
+        if not membership_selected(group, key, member):
+            continue
+        if (group, key) in have.memberships:
+            result.unchanged["memberships"] += 1
+            continue
+        name = f"{group}/{key}"
+        if key not in restorable and key not in have.users:
+            if member is None or member.status == STATUS_EXTERNAL or key in selected_users:
+                result.skipped.append(Notice("membership", name, "its user is not restored (see above)"))
+            else:
+                result.skipped.append(
+                    Notice("membership", name, f"user {key!r} is not in the target; add --only user:{key}")
+                )
+            continue
+        if group not in want.groups or (group not in have.groups and group not in group_ops):
+            result.skipped.append(
+                Notice("membership", name, f"group {group!r} is not in the target; add --only group:{group}")
+            )
+            continue
+        after = tuple(x for x in (created.get(key), group_ops.get(group)) if x) + schema_op_id
+        username = have.users[key].username if key in have.users else key
+        result.ops.append(Op(kind="add_membership", user=key, username=username, group=group, after=after))
+
+    # -- prune --
+    if opts.prune:
+        deleted_users = set()
+        for ukey, existing in sorted(have.users.items()):
+            if ukey in want.users or not user_selected(ukey, existing):
+                continue
+            deleted_users.add(ukey)
+            result.ops.append(Op(kind="delete_user", user=ukey, username=existing.username))
+        deleted_groups = set()
+        if not opts.only_users or opts.only_groups:
+            for name in sorted(have.groups):
+                if name not in want.groups and group_selected(name):
+                    deleted_groups.add(name)
+                    result.ops.append(Op(kind="delete_group", group=name))
+        for gname, ukey in sorted(have.memberships - want.memberships):
+            member = have.users.get(ukey)
+            if ukey in deleted_users or gname in deleted_groups or not membership_selected(gname, ukey, member):
+                continue
+            result.ops.append(
+                Op(kind="remove_membership", user=ukey, username=member.username if member else ukey, group=gname)
+            )
+
+    result.ops.sort(key=lambda o: OP_ORDER[o.kind])
+    return result
+
+
+def _sign_in(attrs: tuple[str, ...]) -> str:
+    return " or ".join(attrs) if attrs else "a username"
+
+
+def _unconfirmed_note(mode: str) -> str:
+    outcome = {
+        "random-permanent": "CONFIRMED with an unknown password (recovers with forgot-password)",
+        "temporary-file": "FORCE_CHANGE_PASSWORD with a temporary password from the passwords file",
+        "none": "FORCE_CHANGE_PASSWORD with a password nobody knows",
+    }[mode]
+    return f"was UNCONFIRMED (no admin call can recreate that state): comes back {outcome}"
+
+
+def _group_fields(group: Group, arn_map: Mapping[str, str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if group.description is not None:
+        fields["Description"] = group.description
+    if group.precedence is not None:
+        fields["Precedence"] = group.precedence
+    if group.role_arn:
+        fields["RoleArn"] = arn_map.get(group.role_arn, group.role_arn)
+    return fields
+
+
+def _missing_custom_attributes(
+    desired: PoolState, actual: PoolState, users: Iterable[User], opts: PlanOptions
+) -> list[dict[str, Any]]:
+    """Custom attributes the restore needs that the target lacks, as AddCustomAttributes entries.
+
+    Raises PlanRefused when any cannot be added."""
+    declared_target = set(actual.config.custom_attributes())
+    declared_target |= {
+        str(a.get("Name")) for a in actual.config.user_pool.get("SchemaAttributes", []) or [] if a.get("Name")
+    }
+    desired_schema = desired.config.custom_attributes()
+    if opts.selective:
+        needed = {n for u in users for n in u.attributes if n.startswith(("custom:", "dev:"))}
+    else:
+        needed = set(desired_schema) | {n for u in users for n in u.attributes if n.startswith(("custom:", "dev:"))}
+    if opts.keep_sub_in:
+        needed.add(opts.keep_sub_in)
+    missing = sorted(needed - declared_target)
+    if not missing:
+        return []
+    unknown = [n for n in missing if n not in desired_schema]
+    problems = []
+    if not opts.add_missing_attributes:
+        problems.append("adding attributes was not allowed (--no-add-attributes)")
+    if unknown:
+        problems.append("the snapshot does not declare the type of " + ", ".join(unknown))
+    if len([n for n in declared_target if n.startswith("custom:")]) + len(missing) > MAX_CUSTOM_ATTRIBUTES:
+        problems.append(f"a pool holds at most {MAX_CUSTOM_ATTRIBUTES} custom attributes")
+    if any(not n.startswith("custom:") for n in missing):
+        problems.append("only custom:NAME attributes can be added")
+    if problems:
+        raise PlanRefused(
+            "The target pool lacks custom attributes " + ", ".join(missing) + ": " + "; ".join(problems) + ". "
+            "Nothing was written.",
+            hint="Allow adding them, restore into a new pool (--new-pool NAME), or add them yourself "
+            "(custom attributes can be added but never removed).",
+        )
+    entries = []
+    for name in missing:
+        entry = dict(desired_schema[name])
+        entry.pop("Required", None)  # custom attributes can never be required
+        entries.append(_custom_schema_entry(entry))
+    return entries
+
+
+def _writable_attrs(user: User, schema: Schema) -> dict[str, str]:
+    return {n: v for n, v in user.attributes.items() if writable(n) and n in schema.declared}
+
+
+def _create_user_ops(
+    key: str,
+    user: User,
+    schema: Schema,
+    opts: PlanOptions,
+    after: tuple[str, ...],
+    username_attrs: tuple[str, ...],
+) -> list[Op]:
+    attrs = _writable_attrs(user, schema)
+    mutable = tuple(sorted((n, v) for n, v in attrs.items() if n not in schema.immutable))
+    create = Op(
+        kind="create_user",
+        user=key,
+        username=key if username_attrs else user.username,
+        attributes=tuple(sorted(attrs.items())),
+        fallback=mutable,
+        after=after,
+        note="was UNCONFIRMED" if user.status == STATUS_UNCONFIRMED else None,
+    )
+    ops = [create]
+    chain = [create.id]
+    if opts.password_mode != "none":
+        pw = Op(kind="set_password", user=key, username=create.username, after=(create.id,))
+        ops.append(pw)
+        chain.append(pw.id)
+    if not user.enabled:
+        ops.append(Op(kind="disable_user", user=key, username=create.username, after=tuple(chain)))
+    return ops
+
+
+def _update_user_ops(
+    key: str,
+    user: User,
+    current: User,
+    schema: Schema,
+    opts: PlanOptions,
+    after: tuple[str, ...],
+    result: Plan,
+    opinion: frozenset[str],
+) -> list[Op]:
+    """`opinion`: attributes the snapshot's pool declares; others the target has are left alone."""
+    ops: list[Op] = []
+    username = current.username
+    external = STATUS_EXTERNAL in (user.status, current.status)
+    if not external:
+        want = _writable_attrs(user, schema)
+        have = _writable_attrs(current, schema)
+        changed = {n: v for n, v in want.items() if _norm(n, have.get(n)) != _norm(n, v) and n not in schema.immutable}
+        fixed = sorted(n for n, v in want.items() if _norm(n, have.get(n)) != _norm(n, v) and n in schema.immutable)
+        for name in fixed:
+            result.drift.append(
+                Notice("user", key, f"attribute {name} differs but is immutable (written only at creation)")
+            )
+        removed = sorted(
+            n
+            for n in have
+            if n not in want
+            and n in opinion
+            and n not in schema.immutable
+            and n not in schema.required
+            and _norm(n, have[n]) != _norm(n, None)
+        )
+        if changed:
+            # Cognito sends a verification code when email / phone_number change unless the verified flag is
+            # set in the same call: carry the desired flag along so the restore stays silent.
+            for attr, flag in (("email", "email_verified"), ("phone_number", "phone_number_verified")):
+                if attr in changed and flag in want and flag not in changed:
+                    changed[flag] = want[flag]
+            ops.append(
+                Op(
+                    kind="update_user_attributes",
+                    user=key,
+                    username=username,
+                    attributes=tuple(sorted(changed.items())),
+                    names=tuple(sorted(changed)),
+                    after=after,
+                )
+            )
+        if removed:
+            ops.append(
+                Op(kind="delete_user_attributes", user=key, username=username, names=tuple(removed), after=after)
+            )
+    if key in opts.owned_users and key not in opts.passwords_done and opts.password_mode != "none":
+        ops.append(Op(kind="set_password", user=key, username=username, note="resumed: created by an earlier run"))
+    if user.enabled != current.enabled:
+        kind = "enable_user" if user.enabled else "disable_user"
+        ops.append(Op(kind=kind, user=key, username=username, after=tuple(o.id for o in ops)))
+    return ops
+
+
+def _norm(name: str, value: str | None) -> str:
+    """Absent and "false" mean the same for verified flags; absent and empty for everything else."""
+    if value is None:
+        return "false" if name in VERIFIED_FLAGS else ""
+    if name in VERIFIED_FLAGS:
+        return value.lower()
+    return value
