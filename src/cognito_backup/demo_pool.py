@@ -65,7 +65,8 @@ def create_demo_pool(client: Any, *, users: int = 300, email_username: bool = Tr
     usernames: list[str] = []
     for i in range(users):
         first, last = rng.choice(FIRST), rng.choice(LAST)
-        local = unicodedata.normalize("NFKD", first).encode("ascii", "ignore").decode().lower() or "user"
+        plain = first.translate(str.maketrans("øŁł", "oLl"))
+        local = unicodedata.normalize("NFKD", plain).encode("ascii", "ignore").decode().lower() or "user"
         email = f"{local}.{i}@example.com"
         attrs = {
             "email": email,
