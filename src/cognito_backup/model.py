@@ -17,6 +17,32 @@ READ_ONLY_ATTRIBUTES = frozenset({"sub", "identities", "cognito:mfa_enabled", "c
 # Written by Cognito itself when a user changes an attribute (not settable by admin calls).
 VOLATILE_USER_FIELDS = frozenset({"created", "modified"})
 
+# Cognito's standard attributes (OIDC claims), declared by every pool: real DescribeUserPool lists them,
+# moto omits them. `sub` and `identities` are Cognito's own and never declared.
+STANDARD_ATTRIBUTES = frozenset(
+    {
+        "address",
+        "birthdate",
+        "email",
+        "email_verified",
+        "family_name",
+        "gender",
+        "given_name",
+        "locale",
+        "middle_name",
+        "name",
+        "nickname",
+        "phone_number",
+        "phone_number_verified",
+        "picture",
+        "preferred_username",
+        "profile",
+        "updated_at",
+        "website",
+        "zoneinfo",
+    }
+)
+
 STATUS_EXTERNAL = "EXTERNAL_PROVIDER"
 STATUS_UNCONFIRMED = "UNCONFIRMED"
 

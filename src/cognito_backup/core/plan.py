@@ -23,6 +23,7 @@ from typing import Any
 from cognito_backup.errors import PlanRefused
 from cognito_backup.model import (
     READ_ONLY_ATTRIBUTES,
+    STANDARD_ATTRIBUTES,
     STATUS_EXTERNAL,
     STATUS_UNCONFIRMED,
     Group,
@@ -34,30 +35,6 @@ from cognito_backup.model import (
 PASSWORD_MODES = ("random-permanent", "temporary-file", "none")
 DEFAULT_PASSWORD_MODE = "random-permanent"
 
-# Every Cognito pool declares these (real DescribeUserPool lists them; moto omits them).
-STANDARD_ATTRIBUTES = frozenset(
-    {
-        "address",
-        "birthdate",
-        "email",
-        "email_verified",
-        "family_name",
-        "gender",
-        "given_name",
-        "locale",
-        "middle_name",
-        "name",
-        "nickname",
-        "phone_number",
-        "phone_number_verified",
-        "picture",
-        "preferred_username",
-        "profile",
-        "updated_at",
-        "website",
-        "zoneinfo",
-    }
-)
 VERIFIED_FLAGS = frozenset({"email_verified", "phone_number_verified"})
 MAX_CUSTOM_ATTRIBUTES = 50
 

@@ -27,34 +27,10 @@ from typing import Any
 import botocore.session
 
 from cognito_backup.errors import PlanRefused, UsageError
-from cognito_backup.model import PoolConfig
+from cognito_backup.model import STANDARD_ATTRIBUTES, PoolConfig
 
 SERVICE = "cognito-idp"
 
-# Cognito's standard attributes (OIDC claims). `sub` and `identities` are Cognito's own: never declared.
-STANDARD_ATTRIBUTES = frozenset(
-    {
-        "address",
-        "birthdate",
-        "email",
-        "email_verified",
-        "family_name",
-        "gender",
-        "given_name",
-        "locale",
-        "middle_name",
-        "name",
-        "nickname",
-        "phone_number",
-        "phone_number_verified",
-        "picture",
-        "preferred_username",
-        "profile",
-        "updated_at",
-        "website",
-        "zoneinfo",
-    }
-)
 NEVER_DECLARED = frozenset({"sub", "identities"})
 MAX_CUSTOM_ATTRIBUTES = 50
 CUSTOM_NAME_RE = re.compile(r"^[\w.:-]{1,20}$")  # CustomAttributeNameType: [\p{L}\p{M}\p{S}\p{N}\p{P}]+, <= 20
