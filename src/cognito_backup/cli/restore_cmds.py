@@ -193,7 +193,15 @@ def _confirm_prune(plan: Plan) -> bool:
 @click.option("--keep-sub-in", metavar="custom:NAME", help="Write each user's old sub into this custom attribute.")
 @click.option("--map-arn", multiple=True, metavar="OLD=NEW", help="Replace an ARN (Lambda, SES, SNS, KMS, role).")
 @click.option("--domain-prefix", help="Hosted UI domain prefix for the new pool (when the old one is taken).")
-@click.option("--users-via", type=click.Choice(USERS_VIA), default="admin", show_default=True)
+@click.option(
+    "--users-via",
+    type=click.Choice(USERS_VIA),
+    default="admin",
+    show_default=True,
+    help="How users are created: admin = AdminCreateUser per user (every user counts as a billed monthly "
+    "active user); import-job = CSV user import jobs (cheaper and faster for large pools; imported users are "
+    "RESET_REQUIRED; disabled state and memberships applied afterwards). See docs/import-jobs.md.",
+)
 @click.option("--import-role-arn", help="CloudWatch Logs role for --users-via import-job.")
 @click.option(
     "--no-add-attributes",
