@@ -1,0 +1,222 @@
+"""Recovery point, measured: a stream of Cognito changes through the capture path on the emulator.
+
+moto's server runs on a free loopback port with a pool and an SQS queue. A producer thread makes
+changes (create / update / disable / group membership) and sends each one's CloudTrail-via-EventBridge
+event to the queue, as EventBridge would; the capture consumer (`ops.capture.run_capture`, the code
+behind `cognito-backup capture --follow`) runs concurrently. For each event we report the delay from its
+arrival in the queue (SQS SentTimestamp) to the moment its journal record was durable, and at the end
+one replicate round to a standby pool and the standby's lag. Prints one JSON object.
+
+    python bench/bench_capture.py --events 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=100.0, help="changes per second the producer makes")
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=100)
+    args = parser.parse_args()
+
+    os.environ.update(
+        {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
+    )
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # the emulator's access log is not the result
+
+    from cognito_backup.aws.pacing import Pacer
+    from cognito_backup.aws.reader import PoolReader
+    from cognito_backup.model import User
+    from cognito_backup.ops.backup import run_backup
+    from cognito_backup.ops.capture import BatchResult, CaptureOptions, Capturer, CaptureSummary, SqsQueue, run_capture
+    from cognito_backup.ops.replicate import replicate_once
+    from cognito_backup.ops.restore import RestoreOptions
+    from cognito_backup.repo.journal import Journal
+    from cognito_backup.repo.repository import Repository
+    from cognito_backup.store.local import LocalStore
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        cognito = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
+        producer_cognito = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
+        sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+        schema = [{"Name": "tier", "AttributeDataType": "String", "Mutable": True}]
+        pool = cognito.create_user_pool(PoolName="bench", Schema=schema)["UserPool"]["Id"]
+        standby = cognito.create_user_pool(PoolName="standby", Schema=schema)["UserPool"]["Id"]
+        cognito.create_group(UserPoolId=pool, GroupName="staff")
+        url = sqs.create_queue(QueueName="capture", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+        tmp = Path(tempfile.mkdtemp(prefix="bench-capture-"))
+        repo = Repository(LocalStore(tmp / "repo"))
+        pacer = Pacer()  # Cognito's default quotas: the capture is paced as it would be in AWS
+        run_backup(PoolReader(cognito, pacer, pool, chains=1), repo, "us-east-1")
+
+        subs: dict[str, str] = {}
+        stop = threading.Event()
+        done_producing = threading.Event()
+
+        def event(name: str, n: int, sub: str, group: str | None = None) -> str:
+            rp: dict[str, Any] = {"userPoolId": pool, "username": "HIDDEN_DUE_TO_SECURITY_REASONS"}
+            if group:
+                rp["groupName"] = group
+            return json.dumps(
+                {
+                    "version": "0",
+                    "id": f"eb-{n}",
+                    "detail-type": "AWS API Call via CloudTrail",
+                    "source": "aws.cognito-idp",
+                    "detail": {
+                        "eventSource": "cognito-idp.amazonaws.com",
+                        "eventName": name,
+                        "eventID": f"ev-{n}",
+                        "eventTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "requestParameters": rp,
+                        "responseElements": None,
+                        "additionalEventData": {"sub": sub},
+                    },
+                }
+            )
+
+        def produce() -> None:
+            interval = 1.0 / args.rate
+            nxt = time.monotonic()
+            for n in range(args.events):
+                i = n % args.users
+                name = f"user-{i:05d}"
+                if name not in subs:
+                    resp = producer_cognito.admin_create_user(
+                        UserPoolId=pool,
+                        Username=name,
+                        MessageAction="SUPPRESS",
+                        UserAttributes=[{"Name": "email", "Value": f"{i}@x.example"}],
+                    )
+                    subs[name] = User.from_api(resp["User"]).sub or ""
+                    body = event("AdminCreateUser", n, subs[name])
+                elif n % 5 == 0:
+                    producer_cognito.admin_add_user_to_group(UserPoolId=pool, Username=name, GroupName="staff")
+                    body = event("AdminAddUserToGroup", n, subs[name], "staff")
+                elif n % 7 == 0:
+                    producer_cognito.admin_disable_user(UserPoolId=pool, Username=name)
+                    body = event("AdminDisableUser", n, subs[name])
+                else:
+                    producer_cognito.admin_update_user_attributes(
+                        UserPoolId=pool, Username=name, UserAttributes=[{"Name": "custom:tier", "Value": f"t{n}"}]
+                    )
+                    body = event("AdminUpdateUserAttributes", n, subs[name])
+                sqs.send_message(QueueUrl=url, MessageBody=body)
+                nxt += interval
+                delay = nxt - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            done_producing.set()
+
+        delays: list[float] = []
+        deleted = [0]
+
+        def on_batch(result: BatchResult, total: CaptureSummary) -> None:
+            assert result.durable_at is not None
+            delays.extend((result.durable_at - m.sent_at).total_seconds() for m in result.done if m.sent_at)
+            deleted[0] = total.deleted
+
+        readers: dict[str, PoolReader] = {}
+
+        def reader_for(p: str) -> PoolReader:
+            return readers.setdefault(p, PoolReader(cognito, pacer, p, chains=1))
+
+        capturer = Capturer(reader_for, CaptureOptions(default_pool_id=pool, consistency_window=5))
+        journal = Journal(repo.store)
+        began = time.monotonic()
+        producer = threading.Thread(target=produce, name="producer")
+        producer.start()
+        out: list[CaptureSummary] = []
+
+        def consume() -> None:
+            out.append(
+                run_capture(
+                    SqsQueue(sqs, url),
+                    capturer,
+                    journal,
+                    follow=True,
+                    stop=stop,
+                    batch_size=args.batch_size,
+                    wait_seconds=1,
+                    on_batch=on_batch,
+                )
+            )
+
+        consumer = threading.Thread(target=consume, name="capture")
+        consumer.start()
+        producer.join()
+        deadline = time.monotonic() + 1800
+        while deleted[0] < args.events and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()  # as SIGTERM would: the consumer finishes the batch in hand and returns
+        consumer.join()
+        summary = out[0]
+        capture_seconds = time.monotonic() - began
+
+        rep_began = time.monotonic()
+        rnd = replicate_once(repo, cognito, pacer, pool, standby, options=RestoreOptions(read_back=False))
+        replicate_seconds = time.monotonic() - rep_began
+        result = {
+            "events": args.events,
+            "producer_rate_per_s": args.rate,
+            "messages": summary.messages,
+            "records": summary.records,
+            "segments": summary.segments,
+            "deleted": summary.deleted,
+            "failed": summary.failed,
+            "deferred": summary.deferred,
+            "capture_seconds": round(capture_seconds, 2),
+            "arrival_to_durable_p50_s": round(percentile(delays, 0.50), 3),
+            "arrival_to_durable_p99_s": round(percentile(delays, 0.99), 3),
+            "arrival_to_durable_max_s": round(max(delays, default=float("nan")), 3),
+            "standby_round_seconds": round(replicate_seconds, 2),
+            "standby_operations": rnd.operations,
+            "standby_failed": rnd.failed,
+            "standby_lag_seconds_after_round": rnd.lag_seconds,
+            "quota_calls": pacer.summary(),
+        }
+        print(json.dumps(result, indent=2))
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""`capture`, `compact`, `replicate`: the change journal's commands."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from cognito_backup.aws.reader import PoolReader
+from cognito_backup.cli.common import (
+    Progress,
+    app,
+    emit_json,
+    handle_errors,
+    json_option,
+    make_pacer,
+    out_console,
+    rate_options,
+)
+from cognito_backup.errors import UsageError
+from cognito_backup.ops.capture import BatchResult, CaptureOptions, Capturer, CaptureSummary, SqsQueue, run_capture
+from cognito_backup.repo.journal import Journal
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event, progress: Progress) -> Iterator[None]:
+    """SIGTERM / Ctrl-C set `stop`: the batch in hand is finished and acknowledged, then we exit."""
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            return
+        stop.set()
+        progress.line("stopping after the current batch (nothing is lost) ...")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def reader_factory(client: Any, rates: tuple[str, ...]) -> Callable[[str], PoolReader]:
+    pacer = make_pacer(rates)
+    readers: dict[str, PoolReader] = {}
+    lock = threading.Lock()
+
+    def reader_for(pool_id: str) -> PoolReader:
+        with lock:
+            if pool_id not in readers:
+                readers[pool_id] = PoolReader(client, pacer, pool_id, chains=1)
+            return readers[pool_id]
+
+    return reader_for
+
+
+@click.command()
+@click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
+@click.option("--queue", "queue_url", required=True, help="URL of the SQS queue EventBridge sends Cognito events to.")
+@click.option("--follow", is_flag=True, help="Keep long-polling until SIGTERM / Ctrl-C (default: drain and exit).")
+@click.option(
+    "--user-pool-id",
+    "pool_ids",
+    multiple=True,
+    help="Capture only these pools (repeatable). The first is also the pool of events that name none "
+    "(some public API calls). Default: every pool the events name.",
+)
+@click.option("--batch-size", default=100, show_default=True, help="Messages per journal segment (at most).")
+@rate_options
+@json_option
+@click.pass_context
+@handle_errors
+def capture(
+    ctx: click.Context,
+    repo: str,
+    queue_url: str,
+    follow: bool,
+    pool_ids: tuple[str, ...],
+    batch_size: int,
+    rates: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Record Cognito changes from an SQS queue into the repository's change journal.
+
+    Each event (CloudTrail via EventBridge, or a trigger event) says which user, group or setting
+    changed; the current state is re-read (ListUsers with a filter: no monthly-active-user charge) and
+    journaled. A message is deleted only after its records are durable; unparseable messages stay in
+    the queue for its dead-letter queue.
+    """
+    if batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    ctx_app = app(ctx)
+    repository = ctx_app.repository(repo)
+    repository.init_if_needed()
+    journal = Journal(repository.store)
+    capturer = Capturer(
+        reader_factory(ctx_app.cognito(), rates),
+        CaptureOptions(default_pool_id=pool_ids[0] if pool_ids else None, pools=frozenset(pool_ids) or None),
+    )
+    queue = SqsQueue(ctx_app.aws.client("sqs"), queue_url)
+    progress = Progress(enabled=not as_json)
+    stop = threading.Event()
+
+    def on_batch(batch: BatchResult, total: CaptureSummary) -> None:
+        progress.line(
+            f"  batch: {batch.messages} messages -> {batch.records} records; "
+            f"{len(batch.failed) + len(batch.poison)} failed, {len(batch.deferred)} deferred; lag {total.lag_seconds}s"
+        )
+
+    with (
+        _stop_on_signals(stop, progress),
+        progress.running(f"Capturing {queue_url} into {repository.store.describe()}"),
+    ):
+        summary = run_capture(
+            queue, capturer, journal, follow=follow, stop=stop, batch_size=batch_size, on_batch=on_batch
+        )
+    if as_json:
+        emit_json(summary.to_json())
+        return
+    console = out_console()
+    console.print(
+        f"{summary.messages:,} messages -> {summary.records:,} journal records in {summary.segments} segment(s); "
+        f"{summary.deleted:,} deleted from the queue, {summary.failed + summary.poison} failed "
+        f"({summary.poison} unparseable), {summary.deferred} deferred."
+    )
+    for mid, why in sorted(summary.failures.items()):
+        console.print(f"  [yellow]not captured[/] {mid}: {why}")
+
+
+@click.command()
+@click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
+@click.option("--user-pool-id", help="Compact this pool (default: every pool with snapshots).")
+@json_option
+@click.pass_context
+@handle_errors
+def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bool) -> None:
+    """Write a new full snapshot from the newest snapshot plus the change journal, without reading the pool."""
+    from cognito_backup.ops.compact import compact as run_compact
+
+    repository = app(ctx).repository(repo)
+    pools = [user_pool_id] if user_pool_id else sorted({m.user_pool_id for m in repository.list_snapshots()})
+    results = [run_compact(repository, pool).summary() for pool in pools]
+    if as_json:
+        emit_json(results[0] if user_pool_id else results)
+        return
+    console = out_console()
+    for r in results:
+        if r["snapshot"] is None:
+            console.print(f"{r['user_pool_id']}: no journal record after snapshot {r['base_snapshot']}; nothing to do.")
+        else:
+            console.print(
+                f"{r['user_pool_id']}: snapshot [bold]{r['snapshot']}[/] = {r['base_snapshot']} + {r['records']:,} "
+                f"journal records (up to {r['journal_until']}): {r['users']:,} users, {r['groups']:,} groups."
+            )
+
+
+@click.command()
+@click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
+@click.option("--to-user-pool-id", "standby", required=True, help="The standby pool to keep in step.")
+@click.option("--user-pool-id", "source", help="The source pool (default: the only pool with snapshots).")
+@click.option("--region", "standby_region", help="Region of the standby pool (default: the global --region).")
+@click.option("--follow", is_flag=True, help="Keep applying new journal records until SIGTERM / Ctrl-C.")
+@click.option("--interval", default=10.0, show_default=True, help="Seconds between rounds with --follow.")
+@rate_options
+@json_option
+@click.pass_context
+@handle_errors
+def replicate(
+    ctx: click.Context,
+    repo: str,
+    standby: str,
+    source: str | None,
+    standby_region: str | None,
+    follow: bool,
+    interval: float,
+    rates: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Apply the change journal to a standby pool: silent, idempotent, paced; deletions included.
+
+    Start the standby with `restore --new-pool` (or an empty pool), then run this; the position reached
+    is kept in the repository (replication/<standby>.json), and `lag_seconds` tells how far behind the
+    newest applied change is.
+    """
+    from cognito_backup.ops.replicate import ReplicateRound
+    from cognito_backup.ops.replicate import replicate as run_replicate
+
+    ctx_app = app(ctx)
+    repository = ctx_app.repository(repo)
+    if source is None:
+        pools = sorted({m.user_pool_id for m in repository.list_snapshots()})
+        if len(pools) != 1:
+            raise UsageError("Give --user-pool-id SOURCE: the repository holds " + (", ".join(pools) or "no snapshot"))
+        source = pools[0]
+    if source == standby:
+        raise UsageError("The standby must be another pool than the source")
+    progress = Progress(enabled=not as_json)
+    stop = threading.Event()
+
+    def on_round(r: ReplicateRound) -> None:
+        if r.applied:
+            progress.line(f"  applied {r.operations} operation(s), {r.failed} failed; lag {r.lag_seconds}s")
+
+    with _stop_on_signals(stop, progress), progress.running(f"Replicating {source} -> {standby}"):
+        last = run_replicate(
+            repository,
+            ctx_app.cognito(region=standby_region),
+            make_pacer(rates),
+            source,
+            standby,
+            follow=follow,
+            interval=interval,
+            stop=stop,
+            on_round=on_round,
+        )
+    body = {"source_user_pool_id": source, "standby_user_pool_id": standby, **last.to_json()}
+    if as_json:
+        emit_json(body)
+    else:
+        out_console().print(
+            f"Standby {standby} is at journal position {body['position'] and body['position'][0]} "
+            f"(lag {last.lag_seconds}s); {last.operations} operation(s), {last.failed} failed."
+        )
+    if last.failed:
+        from cognito_backup.errors import OperationsFailed
+
+        raise OperationsFailed(f"{last.failed} operation(s) failed on the standby; the next round retries them")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(capture)
+    group.add_command(compact)
+    group.add_command(replicate)

@@ -1,0 +1,158 @@
+"""Fold journal records over a snapshot's state. PURE: no I/O, no clock.
+
+Every record is an observation of current state ("at observed_at, user U looked like this / did not
+exist / was in exactly these groups"), so applying observations in journal order (observed_at, event_id,
+seq) leaves, for every key, the latest observation. Duplicated, late or reordered events only add
+observations; whatever order they were captured in, folding in observed order gives the same result.
+
+Rules worth knowing:
+- user_delete known only by sub removes the user holding that sub (a recreated user with the same
+  username has a new sub and survives a late delete of the old one);
+- user_upsert whose sub differs from the stored user of that name is a new user: its memberships go;
+- group_upsert whose creation date differs from the stored group's is a recreated group: same;
+- user_groups replaces the user's memberships with the observed set;
+- group_delete removes the group's memberships (as Cognito does);
+- memberships whose user or group is not (yet) in the state are kept aside and appear when both do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cognito_backup.model import Group, Membership, PoolConfig, PoolState, User
+
+
+def _order(rec: Mapping[str, Any]) -> tuple[str, str, int]:
+    return (str(rec["observed_at"]), str(rec.get("event_id") or ""), int(rec.get("seq") or 0))
+
+
+def _stamp(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Folder:
+    """Incremental fold: `apply()` records in journal order, `state()` at any point."""
+
+    def __init__(self, base: PoolState) -> None:
+        self.config = PoolConfig.from_record(base.config.to_record())
+        self.groups: dict[str, Group] = dict(base.groups)
+        self.users: dict[str, User] = dict(base.users)
+        self.member_of: dict[str, set[str]] = {}
+        for m in base.memberships:
+            self.member_of.setdefault(m.username, set()).add(m.group)
+        self._by_sub: dict[str, str] | None = None
+        self.applied = 0
+        self.position: tuple[str, str, int] | None = None
+
+    # ---- sub index, built only when a record names a user by sub alone ---------------------------
+    def _sub_index(self) -> dict[str, str]:
+        if self._by_sub is None:
+            self._by_sub = {u.sub: name for name, u in self.users.items() if u.sub}
+        return self._by_sub
+
+    def _put_user(self, user: User) -> None:
+        old = self.users.get(user.username)
+        if old is not None and old.sub and user.sub and old.sub != user.sub:
+            self.member_of.pop(user.username, None)  # deleted and recreated: a new user has no groups
+            if self._by_sub is not None:
+                self._by_sub.pop(old.sub, None)
+        self.users[user.username] = user
+        if self._by_sub is not None and user.sub:
+            self._by_sub[user.sub] = user.username
+
+    def _drop_user(self, username: str) -> None:
+        old = self.users.pop(username, None)
+        self.member_of.pop(username, None)
+        if old is not None and old.sub and self._by_sub is not None:
+            self._by_sub.pop(old.sub, None)
+
+    # ---- records --------------------------------------------------------------------------------
+    def apply(self, rec: Mapping[str, Any]) -> None:
+        kind = rec["type"]
+        key = rec.get("key")
+        after = rec.get("after")
+        if kind == "user_upsert":
+            assert isinstance(after, Mapping)
+            self._put_user(User.from_record(after))
+        elif kind == "user_delete":
+            sub = rec.get("sub")
+            if key:
+                current = self.users.get(str(key))
+                # A delete observed for an older incarnation (other sub) leaves the new user alone.
+                if current is not None and not (sub and current.sub and current.sub != sub):
+                    self._drop_user(str(key))
+            elif sub:
+                name = self._sub_index().get(str(sub))
+                if name is not None:
+                    self._drop_user(name)
+        elif kind == "user_groups":
+            assert isinstance(after, Mapping)
+            current = self.users.get(str(key))
+            sub = rec.get("sub")
+            if current is not None and sub and current.sub and current.sub != sub:
+                pass  # observed for an older incarnation of this username
+            else:
+                self.member_of[str(key)] = {str(g) for g in after.get("groups", [])}
+        elif kind in ("membership_add", "membership_remove"):
+            group_name, _, username = str(key).partition("\u0000")
+            groups = self.member_of.setdefault(username, set())
+            if kind == "membership_add":
+                groups.add(group_name)
+            else:
+                groups.discard(group_name)
+        elif kind == "group_upsert":
+            assert isinstance(after, Mapping)
+            new_group = Group.from_record(after)
+            old_group = self.groups.get(new_group.name)
+            recreated = old_group is not None and None not in (old_group.created, new_group.created)
+            if recreated and old_group is not None and old_group.created != new_group.created:
+                # Deleted and recreated between two observations (the delete may never be observed on
+                # its own): Cognito dropped the old group's memberships with it.
+                for groups in self.member_of.values():
+                    groups.discard(new_group.name)
+            self.groups[new_group.name] = new_group
+        elif kind == "group_delete":
+            self.groups.pop(str(key), None)
+            for groups in self.member_of.values():
+                groups.discard(str(key))
+        elif kind == "config_changed":
+            assert isinstance(after, Mapping)
+            self.config = PoolConfig.from_record(after)
+        else:
+            raise ValueError(f"unknown journal record type {kind!r}")
+        self.applied += 1
+        self.position = _order(rec)
+
+    def state(self) -> PoolState:
+        memberships = {
+            Membership(group=g, username=u)
+            for u, groups in self.member_of.items()
+            if u in self.users
+            for g in groups
+            if g in self.groups
+        }
+        return PoolState(
+            config=PoolConfig.from_record(self.config.to_record()),
+            groups=dict(self.groups),
+            users=dict(self.users),
+            memberships=memberships,
+        )
+
+
+def fold(base: PoolState, records: Iterable[Mapping[str, Any]], until: dt.datetime | None = None) -> PoolState:
+    """The state after every record observed at or before `until` (all records when None).
+
+    Records may come in any order and with exact duplicates; they are applied in journal order.
+    """
+    limit = _stamp(until) if until is not None else None
+    chosen: dict[tuple[str, str, int], Mapping[str, Any]] = {}
+    for rec in records:
+        if limit is not None and str(rec["observed_at"]) > limit:
+            continue
+        chosen[_order(rec)] = rec
+    folder = Folder(base)
+    for order in sorted(chosen):
+        folder.apply(chosen[order])
+    return folder.state()

@@ -1,0 +1,538 @@
+"""Capture: turn change hints into journal records by re-reading current state, and consume an SQS
+queue of Cognito events (EventBridge -> SQS) so that a message is deleted only once its records are
+durable in the journal.
+
+Re-reads never use AdminGetUser (it bills the user as a monthly active user): a user is re-read with
+ListUsers and a `sub`/`username` filter, its groups with AdminListGroupsForUser, a group with GetGroup,
+the configuration with the same reads as a backup. Every call goes through the Pacer.
+
+What a record promises: the state *as observed at observed_at* (the moment the re-read returned), not
+at the moment of the event. docs/capture.md explains why folding such observations converges.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from cognito_backup.aws.errors import aws_code
+from cognito_backup.aws.reader import PAGE, PoolReader
+from cognito_backup.core.events import UNKNOWN_SIGNUP_EVENTS, ChangeHint, EventParseError, hints_from_sqs_body
+from cognito_backup.errors import CognitoBackupError
+from cognito_backup.model import Group, User
+from cognito_backup.repo.journal import Journal
+from cognito_backup.repo.repository import format_time, parse_time, utcnow
+
+log = logging.getLogger("cognito_backup.capture")
+
+Record = dict[str, Any]
+
+
+@dataclass
+class CaptureOptions:
+    # Events that name no pool (public API calls such as UpdateUserAttributes may not) go to this pool.
+    default_pool_id: str | None = None
+    # Only these pools are captured; events of other pools are acknowledged and ignored.
+    pools: frozenset[str] | None = None
+    # ListUsers is eventually consistent: a user missing right after a create event is retried (the
+    # message stays in the queue) until the event is this old; then "missing" is believed.
+    consistency_window: float = 30.0
+    # Unknown-user re-scans take users modified this long before the event too (clock skew, delays).
+    rescan_skew: float = 300.0
+    workers: int = 8
+
+
+@dataclass
+class HintOutcome:
+    status: str = "ok"  # ok | deferred | failed | unresolved | ignored
+    reason: str = ""
+
+
+@dataclass
+class Observed:
+    records: dict[str, list[Record]] = field(default_factory=dict)  # pool -> records
+    outcomes: dict[int, HintOutcome] = field(default_factory=dict)  # id(hint) -> outcome
+    pools_of: dict[int, str] = field(default_factory=dict)  # id(hint) -> pool
+
+
+class Capturer:
+    """Re-reads what hints point at and turns the answers into journal records."""
+
+    def __init__(
+        self,
+        reader_for: Callable[[str], PoolReader],
+        options: CaptureOptions | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.reader_for = reader_for
+        self.options = options or CaptureOptions()
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._clients: dict[str, frozenset[str]] = {}
+
+    def _client_ids(self, pool: str) -> frozenset[str]:
+        """App client ids of a pool (cached; re-read when an unknown id shows up)."""
+        reader = self.reader_for(pool)
+        ids: set[str] = set()
+        token: str | None = None
+        while True:
+            args: dict[str, Any] = {"UserPoolId": pool, "MaxResults": PAGE}
+            if token:
+                args["NextToken"] = token
+            resp = reader.call("ListUserPoolClients", **args)
+            ids.update(str(c["ClientId"]) for c in resp.get("UserPoolClients", []))
+            token = resp.get("NextToken")
+            if not token:
+                break
+        return frozenset(ids)
+
+    def _owns_client(self, pool: str, client_id: str) -> bool:
+        with self._lock:
+            known = self._clients.get(pool)
+        if known is None or client_id not in known:
+            known = self._client_ids(pool)
+            with self._lock:
+                self._clients[pool] = known
+        return client_id in known
+
+    # ---- records --------------------------------------------------------------------------------
+    def _record(
+        self,
+        kind: str,
+        pool: str,
+        key: str | None,
+        hint: ChangeHint,
+        observed: dt.datetime,
+        seq: int,
+        *,
+        after: dict[str, Any] | None = None,
+        sub: str | None = None,
+        source: str | None = None,
+    ) -> Record:
+        changed = format_time(parse_time(hint.changed_at)) if hint.changed_at else format_time(observed)
+        return {
+            "type": kind,
+            "pool": pool,
+            "key": key,
+            "sub": sub,
+            "changed_at": changed,
+            "observed_at": format_time(observed),
+            "event_id": hint.event_id,
+            "event_name": hint.event_name,
+            "source": source or hint.source,
+            "seq": seq,
+            "after": after,
+        }
+
+    def _age(self, hint: ChangeHint) -> float:
+        if not hint.changed_at:
+            return float("inf")
+        return (self.clock() - parse_time(hint.changed_at)).total_seconds()
+
+    # ---- one target -----------------------------------------------------------------------------
+    def _observe_user(self, pool: str, hint: ChangeHint) -> tuple[list[Record], HintOutcome]:
+        if hint.image is not None:  # a trigger handed us the user's current attributes
+            user = User(
+                username=str(hint.image["username"]),
+                attributes=dict(hint.image["attributes"]),
+                status=str(hint.image.get("status", "CONFIRMED")),
+            )
+            rec = self._record(
+                "user_upsert", pool, user.username, hint, self.clock(), 0, after=user.to_record(), sub=user.sub
+            )
+            return [rec], HintOutcome()
+        reader = self.reader_for(pool)
+        found = reader.find_user(sub=hint.sub) if hint.sub else reader.find_user(username=hint.username)
+        if found is not None:
+            records = [
+                self._record(
+                    "user_upsert", pool, found.username, hint, self.clock(), 0, after=found.to_record(), sub=found.sub
+                )
+            ]
+            if hint.kind != "membership":
+                return records, HintOutcome()
+            try:
+                groups = sorted(reader.user_groups(found.username))
+            except CognitoBackupError as err:
+                if aws_code(err) != "UserNotFoundException":
+                    raise
+                found = None  # deleted between the two reads: record the deletion instead
+            else:
+                after = {"groups": groups}
+                records.append(
+                    self._record("user_groups", pool, found.username, hint, self.clock(), 1, after=after, sub=found.sub)
+                )
+                return records, HintOutcome()
+        if not hint.deleting and self._age(hint) < self.options.consistency_window:
+            return [], HintOutcome("deferred", "user not visible to ListUsers yet")
+        rec = self._record("user_delete", pool, hint.username, hint, self.clock(), 0, sub=hint.sub)
+        return [rec], HintOutcome()
+
+    def _observe_group(self, pool: str, hint: ChangeHint) -> tuple[list[Record], HintOutcome]:
+        reader = self.reader_for(pool)
+        try:
+            resp = reader.call("GetGroup", UserPoolId=pool, GroupName=hint.group)
+        except CognitoBackupError as err:
+            if aws_code(err) != "ResourceNotFoundException":
+                raise
+            if not hint.deleting and self._age(hint) < self.options.consistency_window:
+                return [], HintOutcome("deferred", "group not visible yet")
+            return [self._record("group_delete", pool, hint.group, hint, self.clock(), 0)], HintOutcome()
+        group = Group.from_api(resp["Group"])
+        return [
+            self._record("group_upsert", pool, group.name, hint, self.clock(), 0, after=group.to_record())
+        ], HintOutcome()
+
+    def _observe_config(self, pool: str, hint: ChangeHint) -> tuple[list[Record], HintOutcome]:
+        config = self.reader_for(pool).read_config()
+        return [
+            self._record("config_changed", pool, None, hint, self.clock(), 0, after=config.to_record())
+        ], HintOutcome()
+
+    def _rescan(self, pool: str, hints: Sequence[ChangeHint]) -> tuple[list[Record], HintOutcome]:
+        """Users an event changed without naming them: re-list and keep those modified since the event.
+
+        A hosted-UI sign-up creates an UNCONFIRMED user: only those are listed (cheap). Any other
+        unnamed change lists the whole pool (pool size / 60 ListUsers calls) once per batch.
+        """
+        reader = self.reader_for(pool)
+        since = min((parse_time(h.changed_at) for h in hints if h.changed_at), default=self.clock())
+        since -= dt.timedelta(seconds=self.options.rescan_skew)
+        signup_only = all(h.event_name in UNKNOWN_SIGNUP_EVENTS for h in hints)
+        filt = 'cognito:user_status = "UNCONFIRMED"' if signup_only else None
+        records: list[Record] = []
+        token: str | None = None
+        rep = hints[0]
+        while True:
+            args: dict[str, Any] = {"UserPoolId": pool, "Limit": PAGE}
+            if filt:
+                args["Filter"] = filt
+            if token:
+                args["PaginationToken"] = token
+            resp = reader.call("ListUsers", **args)
+            observed = self.clock()
+            for item in resp.get("Users", []):
+                user = User.from_api(item)
+                stamp = user.modified or user.created
+                if stamp is None or parse_time(stamp) >= since:
+                    records.append(
+                        self._record(
+                            "user_upsert",
+                            pool,
+                            user.username,
+                            rep,
+                            observed,
+                            0,
+                            after=user.to_record(),
+                            sub=user.sub,
+                            source="poll",
+                        )
+                    )
+            token = resp.get("PaginationToken")
+            if not token:
+                break
+        if any(h.deleting for h in hints):
+            return records, HintOutcome(
+                "unresolved", "a deletion that names neither username nor sub cannot be re-read"
+            )
+        return records, HintOutcome()
+
+    # ---- a batch of hints -----------------------------------------------------------------------
+    def observe(self, hints: Iterable[ChangeHint]) -> Observed:
+        """Re-read every target once (duplicates and repeats within the batch coalesce)."""
+        result = Observed()
+        by_target: dict[tuple[str | None, str, str], list[ChangeHint]] = {}
+        for hint in hints:
+            pool = hint.pool_id or self.options.default_pool_id
+            if pool is None:
+                result.outcomes[id(hint)] = HintOutcome("failed", f"{hint.event_name}: the event names no user pool")
+                continue
+            if self.options.pools is not None and pool not in self.options.pools:
+                result.outcomes[id(hint)] = HintOutcome("ignored", "another pool")
+                continue
+            if hint.pool_id is None and hint.client_id:
+                try:
+                    ours = self._owns_client(pool, hint.client_id)
+                except CognitoBackupError as err:
+                    result.outcomes[id(hint)] = HintOutcome("failed", err.message)
+                    continue
+                if not ours:  # a user-side call of another pool's app client
+                    result.outcomes[id(hint)] = HintOutcome("ignored", "another pool's app client")
+                    continue
+            result.pools_of[id(hint)] = pool
+            target = (pool, *hint.target[1:])
+            if hint.kind == "unknown_user":
+                target = (pool, "unknown_user", "")
+            by_target.setdefault(target, []).append(hint)
+
+        def work(
+            item: tuple[tuple[str | None, str, str], list[ChangeHint]],
+        ) -> tuple[list[ChangeHint], list[Record], HintOutcome]:
+            (pool, kind, _), group = item
+            assert pool is not None
+            # The newest event of a target is its representative; images from triggers win (no read).
+            rep = max(group, key=lambda h: (h.image is not None, h.changed_at or "", h.event_id))
+            if any(h.kind == "membership" for h in group) and rep.kind != "membership":
+                rep = max((h for h in group if h.kind == "membership"), key=lambda h: (h.changed_at or "", h.event_id))
+            try:
+                if kind in ("user", "membership"):
+                    records, outcome = self._observe_user(pool, rep)
+                elif kind == "group":
+                    records, outcome = self._observe_group(pool, rep)
+                elif kind == "config":
+                    records, outcome = self._observe_config(pool, rep)
+                else:
+                    records, outcome = self._rescan(pool, group)
+            except CognitoBackupError as err:
+                # The message stays in the queue and is retried; the reason names no attribute value.
+                return group, [], HintOutcome("failed", err.message)
+            return group, records, outcome
+
+        items = list(by_target.items())
+        workers = max(1, min(self.options.workers, len(items)))
+        if workers == 1:
+            results = [work(item) for item in items]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cognito-capture") as pool_exec:
+                results = list(pool_exec.map(work, items))
+        for group, records, outcome in results:
+            for hint in group:
+                result.outcomes[id(hint)] = outcome
+            for rec in records:
+                result.records.setdefault(rec["pool"], []).append(rec)
+        return result
+
+
+# ---- messages -----------------------------------------------------------------------------------
+@dataclass
+class Message:
+    id: str
+    body: str
+    receipt: str | None = None
+    sent_at: dt.datetime | None = None
+
+
+@dataclass
+class BatchResult:
+    messages: int = 0
+    records: int = 0
+    segments: int = 0
+    done: list[Message] = field(default_factory=list)  # durable or nothing to record: safe to delete
+    failed: dict[str, str] = field(default_factory=dict)  # message id -> reason (retried, then DLQ)
+    deferred: list[str] = field(default_factory=list)  # retried after the visibility timeout
+    poison: dict[str, str] = field(default_factory=dict)  # unparseable: never deleted, left for the DLQ
+    unresolved: dict[str, str] = field(default_factory=dict)
+    ignored: int = 0
+    durable_at: dt.datetime | None = None
+
+    @property
+    def not_done_ids(self) -> list[str]:
+        return sorted(set(self.failed) | set(self.deferred) | set(self.poison))
+
+
+def capture_batch(
+    capturer: Capturer,
+    journal: Journal,
+    messages: Sequence[Message],
+    writer_info: dict[str, Any] | None = None,
+) -> BatchResult:
+    """Parse, re-read and journal one batch: one segment per pool, written before anything is acked."""
+    result = BatchResult(messages=len(messages))
+    hints_of: dict[str, list[ChangeHint]] = {}
+    for msg in messages:
+        try:
+            hints_of[msg.id] = hints_from_sqs_body(msg.body, msg.id)
+        except EventParseError as exc:
+            result.poison[msg.id] = str(exc)
+    observed = capturer.observe(h for hs in hints_of.values() for h in hs)
+    failed_pools: dict[str, str] = {}
+    for pool, records in sorted(observed.records.items()):
+        try:
+            segments = journal.append(pool, records, writer=writer_info or {"source": "capture"})
+        except Exception as exc:  # the store is down: nothing of this pool may be acknowledged
+            reason = exc.message if isinstance(exc, CognitoBackupError) else f"{type(exc).__name__}"
+            failed_pools[pool] = f"journal write failed: {reason}"
+            log.error("journal write for pool %s failed (%s); %d records not stored", pool, reason, len(records))
+            continue
+        result.records += len(records)
+        result.segments += len(segments)
+    result.durable_at = capturer.clock()
+    for msg in messages:
+        if msg.id in result.poison:
+            continue
+        hints = hints_of[msg.id]
+        if not hints:
+            result.ignored += 1
+            result.done.append(msg)
+            continue
+        status = "ok"
+        for hint in hints:
+            outcome = observed.outcomes.get(id(hint), HintOutcome("failed", "not processed"))
+            hint_pool = observed.pools_of.get(id(hint))
+            if hint_pool is not None and hint_pool in failed_pools:
+                outcome = HintOutcome("failed", failed_pools[hint_pool])
+            if outcome.status == "failed":
+                result.failed[msg.id] = outcome.reason
+                status = "failed"
+                break
+            if outcome.status == "deferred":
+                status = "deferred"
+            elif outcome.status == "unresolved":
+                result.unresolved[msg.id] = outcome.reason
+            elif outcome.status == "ignored" and len(hints) == 1:
+                result.ignored += 1
+        if status == "deferred":
+            result.deferred.append(msg.id)
+        elif status == "ok":
+            result.done.append(msg)
+    return result
+
+
+# ---- the SQS consumer ----------------------------------------------------------------------------
+class SqsQueue:
+    def __init__(self, client: Any, url: str) -> None:
+        self.client = client
+        self.url = url
+
+    def receive(self, max_messages: int, wait: int) -> list[Message]:
+        resp = self.client.receive_message(
+            QueueUrl=self.url,
+            MaxNumberOfMessages=max(1, min(10, max_messages)),
+            WaitTimeSeconds=wait,
+            AttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+        )
+        out = []
+        for m in resp.get("Messages", []):
+            sent = m.get("Attributes", {}).get("SentTimestamp")
+            out.append(
+                Message(
+                    id=m["MessageId"],
+                    body=m.get("Body", ""),
+                    receipt=m["ReceiptHandle"],
+                    sent_at=dt.datetime.fromtimestamp(int(sent) / 1000, dt.UTC) if sent else None,
+                )
+            )
+        return out
+
+    def delete(self, messages: Sequence[Message]) -> int:
+        deleted = 0
+        for i in range(0, len(messages), 10):
+            chunk = messages[i : i + 10]
+            entries = [{"Id": str(n), "ReceiptHandle": m.receipt} for n, m in enumerate(chunk) if m.receipt]
+            if not entries:
+                continue
+            resp = self.client.delete_message_batch(QueueUrl=self.url, Entries=entries)
+            deleted += len(resp.get("Successful", []))
+            # A message whose delete failed comes back and is captured again: a duplicate observation.
+        return deleted
+
+
+@dataclass
+class CaptureSummary:
+    messages: int = 0
+    records: int = 0
+    segments: int = 0
+    deleted: int = 0
+    failed: int = 0
+    deferred: int = 0
+    poison: int = 0
+    ignored: int = 0
+    unresolved: int = 0
+    batches: int = 0
+    lag_seconds: float | None = None
+    max_lag_seconds: float | None = None
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def add(self, batch: BatchResult, deleted: int, messages: Sequence[Message]) -> None:
+        self.batches += 1
+        self.messages += batch.messages
+        self.records += batch.records
+        self.segments += batch.segments
+        self.deleted += deleted
+        self.failed += len(batch.failed)
+        self.deferred += len(batch.deferred)
+        self.poison += len(batch.poison)
+        self.ignored += batch.ignored
+        self.unresolved += len(batch.unresolved)
+        for mid, why in list(batch.failed.items()) + list(batch.poison.items()):
+            if len(self.failures) < 100:
+                self.failures[mid] = why
+        sent = [m.sent_at for m in batch.done if m.sent_at is not None]
+        if sent and batch.durable_at is not None:
+            lag = (batch.durable_at - min(sent)).total_seconds()
+            self.lag_seconds = round(max(0.0, lag), 3)
+            self.max_lag_seconds = max(self.max_lag_seconds or 0.0, self.lag_seconds)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "messages": self.messages,
+            "records": self.records,
+            "segments": self.segments,
+            "deleted": self.deleted,
+            "failed": self.failed + self.poison,
+            "poison": self.poison,
+            "deferred": self.deferred,
+            "ignored": self.ignored,
+            "unresolved": self.unresolved,
+            "batches": self.batches,
+            "lag_seconds": self.lag_seconds,
+            "max_lag_seconds": self.max_lag_seconds,
+            "failures": self.failures,
+        }
+
+
+def run_capture(
+    queue: SqsQueue,
+    capturer: Capturer,
+    journal: Journal,
+    *,
+    follow: bool = False,
+    stop: threading.Event | None = None,
+    batch_size: int = 100,
+    wait_seconds: int = 20,
+    on_batch: Callable[[BatchResult, CaptureSummary], None] | None = None,
+) -> CaptureSummary:
+    """Drain the queue (or follow it until `stop` is set), one journal segment per batch and pool.
+
+    Messages are deleted only after their records are durable. `stop` is checked between batches, so
+    a batch in hand is always finished: a signal never loses a message (at worst one comes back).
+    """
+    stop = stop or threading.Event()
+    summary = CaptureSummary()
+    seen: set[str] = set()
+    while not stop.is_set():
+        batch: list[Message] = []
+        # The first receive long-polls when following; the rest fill the batch without waiting.
+        wait = wait_seconds if follow else 1
+        ids: set[str] = set()
+        while len(batch) < batch_size:
+            got = [m for m in queue.receive(batch_size - len(batch), wait) if m.id not in ids]
+            if not got:
+                break  # empty, or only messages already in hand (a queue without visibility timeout)
+            batch.extend(got)
+            ids.update(m.id for m in got)
+            wait = 0
+        if not batch:
+            if follow:
+                continue
+            break
+        result = capture_batch(capturer, journal, batch)
+        deleted = queue.delete(result.done)
+        summary.add(result, deleted, batch)
+        for mid, why in result.poison.items():
+            log.error("message %s is not a supported event (%s): left in the queue for the DLQ", mid, why)
+        for mid, why in result.failed.items():
+            log.error("message %s not captured: %s (it stays in the queue and is retried)", mid, why)
+        if on_batch is not None:
+            on_batch(result, summary)
+        if not follow and all(m.id in seen for m in batch):
+            # Only messages this run already failed on came back (a queue with no visibility timeout):
+            # draining is over; they stay in the queue.
+            break
+        seen.update(m.id for m in batch)
+    return summary

@@ -1,0 +1,87 @@
+"""Compaction: a new full snapshot from the previous snapshot + the journal, without listing the pool.
+
+The new snapshot is exact at its journal position P (the newest record it includes, at most
+`settle` seconds before now so that segments still being written by concurrent captures are not
+skipped). Its manifest's started_at and finished_at are both P, so point-in-time restores after P
+start from it and fold only the records observed after P.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cognito_backup.core.fold import Folder
+from cognito_backup.errors import RepositoryNotFound
+from cognito_backup.repo.journal import Journal
+from cognito_backup.repo.manifest import Manifest
+from cognito_backup.repo.repository import Repository, format_time, parse_time
+
+DEFAULT_SETTLE_SECONDS = 60.0
+
+
+@dataclass
+class CompactResult:
+    manifest: Manifest | None  # None: no journal record since the base, nothing to compact
+    base: Manifest
+    records: int
+
+    def summary(self) -> dict[str, object]:
+        m = self.manifest
+        return {
+            "user_pool_id": self.base.user_pool_id,
+            "base_snapshot": self.base.id,
+            "snapshot": m.id if m else None,
+            "records": self.records,
+            "journal_until": m.extra.get("journal_until") if m else None,
+            "users": m.counts.get("users", 0) if m else self.base.counts.get("users", 0),
+            "groups": m.counts.get("groups", 0) if m else self.base.counts.get("groups", 0),
+            "memberships": m.counts.get("memberships", 0) if m else self.base.counts.get("memberships", 0),
+        }
+
+
+def compact(repo: Repository, user_pool_id: str, settle_seconds: float = DEFAULT_SETTLE_SECONDS) -> CompactResult:
+    snaps = [s for s in repo.list_snapshots() if s.user_pool_id == user_pool_id]
+    if not snaps:
+        raise RepositoryNotFound(f"No snapshot of {user_pool_id} to compact from")
+    base = max(snaps, key=lambda s: (s.finished_at, s.id))
+    horizon = repo.clock() - dt.timedelta(seconds=settle_seconds)
+    folder = Folder(repo.load_state(base))
+    last: str | None = None
+    for rec in Journal(repo.store).iter_records(user_pool_id, since=parse_time(base.started_at), until=horizon):
+        folder.apply(rec)
+        last = rec["observed_at"]
+    if last is None or last <= base.started_at:
+        return CompactResult(manifest=None, base=base, records=folder.applied)
+    position = parse_time(last)
+    state = folder.state()
+    with repo.begin_snapshot(
+        user_pool_id,
+        base.region,
+        options=dict(base.options),
+        started_at=position,
+    ) as writer:
+        writer.add("config", state.config.to_record())
+        for group in sorted(state.groups.values(), key=lambda g: g.name):
+            writer.add("groups", group.to_record())
+        for user in sorted(state.users.values(), key=lambda u: u.username):
+            writer.add("users", user.to_record())
+        for membership in sorted(state.memberships):
+            writer.add("memberships", membership.to_record())
+        manifest = writer.commit(
+            extra={
+                "compacted": True,
+                "compacted_from": base.id,
+                "base_snapshot": base.id,
+                "journal_from": base.started_at,
+                "journal_until": format_time(position),
+                "journal_position": list(folder.position) if folder.position else None,
+                "journal_records": folder.applied,
+                "app_clients": len(state.config.clients),
+                "identity_providers": len(state.config.identity_providers),
+                "resource_servers": len(state.config.resource_servers),
+                "unavailable": state.config.unavailable,
+            },
+            finished_at=position,
+        )
+    return CompactResult(manifest=manifest, base=base, records=folder.applied)

@@ -1,0 +1,451 @@
+"""The change journal: append-only, immutable segments of change records under `journal/`.
+
+Layout (docs/capture.md, "Change journal"):
+
+    journal/objects/<sha[:2]>/<sha>.jsonl.zst         segment data: JSON Lines, zstd, named by SHA-256
+    journal/<pool-id>/<yyyy>/<mm>/<dd>/<first>_<last>_<random>.json
+                                                      segment manifest, written LAST
+
+`<first>` and `<last>` are the smallest and largest `observed_at` of the segment's records (compact UTC,
+microseconds), `<yyyy>/<mm>/<dd>` the day of `<first>`. Listing a time range therefore needs one LIST per
+day and no GET; a manifest's name alone says whether the segment can hold records of the range.
+
+Every writer creates new, uniquely named keys and never rewrites one, so any number of capture processes,
+Lambda invocations and triggers can append concurrently without coordination. A crash between the data
+object and the manifest leaves an unreferenced object, never a segment pointing at missing data.
+
+A record (documented in docs/capture.md):
+
+    {"type": "user_upsert" | "user_delete" | "user_groups" | "group_upsert" | "group_delete"
+             | "membership_add" | "membership_remove" | "config_changed",
+     "pool": "us-east-1_AbC",
+     "key": username | group name | "group\\u0000username" | null (user_delete known only by sub),
+     "sub": the user's sub when known (user records) | null,
+     "changed_at": time of the source event (ISO-8601 UTC),
+     "observed_at": when the state in `after` was read (fixed-width ISO-8601 UTC, microseconds),
+     "event_id": id of the source event (CloudTrail eventID, SQS message id, trigger id),
+     "event_name": source event name, "source": "cloudtrail" | "trigger" | "poll",
+     "seq": position among the records one observation produced,
+     "after": the full after-image (User/Group/PoolConfig .to_record(), {"groups": [...]}) | null}
+
+Total order: (observed_at, event_id, seq).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import json
+import re
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from cognito_backup.errors import RepositoryDamaged
+from cognito_backup.repo.layout import JOURNAL_PREFIX, OBJECTS_PREFIX
+from cognito_backup.repo.manifest import ObjectRef
+from cognito_backup.repo.objects import ObjectWriter, iter_object
+from cognito_backup.repo.repository import format_time, parse_time, utcnow
+from cognito_backup.store.base import ObjectInfo, ObjectNotFound, Store
+
+SEGMENT_FORMAT_VERSION = 1
+SEGMENT_KIND = "journal"
+RECORD_TYPES = frozenset(
+    {
+        "user_upsert",
+        "user_delete",
+        "user_groups",
+        "group_upsert",
+        "group_delete",
+        "membership_add",
+        "membership_remove",
+        "config_changed",
+    }
+)
+SOURCES = frozenset({"cloudtrail", "trigger", "poll", "compact"})
+# A segment never spans more than this (writers split); listings look this far back before a range.
+MAX_SEGMENT_SPAN = dt.timedelta(days=1)
+# Beyond this many days a range is listed with one recursive LIST of the pool instead of one per day.
+_MAX_DAY_LISTS = 62
+
+_NAME = re.compile(r"^(\d{8}T\d{6}\.\d{6}Z)_(\d{8}T\d{6}\.\d{6}Z)_([0-9a-f]{8,32})\.json$")
+_OBS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+
+
+def record_order(rec: dict[str, Any]) -> tuple[str, str, int]:
+    """The journal's total order. `observed_at` is fixed-width UTC, so strings compare as times."""
+    return (str(rec["observed_at"]), str(rec.get("event_id") or ""), int(rec.get("seq") or 0))
+
+
+def _compact(stamp: str) -> str:
+    """'2026-11-21T10:15:30.123456Z' -> '20261121T101530.123456Z' (key-safe, still sortable)."""
+    return stamp.replace("-", "").replace(":", "")
+
+
+def _expand(compact: str) -> str:
+    d, t = compact.split("T")
+    return f"{d[:4]}-{d[4:6]}-{d[6:8]}T{t[:2]}:{t[2:4]}:{t[4:]}"
+
+
+def pool_prefix(pool_id: str) -> str:
+    if not pool_id or "/" in pool_id or pool_id == "objects":
+        raise ValueError(f"invalid user pool id {pool_id!r}")
+    return f"{JOURNAL_PREFIX}{pool_id}/"
+
+
+def segment_key(pool_id: str, first: str, last: str, nonce: str) -> str:
+    day = first[:10].replace("-", "/")
+    return f"{pool_prefix(pool_id)}{day}/{_compact(first)}_{_compact(last)}_{nonce}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRef:
+    """A segment as its manifest key describes it (no GET needed)."""
+
+    key: str
+    pool_id: str
+    first_observed: str
+    last_observed: str
+
+    @classmethod
+    def from_key(cls, key: str) -> SegmentRef | None:
+        if not key.startswith(JOURNAL_PREFIX):
+            return None
+        parts = key[len(JOURNAL_PREFIX) :].split("/")
+        if len(parts) != 5:
+            return None
+        match = _NAME.match(parts[4])
+        if not match:
+            return None
+        return cls(key=key, pool_id=parts[0], first_observed=_expand(match[1]), last_observed=_expand(match[2]))
+
+
+@dataclass(slots=True)
+class Segment:
+    """A parsed segment manifest."""
+
+    ref: SegmentRef
+    object: ObjectRef
+    written_at: str
+    counts: dict[str, int]
+    writer: dict[str, Any]
+
+    def to_json(self) -> bytes:
+        body = {
+            "format_version": SEGMENT_FORMAT_VERSION,
+            "kind": "journal-segment",
+            "user_pool_id": self.ref.pool_id,
+            "first_observed_at": self.ref.first_observed,
+            "last_observed_at": self.ref.last_observed,
+            "written_at": self.written_at,
+            "object": self.object.to_record(),
+            "counts": self.counts,
+            "writer": self.writer,
+        }
+        return (json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_json(cls, ref: SegmentRef, data: bytes) -> Segment:
+        try:
+            body = json.loads(data.decode("utf-8"))
+            if int(body["format_version"]) > SEGMENT_FORMAT_VERSION:
+                raise RepositoryDamaged(
+                    f"journal segment {ref.key} uses format {body['format_version']}",
+                    hint="Upgrade cognito-backup.",
+                )
+            seg = cls(
+                ref=ref,
+                object=ObjectRef.from_record(body["object"]),
+                written_at=str(body["written_at"]),
+                counts={str(k): int(v) for k, v in body["counts"].items()},
+                writer=dict(body.get("writer", {})),
+            )
+            if (
+                body["user_pool_id"] != ref.pool_id
+                or body["first_observed_at"] != ref.first_observed
+                or body["last_observed_at"] != ref.last_observed
+            ):
+                raise RepositoryDamaged(f"journal segment {ref.key}: its content does not match its name")
+            if sum(seg.counts.values()) != seg.object.records:
+                raise RepositoryDamaged(f"journal segment {ref.key}: counts do not add up to its record count")
+            return seg
+        except RepositoryDamaged:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise RepositoryDamaged(
+                f"journal segment {ref.key} is not a valid manifest ({type(exc).__name__})"
+            ) from None
+
+
+class _PrefixedStore:
+    """The repository store seen from `journal/`: lets ObjectWriter/iter_object keep journal data under
+    `journal/objects/`, out of reach of the snapshot objects' garbage collection."""
+
+    def __init__(self, store: Store, prefix: str) -> None:
+        self.inner = store
+        self.prefix = prefix
+
+    def describe(self) -> str:
+        return f"{self.inner.describe()}/{self.prefix}"
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.inner.put_bytes(self.prefix + key, data)
+
+    def put_file(self, key: str, path: Path) -> None:
+        self.inner.put_file(self.prefix + key, path)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.inner.get_bytes(self.prefix + key)
+
+    def open_read(self, key: str) -> BinaryIO:
+        return self.inner.open_read(self.prefix + key)
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(self.prefix + key)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        for info in self.inner.list(self.prefix + prefix):
+            yield ObjectInfo(key=info.key[len(self.prefix) :], size=info.size, modified=info.modified)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(self.prefix + key)
+
+
+def validate_record(rec: Any, pool_id: str | None = None) -> str | None:
+    """Why a record is malformed, or None. Never includes attribute values."""
+    if not isinstance(rec, dict):
+        return "not a JSON object"
+    if rec.get("type") not in RECORD_TYPES:
+        return f"unknown type {rec.get('type')!r}"
+    if pool_id is not None and rec.get("pool") != pool_id:
+        return "belongs to another pool"
+    if not isinstance(rec.get("observed_at"), str) or not _OBS.match(rec["observed_at"]):
+        return "observed_at is missing or not fixed-width UTC"
+    if rec["type"] in {"user_upsert", "group_upsert", "config_changed", "user_groups"} and not isinstance(
+        rec.get("after"), dict
+    ):
+        return f"{rec['type']} without an after-image"
+    if rec["type"] == "user_delete" and not (rec.get("key") or rec.get("sub")):
+        return "user_delete names neither a username nor a sub"
+    if rec["type"] not in {"config_changed", "user_delete"} and not rec.get("key"):
+        return f"{rec['type']} without a key"
+    return None
+
+
+class Journal:
+    """Append and read the change journal of a repository's store."""
+
+    def __init__(self, store: Store, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.store = store
+        self.clock = clock
+        self._data = _PrefixedStore(store, JOURNAL_PREFIX)
+
+    # ---- writing --------------------------------------------------------------------------------
+    def append(
+        self, pool_id: str, records: Iterable[dict[str, Any]], writer: dict[str, Any] | None = None
+    ) -> list[Segment]:
+        """Write the records as new segment(s); returns them once durable (manifest stored last).
+
+        Records are sorted in journal order; a batch spanning more than MAX_SEGMENT_SPAN is split.
+        An empty batch writes nothing.
+        """
+        recs = sorted(records, key=record_order)
+        for rec in recs:
+            why = validate_record(rec, pool_id)
+            if why:
+                raise ValueError(f"refusing to journal a malformed record: {why}")
+        segments: list[Segment] = []
+        start = 0
+        while start < len(recs):
+            limit = format_time(
+                parse_time(recs[start]["observed_at"]) + MAX_SEGMENT_SPAN - dt.timedelta(microseconds=1)
+            )
+            end = start
+            while end < len(recs) and recs[end]["observed_at"] <= limit:
+                end += 1
+            segments.append(self._write_segment(pool_id, recs[start:end], writer or {}))
+            start = end
+        return segments
+
+    def _write_segment(self, pool_id: str, recs: list[dict[str, Any]], writer: dict[str, Any]) -> Segment:
+        obj = ObjectWriter(self._data, SEGMENT_KIND)
+        try:
+            counts: dict[str, int] = {}
+            for rec in recs:
+                obj.add(rec)
+                counts[rec["type"]] = counts.get(rec["type"], 0) + 1
+        except BaseException:
+            obj.discard()
+            raise
+        ref_obj = obj.finish()
+        first, last = recs[0]["observed_at"], recs[-1]["observed_at"]
+        ref = SegmentRef(
+            key=segment_key(pool_id, first, last, secrets.token_hex(8)),
+            pool_id=pool_id,
+            first_observed=first,
+            last_observed=last,
+        )
+        seg = Segment(
+            ref=ref,
+            object=ref_obj,
+            written_at=format_time(self.clock()),
+            counts=dict(sorted(counts.items())),
+            writer=writer,
+        )
+        self.store.put_bytes(ref.key, seg.to_json())
+        return seg
+
+    # ---- listing --------------------------------------------------------------------------------
+    def pools(self) -> list[str]:
+        found = set()
+        for info in self.store.list(JOURNAL_PREFIX):
+            ref = SegmentRef.from_key(info.key)
+            if ref:
+                found.add(ref.pool_id)
+        return sorted(found)
+
+    def list_segments(
+        self, pool_id: str, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[SegmentRef]:
+        """Segments that may hold records with since <= observed_at <= until, oldest first."""
+        prefix = pool_prefix(pool_id)
+        lo = format_time(since) if since else None
+        hi = format_time(until) if until else None
+        keys: Iterable[ObjectInfo]
+        if since is None:
+            keys = self.store.list(prefix)
+        else:
+            first_day = (since - MAX_SEGMENT_SPAN).date()
+            # Open-ended: up to tomorrow (clock skew between writers), or the range's own end.
+            last_day = (until or max(self.clock(), since)).date() + dt.timedelta(days=1)
+            days = (last_day - first_day).days + 1
+            if days > _MAX_DAY_LISTS or days < 1:
+                keys = self.store.list(prefix)
+            else:
+                keys = (
+                    info
+                    for n in range(days)
+                    for info in self.store.list(f"{prefix}{first_day + dt.timedelta(days=n):%Y/%m/%d}/")
+                )
+        refs = []
+        for info in keys:
+            ref = SegmentRef.from_key(info.key)
+            if ref is None or ref.pool_id != pool_id:
+                continue
+            if lo is not None and ref.last_observed < lo:
+                continue
+            if hi is not None and ref.first_observed > hi:
+                continue
+            refs.append(ref)
+        return sorted(refs, key=lambda r: (r.first_observed, r.key))
+
+    def load_segment(self, ref: SegmentRef) -> Segment:
+        try:
+            data = self.store.get_bytes(ref.key)
+        except ObjectNotFound:
+            raise RepositoryDamaged(f"journal segment {ref.key} disappeared while reading") from None
+        return Segment.from_json(ref, data)
+
+    def segment_records(self, seg: Segment) -> list[dict[str, Any]]:
+        """All records of a segment, verified (hash, size, count) before any is returned."""
+        return list(iter_object(self._data, seg.object, where=f" of journal segment {seg.ref.key}"))
+
+    def iter_records(
+        self,
+        pool_id: str,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        *,
+        after: tuple[str, str, int] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Records with since <= observed_at <= until (and order key > `after`), in journal order.
+
+        Segments are merged: one is opened only when the merge reaches its first record, so memory
+        holds the segments that overlap in time, not the whole range.
+        """
+        lo = format_time(since) if since else ""
+        hi = format_time(until) if until else None
+        refs = self.list_segments(pool_id, since, until)
+        heap: list[tuple[tuple[str, str, int], int, dict[str, Any]]] = []
+        tie = 0
+        seen: set[tuple[str, str, int]] = set()
+        i = 0
+        while i < len(refs) or heap:
+            # Load every segment that can hold records before the heap's smallest one.
+            while i < len(refs) and (not heap or refs[i].first_observed <= heap[0][0][0]):
+                for rec in self.segment_records(self.load_segment(refs[i])):
+                    obs = rec.get("observed_at", "")
+                    if obs < lo or (hi is not None and obs > hi):
+                        continue
+                    order = record_order(rec)
+                    if after is not None and order <= after:
+                        continue
+                    tie += 1
+                    heapq.heappush(heap, (order, tie, rec))
+                i += 1
+            if not heap:
+                continue
+            order, _, rec = heapq.heappop(heap)
+            # The same observation written twice (a retried batch) is one record.
+            if order in seen:
+                continue
+            seen.add(order)
+            yield rec
+
+    def last_observed(self, pool_id: str) -> str | None:
+        refs = self.list_segments(pool_id)
+        return max((r.last_observed for r in refs), default=None)
+
+
+def journal_check(store: Store, read_data: bool = False) -> list[str]:
+    """Problems found in the journal (empty list: healthy). For `cognito-backup check`.
+
+    Always: every segment manifest parses, matches its name and points at a stored object of the
+    recorded size. With read_data: every segment's data is read and its SHA-256, size and record count
+    verified, and every record's shape, pool and observed_at range checked.
+    """
+    problems: list[str] = []
+    journal = Journal(store)
+    data = _PrefixedStore(store, JOURNAL_PREFIX)
+    sizes: dict[str, int] = {}
+    for info in data.list(OBJECTS_PREFIX):
+        sizes[info.key] = info.size
+    for info in store.list(JOURNAL_PREFIX):
+        if info.key.startswith(JOURNAL_PREFIX + OBJECTS_PREFIX):
+            continue
+        ref = SegmentRef.from_key(info.key)
+        if ref is None:
+            problems.append(f"{info.key}: not a journal segment name")
+            continue
+        try:
+            seg = journal.load_segment(ref)
+        except RepositoryDamaged as exc:
+            problems.append(str(exc.message))
+            continue
+        obj_key = f"{OBJECTS_PREFIX}{seg.object.sha256[:2]}/{seg.object.sha256}.jsonl.zst"
+        if obj_key not in sizes:
+            problems.append(f"journal segment {ref.key}: its data object {seg.object.sha256[:12]} is missing")
+            continue
+        if sizes[obj_key] != seg.object.size:
+            problems.append(
+                f"journal segment {ref.key}: data object {seg.object.sha256[:12]} holds {sizes[obj_key]} bytes, "
+                f"expected {seg.object.size}"
+            )
+            continue
+        if not read_data:
+            continue
+        try:
+            records = journal.segment_records(seg)
+        except RepositoryDamaged as exc:
+            problems.append(f"journal segment {ref.key}: {exc.message}")
+            continue
+        for n, rec in enumerate(records, 1):
+            why = validate_record(rec, ref.pool_id)
+            if why is None and not (ref.first_observed <= rec["observed_at"] <= ref.last_observed):
+                why = "observed_at outside the segment's range"
+            if why:
+                problems.append(f"journal segment {ref.key}: record {n} {why}")
+                break
+    return problems

@@ -1,0 +1,92 @@
+"""SQS -> capture Lambda: the same code as `cognito-backup capture`, one journal segment per batch.
+
+Returns `batchItemFailures` so that Lambda deletes exactly the messages whose records are durable
+(or that carry nothing to record); the others come back, and unparseable ones end in the DLQ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+log = logging.getLogger("cognito_backup.capture")
+
+_runtime: dict[str, Any] = {}
+
+
+def _build(env_key: tuple[Any, ...]) -> tuple[Any, Any]:
+    from cognito_backup.aws.pacing import Pacer
+    from cognito_backup.aws.session import AwsContext
+    from cognito_backup.cli.journal_cmds import reader_factory
+    from cognito_backup.ops.capture import CaptureOptions, Capturer
+    from cognito_backup.repo.journal import Journal
+    from cognito_backup.serverless._env import LambdaEnv, open_repo_store
+
+    del Pacer  # the reader factory builds the pacer with the default quota rates
+    env = LambdaEnv.read()
+    cognito = AwsContext(region=env.pool_region).client("cognito-idp")
+    options = CaptureOptions(
+        default_pool_id=env.pool_id,
+        pools=frozenset({env.pool_id}) if env.pool_id else None,
+    )
+    capturer = Capturer(reader_factory(cognito, ()), options)
+    return capturer, Journal(open_repo_store(env))
+
+
+def _components() -> tuple[Any, Any]:
+    import os
+
+    key = tuple(
+        os.environ.get(v)
+        for v in (
+            "COGNITO_BACKUP_REPO",
+            "COGNITO_BACKUP_USER_POOL_ID",
+            "COGNITO_BACKUP_USER_POOL_REGION",
+            "AWS_ENDPOINT_URL",
+        )
+    )
+    if _runtime.get("key") != key:  # warm invocations reuse clients, pacer and caches
+        _runtime["key"] = key
+        _runtime["parts"] = _build(key)
+    parts: tuple[Any, Any] = _runtime["parts"]
+    return parts
+
+
+def _messages(event: Any) -> list[Any]:
+    from cognito_backup.ops.capture import Message
+
+    out = []
+    for rec in event.get("Records", []) if isinstance(event, dict) else []:
+        sent = (rec.get("attributes") or {}).get("SentTimestamp")
+        out.append(
+            Message(
+                id=str(rec["messageId"]),
+                body=str(rec.get("body", "")),
+                sent_at=dt.datetime.fromtimestamp(int(sent) / 1000, dt.UTC) if sent else None,
+            )
+        )
+    return out
+
+
+def handler(event: Any, context: Any) -> dict[str, list[dict[str, str]]]:
+    from cognito_backup.ops.capture import capture_batch
+
+    messages = _messages(event)
+    try:
+        capturer, journal = _components()
+        result = capture_batch(capturer, journal, messages, writer_info={"source": "lambda"})
+    except Exception as exc:  # configuration or a bug: nothing is acknowledged, everything is retried
+        log.exception("capture failed for the whole batch (%s)", type(exc).__name__)
+        return {"batchItemFailures": [{"itemIdentifier": m.id} for m in messages]}
+    for mid, why in {**result.failed, **result.poison}.items():
+        log.error("message %s not captured: %s", mid, why)
+    log.info(
+        "captured %d messages -> %d records (%d failed, %d deferred, %d poison)",
+        len(messages),
+        result.records,
+        len(result.failed),
+        len(result.deferred),
+        len(result.poison),
+    )
+    return {"batchItemFailures": [{"itemIdentifier": mid} for mid in result.not_done_ids]}

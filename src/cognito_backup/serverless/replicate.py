@@ -1,0 +1,82 @@
+"""EventBridge Scheduler -> standby Lambda (every minute): one bounded round of ops/replicate.py.
+
+A round applies the journal records after the cursor kept in the repository to the standby pool
+(COGNITO_BACKUP_STANDBY_POOL_ID in COGNITO_BACKUP_STANDBY_REGION) through the restore engine: silently,
+idempotently, deletions included. The function has reserved concurrency 1, so rounds never overlap.
+A round with failed operations raises (after logging its summary) so that the errors alarm sees it;
+the cursor did not move, and the next minute's round retries them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+log = logging.getLogger("cognito_backup.replicate")
+log.setLevel(logging.INFO)
+
+STANDBY_POOL_VAR = "COGNITO_BACKUP_STANDBY_POOL_ID"
+STANDBY_REGION_VAR = "COGNITO_BACKUP_STANDBY_REGION"
+# Throttling longer than this fails the round rather than the Lambda timeout; the next round continues.
+MAX_THROTTLE_WAIT = 120.0
+
+_runtime: dict[str, Any] = {}
+
+
+def _log(event: str, **fields: Any) -> None:
+    """One JSON line: counts, ids and positions only, never attribute values."""
+    log.info(json.dumps({"event": event, **fields}, sort_keys=True, default=str))
+
+
+def _components() -> tuple[Any, Any, Any, str, str]:
+    """Repository, standby client, pacer, source and standby pool ids; kept across warm invocations."""
+    import os
+
+    from cognito_backup.errors import UsageError
+    from cognito_backup.serverless._env import POOL_VAR, LambdaEnv
+
+    env = LambdaEnv.read()
+    standby = (os.environ.get(STANDBY_POOL_VAR) or "").strip()
+    region = (os.environ.get(STANDBY_REGION_VAR) or "").strip() or None
+    if not env.pool_id or not standby:
+        raise UsageError(f"{POOL_VAR} and {STANDBY_POOL_VAR} must both be set")
+    if standby == env.pool_id:
+        raise UsageError("The standby must be another pool than the source")
+    key = (env, standby, region, os.environ.get("AWS_ENDPOINT_URL"))
+    if _runtime.get("key") != key:
+        from cognito_backup.aws.pacing import Pacer
+        from cognito_backup.aws.session import AwsContext
+        from cognito_backup.repo.repository import Repository
+        from cognito_backup.serverless._env import open_repo_store
+
+        client = AwsContext(region=region).client("cognito-idp")
+        repo = Repository(open_repo_store(env, connect_timeout=5.0, read_timeout=30.0, attempts=5))
+        _runtime["key"] = key
+        _runtime["parts"] = (repo, client, Pacer(max_throttle_wait=MAX_THROTTLE_WAIT), env.pool_id, standby)
+    parts: tuple[Any, Any, Any, str, str] = _runtime["parts"]
+    return parts
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    from cognito_backup.errors import CognitoBackupError, OperationsFailed
+    from cognito_backup.ops.replicate import replicate_once
+
+    started = time.monotonic()
+    try:
+        repo, client, pacer, source, standby = _components()
+        result = replicate_once(repo, client, pacer, source, standby)
+    except Exception as exc:
+        _log(
+            "replicate_failed",
+            error=type(exc).__name__,
+            message=str(exc) if isinstance(exc, CognitoBackupError) else None,
+            seconds=round(time.monotonic() - started, 3),
+        )
+        raise
+    summary = {"source_user_pool_id": source, "standby_user_pool_id": standby, **result.to_json()}
+    _log("replicate", seconds=round(time.monotonic() - started, 3), **summary)
+    if result.failed:
+        raise OperationsFailed(f"{result.failed} operation(s) failed on the standby; the next round retries them")
+    return summary
