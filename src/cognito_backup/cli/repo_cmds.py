@@ -10,8 +10,11 @@ from rich.table import Table
 from cognito_backup.cli.common import Progress, app, emit_json, handle_errors, json_option, out_console
 from cognito_backup.core.retention import Policy
 from cognito_backup.errors import RepositoryDamaged, UsageError
+from cognito_backup.ops.pitr import coverage
 from cognito_backup.ops.prune import DEFAULT_GRACE_SECONDS, prune
 from cognito_backup.repo.check import check_repository
+from cognito_backup.repo.journal import journal_check
+from cognito_backup.repo.layout import JOURNAL_PREFIX, OBJECTS_PREFIX
 from cognito_backup.repo.manifest import Manifest
 
 repo_option = click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
@@ -71,11 +74,7 @@ def snapshots(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: 
 
 
 def _coverage(repository: Any) -> dict[str, tuple[str, str]]:
-    """Snapshot id -> (earliest, latest) restorable time, journal included when the journal exists."""
-    try:
-        from cognito_backup.ops.pitr import coverage  # type: ignore[attr-defined,import-not-found,unused-ignore]
-    except ImportError:
-        return {}
+    """Snapshot id -> (earliest, latest) time it restores exactly, with the journal."""
     return {sid: (str(start), str(end)) for sid, start, end in coverage(repository)}
 
 
@@ -169,6 +168,11 @@ def check(ctx: click.Context, repo: str, snapshot: str | None, read_data: bool, 
             journal_check=_journal_check(repository),
             on_object=progress.counter("objects checked", every=50),
         )
+        report.journal_segments = sum(
+            1
+            for info in repository.store.list(JOURNAL_PREFIX)
+            if info.key.endswith(".json") and not info.key.startswith(JOURNAL_PREFIX + OBJECTS_PREFIX)
+        )
     if as_json:
         emit_json(report.summary())
     else:
@@ -187,11 +191,6 @@ def check(ctx: click.Context, repo: str, snapshot: str | None, read_data: bool, 
 
 
 def _journal_check(repository: Any) -> Any:
-    try:
-        from cognito_backup.repo.journal import journal_check  # type: ignore[attr-defined,import-not-found,unused-ignore]
-    except ImportError:
-        return None
-
     def run(read_data: bool) -> list[str]:
         return list(journal_check(repository.store, read_data))
 

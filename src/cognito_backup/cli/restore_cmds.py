@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,23 +25,58 @@ from cognito_backup.cli.common import (
 from cognito_backup.core.diff import differences
 from cognito_backup.core.plan import DEFAULT_PASSWORD_MODE, PASSWORD_MODES, Plan, PlanOptions
 from cognito_backup.errors import DifferencesFound, OperationsFailed, UsageError
+from cognito_backup.ops.pitr import resolve_desired
 from cognito_backup.ops.restore import USERS_VIA, RestoreOptions, RestoreOutcome, RestoreProgress, RestoreRequest
 from cognito_backup.ops.restore import run_restore as _run_restore
+from cognito_backup.repo.repository import parse_time
 
 MAX_PLAN_LINES = 200
 repo_option = click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
+
+
+def _parse_at(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO-8601 time, e.g. 2026-11-21T10:15:30Z") from None
+
+
+def at_options(fn: Any) -> Any:
+    fn = click.option(
+        "--source-user-pool-id",
+        help="With --at: whose journal to replay, when the repository holds several pools' backups.",
+    )(fn)
+    fn = click.option(
+        "--at",
+        "at",
+        metavar="TIME",
+        callback=_parse_at,
+        help="Point in time (ISO-8601, UTC unless an offset is given, e.g. 2026-11-21T10:15:30Z): the newest "
+        "snapshot before it plus every journal record up to it. `snapshots` shows the range each can reach.",
+    )(fn)
+    return fn
 
 
 @click.command()
 @repo_option
 @click.option("--user-pool-id", required=True, help="The live pool to compare.")
 @click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix), or latest.")
+@at_options
 @rate_options
 @json_option
 @click.pass_context
 @handle_errors
 def diff(
-    ctx: click.Context, repo: str, user_pool_id: str, snapshot: str, rates: tuple[str, ...], as_json: bool
+    ctx: click.Context,
+    repo: str,
+    user_pool_id: str,
+    snapshot: str,
+    at: dt.datetime | None,
+    source_user_pool_id: str | None,
+    rates: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """What differs between a live pool and a snapshot, field by field.
 
@@ -49,17 +85,16 @@ def diff(
     """
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo)
-    manifest = repository.resolve(snapshot, user_pool_id=user_pool_id)
-    desired = repository.load_state(manifest)
+    desired, label = resolve_desired(repository, snapshot, at, source_user_pool_id, hint_pool_id=user_pool_id)
     progress = Progress(enabled=not as_json)
     reader = PoolReader(ctx_app.cognito(), make_pacer(rates), user_pool_id, progress=ReadProgress())
-    with progress.running(f"Comparing {user_pool_id} with snapshot {manifest.id}"):
+    with progress.running(f"Comparing {user_pool_id} with snapshot {label}"):
         found = differences(desired, reader.read_state())
     if as_json:
         emit_json(
             {
                 "user_pool_id": user_pool_id,
-                "snapshot": manifest.id,
+                "snapshot": label,
                 "equal": not found,
                 "differences": [d.to_json() for d in found],
             }
@@ -67,9 +102,9 @@ def diff(
     else:
         console = out_console()
         if not found:
-            console.print(f"{user_pool_id} matches snapshot {manifest.id} (sub, dates and password state ignored).")
+            console.print(f"{user_pool_id} matches snapshot {label} (sub, dates and password state ignored).")
         else:
-            table = Table(title=f"{len(found)} differences: {user_pool_id} vs snapshot {manifest.id}")
+            table = Table(title=f"{len(found)} differences: {user_pool_id} vs snapshot {label}")
             for col in ("kind", "name", "difference"):
                 table.add_column(col)
             for d in found:
@@ -168,6 +203,7 @@ def _confirm_prune(plan: Plan) -> bool:
 @click.command()
 @repo_option
 @click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix), or latest.")
+@at_options
 @click.option("--user-pool-id", "target", help="Restore into this existing pool.")
 @click.option("--new-pool", "new_pool", metavar="NAME", help="Create a new pool with this name from the snapshot.")
 @click.option("--region", "target_region", help="Region of the target pool (default: the global --region).")
@@ -223,6 +259,8 @@ def restore(
     ctx: click.Context,
     repo: str,
     snapshot: str,
+    at: dt.datetime | None,
+    source_user_pool_id: str | None,
     target: str | None,
     new_pool: str | None,
     target_region: str | None,
@@ -261,6 +299,8 @@ def restore(
     repository = ctx_app.repository(repo)
     request = RestoreRequest(
         snapshot=snapshot,
+        at=at,
+        source_pool_id=source_user_pool_id,
         target_pool_id=target,
         new_pool_name=new_pool,
         options=RestoreOptions(

@@ -11,11 +11,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from cognito_backup.core.fold import fold
-from cognito_backup.errors import RepositoryNotFound
+from cognito_backup.errors import RepositoryNotFound, UsageError
 from cognito_backup.model import PoolState
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.manifest import Manifest
-from cognito_backup.repo.repository import Repository, parse_time
+from cognito_backup.repo.repository import Repository, format_time, parse_time
 
 
 def choose_base(repo: Repository, user_pool_id: str, at: dt.datetime) -> Manifest:
@@ -45,6 +45,42 @@ def desired_state_at(repo: Repository, user_pool_id: str, at: dt.datetime) -> tu
     state = repo.load_state(base)
     records = Journal(repo.store).iter_records(user_pool_id, since=parse_time(base.started_at), until=at)
     return fold(state, records, until=at), base
+
+
+def resolve_desired(
+    repo: Repository,
+    snapshot: str | None = "latest",
+    at: dt.datetime | None = None,
+    source_pool_id: str | None = None,
+    hint_pool_id: str | None = None,
+) -> tuple[PoolState, str]:
+    """The desired state of a restore or diff, and a label naming it: a snapshot as it is, or (with
+    `at`) the pool's state at that time from the best snapshot plus the journal.
+
+    `hint_pool_id` picks `latest` among several pools' snapshots (diff passes the live pool's id).
+    """
+    if at is None:
+        manifest = repo.resolve(snapshot, user_pool_id=hint_pool_id)
+        return repo.load_state(manifest), manifest.id
+    if snapshot not in (None, "", "latest"):
+        raise UsageError("Give either --snapshot or --at, not both: --at picks its snapshot itself")
+    pool = source_pool_id or _single_source_pool(repo, hint_pool_id)
+    state, base = desired_state_at(repo, pool, at)
+    return state, f"{base.id}+journal@{format_time(at)}"
+
+
+def _single_source_pool(repo: Repository, hint_pool_id: str | None) -> str:
+    pools = sorted({s.user_pool_id for s in repo.list_snapshots()})
+    if hint_pool_id in pools:
+        return str(hint_pool_id)
+    if len(pools) == 1:
+        return pools[0]
+    if not pools:
+        raise RepositoryNotFound(f"The repository at {repo.store.describe()} holds no snapshot yet")
+    raise UsageError(
+        "This repository holds several pools' backups: say which with --source-user-pool-id",
+        hint="Pools: " + ", ".join(pools),
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ Nothing is printed here; progress goes to callbacks. Attribute values never reac
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -28,6 +29,7 @@ from cognito_backup.core.plan import Op, Plan, PlanOptions, identity_key, plan, 
 from cognito_backup.errors import PlanRefused, UsageError
 from cognito_backup.model import PoolConfig, PoolState
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
+from cognito_backup.ops.pitr import resolve_desired
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, OpResult, default_workers, run_ops
 from cognito_backup.repo.repository import Repository
 
@@ -308,6 +310,8 @@ def _sub_map(client: Any, pacer: Pacer, pool_id: str, desired: PoolState) -> lis
 @dataclass
 class RestoreRequest:
     snapshot: str = "latest"
+    at: dt.datetime | None = None  # point in time: best snapshot + journal up to it
+    source_pool_id: str | None = None  # whose journal, when the repository holds several pools
     target_pool_id: str | None = None
     new_pool_name: str | None = None
     options: RestoreOptions = field(default_factory=RestoreOptions)
@@ -345,13 +349,12 @@ def run_restore(
         raise UsageError("Give exactly one of --user-pool-id TARGET and --new-pool NAME")
     prog = progress or RestoreProgress()
     opts = request.options
-    prog.stage("loading the snapshot")
-    manifest = repo.resolve(request.snapshot)
-    desired = repo.load_state(manifest)
+    prog.stage("loading the snapshot" if request.at is None else "folding the snapshot and the journal")
+    desired, source_label = resolve_desired(repo, request.snapshot, request.at, request.source_pool_id)
     if request.new_pool_name:
-        run_key = f"new:{request.new_pool_name}@{manifest.id}"
+        run_key = f"new:{request.new_pool_name}@{source_label}"
     else:
-        run_key = f"{request.target_pool_id}@{manifest.id}"
+        run_key = f"{request.target_pool_id}@{source_label}"
     # A dry run only reads the checkpoint (to plan against the pool an interrupted run created).
     checkpoint = Checkpoint(request.report_dir, run_key)
     client_id_map: dict[str, str] = {}
@@ -361,7 +364,7 @@ def run_restore(
             created = checkpoint.load().pool_id
             if opts.dry_run and not created:
                 summary = _dry_run_new_pool(desired, opts)
-                summary.snapshot = manifest.id
+                summary.snapshot = source_label
                 return RestoreOutcome(summary)
             if opts.dry_run and created:
                 pool_id = created
@@ -374,7 +377,7 @@ def run_restore(
         )
     finally:
         checkpoint.close()
-    summary.snapshot = manifest.id
+    summary.snapshot = source_label
     summary.new_pool = bool(request.new_pool_name)
     summary.client_id_map = client_id_map
     summary.warnings = warnings + summary.warnings
