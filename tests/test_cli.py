@@ -135,3 +135,35 @@ def test_backup_against_moto_server_with_endpoint_url(server_url: str, tmp_path:
     assert json.loads(result.output)["users"] == 1
     check = CliRunner().invoke(cli, ["check", "--repo", repo, "--read-data", "--json"])
     assert json.loads(check.output)["ok"] is True
+
+
+NO_KEYS: dict[str, Any] = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "code", "message"),
+    [
+        (
+            {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None},
+            ["--region", "us-east-1"],
+            3,
+            "no AWS credentials",
+        ),
+        ({"AWS_REGION": None, "AWS_DEFAULT_REGION": None}, [], 2, "no AWS Region"),
+        ({}, ["--region", "us-east-1", "--endpoint-url", "http://127.0.0.1:9"], 9, "cannot reach"),
+        ({"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None}, ["--profile", "nope"], 3, "nope"),
+    ],
+)
+def test_environment_problems_get_a_sentence_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, Any], args: list[str], code: int, message: str
+) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name, value in env.items():
+        monkeypatch.delenv(name, raising=False) if value is None else monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(cli, [*args, "backup", "--user-pool-id", "us-east-1_x", "--repo", str(tmp_path / "r")])
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()  # nothing written

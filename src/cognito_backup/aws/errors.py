@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    ReadTimeoutError,
+)
 
 from cognito_backup.errors import (
     AccessDenied,
@@ -63,6 +73,15 @@ def _translate(exc: BaseException, action: str) -> CognitoBackupError:
         )
     if isinstance(exc, NoRegionError):
         return UsageError(f"{action}: no AWS Region given", hint="Pass --region or set AWS_REGION.")
+    if isinstance(exc, PartialCredentialsError | ProfileNotFound):
+        return AccessDenied(f"{action}: {exc}", hint="Check --profile / AWS_PROFILE and ~/.aws/credentials.")
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError):
+        return AwsError(
+            f"{action}: cannot reach the AWS endpoint ({type(exc).__name__})",
+            hint="Check the network, --region and --endpoint-url; nothing was written.",
+        )
+    if isinstance(exc, BotoCoreError):
+        return AwsError(f"{action}: {type(exc).__name__}: {exc}")
     code = error_code(exc)
     if code in ACCESS_CODES:
         return AccessDenied(f"{action}: access denied by AWS ({code})")

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import click
+from botocore.exceptions import BotoCoreError
 from rich.console import Console
 
+from cognito_backup.aws.errors import translate_client_error
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.quotas import parse_rates
 from cognito_backup.aws.session import AwsContext
@@ -100,6 +102,9 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except CognitoBackupError as exc:
             fail(exc, as_json)
+        except BotoCoreError as exc:
+            # Raised outside any one call's translation (client creation, credential lookup).
+            fail(translate_client_error(exc, "AWS"), as_json)
         except KeyboardInterrupt:
             err_console().print("[yellow]interrupted[/]: progress so far is saved; re-run to continue.")
             sys.exit(130)
