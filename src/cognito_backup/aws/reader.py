@@ -183,13 +183,7 @@ class PoolReader:
         token: str | None = None
         previous: set[str] = set()
         while True:
-            args: dict[str, Any] = {"UserPoolId": self.pool_id, "Limit": PAGE}
-            if filt:
-                args["Filter"] = filt
-            if token:
-                args["PaginationToken"] = token
-            resp = self.call("ListUsers", **args)
-            page = [User.from_api(u) for u in resp.get("Users", [])]
+            page, token = self.list_users_page(filt, token)
             current = {u.username for u in page}
             for user in page:
                 # Within one chain Cognito returns no duplicates; this guards the page seam only, so
@@ -197,7 +191,6 @@ class PoolReader:
                 if user.username not in previous:
                     out(user)
             previous = current
-            token = resp.get("PaginationToken")
             if not token:
                 return
 
@@ -217,12 +210,7 @@ class PoolReader:
     def iter_users(self) -> Iterator[User]:
         """Every user once. With prefix filters, one chain per leading hex digit of `sub` runs
         concurrently: subs are lowercase UUIDs, so the chains partition the pool and never overlap."""
-        if self._prefix_filter_supported():
-            filters: list[str | None] = [f'sub ^= "{d}"' for d in HEX_DIGITS]
-            self.used_chains = len(filters)
-        else:
-            filters = [None]
-            self.used_chains = 1
+        filters = self.user_list_filters()
 
         def produce(filt: str | None, out: Callable[[Any], None]) -> None:
             self._user_chain(filt, out)

@@ -328,6 +328,10 @@ def _commit(repo: Repository, writer: SnapshotWriter, state: BackupCheckpoint) -
         raise
     repo.store.delete(checkpoint_key(state.snapshot_id))
     writer.close()  # removes the lock: the manifest now protects the objects
+    return _finished(manifest, state.steps)
+
+
+def _finished(manifest: Manifest, steps: int) -> StepResult:
     return StepResult(
         done=True,
         checkpoint_id=None,
@@ -335,7 +339,7 @@ def _commit(repo: Repository, writer: SnapshotWriter, state: BackupCheckpoint) -
         users_so_far=manifest.counts.get("users", 0),
         snapshot_id=manifest.id,
         stage="commit",
-        steps=state.steps,
+        steps=steps,
     )
 
 
@@ -347,15 +351,7 @@ def _already_committed(repo: Repository, snapshot_id: str) -> StepResult | None:
     manifest = repo.load_manifest_key(key)
     repo.store.delete(checkpoint_key(snapshot_id))  # in case the commit stopped right after the manifest
     repo.remove_lock(snapshot_id)
-    return StepResult(
-        done=True,
-        checkpoint_id=None,
-        manifest=manifest,
-        users_so_far=manifest.counts.get("users", 0),
-        snapshot_id=manifest.id,
-        stage="commit",
-        steps=int(manifest.extra.get("steps", 0)),
-    )
+    return _finished(manifest, int(manifest.extra.get("steps", 0)))
 
 
 # ---- stages ------------------------------------------------------------------------------------------
