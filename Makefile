@@ -7,8 +7,19 @@ STAMP_DEV := $(VENV)/.installed-dev
 
 .PHONY: demo test lint typecheck unit bench bench-backup bench-restore bench-capture lambda-package clean
 
+# Debian's python3 lacks the venv module until python3-venv is installed: install it when we can (root
+# with apt-get), otherwise say exactly what is missing.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed"' || \
+		{ echo "cognito-backup needs Python 3.11 or newer (PYTHON=$(PYTHON))"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+		rm -rf $(VENV); \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing python3-venv (Debian splits it from python3)"; \
+			apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); \
+		else \
+			echo "python3 -m venv failed: install python3-venv (sudo apt-get install python3-venv)"; exit 1; \
+		fi; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP_DEMO): pyproject.toml | $(BIN)/python
