@@ -70,6 +70,14 @@ def reader_factory(client: Any, rates: tuple[str, ...]) -> Callable[[str], PoolR
     "(some public API calls). Default: every pool the events name.",
 )
 @click.option("--batch-size", default=100, show_default=True, help="Messages per journal segment (at most).")
+@click.option(
+    "--wait-seconds",
+    type=click.IntRange(1, 20),
+    default=5,
+    show_default=True,
+    help="With --follow: how long one SQS receive waits for messages. It is also the longest a stop signal "
+    "waits to be noticed; 20 halves the (tiny) SQS request cost of an idle queue.",
+)
 @rate_options
 @json_option
 @click.pass_context
@@ -81,6 +89,7 @@ def capture(
     follow: bool,
     pool_ids: tuple[str, ...],
     batch_size: int,
+    wait_seconds: int,
     rates: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -116,7 +125,14 @@ def capture(
         progress.running(f"Capturing {queue_url} into {repository.store.describe()}"),
     ):
         summary = run_capture(
-            queue, capturer, journal, follow=follow, stop=stop, batch_size=batch_size, on_batch=on_batch
+            queue,
+            capturer,
+            journal,
+            follow=follow,
+            stop=stop,
+            batch_size=batch_size,
+            wait_seconds=wait_seconds,
+            on_batch=on_batch,
         )
     if as_json:
         emit_json(summary.to_json())
