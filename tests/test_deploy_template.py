@@ -491,3 +491,26 @@ def test_cfn_lint_check_can_fail(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties:\n      Nope: 1\n")
     assert _cfn_lint(bad).returncode != 0
+
+
+def test_a_standby_region_stack_can_leave_out_backups_and_the_trigger(template: dict[str, Any]) -> None:
+    """`EnableScheduledBackup=false`: only the replicate path (and shared bucket/key/topic) remains."""
+    resources = template["Resources"]
+    backup_side = {
+        "BackupFunction",
+        "BackupStateMachine",
+        "SnapshotSchedule",
+        "BackupRole",
+        "StateMachineRole",
+        "BackupSchedulerRole",
+        "TriggerFunction",
+        "TriggerRole",
+        "TriggerInvokePermission",
+        "SnapshotFailedAlarm",
+        "SnapshotMissingAlarm",
+    }
+    for name in backup_side:
+        assert resources[name].get("Condition") == "BackupEnabled", name
+    for name in ("ReplicateFunction", "ReplicateRole", "ReplicateSchedule"):
+        assert resources[name].get("Condition") == "HasStandby", name
+    assert template["Parameters"]["EnableScheduledBackup"]["Default"] == "true"
