@@ -263,9 +263,9 @@ class PoolReader:
     def find_user(self, *, sub: str | None = None, username: str | None = None) -> User | None:
         """Re-read one user without AdminGetUser (which would bill the user as a monthly active user)."""
         if sub:
-            filt = f'sub = "{_quote(sub)}"'
+            filt = f'sub = "{quote_filter_value(sub)}"'
         elif username:
-            filt = f'username = "{_quote(username)}"'
+            filt = f'username = "{quote_filter_value(username)}"'
         else:
             raise ValueError("sub or username required")
         resp = self.call("ListUsers", UserPoolId=self.pool_id, Filter=filt, Limit=2)
@@ -297,7 +297,8 @@ class PoolReader:
         return PoolState.build(config, groups, users, memberships)
 
 
-def _quote(value: str) -> str:
+def quote_filter_value(value: str) -> str:
+    """A value inside a ListUsers filter's double quotes."""
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 

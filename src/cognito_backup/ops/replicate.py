@@ -4,7 +4,9 @@ Each round folds the newest snapshot of the source pool with the journal from it
 result to `ops.restore.reconcile` with prune on (deletions and membership removals are replicated):
 silent (no messages sent), idempotent (a repeated round plans nothing) and paced like any restore. The
 position reached is kept in `replication/<standby-pool-id>.json` in the repository; a round that finds
-no journal record after that position does nothing and costs one listing.
+no journal record after that position does nothing and costs one listing. Rounds after the first read
+only the standby users the new records name (see `_Touched`); a group or configuration record makes a
+round compare everything.
 
 A replicated deletion is undone with a point-in-time restore into the standby (or the source):
 `restore --at <time before the deletion>`.
@@ -20,10 +22,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cognito_backup.aws.pacing import Pacer
+from cognito_backup.aws.reader import PoolReader, quote_filter_value
 from cognito_backup.core.fold import Folder
+from cognito_backup.core.plan import identity_key, username_attributes
 from cognito_backup.errors import RepositoryNotFound
+from cognito_backup.model import Membership, PoolConfig, PoolState, User, jsonable
 from cognito_backup.ops.restore import RestoreOptions, reconcile
-from cognito_backup.repo.journal import Journal
+from cognito_backup.repo.journal import Journal, record_order
 from cognito_backup.repo.repository import Repository, format_time, parse_time
 from cognito_backup.store.base import ObjectNotFound
 
@@ -121,12 +126,26 @@ def replicate_once(
                 applied=False, records=0, position=cursor.position, lag_seconds=_lag(now(), cursor.position)
             )
     folder = Folder(repo.load_state(base))
+    incremental = not force and cursor.base_snapshot == base.id and cursor.position is not None
+    touched = _Touched(username_attributes(folder.config)) if incremental else None
     for rec in journal.iter_records(source_pool_id, since=parse_time(base.started_at)):
+        after_cursor = cursor.position is not None and record_order(rec) > cursor.position
+        if touched is not None and after_cursor and not touched.add(rec, folder):
+            touched = None  # a group, config or sub-only change: this round compares everything
         folder.apply(rec)
     desired = folder.state()
     opts = options or RestoreOptions()
     opts = replace(opts, plan=replace(opts.plan, prune=True), read_back=False)
-    summary = reconcile(client, pacer, standby_pool_id, desired, opts)
+    if touched is None:
+        summary = reconcile(client, pacer, standby_pool_id, desired, opts)
+    else:
+        # Only the users the new records name are read from the standby and compared: a round costs
+        # a few calls per changed user instead of a listing of the whole standby (which would also eat
+        # the UserList quota the capture needs to re-read changed users).
+        keys = touched.keys(desired)
+        opts = replace(opts, plan=replace(opts.plan, only_users=frozenset(keys)))
+        actual = _read_standby_users(client, pacer, standby_pool_id, keys, touched.attrs)
+        summary = reconcile(client, pacer, standby_pool_id, touched.desired(desired), opts, actual=actual)
     failed = len(summary.failed_results)
     # With no journal record yet, the position is the base snapshot itself (nothing newer applied).
     position = folder.position or (base.started_at, "", -1)
@@ -145,6 +164,62 @@ def replicate_once(
         lag_seconds=_lag(now(), position),
         counts=summary.counts(),
     )
+
+
+class _Touched:
+    """The source users that journal records after the cursor name, and every key they may go by in
+    the standby (username, and the email/phone an email- or phone-username pool signs them in with,
+    before and after the change)."""
+
+    def __init__(self, attrs: tuple[str, ...]) -> None:
+        self.attrs = attrs
+        self.usernames: set[str] = set()
+        self.prior_keys: set[str] = set()
+
+    def add(self, rec: dict[str, Any], folder: Folder) -> bool:
+        """Note the user `rec` changes; False when the record is not about one named user."""
+        kind, key = rec.get("type"), rec.get("key")
+        if not key or kind not in ("user_upsert", "user_delete", "user_groups", "membership_add", "membership_remove"):
+            return False
+        username = str(key).partition("\u0000")[2] if kind.startswith("membership_") else str(key)
+        if username not in self.usernames:
+            before = folder.users.get(username)
+            if before is not None:
+                self.prior_keys.add(identity_key(before, self.attrs))
+            self.usernames.add(username)
+        return True
+
+    def keys(self, desired: PoolState) -> set[str]:
+        now = {identity_key(desired.users[u], self.attrs) for u in self.usernames if u in desired.users}
+        return self.usernames | self.prior_keys | now
+
+    def desired(self, desired: PoolState) -> PoolState:
+        return PoolState(
+            config=desired.config,
+            groups=desired.groups,
+            users={u: desired.users[u] for u in self.usernames if u in desired.users},
+            memberships={m for m in desired.memberships if m.username in self.usernames},
+        )
+
+
+def _read_standby_users(
+    client: Any, pacer: Pacer, standby_pool_id: str, keys: set[str], attrs: tuple[str, ...]
+) -> PoolState:
+    """The standby's pool settings, groups, and the users going by any of `keys` with their groups."""
+    reader = PoolReader(client, pacer, standby_pool_id, chains=1)
+    config = PoolConfig(user_pool=jsonable(reader.call("DescribeUserPool", UserPoolId=standby_pool_id)["UserPool"]))
+    users: dict[str, User] = {}
+    for key in sorted(keys):
+        for attr in (*attrs, "username"):
+            filt = f'{attr} = "{quote_filter_value(key)}"'
+            resp = reader.call("ListUsers", UserPoolId=standby_pool_id, Filter=filt, Limit=2)
+            found = [User.from_api(u) for u in resp.get("Users", [])]
+            found = [u for u in found if (u.username if attr == "username" else u.attributes.get(attr)) == key]
+            if found:
+                users[found[0].username] = found[0]
+                break
+    memberships = [Membership(group, name) for name in users for group in reader.user_groups(name)]
+    return PoolState.build(config, list(reader.iter_groups()), users.values(), memberships)
 
 
 def _lag(now: dt.datetime, position: tuple[str, str, int] | None) -> float | None:
