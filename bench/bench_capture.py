@@ -86,6 +86,8 @@ def main() -> None:
         repo = Repository(LocalStore(tmp / "repo"))
         pacer = Pacer()  # Cognito's default quotas: the capture is paced as it would be in AWS
         run_backup(PoolReader(cognito, pacer, pool, chains=1), repo, "us-east-1")
+        # The standby starts from the snapshot; the measured round below is then an incremental one.
+        replicate_once(repo, cognito, pacer, pool, standby, options=RestoreOptions(read_back=False))
 
         subs: dict[str, str] = {}
         stop = threading.Event()

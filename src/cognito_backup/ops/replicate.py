@@ -134,6 +134,8 @@ def replicate_once(
             touched = None  # a group, config or sub-only change: this round compares everything
         folder.apply(rec)
     desired = folder.state()
+    if touched is not None and not touched.cheaper_than_listing(desired):
+        touched = None
     opts = options or RestoreOptions()
     opts = replace(opts, plan=replace(opts.plan, prune=True), read_back=False)
     if touched is None:
@@ -188,6 +190,13 @@ class _Touched:
                 self.prior_keys.add(identity_key(before, self.attrs))
             self.usernames.add(username)
         return True
+
+    def cheaper_than_listing(self, desired: PoolState) -> bool:
+        """Whether looking the named users up takes fewer UserList calls than listing the standby (one
+        filtered ListUsers per key it may go by, against one page per 60 users and per group)."""
+        lookups = len(self.usernames) * (len(self.attrs) + 1)
+        listing = len(desired.users) / 60 + len(desired.groups)
+        return lookups < listing
 
     def keys(self, desired: PoolState) -> set[str]:
         now = {identity_key(desired.users[u], self.attrs) for u in self.usernames if u in desired.users}
