@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
+
+from cognito_backup.emulator import Emulator
 
 REGION = "us-east-1"
 
@@ -43,22 +43,12 @@ def s3(aws: None) -> Any:
     return boto3.client("s3", region_name=REGION)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    """moto as a real HTTP server on a loopback port, shared by the session (reset per test)."""
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    """The project's emulator (moto's server, one request at a time inside moto) on a loopback port,
+    shared by the session (reset per test)."""
+    with Emulator() as url:
+        yield url
 
 
 @pytest.fixture

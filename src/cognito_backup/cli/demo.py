@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from cognito_backup.aws.session import AwsContext
 from cognito_backup.cli.common import emit_json, handle_errors, json_option, out_console
 from cognito_backup.core.diff import differences
 from cognito_backup.demo_pool import create_demo_pool
+from cognito_backup.emulator import Emulator
 from cognito_backup.errors import UsageError
 from cognito_backup.ops.backup import run_backup
 from cognito_backup.ops.restore import RestoreRequest, run_restore
@@ -26,28 +25,6 @@ from cognito_backup.repo.repository import Repository
 from cognito_backup.store.local import LocalStore
 
 DEMO_REGION = "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_emulator() -> tuple[Any, str]:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError:
-        raise UsageError(
-            "The demo needs the local Cognito emulator (moto's server), which is not installed",
-            hint='Run `make demo`, or `pip install "cognito-backup[demo]"`.',
-        ) from None
-    # The emulator's request log would bury the demo's own output.
-    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    return server, f"http://127.0.0.1:{port}"
 
 
 @click.command()
@@ -73,7 +50,8 @@ def demo(repo: str, users: int, keep: bool, as_json: bool) -> None:
         if not (repo_path / "config.json").exists() and any(repo_path.iterdir()):
             raise UsageError(f"{repo_path} exists and is not a demo repository; choose another --repo")
         shutil.rmtree(repo_path)
-    server, url = start_emulator()
+    emulator = Emulator()
+    url = emulator.start()
     result: dict[str, Any] = {"emulator": url, "repo": str(repo_path.absolute())}
     try:
         aws = AwsContext(region=DEMO_REGION, endpoint_url=url)
@@ -109,7 +87,7 @@ def demo(repo: str, users: int, keep: bool, as_json: bool) -> None:
         shutil.rmtree(report_root, ignore_errors=True)
         _restore_steps(cognito, repository, pool.user_pool_id, summary["snapshot"], result, say, report_root)
     finally:
-        server.stop()
+        emulator.stop()
     if as_json:
         emit_json(result)
     else:
