@@ -16,7 +16,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -24,13 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cognito_backup.emulator import free_port
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:

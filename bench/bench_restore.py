@@ -21,11 +21,12 @@ import argparse
 import json
 import logging
 import os
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from cognito_backup.emulator import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -41,12 +42,6 @@ from cognito_backup.store import open_store  # noqa: E402
 
 ACCOUNT = "123456789012"
 GROUPS = 20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def fill(pool_id: str, users: int, region: str) -> dict[str, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,3 +59,9 @@ def open_repo_store(
     from cognito_backup.store.factory import open_store
 
     return open_store(env.repo)
+
+
+def log_json(logger: logging.Logger, event: str, **fields: Any) -> None:
+    """One JSON log line per event, for CloudWatch Logs Insights. Callers pass counts, ids, stage names
+    and positions only, never attribute values (personal data)."""
+    logger.info(json.dumps({"event": event, **fields}, sort_keys=True, default=str))

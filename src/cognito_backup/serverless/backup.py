@@ -9,10 +9,11 @@ same checkpoint id); the error type is the library's error class name (Throttled
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
+
+from cognito_backup.serverless._env import log_json
 
 log = logging.getLogger("cognito_backup.backup")
 log.setLevel(logging.INFO)
@@ -27,11 +28,6 @@ SAFETY_SECONDS = 60.0
 MAX_THROTTLE_WAIT = 45.0
 
 _runtime: dict[str, Any] = {}
-
-
-def _log(event: str, **fields: Any) -> None:
-    """One JSON line; callers pass counts, ids and stage names only, never attribute values."""
-    log.info(json.dumps({"event": event, **fields}, sort_keys=True, default=str))
 
 
 def _components() -> tuple[Any, Any, str | None]:
@@ -108,14 +104,16 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         from cognito_backup.errors import CognitoBackupError
 
         # The library's messages never carry attribute values; anything else is logged by type only.
-        _log(
+        log_json(
+            log,
             "backup_step_failed",
             error=type(exc).__name__,
             message=str(exc) if isinstance(exc, CognitoBackupError) else None,
             seconds=round(time.monotonic() - started, 3),
         )
         raise
-    _log(
+    log_json(
+        log,
         "backup_step",
         snapshot=result.snapshot_id,
         done=result.done,

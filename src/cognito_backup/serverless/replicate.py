@@ -9,10 +9,11 @@ the cursor did not move, and the next minute's round retries them.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
+
+from cognito_backup.serverless._env import log_json
 
 log = logging.getLogger("cognito_backup.replicate")
 log.setLevel(logging.INFO)
@@ -23,11 +24,6 @@ STANDBY_REGION_VAR = "COGNITO_BACKUP_STANDBY_REGION"
 MAX_THROTTLE_WAIT = 120.0
 
 _runtime: dict[str, Any] = {}
-
-
-def _log(event: str, **fields: Any) -> None:
-    """One JSON line: counts, ids and positions only, never attribute values."""
-    log.info(json.dumps({"event": event, **fields}, sort_keys=True, default=str))
 
 
 def _components() -> tuple[Any, Any, Any, str, str]:
@@ -68,7 +64,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         repo, client, pacer, source, standby = _components()
         result = replicate_once(repo, client, pacer, source, standby)
     except Exception as exc:
-        _log(
+        log_json(
+            log,
             "replicate_failed",
             error=type(exc).__name__,
             message=str(exc) if isinstance(exc, CognitoBackupError) else None,
@@ -76,7 +73,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         )
         raise
     summary = {"source_user_pool_id": source, "standby_user_pool_id": standby, **result.to_json()}
-    _log("replicate", seconds=round(time.monotonic() - started, 3), **summary)
+    log_json(log, "replicate", seconds=round(time.monotonic() - started, 3), **summary)
     if result.failed:
         raise OperationsFailed(f"{result.failed} operation(s) failed on the standby; the next round retries them")
     return summary
