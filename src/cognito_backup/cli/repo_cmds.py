@@ -47,7 +47,7 @@ def snapshots(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: 
     repository = app(ctx).repository(repo)
     manifests = [m for m in repository.list_snapshots() if user_pool_id in (None, m.user_pool_id)]
     rows = [_manifest_row(m) for m in manifests]
-    reach = _coverage(repository)
+    reach = _coverage(repository, manifests)
     for row in rows:
         row["restorable_from"], row["restorable_to"] = reach.get(row["id"], (row["finished_at"], row["finished_at"]))
     if as_json:
@@ -73,9 +73,9 @@ def snapshots(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: 
         console.print("No snapshots yet: run `cognito-backup backup --user-pool-id ID --repo ...`.")
 
 
-def _coverage(repository: Any) -> dict[str, tuple[str, str]]:
+def _coverage(repository: Any, manifests: list[Manifest]) -> dict[str, tuple[str, str]]:
     """Snapshot id -> (earliest, latest) time it restores exactly, with the journal."""
-    return {sid: (str(start), str(end)) for sid, start, end in coverage(repository)}
+    return {sid: (str(start), str(end)) for sid, start, end in coverage(repository, manifests)}
 
 
 def _human_bytes(n: int) -> str:

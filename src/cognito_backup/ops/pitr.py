@@ -91,21 +91,22 @@ class Coverage:
     reach_to: str  # latest time: the last journal observation of the pool, or the finish if later
 
 
-def coverage(repo: Repository) -> list[tuple[str, str, str]]:
+def coverage(repo: Repository, snapshots: list[Manifest] | None = None) -> list[tuple[str, str, str]]:
     """(snapshot_id, from, to) for every snapshot, oldest first: `restore --at T` with T in [from, to]
     uses that snapshot (or a newer one) plus the journal.
 
     `to` is the newest journal observation of the snapshot's pool. The journal cannot tell a quiet pool
     from a stopped capture: watch capture lag (`capture --json`, the Lambda's alarms) for that.
     """
-    return [(c.snapshot_id, c.reach_from, c.reach_to) for c in coverage_details(repo)]
+    return [(c.snapshot_id, c.reach_from, c.reach_to) for c in coverage_details(repo, snapshots)]
 
 
-def coverage_details(repo: Repository) -> list[Coverage]:
+def coverage_details(repo: Repository, snapshots: list[Manifest] | None = None) -> list[Coverage]:
+    """`snapshots`: the manifests already read (saves reading every manifest again)."""
     journal = Journal(repo.store)
     last: dict[str, str | None] = {}
     out = []
-    for snap in repo.list_snapshots():
+    for snap in repo.list_snapshots() if snapshots is None else snapshots:
         if snap.user_pool_id not in last:
             last[snap.user_pool_id] = journal.last_observed(snap.user_pool_id)
         end = last[snap.user_pool_id]
