@@ -237,3 +237,24 @@ def test_objects_split_and_manifest_lists_hash_size_count(cognito: Any, tmp_repo
         path = Path(tmp_repo, "objects", obj["sha256"][:2], obj["sha256"] + ".jsonl.zst")
         assert path.stat().st_size == obj["size"]
     assert os.environ.get("COGNITO_BACKUP_TESTING") == "1"
+
+
+def test_federated_users_are_backed_up_and_named_by_restore(cognito: Any, tmp_repo: str) -> None:
+    """moto's API cannot create an EXTERNAL_PROVIDER user, so the emulator's own state is set to one."""
+    from moto.cognitoidp.models import cognitoidp_backends
+
+    from cognito_backup.core.plan import plan
+    from cognito_backup.model import PoolState
+
+    pool_id = make_pool(cognito)
+    add_user(cognito, pool_id, "Google_1234567890", {"email": "g@example.com"})
+    add_user(cognito, pool_id, "native", {"email": "n@example.com"})
+    moto_user = cognitoidp_backends["123456789012"]["us-east-1"].user_pools[pool_id].users["Google_1234567890"]
+    moto_user.status = "EXTERNAL_PROVIDER"
+    repo = Repository(LocalStore(tmp_repo))
+    backup(cognito, pool_id, repo)
+    desired = repo.load_state(repo.resolve("latest"))
+    assert desired.users["Google_1234567890"].status == "EXTERNAL_PROVIDER"
+    the_plan = plan(desired, PoolState(config=desired.config))
+    assert [n.name for n in the_plan.skipped if n.kind == "user"] == ["Google_1234567890"]
+    assert "federated" in the_plan.skipped[0].reason
