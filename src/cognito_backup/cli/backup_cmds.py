@@ -80,6 +80,10 @@ def backup(
             ctx_app.aws.region_name,
             BackupOptions(with_mfa_preferences=with_mfa_preferences),
             stage=progress.stage,
+            # Cognito's own estimate gives the users bar its length (it can lag by a few users).
+            on_config=lambda config: progress.set_total(
+                "users", int(config.user_pool.get("EstimatedNumberOfUsers") or 0) or None
+            ),
         )
     summary = result.summary()
     if as_json:

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import click
 from botocore.exceptions import BotoCoreError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
 
 from cognito_backup.aws.errors import translate_client_error
 from cognito_backup.aws.pacing import Pacer
@@ -128,16 +130,33 @@ class Progress:
         self.console = err_console()
         self.enabled = enabled
         self.live = enabled and self.console.is_terminal
-        self._status: Any = None
+        self._bar: RichProgress | None = None
+        self._task: Any = None
+        self._counted = False
+        self._totals: dict[str, int | None] = {}
         self._last: dict[str, int] = {}
 
     @contextmanager
     def running(self, title: str) -> Iterator[Progress]:
         if self.live:
-            with self.console.status(title) as status:
-                self._status = status
-                yield self
-                self._status = None
+            columns = (
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+            )
+            self.console.print(title, markup=False, highlight=False)
+            with RichProgress(*columns, console=self.console) as bar:
+                self._bar = bar
+                self._task = bar.add_task("starting", total=None)
+                self._counted = False
+                try:
+                    yield self
+                finally:
+                    if not self._counted and self._task is not None:
+                        bar.remove_task(self._task)  # a last stage with nothing to count
+                    self._bar = None
         else:
             self.line(title)
             yield self
@@ -147,15 +166,31 @@ class Progress:
             self.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
     def stage(self, name: str) -> None:
-        if self._status is not None:
-            self._status.update(f"{name} ...")
+        if self._bar is not None:
+            # One bar per stage: a finished stage that counted something stays on screen, full.
+            # (rich's update(total=None) keeps the old total, so a task is never reused.)
+            previous = self._bar.tasks[-1] if self._bar.tasks else None
+            if previous is not None and self._counted:
+                self._bar.update(self._task, total=max(1, int(previous.completed)), completed=previous.completed)
+            elif previous is not None:
+                self._bar.remove_task(self._task)
+            self._task = self._bar.add_task(name, total=self._totals.get(name))
+            self._counted = False
         else:
             self.line(f"  {name} ...")
 
-    def counter(self, what: str, every: int = 5000) -> Callable[[int], None]:
-        def update(n: int) -> None:
-            if self._status is not None:
-                self._status.update(f"{what}: {n:,}")
+    def set_total(self, what: str, total: int | None) -> None:
+        """The expected count for `what` (a bar needs it; unknown totals show a pulsing bar)."""
+        self._totals[what] = total
+
+    def counter(self, what: str, every: int = 5000) -> Callable[..., None]:
+        def update(n: int, total: int | None = None) -> None:
+            if self._bar is not None:
+                expected = total if total is not None else self._totals.get(what)
+                if expected is not None and n > expected:
+                    expected = n  # an estimate (EstimatedNumberOfUsers) can be short
+                self._counted = True
+                self._bar.update(self._task, description=what, completed=n, total=expected)
             elif n - self._last.get(what, 0) >= every:
                 self._last[what] = n
                 self.line(f"  {what}: {n:,}")

@@ -327,7 +327,7 @@ def restore(
     counter = progress.counter("operations", every=1000)
     hooks = RestoreProgress(
         stage=progress.stage,
-        applied=lambda done, total: counter(done),
+        applied=lambda done, total: counter(done, total),
         note=lambda msg: progress.line(f"  note: {msg}"),
     )
     title = f"Restoring into {target or 'new pool ' + str(new_pool)}" + (" (dry run)" if dry_run else "")

@@ -91,11 +91,13 @@ def run_backup(
     options: BackupOptions | None = None,
     stage: Callable[[str], None] = lambda name: None,
     clock: Callable[[], float] = time.monotonic,
+    on_config: Callable[[PoolConfig], None] = lambda config: None,
 ) -> BackupResult:
     opts = options or BackupOptions()
     begin = clock()
     stage("config")
     config = reader.read_config()  # before anything is written: a wrong pool id fails here, cleanly
+    on_config(config)
     with repo.begin_snapshot(
         reader.pool_id,
         region,
