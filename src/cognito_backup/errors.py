@@ -93,6 +93,22 @@ class StoreUnavailable(CognitoBackupError):
     kind = "store_unavailable"
 
 
+class SnapshotIncomplete(CognitoBackupError):
+    """A snapshot was written, but some configuration sections could not be read (still failing after
+    retries, or denied by IAM): it is marked incomplete with the reason per section."""
+
+    exit_code = 11
+    kind = "snapshot_incomplete"
+
+
+class NotRestorable(CognitoBackupError):
+    """A restore/replicate did everything it could, but the target cannot hold some items of the snapshot
+    (a required attribute the snapshot lacks, federated users, ...): each item is named."""
+
+    exit_code = 12
+    kind = "not_restorable"
+
+
 class Interrupted(CognitoBackupError):
     """Stopped by SIGINT/SIGTERM after saving progress; re-running the same command resumes."""
 
@@ -112,6 +128,8 @@ EXIT_CODES: list[tuple[int, str, str]] = [
     (8, "plan_refused", "The target pool cannot take the snapshot (schema mismatch...); nothing written."),
     (9, "aws_error", "Any other AWS error (its code is printed)."),
     (10, "store_unavailable", "The repository storage (disk or S3) cannot be read or written."),
+    (11, "snapshot_incomplete", "The snapshot was written but some sections could not be read; it is marked incomplete."),
+    (12, "not_restorable", "The restore did all it could; items the target cannot take are named."),
     (70, "internal", "A bug in cognito-backup: please report it with the traceback."),
     (130, "interrupted", "Stopped by Ctrl-C/SIGTERM after saving progress; re-run to resume."),
 ]
