@@ -196,6 +196,8 @@ class PoolConfig:
     Each value is the API's own response body (made JSON-able), so that nothing the API returned is
     lost even when this version of the tool does not know how to restore it yet.
     `unavailable` maps a call name to why it gave nothing (not supported by the pool or the endpoint).
+    `incomplete` maps a call name to why it could not be read (still failing after retries, denied by
+    IAM): a snapshot with such a section is incomplete (docs/format.md).
     """
 
     user_pool: dict[str, Any] = field(default_factory=dict)  # DescribeUserPool -> UserPool
@@ -208,6 +210,7 @@ class PoolConfig:
     ui_customization: dict[str, Any] | None = None
     risk_configuration: dict[str, Any] | None = None
     unavailable: dict[str, str] = field(default_factory=dict)
+    incomplete: dict[str, str] = field(default_factory=dict)
 
     @property
     def pool_id(self) -> str | None:
@@ -234,6 +237,7 @@ class PoolConfig:
             "ui_customization": self.ui_customization,
             "risk_configuration": self.risk_configuration,
             "unavailable": self.unavailable,
+            "incomplete": self.incomplete,
         }
 
     @classmethod
@@ -249,6 +253,7 @@ class PoolConfig:
             ui_customization=rec.get("ui_customization"),
             risk_configuration=rec.get("risk_configuration"),
             unavailable=dict(rec.get("unavailable", {})),
+            incomplete=dict(rec.get("incomplete", {})),
         )
 
 

@@ -17,30 +17,16 @@ from botocore.exceptions import ClientError
 
 from cognito_backup.aws.errors import aws_code, error_code, translate_client_error
 from cognito_backup.aws.pacing import Pacer
+from cognito_backup.aws.sections import Verdict, classify, is_aws_answer
 from cognito_backup.errors import AwsError
 from cognito_backup.model import Group, Membership, PoolConfig, PoolState, User, jsonable
 
 HEX_DIGITS = "0123456789abcdef"
 PAGE = 60
-# Codes that mean "this pool or endpoint does not offer that call" for optional configuration reads.
-_UNAVAILABLE_CODES = frozenset(
-    {
-        "InvalidParameterException",
-        "UnsupportedOperationException",
-        "ResourceNotFoundException",
-        "NotImplemented",
-        "NotImplementedException",
-        "UnknownOperationException",
-        "UnknownOperation",
-        "InvalidAction",
-        "UserPoolAddOnNotEnabledException",
-        "FeatureUnavailableInTierException",
-        "InternalFailure",
-        "InternalErrorException",
-        "404",
-        "500",
-    }
-)
+# An optional configuration read that keeps failing transiently is asked this many times (each ask is
+# itself up to botocore's attempts) before its section is marked unreadable; waits double from BACKOFF.
+OPTIONAL_ATTEMPTS = 3
+OPTIONAL_BACKOFF = 1.0
 
 
 @dataclass
@@ -88,19 +74,59 @@ class PoolReader:
         return result
 
     def _optional(self, operation: str, config: PoolConfig, **kwargs: Any) -> dict[str, Any] | None:
-        """A configuration read that some pools or endpoints do not offer: recorded, not fatal."""
+        """A configuration read some pools or endpoints do not offer. None when the section is not
+        offered (recorded in `config.unavailable`) or could not be read (recorded in `config.incomplete`:
+        the snapshot is then incomplete). Only a vanished pool or endpless throttling fails the backup."""
         method = getattr(self.client, _snake(operation))
-        try:
-            result: dict[str, Any] = self.pacer.call(operation, method, pool_id=self.pool_id, **kwargs)
-            return result
-        except NotImplementedError:  # moto in-process for calls it lacks
-            config.unavailable[operation] = "not implemented by this endpoint"
-        except ClientError as exc:
-            code = error_code(exc)
-            if code not in _UNAVAILABLE_CODES:
-                raise translate_client_error(exc, f"{operation} on user pool {self.pool_id}") from exc
-            config.unavailable[operation] = f"{code}"
-        return None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result: dict[str, Any] = self.pacer.call(operation, method, pool_id=self.pool_id, **kwargs)
+                return result
+            except NotImplementedError:  # moto in-process for calls it lacks
+                config.unavailable[operation] = "not implemented by this endpoint"
+                return None
+            except ClientError as exc:
+                code = error_code(exc)
+                meta = exc.response.get("ResponseMetadata", {})
+                status = int(meta.get("HTTPStatusCode") or 0)
+                content_type = str((meta.get("HTTPHeaders") or {}).get("content-type", ""))
+                message = str(exc.response.get("Error", {}).get("Message", ""))
+                verdict = classify(operation, code, status=status, content_type=content_type, message=message)
+                if verdict is Verdict.NOT_OFFERED:
+                    config.unavailable[operation] = (
+                        code if is_aws_answer(code, content_type) else f"HTTP {status} without an AWS error"
+                    )
+                    return None
+                if verdict is Verdict.TRANSIENT and attempt < OPTIONAL_ATTEMPTS:
+                    self.pacer.sleep(OPTIONAL_BACKOFF * 2 ** (attempt - 1))
+                    continue
+                if verdict in (Verdict.POOL_GONE, Verdict.THROTTLED):
+                    raise translate_client_error(exc, f"{operation} on user pool {self.pool_id}") from exc
+                config.incomplete[operation] = _unreadable_reason(verdict, code, attempt)
+                self.progress.note(f"{operation} could not be read ({config.incomplete[operation]})")
+                return None
+
+    def _optional_pages(
+        self, operation: str, items_key: str, config: PoolConfig, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        """Every item of an optional paginated read (NextToken); what it gives when a page fails is
+        marked by `_optional` (not offered, or incomplete)."""
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        token: str | None = None
+        while True:
+            args = dict(kwargs, UserPoolId=self.pool_id)
+            if token:
+                args["NextToken"] = token
+            resp = self._optional(operation, config, **args)
+            if resp is None:
+                return items
+            items.extend(resp.get(items_key, []))
+            token = _next_token(operation, resp.get("NextToken"), seen)
+            if not token:
+                return items
 
     # ---- configuration --------------------------------------------------------------------------
     def read_config(self) -> PoolConfig:
@@ -121,12 +147,12 @@ class PoolReader:
             for c in self._pages("ListUserPoolClients", "UserPoolClients", "NextToken", MaxResults=PAGE)
         ]
         idps = []
-        for p in self._pages("ListIdentityProviders", "Providers", "NextToken", MaxResults=PAGE):
+        for p in self._optional_pages("ListIdentityProviders", "Providers", config, MaxResults=PAGE):
             idp = self.call("DescribeIdentityProvider", UserPoolId=self.pool_id, ProviderName=p["ProviderName"])
             idps.append(jsonable(idp["IdentityProvider"]))
         config.identity_providers = idps
         config.resource_servers = [
-            jsonable(rs) for rs in self._pages("ListResourceServers", "ResourceServers", "NextToken", MaxResults=50)
+            jsonable(rs) for rs in self._optional_pages("ListResourceServers", "ResourceServers", config, MaxResults=50)
         ]
         for field_name in ("Domain", "CustomDomain"):
             domain = pool.get(field_name)
@@ -295,6 +321,26 @@ class PoolReader:
         users = list(self.iter_users())
         memberships = list(self.iter_memberships(g.name for g in groups))
         return PoolState.build(config, groups, users, memberships)
+
+
+def _unreadable_reason(verdict: Verdict, code: str, attempts: int) -> str:
+    if verdict is Verdict.DENIED:
+        return f"access denied ({code})"
+    if verdict is Verdict.TRANSIENT:
+        return f"{code} after {attempts} attempts"
+    return f"AWS error {code}"
+
+
+def _next_token(operation: str, token: Any, seen: set[str]) -> str | None:
+    """The next page's token, or None at the end. A token that comes back a second time would restart
+    a page already read (cognito-local ignores paging tokens): reading on would never end."""
+    if not token:
+        return None
+    value = str(token)
+    if value in seen:
+        raise AwsError(f"{operation}: the endpoint returned the same pagination token twice; stopped reading")
+    seen.add(value)
+    return value
 
 
 def quote_filter_value(value: str) -> str:

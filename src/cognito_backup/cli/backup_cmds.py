@@ -9,13 +9,15 @@ from cognito_backup.cli.common import (
     Progress,
     app,
     emit_json,
+    fail,
     handle_errors,
     json_option,
     make_pacer,
     out_console,
     rate_options,
 )
-from cognito_backup.ops.backup import BackupOptions, run_backup
+from cognito_backup.errors import CognitoBackupError
+from cognito_backup.ops.backup import BackupOptions, incomplete_error, run_backup
 
 
 @click.command()
@@ -86,8 +88,11 @@ def backup(
             ),
         )
     summary = result.summary()
+    incomplete = incomplete_error(result.manifest)
     if as_json:
-        emit_json(summary)
+        emit_json(summary)  # carries "incomplete": one JSON object on stdout, whatever the exit code
+        if incomplete is not None:
+            _exit_incomplete(incomplete)
         return
     console = out_console()
     console.print(
@@ -98,6 +103,13 @@ def backup(
     )
     for call, why in sorted(summary["unavailable"].items()):
         console.print(f"  [dim]not recorded: {call} ({why})[/]")
+    if incomplete is not None:
+        _exit_incomplete(incomplete)
+
+
+def _exit_incomplete(error: CognitoBackupError) -> None:
+    """The snapshot exists but lacks sections: say so on stderr and exit 11 (stdout keeps the summary)."""
+    fail(error, as_json=False)
 
 
 def register(group: click.Group) -> None:

@@ -33,6 +33,7 @@ def _manifest_row(m: Manifest) -> dict[str, Any]:
         "bytes": sum(o.size for o in m.objects),
         "tool_version": m.tool_version,
         "compacted_from": m.extra.get("compacted_from"),
+        "incomplete": m.incomplete,
     }
 
 
@@ -69,8 +70,16 @@ def snapshots(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: 
         )
     console = out_console()
     console.print(table)
+    _print_incomplete(console, rows)
     if not rows:
         console.print("No snapshots yet: run `cognito-backup backup --user-pool-id ID --repo ...`.")
+
+
+def _print_incomplete(console: Any, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        if row["incomplete"]:
+            sections = ", ".join(f"{k} ({v})" for k, v in sorted(row["incomplete"].items()))
+            console.print(f"[yellow]INCOMPLETE[/] snapshot {row['id']} lacks: {sections}")
 
 
 def _coverage(repository: Any, manifests: list[Manifest]) -> dict[str, tuple[str, str]]:
@@ -142,6 +151,8 @@ def show(ctx: click.Context, repo: str, snapshot: str, as_json: bool) -> None:
     console.print(f"  resource servers: {', '.join(str(r) for r in info['resource_servers']) or 'none'}")
     for call, why in sorted(config.unavailable.items()):
         console.print(f"  [dim]not recorded: {call} ({why})[/]")
+    for call, why in sorted(manifest.incomplete.items()):
+        console.print(f"  [yellow]INCOMPLETE[/]: {call} could not be read ({why}); the snapshot lacks it")
 
 
 @click.command()
@@ -180,6 +191,7 @@ def check(ctx: click.Context, repo: str, snapshot: str | None, read_data: bool, 
         for problem in report.problems:
             where = f"snapshot {problem.snapshot}: " if problem.snapshot else ""
             console.print(f"[red]DAMAGED[/] {where}{problem.message}")
+        _print_incomplete(console, [{"id": k, "incomplete": v} for k, v in sorted(report.incomplete.items())])
         mode = "structure and data" if read_data else "structure (add --read-data to verify every byte)"
         state = "[green]no problems[/]" if report.ok else f"[red]{len(report.problems)} problem(s)[/]"
         console.print(

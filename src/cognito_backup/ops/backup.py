@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cognito_backup.aws.reader import PoolReader
+from cognito_backup.errors import SnapshotIncomplete
 from cognito_backup.model import PoolConfig, User
 from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository
@@ -43,6 +44,7 @@ class BackupResult:
             "identity_providers": self.manifest.extra.get("identity_providers", 0),
             "resource_servers": self.manifest.extra.get("resource_servers", 0),
             "unavailable": self.manifest.extra.get("unavailable", {}),
+            "incomplete": self.manifest.incomplete,
             "seconds": round(self.seconds, 3),
             "list_chains": self.list_chains,
             "started_at": self.manifest.started_at,
@@ -70,13 +72,29 @@ def _with_mfa(reader: PoolReader, users: Iterable[User], workers: int) -> Iterat
 
 
 def config_extra(config: PoolConfig) -> dict[str, Any]:
-    """What a manifest's `extra` says about the pool configuration (shared with ops/backup_steps)."""
-    return {
+    """What a manifest's `extra` says about the pool configuration (shared with ops/backup_steps and
+    ops/compact). `incomplete` is present only when some section could not be read."""
+    extra: dict[str, Any] = {
         "app_clients": len(config.clients),
         "identity_providers": len(config.identity_providers),
         "resource_servers": len(config.resource_servers),
         "unavailable": config.unavailable,
     }
+    if config.incomplete:
+        extra["incomplete"] = dict(config.incomplete)
+    return extra
+
+
+def incomplete_error(manifest: Manifest) -> SnapshotIncomplete | None:
+    """The error a finished backup ends with when its snapshot is marked incomplete (exit 11)."""
+    if not manifest.incomplete:
+        return None
+    sections = ", ".join(f"{name} ({why})" for name, why in sorted(manifest.incomplete.items()))
+    return SnapshotIncomplete(
+        f"Snapshot {manifest.id} was written but is incomplete: {sections}",
+        hint="Those sections are missing from the snapshot. Fix the cause (IAM permissions, a Cognito "
+        "outage) and take another backup; `show` lists what is missing.",
+    )
 
 
 def snapshot_options(opts: BackupOptions) -> dict[str, Any]:

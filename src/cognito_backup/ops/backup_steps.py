@@ -60,6 +60,8 @@ class StepResult:
     snapshot_id: str = ""
     stage: str = ""
     steps: int = 0
+    # Sections the committed snapshot lacks, with the reason each (the manifest's incomplete marker).
+    incomplete: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class StepResult:
             "stage": self.stage,
             "steps": self.steps,
             "users": self.users_so_far,
+            "incomplete": self.incomplete,
         }
 
 
@@ -340,6 +343,7 @@ def _finished(manifest: Manifest, steps: int) -> StepResult:
         snapshot_id=manifest.id,
         stage="commit",
         steps=steps,
+        incomplete=manifest.incomplete,
     )
 
 

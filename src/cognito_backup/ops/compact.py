@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from cognito_backup.core.fold import Folder
 from cognito_backup.errors import RepositoryNotFound
+from cognito_backup.ops.backup import config_extra
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository, format_time, parse_time
@@ -77,10 +78,7 @@ def compact(repo: Repository, user_pool_id: str, settle_seconds: float = DEFAULT
                 "journal_until": format_time(position),
                 "journal_position": list(folder.position) if folder.position else None,
                 "journal_records": folder.applied,
-                "app_clients": len(state.config.clients),
-                "identity_providers": len(state.config.identity_providers),
-                "resource_servers": len(state.config.resource_servers),
-                "unavailable": state.config.unavailable,
+                **config_extra(state.config),
             },
             finished_at=position,
         )

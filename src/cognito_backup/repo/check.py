@@ -35,6 +35,9 @@ class CheckReport:
     read_data: bool = False
     journal_segments: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # Snapshot id -> sections it lacks (reason each). Intact but incomplete snapshots are not damage:
+    # they do not make `ok` false, they are reported beside it.
+    incomplete: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -50,6 +53,7 @@ class CheckReport:
             "read_data": self.read_data,
             "journal_segments": self.journal_segments,
             "problems": [p.to_record() for p in self.problems],
+            "incomplete": self.incomplete,
         }
 
 
@@ -87,6 +91,8 @@ def check_repository(
     verified: dict[str, str | None] = {}  # objects shared by snapshots are read once
     for manifest in manifests:
         report.snapshots += 1
+        if manifest.incomplete:
+            report.incomplete[manifest.id] = manifest.incomplete
         counts: dict[str, int] = {}
         for ref in manifest.objects:
             counts[ref.kind] = counts.get(ref.kind, 0) + ref.records

@@ -42,6 +42,13 @@ class Manifest:
     extra: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
+    @property
+    def incomplete(self) -> dict[str, str]:
+        """Sections that could not be read, with the reason each (empty: the snapshot is complete).
+        Kept in `extra` so that older readers still open the snapshot."""
+        value = self.extra.get("incomplete") or {}
+        return {str(k): str(v) for k, v in dict(value).items()}
+
     def objects_of(self, kind: str) -> list[ObjectRef]:
         return [o for o in self.objects if o.kind == kind]
 

@@ -1,7 +1,9 @@
 """Step Functions -> backup Lambda: one bounded step of a snapshot (ops/backup_steps.py).
 
 Contract (deploy/template.yaml, BackupStateMachine): input `{"checkpoint": null | {"id": ...}}`, output
-`{"done": bool, "checkpoint": {"id", "stage", "step"} | null, "snapshot": id | null, "users": N}`. The
+`{"done": bool, "checkpoint": {"id", "stage", "step"} | null, "snapshot": id | null, "users": N,
+"incomplete": {section: reason}}` (`incomplete` is non-empty when the committed snapshot lacks
+configuration sections it could not read: docs/format.md). The
 checkpoint itself lives in the repository; the payload carries only its id, so it stays tiny however
 many groups the pool has. An error is raised to the state machine (its Retry re-runs the step from the
 same checkpoint id); the error type is the library's error class name (Throttled, AwsError, ...).
@@ -123,6 +125,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         seconds=round(time.monotonic() - started, 3),
         seconds_left=round(seconds_left(), 3),
     )
+    if result.incomplete:
+        # Section names and error codes only: nothing personal. Alarms can key on this event.
+        log_json(log, "backup_incomplete", snapshot=result.snapshot_id, incomplete=result.incomplete)
     return {
         "done": result.done,
         "checkpoint": None
@@ -130,4 +135,5 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         else {"id": result.checkpoint_id, "stage": result.stage, "step": result.steps},
         "snapshot": result.snapshot_id if result.done else None,
         "users": result.users_so_far,
+        "incomplete": result.incomplete,
     }

@@ -1,0 +1,99 @@
+"""Optional configuration reads: which answers mean "this pool or endpoint has no such thing".
+
+A section is "not offered" only when the endpoint says so for that operation (the per-operation table
+below, built from the errors each operation documents in the botocore service model and the Cognito API
+reference), or when the answer is not an AWS error at all (an emulator that lacks the call answers with
+an HTML page). Everything else is a failure to read: transient failures are retried, and a section still
+unreadable after that, or denied by IAM, makes the snapshot incomplete. Pure data and pure functions; the
+reader (aws/reader.py) carries out the calls.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from types import MappingProxyType
+
+from cognito_backup.aws.errors import ACCESS_CODES, THROTTLING_CODES
+
+# Codes by which an endpoint says it does not implement a call at all: cognito-local answers
+# `Unsupported` for every call it lacks (ListTagsForResource, ListIdentityProviders, ...); AWS protocol
+# stacks use the others for an action they do not know.
+ENDPOINT_LACKS_CALL = frozenset(
+    {"Unsupported", "UnknownOperationException", "UnknownOperation", "InvalidAction", "NotImplemented"}
+)
+
+# Per operation: the documented error codes that mean "this pool has no such thing".
+NOT_OFFERED: MappingProxyType[str, frozenset[str]] = MappingProxyType(
+    {
+        # Every pool has an MFA configuration: only an endpoint lacking the call offers none.
+        "GetUserPoolMfaConfig": frozenset(),
+        # Tags are also in DescribeUserPool's UserPoolTags, which stays the record when this is absent.
+        "ListTagsForResource": frozenset(),
+        "ListIdentityProviders": frozenset(),
+        "ListResourceServers": frozenset(),
+        # The domain named in DescribeUserPool was deleted in between: the pool has no domain.
+        "DescribeUserPoolDomain": frozenset({"ResourceNotFoundException"}),
+        # Cognito refuses hosted UI customisation on a pool without a domain ("A domain must be associated
+        # with this user pool", InvalidParameterException); ResourceNotFound: nothing customised.
+        "GetUICustomization": frozenset({"InvalidParameterException", "ResourceNotFoundException"}),
+        # Threat protection (advanced security) not enabled on the pool, or not in the pool's feature
+        # plan (Lite tier).
+        "DescribeRiskConfiguration": frozenset(
+            {"UserPoolAddOnNotEnabledException", "FeatureUnavailableInTierException", "ResourceNotFoundException"}
+        ),
+    }
+)
+
+# Worth asking again: the service's own transient failures (HTTP 5xx with an AWS error body).
+TRANSIENT_CODES = frozenset(
+    {
+        "InternalErrorException",
+        "InternalFailure",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+# A non-AWS body with these statuses comes from a load balancer or proxy in front of the endpoint: a
+# passing outage, not an answer about the call.
+_GATEWAY_STATUSES = frozenset({502, 503, 504})
+
+
+class Verdict(Enum):
+    NOT_OFFERED = "not offered"  # the pool or endpoint has no such thing: recorded, snapshot complete
+    TRANSIENT = "transient"  # ask again (bounded); still failing -> the snapshot is incomplete
+    DENIED = "denied"  # IAM refused: the snapshot is incomplete
+    POOL_GONE = "pool gone"  # the pool was deleted during the backup: the backup fails
+    THROTTLED = "throttled"  # the pacer's own business: the backup fails with exit 5
+    UNREADABLE = "unreadable"  # any other error: the snapshot is incomplete
+
+
+def is_aws_answer(code: str, content_type: str) -> bool:
+    """Whether an error came from an AWS-shaped endpoint. botocore uses the bare HTTP status as the code
+    when the body carries no AWS error type, as with moto's HTML page for a call it lacks."""
+    return not (code.isdigit() and "json" not in content_type.lower())
+
+
+def classify(operation: str, code: str, *, status: int, content_type: str, message: str = "") -> Verdict:
+    """What an error answer to the optional read `operation` means for the snapshot."""
+    if not is_aws_answer(code, content_type):
+        return Verdict.TRANSIENT if status in _GATEWAY_STATUSES else Verdict.NOT_OFFERED
+    if code == "ResourceNotFoundException" and _names_missing_pool(message):
+        return Verdict.POOL_GONE
+    if code in ENDPOINT_LACKS_CALL or code in NOT_OFFERED.get(operation, frozenset()):
+        return Verdict.NOT_OFFERED
+    if code in THROTTLING_CODES:
+        return Verdict.THROTTLED
+    if code in ACCESS_CODES:
+        return Verdict.DENIED
+    if code in TRANSIENT_CODES or (code.isdigit() and status >= 500):
+        return Verdict.TRANSIENT
+    return Verdict.UNREADABLE
+
+
+def _names_missing_pool(message: str) -> bool:
+    # Cognito: "User pool us-east-1_AbC does not exist." (a missing domain is worded differently).
+    text = message.lower()
+    return text.startswith("user pool ") and "does not exist" in text
