@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit bench bench-backup bench-restore bench-capture lambda-package clean
+.PHONY: demo test lint typecheck unit cognito-local bench bench-backup bench-restore bench-capture lambda-package clean
 
 # Debian's python3 lacks the venv module until python3-venv is installed: install it when we can (root
 # with apt-get), otherwise say exactly what is missing.
@@ -41,7 +41,21 @@ typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
 	$(BIN)/mypy --strict deploy/build_lambda.py
 
-unit: $(STAMP_DEV)
+# cognito-local (npm), the second Cognito implementation the tests run against (tests/test_cognito_local.py),
+# pinned by tests/cognito-local/package-lock.json. --ignore-scripts: it needs no install script. Without
+# npm the tests say why they are skipped (on CI, where CI is set, they fail instead).
+COGNITO_LOCAL := tests/cognito-local/node_modules/cognito-local/package.json
+
+$(COGNITO_LOCAL): tests/cognito-local/package.json tests/cognito-local/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd tests/cognito-local && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $(CURDIR)/$@; \
+	else \
+		echo "npm not found: the cognito-local tests will be skipped (install Node.js 18+ with npm)"; \
+	fi
+
+cognito-local: $(COGNITO_LOCAL)
+
+unit: $(STAMP_DEV) $(COGNITO_LOCAL)
 	$(BIN)/python -m pytest -n 2
 
 test: lint typecheck unit
@@ -62,4 +76,4 @@ lambda-package: $(STAMP_DEV)
 	$(BIN)/python deploy/build_lambda.py --out dist/lambda.zip
 
 clean:
-	rm -rf $(VENV) dist build .mypy_cache .pytest_cache .ruff_cache cognito-backup-demo
+	rm -rf $(VENV) dist build .mypy_cache .pytest_cache .ruff_cache cognito-backup-demo tests/cognito-local/node_modules

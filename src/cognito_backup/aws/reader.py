@@ -169,13 +169,14 @@ class PoolReader:
 
     def _pages(self, operation: str, items_key: str, token_key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         token: str | None = None
+        seen: set[str] = set()
         while True:
             args = dict(kwargs, UserPoolId=self.pool_id)
             if token:
                 args[token_key] = token
             resp = self.call(operation, **args)
             yield from resp.get(items_key, [])
-            token = resp.get(token_key)
+            token = _next_token(operation, resp.get(token_key), seen)
             if not token:
                 return
 
@@ -208,8 +209,10 @@ class PoolReader:
     def _user_chain(self, filt: str | None, out: Callable[[Any], None]) -> None:
         token: str | None = None
         previous: set[str] = set()
+        seen: set[str] = set()
         while True:
             page, token = self.list_users_page(filt, token)
+            token = _next_token("ListUsers", token, seen)
             current = {u.username for u in page}
             for user in page:
                 # Within one chain Cognito returns no duplicates; this guards the page seam only, so
@@ -263,14 +266,17 @@ class PoolReader:
         if token:
             args["PaginationToken"] = token
         resp = self.call("ListUsers", **args)
-        return [User.from_api(u) for u in resp.get("Users", [])], resp.get("PaginationToken") or None
+        users = [User.from_api(u) for u in resp.get("Users", [])]
+        return users, _next_token("ListUsers", resp.get("PaginationToken"), _sent(token))
 
     def list_groups_page(self, token: str | None) -> tuple[list[Group], str | None]:
         args: dict[str, Any] = {"UserPoolId": self.pool_id, "Limit": PAGE}
         if token:
             args["NextToken"] = token
         resp = self.call("ListGroups", **args)
-        return [Group.from_api(g) for g in resp.get("Groups", [])], resp.get("NextToken") or None
+        return [Group.from_api(g) for g in resp.get("Groups", [])], _next_token(
+            "ListGroups", resp.get("NextToken"), _sent(token)
+        )
 
     def list_group_members_page(self, group: str, token: str | None) -> tuple[list[str], str | None]:
         """One ListUsersInGroup page. A group deleted meanwhile reads as empty, as in iter_group_members."""
@@ -284,7 +290,8 @@ class PoolReader:
                 raise
             self.progress.note(f"group {group!r} disappeared during the read; its memberships are skipped")
             return [], None
-        return [str(u["Username"]) for u in resp.get("Users", [])], resp.get("NextToken") or None
+        members = [str(u["Username"]) for u in resp.get("Users", [])]
+        return members, _next_token("ListUsersInGroup", resp.get("NextToken"), _sent(token))
 
     def find_user(self, *, sub: str | None = None, username: str | None = None) -> User | None:
         """Re-read one user without AdminGetUser (which would bill the user as a monthly active user)."""
@@ -332,8 +339,9 @@ def _unreadable_reason(verdict: Verdict, code: str, attempts: int) -> str:
 
 
 def _next_token(operation: str, token: Any, seen: set[str]) -> str | None:
-    """The next page's token, or None at the end. A token that comes back a second time would restart
-    a page already read (cognito-local ignores paging tokens): reading on would never end."""
+    """The next page's token, or None at the end. Cognito never hands out a token twice in one listing;
+    an endpoint that ignores paging tokens (cognito-local ignores Limit and tokens and answers the whole
+    list) could, and following it would never end: stop with an error instead of looping."""
     if not token:
         return None
     value = str(token)
@@ -341,6 +349,10 @@ def _next_token(operation: str, token: Any, seen: set[str]) -> str | None:
         raise AwsError(f"{operation}: the endpoint returned the same pagination token twice; stopped reading")
     seen.add(value)
     return value
+
+
+def _sent(token: str | None) -> set[str]:
+    return {token} if token else set()
 
 
 def quote_filter_value(value: str) -> str:

@@ -1,0 +1,41 @@
+"""An endpoint that hands back a paging token it already gave (cognito-local ignores paging tokens) must
+end the read with an error, never loop forever. The endpoint is moto's server with the repeating answers
+injected at botocore's before-send (tests/http_faults.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cognito_backup.aws.pacing import Pacer
+from cognito_backup.aws.reader import PoolReader
+from cognito_backup.errors import AwsError
+from tests.helpers import make_pool
+from tests.http_faults import HttpFault
+
+JSON = "application/x-amz-json-1.1"
+
+
+def _same_token_every_time(operation: str, body: dict[str, Any]) -> HttpFault:
+    return HttpFault(operation, status=200, code=None, content_type=JSON, body=json.dumps(body).encode())
+
+
+@pytest.mark.parametrize(
+    ("operation", "body", "read"),
+    [
+        ("ListGroups", {"Groups": [], "NextToken": "again"}, lambda r: list(r.iter_groups())),
+        ("ListUsers", {"Users": [], "PaginationToken": "again"}, lambda r: list(r.iter_users())),
+        ("ListUserPoolClients", {"UserPoolClients": [], "NextToken": "again"}, lambda r: r.read_config()),
+        ("ListResourceServers", {"ResourceServers": [], "NextToken": "again"}, lambda r: r.read_config()),
+        ("ListGroups", {"Groups": [], "NextToken": "again"}, lambda r: r.list_groups_page("again")),
+    ],
+)
+def test_a_repeated_token_ends_the_read(server_cognito: Any, operation: str, body: dict[str, Any], read: Any) -> None:
+    pool = make_pool(server_cognito)
+    fault = _same_token_every_time(operation, body).install(server_cognito)
+    reader = PoolReader(server_cognito, Pacer(sleep=lambda s: None), pool, chains=1)
+    with pytest.raises(AwsError, match="same pagination token"):
+        read(reader)
+    assert fault.sent <= 2
