@@ -60,6 +60,10 @@ def backup(
     resource servers, domain), every group, every user with all attributes and state, and every group
     membership. Objects are written first and the manifest last: an interrupted backup leaves no
     snapshot, never a partial one. Reads are paced to Cognito's quotas; throttling is retried.
+
+    A configuration section the pool or endpoint does not offer is listed as "not recorded". One that
+    cannot be read (still failing after retries, or denied by IAM) is missing from the snapshot, which
+    is then written marked incomplete, and the command exits 11 (docs/exit-codes.md).
     """
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo, kms_key_id=sse_kms_key_id)
