@@ -230,3 +230,22 @@ def test_lambda_result_says_incomplete(
         backup_lambda._runtime.clear()
     assert out["done"] is True
     assert out["incomplete"] == {"GetUserPoolMfaConfig": "access denied (AccessDeniedException)"}
+
+
+@pytest.mark.parametrize(("times", "incomplete"), [(None, True), (1, False)])
+def test_read_timeouts_are_retried_then_mark_the_section(
+    server_cognito: Any, pool: str, tmp_path: Path, times: int | None, incomplete: bool
+) -> None:
+    from botocore.exceptions import ReadTimeoutError
+
+    calls = {"sent": 0}
+
+    def timeout(request: Any, **_: Any) -> None:
+        calls["sent"] += 1
+        if times is None or calls["sent"] <= times:
+            raise ReadTimeoutError(endpoint_url=request.url)
+
+    server_cognito.meta.events.register("before-send.cognito-idp.GetUserPoolMfaConfig", timeout)
+    result = _backup(server_cognito, pool, tmp_path)
+    expected = {"GetUserPoolMfaConfig": f"ReadTimeoutError after {OPTIONAL_ATTEMPTS} attempts"} if incomplete else {}
+    assert result.manifest.incomplete == expected

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from cognito_backup.aws.errors import aws_code, error_code, translate_client_error
 from cognito_backup.aws.pacing import Pacer
@@ -87,13 +87,8 @@ class PoolReader:
             except NotImplementedError:  # moto in-process for calls it lacks
                 config.unavailable[operation] = "not implemented by this endpoint"
                 return None
-            except ClientError as exc:
-                code = error_code(exc)
-                meta = exc.response.get("ResponseMetadata", {})
-                status = int(meta.get("HTTPStatusCode") or 0)
-                content_type = str((meta.get("HTTPHeaders") or {}).get("content-type", ""))
-                message = str(exc.response.get("Error", {}).get("Message", ""))
-                verdict = classify(operation, code, status=status, content_type=content_type, message=message)
+            except (ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError) as exc:
+                code, verdict, content_type, status = _judge(operation, exc)
                 if verdict is Verdict.NOT_OFFERED:
                     config.unavailable[operation] = (
                         code if is_aws_answer(code, content_type) else f"HTTP {status} without an AWS error"
@@ -328,6 +323,24 @@ class PoolReader:
         users = list(self.iter_users())
         memberships = list(self.iter_memberships(g.name for g in groups))
         return PoolState.build(config, groups, users, memberships)
+
+
+def _judge(operation: str, exc: Exception) -> tuple[str, Verdict, str, int]:
+    """(code, verdict, content type, HTTP status) of a failed optional read. A connection that failed
+    after botocore's attempts is transient like a 5xx."""
+    if not isinstance(exc, ClientError):
+        return type(exc).__name__, Verdict.TRANSIENT, "", 0
+    code = error_code(exc)
+    meta = exc.response.get("ResponseMetadata", {})
+    status = int(meta.get("HTTPStatusCode") or 0)
+    content_type = str((meta.get("HTTPHeaders") or {}).get("content-type", ""))
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    return (
+        code,
+        classify(operation, code, status=status, content_type=content_type, message=message),
+        content_type,
+        status,
+    )
 
 
 def _unreadable_reason(verdict: Verdict, code: str, attempts: int) -> str:
