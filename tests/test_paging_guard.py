@@ -39,3 +39,22 @@ def test_a_repeated_token_ends_the_read(server_cognito: Any, operation: str, bod
     with pytest.raises(AwsError, match="same pagination token"):
         read(reader)
     assert fault.sent <= 2
+
+
+def test_an_endpoint_ignoring_sub_prefix_filters_is_read_in_one_chain(server_cognito: Any) -> None:
+    """Honest double of an endpoint that accepts `sub ^=` filters and ignores them (answers every user
+    to every filter): 16 chains would each list the whole pool."""
+    pool = make_pool(server_cognito)
+    users = [
+        {"Username": name, "Attributes": [{"Name": "sub", "Value": sub}], "Enabled": True, "UserStatus": "CONFIRMED"}
+        for name, sub in [
+            ("ana", "1f0c0000-0000-4000-8000-000000000001"),
+            ("bo", "a0b00000-0000-4000-8000-000000000002"),
+        ]
+    ]
+    HttpFault(
+        "ListUsers", status=200, code=None, content_type=JSON, body=json.dumps({"Users": users}).encode()
+    ).install(server_cognito)
+    reader = PoolReader(server_cognito, Pacer(sleep=lambda s: None), pool, chains=16)
+    assert sorted(u.username for u in reader.iter_users()) == ["ana", "bo"]
+    assert reader.used_chains == 1

@@ -223,12 +223,16 @@ class PoolReader:
             return False
         method = self.client.list_users
         try:
-            self.pacer.call("ListUsers", method, UserPoolId=self.pool_id, Limit=1, Filter='sub ^= "0"')
+            resp = self.pacer.call("ListUsers", method, UserPoolId=self.pool_id, Limit=1, Filter='sub ^= "0"')
         except ClientError as exc:
             if error_code(exc) == "InvalidParameterException":
                 self.progress.note("this endpoint refuses sub prefix filters: listing users in one chain")
                 return False
             raise translate_client_error(exc, f"ListUsers on user pool {self.pool_id}") from exc
+        if not _all_match_prefix(resp.get("Users", []), "0"):
+            # An endpoint that accepts the filter but ignores it would list every user in all 16 chains.
+            self.progress.note("this endpoint ignores sub prefix filters: listing users in one chain")
+            return False
         return True
 
     def iter_users(self) -> Iterator[User]:
@@ -362,6 +366,10 @@ def _next_token(operation: str, token: Any, seen: set[str]) -> str | None:
         raise AwsError(f"{operation}: the endpoint returned the same pagination token twice; stopped reading")
     seen.add(value)
     return value
+
+
+def _all_match_prefix(users: list[dict[str, Any]], prefix: str) -> bool:
+    return all((User.from_api(u).sub or "").startswith(prefix) for u in users)
 
 
 def _sent(token: str | None) -> set[str]:
