@@ -76,7 +76,7 @@ class PoolReader:
     def _optional(self, operation: str, config: PoolConfig, **kwargs: Any) -> dict[str, Any] | None:
         """A configuration read some pools or endpoints do not offer. None when the section is not
         offered (recorded in `config.unavailable`) or could not be read (recorded in `config.incomplete`:
-        the snapshot is then incomplete). Only a vanished pool or endpless throttling fails the backup."""
+        the snapshot is then incomplete). Only a vanished pool or endless throttling fails the backup."""
         method = getattr(self.client, _snake(operation))
         attempt = 0
         while True:

@@ -19,7 +19,15 @@ from cognito_backup.aws.errors import ACCESS_CODES, THROTTLING_CODES
 # `Unsupported` for every call it lacks (ListTagsForResource, ListIdentityProviders, ...); AWS protocol
 # stacks use the others for an action they do not know.
 ENDPOINT_LACKS_CALL = frozenset(
-    {"Unsupported", "UnknownOperationException", "UnknownOperation", "InvalidAction", "NotImplemented"}
+    {
+        "Unsupported",
+        "UnsupportedOperationException",
+        "UnknownOperationException",
+        "UnknownOperation",
+        "InvalidAction",
+        "NotImplemented",
+        "NotImplementedException",
+    }
 )
 
 # Per operation: the documented error codes that mean "this pool has no such thing".
