@@ -52,6 +52,8 @@ def test_every_not_offered_code_is_documented_for_its_operation() -> None:
         # an emulator without the call: an HTML page, botocore's code is the bare status
         ("GetUserPoolMfaConfig", "500", 500, "text/html; charset=utf-8", Verdict.NOT_OFFERED),
         ("GetUICustomization", "404", 404, "text/html", Verdict.NOT_OFFERED),
+        # a bare 500 without any body says nothing about the call
+        ("GetUserPoolMfaConfig", "500", 500, "", Verdict.TRANSIENT),
         # a load balancer's page is an outage, not an answer about the call
         ("GetUserPoolMfaConfig", "503", 503, "text/html", Verdict.TRANSIENT),
         ("ListTagsForResource", "Unsupported", 500, "application/json", Verdict.NOT_OFFERED),  # cognito-local

@@ -87,7 +87,12 @@ def is_aws_answer(code: str, content_type: str) -> bool:
 def classify(operation: str, code: str, *, status: int, content_type: str, message: str = "") -> Verdict:
     """What an error answer to the optional read `operation` means for the snapshot."""
     if not is_aws_answer(code, content_type):
-        return Verdict.TRANSIENT if status in _GATEWAY_STATUSES else Verdict.NOT_OFFERED
+        if status in _GATEWAY_STATUSES:
+            return Verdict.TRANSIENT
+        if _is_page(content_type, message):  # an emulator's error page for a call it lacks
+            return Verdict.NOT_OFFERED
+        # No AWS error and no page either (an empty 500): nothing says the call is missing.
+        return Verdict.TRANSIENT if status >= 500 else Verdict.UNREADABLE
     if code == "ResourceNotFoundException" and _names_missing_pool(message):
         return Verdict.POOL_GONE
     if code in ENDPOINT_LACKS_CALL or code in NOT_OFFERED.get(operation, frozenset()):
@@ -105,3 +110,8 @@ def _names_missing_pool(message: str) -> bool:
     # Cognito: "User pool us-east-1_AbC does not exist." (a missing domain is worded differently).
     text = message.lower()
     return text.startswith("user pool ") and "does not exist" in text
+
+
+def _is_page(content_type: str, message: str) -> bool:
+    # botocore puts an unparseable body into the error message.
+    return "html" in content_type.lower() or message.lstrip().startswith("<")
