@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,8 +39,7 @@ def cognito_local_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     if reason is not None:
         if os.environ.get("CI"):
             pytest.fail(f"cognito-local must run on CI: {reason}")
-        print(f"\ncognito-local tests skipped: {reason}", file=sys.stderr)
-        pytest.skip(reason)
+        pytest.skip(f"cognito-local tests skipped: {reason}")  # -ra (pyproject) prints it in the summary
     with cognito_local_server(tmp_path_factory.mktemp("cognito-local")) as url:
         yield url
 
