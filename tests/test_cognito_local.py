@@ -56,7 +56,8 @@ def run(*args: str) -> Any:
 
 
 def rich_local_pool(client: Any, name: str) -> str:
-    """Every custom attribute type, enabled/disabled, confirmed/unconfirmed users, groups, memberships."""
+    """Every custom attribute type; enabled, disabled, confirmed, FORCE_CHANGE_PASSWORD and UNCONFIRMED
+    users; an app client; groups (one empty) and memberships."""
     pool = str(client.create_user_pool(PoolName=name, Schema=CUSTOM_SCHEMA)["UserPool"]["Id"])
     full = {
         "email": "ana@example.com",
@@ -72,6 +73,13 @@ def rich_local_pool(client: Any, name: str) -> str:
     add_user(client, pool, "bo", {"email": "bo@example.com", "custom:vip": "false"}, enabled=False, confirmed=True)
     add_user(client, pool, "cy", {"email": "cy@example.com"})  # FORCE_CHANGE_PASSWORD: never signed in
     add_user(client, pool, "di", {"email": "di@example.com"}, enabled=False)
+    app = client.create_user_pool_client(UserPoolId=pool, ClientName="web")["UserPoolClient"]["ClientId"]
+    client.sign_up(  # UNCONFIRMED: signed up, never confirmed
+        ClientId=app,
+        Username="eve",
+        Password="Xx1!" + "b" * 12,
+        UserAttributes=[{"Name": "email", "Value": "eve@example.com"}, {"Name": "custom:score", "Value": "3"}],
+    )
     client.create_group(UserPoolId=pool, GroupName="admins", Description="Admins", Precedence=1)
     client.create_group(UserPoolId=pool, GroupName="staff", Precedence=5)
     client.create_group(UserPoolId=pool, GroupName="empty")
@@ -89,7 +97,7 @@ def test_backup_succeeds_and_what_it_lacks_is_not_offered(local: Any, tmp_path: 
     assert body["incomplete"] == {}
     assert set(body["unavailable"]) == LACKING
     assert all(why == "Unsupported" for why in body["unavailable"].values())
-    assert (body["users"], body["groups"], body["memberships"]) == (4, 3, 4)
+    assert (body["users"], body["groups"], body["memberships"], body["app_clients"]) == (5, 3, 4, 1)
     # cognito-local ignores Limit and paging tokens: every user came exactly once, over 16 sub chains
     assert body["list_chains"] == 16
 
@@ -107,7 +115,7 @@ def test_round_trip_backup_restore_diff(local: Any, tmp_path: Path) -> None:
     diff = run("diff", "--repo", repo, "--user-pool-id", target, "--json")
     assert diff.exit_code == 0, diff.output
     users = {u["Username"]: u for u in local.list_users(UserPoolId=target)["Users"]}
-    assert set(users) == {"ana", "bo", "cy", "di"}
+    assert set(users) == {"ana", "bo", "cy", "di", "eve"}
     assert not users["bo"]["Enabled"] and not users["di"]["Enabled"]
     ana = {a["Name"]: a["Value"] for a in users["ana"]["Attributes"]}
     assert ana["custom:score"] == "42" and ana["custom:vip"] == "true" and ana["custom:tenant"] == "acme"
@@ -170,7 +178,7 @@ def test_point_in_time_restore(local: Any, server_url: str, tmp_path: Path, monk
     assert restored.exit_code == 0, restored.output
     target = json.loads(restored.stdout)["user_pool_id"]
     users = {u["Username"]: u for u in local.list_users(UserPoolId=target)["Users"]}
-    assert set(users) == {"ana", "bo", "di", "ed"}
+    assert set(users) == {"ana", "bo", "di", "ed", "eve"}
     assert not users["ana"]["Enabled"]
     staff = {u["Username"] for u in local.list_users_in_group(UserPoolId=target, GroupName="staff")["Users"]}
     assert staff == {"ana", "bo", "ed"}
