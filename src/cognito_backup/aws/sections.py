@@ -16,8 +16,10 @@ from types import MappingProxyType
 from cognito_backup.aws.errors import ACCESS_CODES, THROTTLING_CODES
 
 # Codes by which an endpoint says it does not implement a call at all: cognito-local answers
-# `Unsupported` for every call it lacks (ListTagsForResource, ListIdentityProviders, ...); AWS protocol
-# stacks use the others for an action they do not know.
+# `Unsupported` for every call it lacks (ListTagsForResource, ListIdentityProviders, ...), with HTTP 500
+# (cognito-local is wrong there: AWS answers an unknown action with a 4xx, and botocore retries every 500,
+# so each such call costs botocore's attempts); AWS protocol stacks use the others for an action they do
+# not know.
 ENDPOINT_LACKS_CALL = frozenset(
     {
         "Unsupported",
