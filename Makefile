@@ -43,10 +43,15 @@ typecheck: $(STAMP_DEV)
 
 # cognito-local (npm), the second Cognito implementation the tests run against (tests/test_cognito_local.py),
 # pinned by tests/cognito-local/package-lock.json. --ignore-scripts: it needs no install script. Without
-# npm the tests say why they are skipped (on CI, where CI is set, they fail instead).
+# npm (and no root with apt-get to install it) the tests say why they are skipped (on CI, where CI is set,
+# they fail instead).
 COGNITO_LOCAL := tests/cognito-local/node_modules/cognito-local/package.json
 
 $(COGNITO_LOCAL): tests/cognito-local/package.json tests/cognito-local/package-lock.json
+	@if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing nodejs and npm (for cognito-local)"; \
+		apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
 	@if command -v npm >/dev/null; then \
 		cd tests/cognito-local && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $(CURDIR)/$@; \
 	else \
