@@ -25,7 +25,7 @@ from cognito_backup.ops.restore import RestoreOptions, RestoreRequest, run_resto
 from cognito_backup.ops.scheduler import default_workers
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store.base import ObjectInfo, Store
-from tests.helpers import make_pool
+from tests.helpers import FaultInjector, make_pool
 from tests.restore_support import CallRecorder, backup, quiet_pacer, read_state, rich_pool
 
 REGION = "us-east-1"
@@ -262,3 +262,45 @@ def test_temporary_passwords_never_reach_the_repository_and_a_resume_without_the
     stored = b"".join(repo.store.get_bytes(i.key) for i in repo.store.list("restores/")).decode()
     for _, password in outcome.summary.temporary_passwords.values():
         assert password not in stored
+
+
+def test_a_domain_taken_by_another_account_then_a_rerun_with_another_prefix_adopts_the_pool(
+    cognito: Any, tmp_path: Path
+) -> None:
+    source = rich_pool(cognito, "A")
+    cognito.create_user_pool_domain(UserPoolId=source, Domain="acme-login")
+    cognito.create_user_pool_client(UserPoolId=source, ClientName="web")
+    repo = backup(cognito, source, tmp_path / "repo")
+    # Another account holds "acme-elsewhere": only CreateUserPoolDomain says so, after the pool exists.
+    fault = FaultInjector(
+        cognito, code="InvalidParameterException", operations={"CreateUserPoolDomain"}, fail_on_call=1
+    )
+    with pytest.raises(PlanRefused) as refused:
+        run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "r", domain_prefix="acme-elsewhere"))
+    fault.remove()
+    [pool] = pools_named(cognito, "B")
+    assert pool in str(refused.value) and "run the same restore command again" in str(refused.value.hint)
+    recorder = CallRecorder(cognito)
+    outcome = run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "r", domain_prefix="acme-2"))
+    assert pools_named(cognito, "B") == [pool] and outcome.summary.user_pool_id == pool
+    assert cognito.describe_user_pool(UserPoolId=pool)["UserPool"].get("Domain") == "acme-2"
+    assert recorder.named("CreateUserPoolClient") == []  # the app client the first run made is kept
+    assert len(cognito.list_user_pool_clients(UserPoolId=pool, MaxResults=60)["UserPoolClients"]) == 1
+    assert list(outcome.summary.client_id_map.values()) == [
+        c["ClientId"] for c in cognito.list_user_pool_clients(UserPoolId=pool, MaxResults=60)["UserPoolClients"]
+    ]
+    assert outcome.summary.failures() == []
+
+
+def test_a_dry_run_stores_no_state(cognito: Any, tmp_path: Path) -> None:
+    source = rich_pool(cognito, "A")
+    repo = backup(cognito, source, tmp_path / "repo")
+    target = make_pool(cognito, "B")
+    run_restore(cognito, quiet_pacer(), repo, request(None, tmp_path / "r", target_pool_id=target))
+    before = sorted(i.key for i in repo.store.list("restores/"))
+    cognito.admin_delete_user(UserPoolId=target, Username="bob")
+    dry = RestoreRequest(target_pool_id=target, report_dir=tmp_path / "r", options=RestoreOptions(dry_run=True))
+    assert run_restore(cognito, quiet_pacer(), repo, dry).summary.plan.count_by_kind()["create_user"] == 1
+    new = RestoreRequest(new_pool_name="C", report_dir=tmp_path / "r", options=RestoreOptions(dry_run=True))
+    run_restore(cognito, quiet_pacer(), repo, new)
+    assert sorted(i.key for i in repo.store.list("restores/")) == before

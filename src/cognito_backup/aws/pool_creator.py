@@ -110,8 +110,10 @@ def create_prepared_pool(
     warn: Callable[[str], None],
     *,
     tags: Mapping[str, str] | None = None,
+    resume_hint: Callable[[str], str] | None = None,
 ) -> CreatedPool:
-    """CreateUserPool (with `tags` added to the snapshot's), then the rest of the configuration."""
+    """CreateUserPool (with `tags` added to the snapshot's), then the rest of the configuration.
+    `resume_hint(pool_id)`: what to tell the operator if the configuration fails once the pool exists."""
     kwargs = dict(plan.create_pool)
     if tags:
         kwargs["UserPoolTags"] = {**dict(kwargs.get("UserPoolTags") or {}), **dict(tags)}
@@ -124,11 +126,19 @@ def create_prepared_pool(
     try:
         _configure(client, pacer, pool_id, plan, result, warn)
     except CognitoBackupError as err:
-        raise _after_creation(err, pool_id) from err
+        raise _after_creation(err, pool_id, resume_hint) from err
     return result
 
 
-def finish_pool(client: Any, pacer: Pacer, pool_id: str, plan: PoolPlan, warn: Callable[[str], None]) -> CreatedPool:
+def finish_pool(
+    client: Any,
+    pacer: Pacer,
+    pool_id: str,
+    plan: PoolPlan,
+    warn: Callable[[str], None],
+    *,
+    resume_hint: Callable[[str], str] | None = None,
+) -> CreatedPool:
     """Complete the configuration of a pool an interrupted run created: what it already has (resource
     servers, identity providers, app clients by name, a domain) is kept, the rest is created."""
     result = CreatedPool(user_pool_id=pool_id, warnings=list(plan.warnings), keep_sub_attribute=plan.keep_sub_attribute)
@@ -136,7 +146,7 @@ def finish_pool(client: Any, pacer: Pacer, pool_id: str, plan: PoolPlan, warn: C
         existing = _existing(client, pacer, pool_id)
         _configure(client, pacer, pool_id, plan, result, warn, existing)
     except CognitoBackupError as err:
-        raise _after_creation(err, pool_id) from err
+        raise _after_creation(err, pool_id, resume_hint) from err
     return result
 
 
@@ -284,10 +294,16 @@ def _refuse_taken_domain(client: Any, pacer: Pacer, domain: str, adopting: str |
         )
 
 
-def _after_creation(err: CognitoBackupError, pool_id: str) -> CognitoBackupError:
+def _after_creation(
+    err: CognitoBackupError, pool_id: str, resume_hint: Callable[[str], str] | None = None
+) -> CognitoBackupError:
     hint = (
-        f"Re-run with --user-pool-id {pool_id} to finish into the new pool, or delete it "
-        f"(aws cognito-idp delete-user-pool --user-pool-id {pool_id}; turn DeletionProtection off first if set)."
+        resume_hint(pool_id)
+        if resume_hint
+        else (
+            f"Re-run with --user-pool-id {pool_id} to finish into the new pool, or delete it "
+            f"(aws cognito-idp delete-user-pool --user-pool-id {pool_id}; turn DeletionProtection off first if set)."
+        )
     )
     if err.hint:
         hint = f"{err.hint} {hint}"

@@ -497,15 +497,25 @@ def _new_pool(
         warn=prog.note,
         adopting=adopt,
     )
+
+    def resume_hint(pool_id: str) -> str:
+        return (
+            f"Then run the same restore command again: it carries on into user pool {pool_id}, which the "
+            "repository records (or delete that pool: aws cognito-idp delete-user-pool --user-pool-id "
+            f"{pool_id})."
+        )
+
     if adopt:
         prog.note(f"adopting user pool {adopt}, created by an earlier run of this restore (tag {RESTORE_TAG})")
         prog.stage(f"finishing the configuration of user pool {adopt}")
-        created = finish_pool(client, pacer, adopt, prepared, prog.note)
+        created = finish_pool(client, pacer, adopt, prepared, prog.note, resume_hint=resume_hint)
     else:
         prog.stage(f"creating user pool {name!r}")
         checkpoint.record("pool_creating", durable=True, name=name, restore_id=restore_id)
         try:
-            created = create_prepared_pool(client, pacer, prepared, name, prog.note, tags={RESTORE_TAG: restore_id})
+            created = create_prepared_pool(
+                client, pacer, prepared, name, prog.note, tags={RESTORE_TAG: restore_id}, resume_hint=resume_hint
+            )
         except Exception as exc:
             pool_id = created_pool_id(exc)
             if pool_id:
