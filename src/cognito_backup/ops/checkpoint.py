@@ -37,8 +37,9 @@ from cognito_backup.store.base import Store
 
 FORMAT = 1
 LOCAL_PASSWORDS_FILE = "restore-passwords.jsonl"
-FLUSH_EVERY = 200
+FLUSH_EVERY = 1000
 FLUSH_SECONDS = 5.0
+COMPACT_OVER = 32  # objects: a re-run that finds more folds them into one (fewer reads next time)
 
 
 @dataclass
@@ -103,6 +104,7 @@ class Checkpoint:
         monotonic: Callable[[], float] = time.monotonic,
         flush_every: int = FLUSH_EVERY,
         flush_seconds: float = FLUSH_SECONDS,
+        compact_over: int = COMPACT_OVER,
     ) -> None:
         self.store = store
         self.run_key = run_key
@@ -112,6 +114,7 @@ class Checkpoint:
         self.monotonic = monotonic
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds
+        self.compact_over = compact_over
         # Object names sort by the run's start, then run, then sequence: folding in key order replays history.
         self._run = f"{now().strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
         self._seq = 0
@@ -119,11 +122,14 @@ class Checkpoint:
         self._last_flush = monotonic()
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._loaded: list[str] = []  # the objects the last load() read
 
     def load(self) -> CheckpointState:
         """Everything earlier runs of this restore stored (repository) and kept (this machine)."""
         state = CheckpointState()
+        self._loaded = []
         for info in sorted(self.store.list(self.prefix), key=lambda i: i.key):
+            self._loaded.append(info.key)
             try:
                 body = json.loads(self.store.get_bytes(info.key))
             except ValueError:
@@ -143,6 +149,19 @@ class Checkpoint:
                     user = str(entry.get("user", ""))
                     state.temporary_passwords[user] = (str(entry.get("username", user)), str(entry["temporary"]))
         return state
+
+    def compact(self, state: CheckpointState) -> None:
+        """Fold the objects the last load() read into one (when there are many): written first, then the
+        old ones deleted, so a crash in between leaves both, which fold to the same state."""
+        old = [key for key in self._loaded if not key.startswith(f"{self.prefix}{self._run}-")]
+        if len(old) <= self.compact_over:
+            return
+        with self._lock:
+            self._pending = [*_events(state), *self._pending]
+            self._flush_locked()
+        for key in old:
+            self.store.delete(key)
+        self._loaded = []
 
     def record(self, event: str, *, durable: bool = False, **fields: Any) -> None:
         """Add a record; `durable` stores it (and all before it) before returning."""
@@ -189,6 +208,32 @@ class Checkpoint:
                 if self._fd is not None:
                     os.close(self._fd)
                     self._fd = None
+
+
+def _events(state: CheckpointState) -> list[dict[str, Any]]:
+    """Records that fold back into `state` (repository part only: no temporary password)."""
+    out: list[dict[str, Any]] = []
+    by_time: dict[str, list[str]] = {}
+    for key, at in state.intents.items():
+        by_time.setdefault(at, []).append(key)
+    out += [{"event": "intent", "at": at, "users": sorted(keys)} for at, keys in sorted(by_time.items())]
+    out += [{"event": "created", "user": key} for key in sorted(state.created)]
+    out += [{"event": "existed", "user": key} for key in sorted(state.existed)]
+    out += [{"event": "password", "user": key, "mode": mode} for key, mode in sorted(state.passwords_done.items())]
+    if state.pool_creating is not None:
+        out.append({"event": "pool_creating", "name": state.pool_creating, "restore_id": state.restore_id or ""})
+    if state.pool_partial:
+        out.append({"event": "pool_partial", "pool_id": state.pool_partial})
+    if state.pool_id:
+        out.append(
+            {
+                "event": "pool_created",
+                "pool_id": state.pool_id,
+                "client_id_map": state.client_id_map,
+                "warnings": state.warnings,
+            }
+        )
+    return out
 
 
 def _fold(state: CheckpointState, entry: dict[str, Any]) -> None:

@@ -213,6 +213,8 @@ def reconcile(
     prog = progress or RestoreProgress()
     begin = clock()
     state = checkpoint.load() if checkpoint else CheckpointState()
+    if checkpoint and not opts.dry_run:
+        checkpoint.compact(state)
     # Taken before the read: a user absent from it and created later is judged against this time.
     intent_at = checkpoint.intent_time() if checkpoint else ""
     if opts.users_via not in USERS_VIA:
