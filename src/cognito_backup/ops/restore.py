@@ -213,8 +213,6 @@ def reconcile(
     prog = progress or RestoreProgress()
     begin = clock()
     state = checkpoint.load() if checkpoint else CheckpointState()
-    if checkpoint and not opts.dry_run:
-        checkpoint.compact(state)
     # Taken before the read: a user absent from it and created later is judged against this time.
     intent_at = checkpoint.intent_time() if checkpoint else ""
     if opts.users_via not in USERS_VIA:
@@ -262,6 +260,8 @@ def reconcile(
             return status
         return writer.apply(op)
 
+    if checkpoint:
+        checkpoint.compact(state)  # only now: a refused or cancelled plan writes nothing
     creates = sorted(op.user or "" for op in the_plan.ops if op.kind == "create_user")
     if checkpoint and creates:
         # Stored before the first create call: a run killed after it still knows whom it meant to create.
