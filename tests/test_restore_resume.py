@@ -304,3 +304,27 @@ def test_a_dry_run_stores_no_state(cognito: Any, tmp_path: Path) -> None:
     new = RestoreRequest(new_pool_name="C", report_dir=tmp_path / "r", options=RestoreOptions(dry_run=True))
     run_restore(cognito, quiet_pacer(), repo, new)
     assert sorted(i.key for i in repo.store.list("restores/")) == before
+
+
+def test_the_resuming_command_names_the_users_given_new_passwords(cognito: Any, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cognito_backup.cli.main import cli
+
+    source = rich_pool(cognito, "A")
+    repo = backup(cognito, source, tmp_path / "repo")
+    dying = DyingStore(repo.store)
+    unhook = kill_on(cognito, dying, "AdminSetUserPassword", 1)
+    with pytest.raises(Killed):
+        run_restore(cognito, quiet_pacer(), Repository(dying), request("B", tmp_path / "laptop"))
+    unhook()
+    [pool] = pools_named(cognito, "B")
+    waiting = sorted(u.username for u in read_state(cognito, pool).users.values())
+    assert waiting
+    args = ["restore", "--repo", str(tmp_path / "repo"), "--new-pool", "B", "--report-dir", str(tmp_path / "r2")]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"{len(waiting)} users created by an earlier run got new passwords" in result.output
+    for username in waiting:
+        assert f"{username}: created by an earlier run" in result.output
+    assert pools_named(cognito, "B") == [pool]
