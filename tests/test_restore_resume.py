@@ -328,3 +328,43 @@ def test_the_resuming_command_names_the_users_given_new_passwords(cognito: Any, 
     for username in waiting:
         assert f"{username}: created by an earlier run" in result.output
     assert pools_named(cognito, "B") == [pool]
+
+
+def test_users_the_rerun_read_missed_are_still_recognised_as_created_by_the_earlier_run(
+    cognito: Any, tmp_path: Path
+) -> None:
+    """ListUsers lags behind writes (eventual consistency): the re-run's read may not show users the
+    killed run created a moment earlier. Their create then finds them, and their state decides."""
+    from botocore.awsrequest import AWSResponse
+
+    source = rich_pool(cognito, "A")
+    repo = backup(cognito, source, tmp_path / "repo")
+    dying = DyingStore(repo.store)
+    unhook = kill_on(cognito, dying, "AdminCreateUser", 4)
+    with pytest.raises(Killed):
+        run_restore(cognito, quiet_pacer(), Repository(dying), request("B", tmp_path / "one"))
+    unhook()
+    [pool] = pools_named(cognito, "B")
+    waiting = {u.username for u in read_state(cognito, pool).users.values() if u.status == "FORCE_CHANGE_PASSWORD"}
+    assert waiting
+    lagging = [True]
+
+    def stale_list(model: Any, **_: Any) -> Any:
+        if not lagging[0]:
+            return None
+        if model.name == "AdminCreateUser":
+            lagging[0] = False  # the read is over
+            return None
+        key = "Users" if model.name in ("ListUsers", "ListUsersInGroup") else None
+        if key is None:
+            return None
+        return AWSResponse("https://cognito-idp.invalid", 200, {}, None), {key: [], "ResponseMetadata": {}}
+
+    cognito.meta.events.register("before-call.cognito-idp.*", stale_list)
+    outcome = run_restore(cognito, quiet_pacer(), Repository(repo.store), request("B", tmp_path / "two"))
+    cognito.meta.events.unregister("before-call.cognito-idp.*", stale_list)
+    assert outcome.summary.failures() == []
+    assert {n["user"] for n in outcome.to_json()["new_passwords"]} == waiting
+    assert not waiting & set(outcome.to_json()["kept_passwords"])
+    assert {u.status for u in read_state(cognito, pool).users.values()} == {"CONFIRMED"}
+    assert pools_named(cognito, "B") == [pool]

@@ -26,8 +26,8 @@ from typing import Any
 
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader
-from cognito_backup.aws.writer import EXISTED, Writer, random_password
-from cognito_backup.core.ownership import passwords_to_set
+from cognito_backup.aws.writer import DONE, EXISTED, Writer, random_password
+from cognito_backup.core.ownership import FORCE_CHANGE_PASSWORD, REASON_UNSET, ours, passwords_to_set
 from cognito_backup.core.plan import Op, Plan, PlanOptions, identity_key, plan, username_attributes
 from cognito_backup.errors import PlanRefused, UsageError
 from cognito_backup.model import PoolConfig, PoolState
@@ -246,9 +246,23 @@ def reconcile(
     policy = (actual.config.user_pool.get("Policies") or {}).get("PasswordPolicy") or {}
     permanent = plan_opts.password_mode == "random-permanent"
 
+    facts = state.facts()
+    earlier = set(facts.intents) | set(facts.created)
+    reader = PoolReader(client, pacer, target_pool_id)
+
     def execute(op: Op) -> str:
         if op.kind == "create_user":
             status = writer.apply(op)
+            key = op.user or ""
+            if status == EXISTED and key in earlier and op.username:
+                # ListUsers may not have shown yet a user an earlier run created just before it stopped:
+                # the user's own state decides, as for the users the read did show.
+                found = reader.find_user(username=op.username)
+                if found is not None and ours(key, found, facts) and found.status == FORCE_CHANGE_PASSWORD:
+                    with recorder.lock:
+                        resumed[key] = REASON_UNSET
+                    recorder.created(op, DONE)
+                    return status
             recorder.created(op, status)
             return status
         if op.kind == "set_password":
@@ -287,7 +301,7 @@ def reconcile(
         if r.op.kind == "set_password" and r.ok and r.status != KEPT and (r.op.user or "") in resumed:
             key = r.op.user or ""
             summary.new_passwords.append({"user": key, "username": r.op.username or key, "reason": resumed[key]})
-        if r.op.kind == "create_user" and r.status == EXISTED:
+        if r.op.kind == "create_user" and r.status == EXISTED and (r.op.user or "") not in resumed:
             summary.kept_passwords.append(r.op.username or r.op.user or "")
     summary.new_passwords.sort(key=lambda n: n["user"])
     if opts.read_back and desired.users:
