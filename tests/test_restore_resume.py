@@ -67,7 +67,7 @@ def kill_on(client: Any, store: DyingStore, operation: str, nth: int, *, after: 
 
     def hook(**_: Any) -> None:
         seen.append(operation)
-        if len(seen) == nth:
+        if len(seen) >= nth:  # a dead process sends nothing more
             store.dead = True
             raise Killed
 
@@ -319,7 +319,7 @@ def test_the_resuming_command_names_the_users_given_new_passwords(cognito: Any, 
         run_restore(cognito, quiet_pacer(), Repository(dying), request("B", tmp_path / "laptop"))
     unhook()
     [pool] = pools_named(cognito, "B")
-    waiting = sorted(u.username for u in read_state(cognito, pool).users.values())
+    waiting = sorted(u.username for u in read_state(cognito, pool).users.values() if u.status != "CONFIRMED")
     assert waiting
     args = ["restore", "--repo", str(tmp_path / "repo"), "--new-pool", "B", "--report-dir", str(tmp_path / "r2")]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
