@@ -368,3 +368,22 @@ def test_users_the_rerun_read_missed_are_still_recognised_as_created_by_the_earl
     assert not waiting & set(outcome.to_json()["kept_passwords"])
     assert {u.status for u in read_state(cognito, pool).users.values()} == {"CONFIRMED"}
     assert pools_named(cognito, "B") == [pool]
+
+
+def test_a_deleted_pool_is_recreated_and_an_untagged_one_refused(cognito: Any, tmp_path: Path) -> None:
+    source = rich_pool(cognito, "A")
+    repo = backup(cognito, source, tmp_path / "repo")
+    first = run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "r")).summary.user_pool_id
+    cognito.delete_user_pool(UserPoolId=first)  # the operator starts over
+    again = run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "r"))
+    [pool] = pools_named(cognito, "B")
+    assert pool != first and again.summary.user_pool_id == pool
+    assert again.summary.failures() == [] and again.summary.counts()["created"] == 5 + 3 + 7
+    assert {u.status for u in read_state(cognito, pool).users.values()} == {"CONFIRMED"}
+    cognito.update_user_pool(
+        UserPoolId=pool, UserPoolTags={"team": "auth"}
+    )  # drops our tag (moto has no UntagResource)
+    recorder = CallRecorder(cognito)
+    with pytest.raises(PlanRefused, match="no longer carries its tag"):
+        run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "r"))
+    assert recorder.writes() == []

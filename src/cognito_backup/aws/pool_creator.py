@@ -161,20 +161,20 @@ def find_tagged_pool(client: Any, pacer: Pacer, name: str, tag: str, value: str)
         except ClientError as exc:
             raise translate_client_error(exc, "ListUserPools") from exc
         for pool in resp.get("UserPools", []):
-            if pool.get("Name") == name and pool_tags(client, pacer, str(pool["Id"])).get(tag) == value:
+            if pool.get("Name") == name and (pool_tags(client, pacer, str(pool["Id"])) or {}).get(tag) == value:
                 return str(pool["Id"])
         token = resp.get("NextToken")
         if not token:
             return None
 
 
-def pool_tags(client: Any, pacer: Pacer, pool_id: str) -> dict[str, str]:
-    """The pool's tags; {} when the pool is gone."""
+def pool_tags(client: Any, pacer: Pacer, pool_id: str) -> dict[str, str] | None:
+    """The pool's tags; None when the pool is gone."""
     try:
         resp = pacer.call("DescribeUserPool", client.describe_user_pool, pool_id=pool_id, UserPoolId=pool_id)
     except ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
-            return {}
+            return None
         raise translate_client_error(exc, f"DescribeUserPool {pool_id}") from exc
     return dict(resp.get("UserPool", {}).get("UserPoolTags") or {})
 

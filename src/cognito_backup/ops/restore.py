@@ -487,18 +487,24 @@ def _new_pool(
     )
 
     name = str(request.new_pool_name)
+    recorded = state.pool_id or state.pool_partial
+    tags = pool_tags(client, pacer, recorded) if recorded else None
+    if recorded and tags is None:
+        # Deleted since (to start over): its users went with it, so does what the state says of them
+        # (a new pool is empty: every user is planned, recorded and judged afresh).
+        prog.note(f"user pool {recorded}, created by an earlier run of this restore, is gone: creating a new one")
+        state = CheckpointState()
+    elif recorded:
+        _check_ours(tags or {}, recorded, state.restore_id, name)
     if state.pool_id:
-        _check_ours(pool_tags(client, pacer, state.pool_id), state.pool_id, state.restore_id, name)
         prog.note(f"resuming into user pool {state.pool_id}, created by an earlier run of this restore")
         return state.pool_id, state.client_id_map, state.warnings
     restore_id = state.restore_id or secrets.token_hex(8)
     adopt: str | None = None
-    if state.pool_creating:
-        if state.pool_partial:
-            adopt = state.pool_partial
-            _check_ours(pool_tags(client, pacer, adopt), adopt, restore_id, name)
-        else:
-            adopt = find_tagged_pool(client, pacer, name, RESTORE_TAG, restore_id)
+    if state.pool_partial:
+        adopt = state.pool_partial
+    elif state.pool_creating:
+        adopt = find_tagged_pool(client, pacer, name, RESTORE_TAG, restore_id)
     opts = request.options.plan
     # Everything refusable is refused here, before any state is recorded or any pool created.
     prepared = prepare_pool(
@@ -548,13 +554,14 @@ def _new_pool(
 
 
 def _check_ours(tags: Mapping[str, str], pool_id: str, restore_id: str | None, name: str) -> None:
-    """The pool recorded for this restore must still exist and carry this restore's tag."""
+    """The pool recorded for this restore must carry this restore's tag."""
     if restore_id and tags.get(RESTORE_TAG) == restore_id:
         return
     raise PlanRefused(
-        f"user pool {pool_id}, which an earlier run of this restore created as {name!r}, is gone or no longer "
-        f"carries its tag {RESTORE_TAG}={restore_id}; nothing was written",
-        hint="Restore under another --new-pool NAME, or into an existing pool with --user-pool-id ID.",
+        f"user pool {pool_id}, which an earlier run of this restore created as {name!r}, no longer carries its "
+        f"tag {RESTORE_TAG}={restore_id}; nothing was written",
+        hint="Put the tag back (aws cognito-idp tag-resource) to carry on into it, or restore under another "
+        "--new-pool NAME.",
     )
 
 
