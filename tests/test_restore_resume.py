@@ -387,3 +387,15 @@ def test_a_deleted_pool_is_recreated_and_an_untagged_one_refused(cognito: Any, t
     with pytest.raises(PlanRefused, match="no longer carries its tag"):
         run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "r"))
     assert recorder.writes() == []
+
+
+def test_a_pool_with_fifty_tags_is_restored_untagged_with_a_warning(cognito: Any, tmp_path: Path) -> None:
+    source = make_pool(cognito, "A", UserPoolTags={f"k{i:02d}": "v" for i in range(50)})
+    repo = backup(cognito, source, tmp_path / "repo")
+    outcome = run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "r"))
+    [pool] = pools_named(cognito, "B")
+    tags = cognito.describe_user_pool(UserPoolId=pool)["UserPool"].get("UserPoolTags") or {}
+    assert len(tags) == 50 and "cognito-backup:restore-id" not in tags
+    assert any("the most a pool can have" in w for w in outcome.summary.warnings)
+    again = run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "r"))
+    assert again.summary.user_pool_id == pool

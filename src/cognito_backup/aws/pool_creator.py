@@ -31,6 +31,10 @@ class CreatedPool:
     domain: str | None = None
     keep_sub_attribute: str | None = None  # "custom:x" when --keep-sub-in declared it
     secrets_kept: dict[str, bool] = field(default_factory=dict)  # new ClientId -> secret kept (confidential only)
+    tagged: bool = False  # the `tags` asked of create_prepared_pool were set
+
+
+MAX_POOL_TAGS = 50
 
 
 def created_pool_id(err: BaseException) -> str | None:
@@ -115,14 +119,23 @@ def create_prepared_pool(
     """CreateUserPool (with `tags` added to the snapshot's), then the rest of the configuration.
     `resume_hint(pool_id)`: what to tell the operator if the configuration fails once the pool exists."""
     kwargs = dict(plan.create_pool)
-    if tags:
-        kwargs["UserPoolTags"] = {**dict(kwargs.get("UserPoolTags") or {}), **dict(tags)}
+    own = dict(kwargs.get("UserPoolTags") or {})
+    if tags and len({**own, **tags}) > MAX_POOL_TAGS:
+        message = (
+            f"the snapshot's pool has {len(own)} tags, the most a pool can have: the new pool does not get "
+            f"the tag{'s' if len(tags) > 1 else ''} {', '.join(sorted(tags))}"
+        )
+        warn(message)
+        plan.warnings.append(message)
+    elif tags:
+        kwargs["UserPoolTags"] = {**own, **dict(tags)}
     try:
         resp = pacer.call("CreateUserPool", client.create_user_pool, **kwargs)
     except ClientError as exc:
         raise translate_client_error(exc, f"CreateUserPool {pool_name!r}") from exc
     pool_id = str(resp["UserPool"]["Id"])
     result = CreatedPool(user_pool_id=pool_id, warnings=list(plan.warnings), keep_sub_attribute=plan.keep_sub_attribute)
+    result.tagged = bool(tags) and "UserPoolTags" in kwargs and all(k in kwargs["UserPoolTags"] for k in tags or {})
     try:
         _configure(client, pacer, pool_id, plan, result, warn)
     except CognitoBackupError as err:
@@ -141,7 +154,9 @@ def finish_pool(
 ) -> CreatedPool:
     """Complete the configuration of a pool an interrupted run created: what it already has (resource
     servers, identity providers, app clients by name, a domain) is kept, the rest is created."""
-    result = CreatedPool(user_pool_id=pool_id, warnings=list(plan.warnings), keep_sub_attribute=plan.keep_sub_attribute)
+    result = CreatedPool(
+        user_pool_id=pool_id, warnings=list(plan.warnings), keep_sub_attribute=plan.keep_sub_attribute, tagged=True
+    )  # adopted pools are found by their tag
     try:
         existing = _existing(client, pacer, pool_id)
         _configure(client, pacer, pool_id, plan, result, warn, existing)

@@ -53,6 +53,7 @@ class CheckpointState:
     pool_creating: str | None = None  # a --new-pool creation was started (name)
     pool_partial: str | None = None  # the pool exists, its configuration did not finish
     pool_id: str | None = None  # created and configured
+    pool_tagged: bool = True  # False: created without the restore-id tag (its snapshot had 50 tags)
     client_id_map: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -229,6 +230,7 @@ def _events(state: CheckpointState) -> list[dict[str, Any]]:
             {
                 "event": "pool_created",
                 "pool_id": state.pool_id,
+                "tagged": state.pool_tagged,
                 "client_id_map": state.client_id_map,
                 "warnings": state.warnings,
             }
@@ -262,5 +264,6 @@ def _fold(state: CheckpointState, entry: dict[str, Any]) -> None:
         state.pool_partial = str(entry["pool_id"])
     elif event == "pool_created":
         state.pool_id = str(entry["pool_id"])
+        state.pool_tagged = bool(entry.get("tagged", True))
         state.client_id_map = dict(entry.get("client_id_map", {}))
         state.warnings = list(entry.get("warnings", []))

@@ -494,7 +494,7 @@ def _new_pool(
         # (a new pool is empty: every user is planned, recorded and judged afresh).
         prog.note(f"user pool {recorded}, created by an earlier run of this restore, is gone: creating a new one")
         state = CheckpointState()
-    elif recorded:
+    elif recorded and (state.pool_tagged or not state.pool_id):
         _check_ours(tags or {}, recorded, state.restore_id, name)
     if state.pool_id:
         prog.note(f"resuming into user pool {state.pool_id}, created by an earlier run of this restore")
@@ -547,6 +547,7 @@ def _new_pool(
         "pool_created",
         durable=True,
         pool_id=created.user_pool_id,
+        tagged=created.tagged,
         client_id_map=created.client_id_map,
         warnings=created.warnings,
     )
