@@ -20,7 +20,7 @@ import boto3
 import pytest
 
 from cognito_backup.core.plan import PlanOptions
-from cognito_backup.errors import PlanRefused
+from cognito_backup.errors import PlanRefused, StoreUnavailable
 from cognito_backup.ops.restore import RestoreOptions, RestoreRequest, run_restore
 from cognito_backup.ops.scheduler import default_workers
 from cognito_backup.repo.repository import Repository
@@ -399,3 +399,24 @@ def test_a_pool_with_fifty_tags_is_restored_untagged_with_a_warning(cognito: Any
     assert any("the most a pool can have" in w for w in outcome.summary.warnings)
     again = run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "r"))
     assert again.summary.user_pool_id == pool
+
+
+class ReadOnlyStore(DyingStore):
+    """Test double of a repository the operator may read but not write (e.g. an S3 bucket policy)."""
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        raise StoreUnavailable(f"S3 PutObject {key}: AccessDenied (test double)")
+
+
+@pytest.mark.parametrize("into_new_pool", [False, True])
+def test_without_write_access_to_the_repository_nothing_is_created(
+    cognito: Any, tmp_path: Path, into_new_pool: bool
+) -> None:
+    source = rich_pool(cognito, "A")
+    repo = backup(cognito, source, tmp_path / "repo")
+    target = make_pool(cognito, "B")
+    recorder = CallRecorder(cognito)
+    req = request("C", tmp_path / "r") if into_new_pool else request(None, tmp_path / "r", target_pool_id=target)
+    with pytest.raises(StoreUnavailable, match="restores/"):
+        run_restore(cognito, quiet_pacer(), Repository(ReadOnlyStore(repo.store)), req)
+    assert recorder.writes() == []
