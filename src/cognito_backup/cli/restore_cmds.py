@@ -397,8 +397,11 @@ def _print_done(body: dict[str, Any], plan: Plan) -> None:
         )
     if body["new_passwords"]:
         console.print(f"{len(body['new_passwords'])} users created by an earlier run got new passwords:", markup=False)
-        for item in body["new_passwords"]:
+        for item in body["new_passwords"][:MAX_PLAN_LINES]:
             console.print(f"  {item['username']}: {item['reason']}", markup=False, soft_wrap=True)
+        if len(body["new_passwords"]) > MAX_PLAN_LINES:
+            more = len(body["new_passwords"]) - MAX_PLAN_LINES
+            console.print(f"  ... and {more:,} more (new_passwords in the report)", markup=False)
     if body.get("passwords_file"):
         console.print(f"Temporary passwords (owner-only, hand out securely): {body['passwords_file']}", markup=False)
 
