@@ -94,7 +94,6 @@ def test_kill_9_mid_restore_then_the_same_command_finishes(
     pool = make_pool(server_cognito, "A")
     fill_pool(server_cognito, pool, 60, n_groups=2, big_group=30)
     backup(server_cognito, pool, tmp_path / "repo")
-    state_file = tmp_path / "reports" / "restore-state.jsonl"
     command = _cli(
         server_url,
         "restore", "--repo", str(tmp_path / "repo"), "--new-pool", "B", "--json",
@@ -103,14 +102,16 @@ def test_kill_9_mid_restore_then_the_same_command_finishes(
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if state_file.exists() and state_file.read_text().count('"create"') >= 15:
+        if _users_in_pool_named(server_cognito, "B") >= 15:
             break
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
 
-    again = subprocess.run(command[:-4], capture_output=True, text=True, timeout=120)
+    # Resumed from another report directory: the resume state is in the repository.
+    elsewhere = [*command[:-6], "--report-dir", str(tmp_path / "elsewhere")]
+    again = subprocess.run(elsewhere, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     body = json.loads(again.stdout)
     target = body["user_pool_id"]
@@ -122,8 +123,13 @@ def test_kill_9_mid_restore_then_the_same_command_finishes(
     assert {u.status for u in restored.users.values()} == {"CONFIRMED"}
     diff = subprocess.run(_cli(server_url, "diff", "--repo", str(tmp_path / "repo"), "--user-pool-id", target))
     assert diff.returncode == 0
-    final = subprocess.run([*command[:-4], "--dry-run"], capture_output=True, text=True, timeout=60)
+    final = subprocess.run([*elsewhere, "--dry-run"], capture_output=True, text=True, timeout=60)
     assert json.loads(final.stdout)["plan"]["ops"] == []
+
+
+def _users_in_pool_named(client: Any, name: str) -> int:
+    pools = [p["Id"] for p in client.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == name]
+    return sum(len(client.list_users(UserPoolId=p)["Users"]) for p in pools)
 
 
 def test_human_output_shows_the_plan_then_the_summary(cognito: Any, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from cognito_backup.core.plan import PlanOptions
 from cognito_backup.errors import PlanRefused
 from cognito_backup.ops.checkpoint import Checkpoint
 from cognito_backup.ops.restore import RestoreOptions, reconcile
+from cognito_backup.store.local import LocalStore
 from tests.helpers import FaultInjector, fill_pool, make_pool
 from tests.restore_support import CallRecorder, backup, quiet_pacer, read_state
 
@@ -56,7 +57,7 @@ def test_a_failure_at_a_random_operation_then_a_rerun_completes_without_duplicat
 ) -> None:
     _, desired = source(cognito, tmp_path)
     target = make_pool(cognito, "B")
-    ckpt = Checkpoint(tmp_path / "state", f"{target}@snap")
+    ckpt = Checkpoint(LocalStore(tmp_path / "state"), f"{target}@snap")
     total_writes = 3 + 40 * 2 + 3 + 20 + 14  # groups, users+passwords, disables, memberships
     fault = FaultInjector(
         cognito,
@@ -92,14 +93,16 @@ def test_a_crash_mid_restore_then_the_same_run_again_finishes_the_job(
     calls: list[str] = []
     cognito.meta.events.register("before-call.cognito-idp.*", crash_on_tenth)
     with pytest.raises(Killed):
-        reconcile(cognito, quiet_pacer(), target, desired, checkpoint=Checkpoint(tmp_path / "state", "run"))
+        reconcile(cognito, quiet_pacer(), target, desired, checkpoint=Checkpoint(LocalStore(tmp_path / "state"), "run"))
     cognito.meta.events.unregister("before-call.cognito-idp.*", crash_on_tenth)
     # A new process: a new checkpoint object reading the same file.
-    resumed = reconcile(cognito, quiet_pacer(), target, desired, checkpoint=Checkpoint(tmp_path / "state", "run"))
+    resumed = reconcile(
+        cognito, quiet_pacer(), target, desired, checkpoint=Checkpoint(LocalStore(tmp_path / "state"), "run")
+    )
     assert resumed.failures() == []
     assert_complete(cognito, target, desired)
     assert reconcile(
-        cognito, quiet_pacer(), target, desired, checkpoint=Checkpoint(tmp_path / "state", "run")
+        cognito, quiet_pacer(), target, desired, checkpoint=Checkpoint(LocalStore(tmp_path / "state"), "run")
     ).plan.empty
 
 

@@ -31,6 +31,10 @@ class CreatedPool:
     domain: str | None = None
     keep_sub_attribute: str | None = None  # "custom:x" when --keep-sub-in declared it
     secrets_kept: dict[str, bool] = field(default_factory=dict)  # new ClientId -> secret kept (confidential only)
+    tagged: bool = False  # the `tags` asked of create_prepared_pool were set
+
+
+MAX_POOL_TAGS = 50
 
 
 def created_pool_id(err: BaseException) -> str | None:
@@ -51,9 +55,41 @@ def create_pool_from_config(
     target_region: str | None,
     warn: Callable[[str], None],
     target_account: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> CreatedPool:
     """Create the pool, its MFA configuration, resource servers, identity providers, app clients, domain
     and hosted-UI CSS. Every warning is passed to `warn` as it is known and kept in the result."""
+    plan = prepare_pool(
+        client,
+        pacer,
+        config,
+        pool_name,
+        arn_map=arn_map,
+        domain_prefix=domain_prefix,
+        keep_sub_attribute=keep_sub_attribute,
+        target_region=target_region,
+        warn=warn,
+        target_account=target_account,
+    )
+    return create_prepared_pool(client, pacer, plan, pool_name, warn, tags=tags)
+
+
+def prepare_pool(
+    client: Any,
+    pacer: Pacer,
+    config: PoolConfig,
+    pool_name: str,
+    *,
+    arn_map: Mapping[str, str],
+    domain_prefix: str | None,
+    keep_sub_attribute: str | None,
+    target_region: str | None,
+    warn: Callable[[str], None],
+    target_account: str | None = None,
+    adopting: str | None = None,
+) -> PoolPlan:
+    """Translate the configuration and check what can be checked before writing anything (PlanRefused):
+    a domain prefix this account already uses, unless by the pool being `adopting`."""
     plan = translate_pool_config(
         config,
         pool_name,
@@ -66,23 +102,150 @@ def create_pool_from_config(
     for message in plan.warnings:
         warn(message)
     if plan.domain:
-        _refuse_taken_domain(client, pacer, str(plan.domain["Domain"]))
+        _refuse_taken_domain(client, pacer, str(plan.domain["Domain"]), adopting)
+    return plan
+
+
+def create_prepared_pool(
+    client: Any,
+    pacer: Pacer,
+    plan: PoolPlan,
+    pool_name: str,
+    warn: Callable[[str], None],
+    *,
+    tags: Mapping[str, str] | None = None,
+    resume_hint: Callable[[str], str] | None = None,
+) -> CreatedPool:
+    """CreateUserPool (with `tags` added to the snapshot's), then the rest of the configuration.
+    `resume_hint(pool_id)`: what to tell the operator if the configuration fails once the pool exists."""
+    kwargs = dict(plan.create_pool)
+    own = dict(kwargs.get("UserPoolTags") or {})
+    if tags and len({**own, **tags}) > MAX_POOL_TAGS:
+        message = (
+            f"the snapshot's pool has {len(own)} tags, the most a pool can have: the new pool does not get "
+            f"the tag{'s' if len(tags) > 1 else ''} {', '.join(sorted(tags))}"
+        )
+        warn(message)
+        plan.warnings.append(message)
+    elif tags:
+        kwargs["UserPoolTags"] = {**own, **dict(tags)}
     try:
-        resp = pacer.call("CreateUserPool", client.create_user_pool, **plan.create_pool)
+        resp = pacer.call("CreateUserPool", client.create_user_pool, **kwargs)
     except ClientError as exc:
         raise translate_client_error(exc, f"CreateUserPool {pool_name!r}") from exc
     pool_id = str(resp["UserPool"]["Id"])
     result = CreatedPool(user_pool_id=pool_id, warnings=list(plan.warnings), keep_sub_attribute=plan.keep_sub_attribute)
+    result.tagged = bool(tags) and "UserPoolTags" in kwargs and all(k in kwargs["UserPoolTags"] for k in tags or {})
     try:
         _configure(client, pacer, pool_id, plan, result, warn)
     except CognitoBackupError as err:
-        raise _after_creation(err, pool_id) from err
+        raise _after_creation(err, pool_id, resume_hint) from err
     return result
 
 
+def finish_pool(
+    client: Any,
+    pacer: Pacer,
+    pool_id: str,
+    plan: PoolPlan,
+    warn: Callable[[str], None],
+    *,
+    resume_hint: Callable[[str], str] | None = None,
+) -> CreatedPool:
+    """Complete the configuration of a pool an interrupted run created: what it already has (resource
+    servers, identity providers, app clients by name, a domain) is kept, the rest is created."""
+    result = CreatedPool(
+        user_pool_id=pool_id, warnings=list(plan.warnings), keep_sub_attribute=plan.keep_sub_attribute, tagged=True
+    )  # adopted pools are found by their tag
+    try:
+        existing = _existing(client, pacer, pool_id)
+        _configure(client, pacer, pool_id, plan, result, warn, existing)
+    except CognitoBackupError as err:
+        raise _after_creation(err, pool_id, resume_hint) from err
+    return result
+
+
+def find_tagged_pool(client: Any, pacer: Pacer, name: str, tag: str, value: str) -> str | None:
+    """The pool named `name` whose tag `tag` is `value` (ListUserPools has no tags: DescribeUserPool
+    each pool of that name)."""
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"MaxResults": 60, **({"NextToken": token} if token else {})}
+        try:
+            resp = pacer.call("ListUserPools", client.list_user_pools, **kwargs)
+        except ClientError as exc:
+            raise translate_client_error(exc, "ListUserPools") from exc
+        for pool in resp.get("UserPools", []):
+            if pool.get("Name") == name and (pool_tags(client, pacer, str(pool["Id"])) or {}).get(tag) == value:
+                return str(pool["Id"])
+        token = resp.get("NextToken")
+        if not token:
+            return None
+
+
+def pool_tags(client: Any, pacer: Pacer, pool_id: str) -> dict[str, str] | None:
+    """The pool's tags; None when the pool is gone."""
+    try:
+        resp = pacer.call("DescribeUserPool", client.describe_user_pool, pool_id=pool_id, UserPoolId=pool_id)
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise translate_client_error(exc, f"DescribeUserPool {pool_id}") from exc
+    return dict(resp.get("UserPool", {}).get("UserPoolTags") or {})
+
+
+@dataclass
+class _Existing:
+    resource_servers: set[str]
+    providers: set[str]
+    clients: dict[str, list[str]]  # name -> ids
+    domain: str | None
+
+
+def _pages(pacer: Pacer, operation: str, fn: Callable[..., Any], key: str, pool_id: str, size: int) -> list[Any]:
+    items: list[Any] = []
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"MaxResults": size, **({"NextToken": token} if token else {})}
+        try:
+            resp = pacer.call(operation, fn, pool_id=pool_id, UserPoolId=pool_id, **kwargs)
+        except ClientError as exc:
+            raise translate_client_error(exc, f"{operation} on user pool {pool_id}") from exc
+        items += resp.get(key, [])
+        token = resp.get("NextToken")
+        if not token:
+            return items
+
+
+def _existing(client: Any, pacer: Pacer, pool_id: str) -> _Existing:
+    servers = _pages(pacer, "ListResourceServers", client.list_resource_servers, "ResourceServers", pool_id, 50)
+    providers = _pages(pacer, "ListIdentityProviders", client.list_identity_providers, "Providers", pool_id, 60)
+    clients: dict[str, list[str]] = {}
+    for item in _pages(pacer, "ListUserPoolClients", client.list_user_pool_clients, "UserPoolClients", pool_id, 60):
+        clients.setdefault(str(item.get("ClientName")), []).append(str(item["ClientId"]))
+    try:
+        pool = pacer.call("DescribeUserPool", client.describe_user_pool, pool_id=pool_id, UserPoolId=pool_id)
+    except ClientError as exc:
+        raise translate_client_error(exc, f"DescribeUserPool {pool_id}") from exc
+    return _Existing(
+        resource_servers={str(s["Identifier"]) for s in servers},
+        providers={str(p["ProviderName"]) for p in providers},
+        clients=clients,
+        domain=pool.get("UserPool", {}).get("Domain") or pool.get("UserPool", {}).get("CustomDomain"),
+    )
+
+
 def _configure(
-    client: Any, pacer: Pacer, pool_id: str, plan: PoolPlan, result: CreatedPool, warn: Callable[[str], None]
+    client: Any,
+    pacer: Pacer,
+    pool_id: str,
+    plan: PoolPlan,
+    result: CreatedPool,
+    warn: Callable[[str], None],
+    existing: _Existing | None = None,
 ) -> None:
+    have = existing or _Existing(set(), set(), {}, None)
+
     def call(operation: str, fn: Callable[..., Any], what: str, **kwargs: Any) -> Any:
         try:
             return pacer.call(operation, fn, pool_id=pool_id, UserPoolId=pool_id, **kwargs)
@@ -97,10 +260,18 @@ def _configure(
     if plan.mfa:
         call("SetUserPoolMfaConfig", client.set_user_pool_mfa_config, "", **plan.mfa)
     for rs in plan.resource_servers:
+        if str(rs["Identifier"]) in have.resource_servers:
+            continue
         call("CreateResourceServer", client.create_resource_server, str(rs["Identifier"]), **rs)
     for idp in plan.identity_providers:
+        if str(idp["ProviderName"]) in have.providers:
+            continue
         call("CreateIdentityProvider", client.create_identity_provider, str(idp["ProviderName"]), **idp)
     for cp in plan.clients:
+        made = have.clients.get(cp.client_name) or []
+        if made:
+            result.client_id_map[cp.old_client_id] = made.pop(0)
+            continue
         resp = call(
             "CreateUserPoolClient", client.create_user_pool_client, f"app client {cp.client_name!r}", **cp.kwargs
         )
@@ -108,14 +279,20 @@ def _configure(
         result.client_id_map[cp.old_client_id] = new_id
         if "ClientSecret" in cp.kwargs or "GenerateSecret" in cp.kwargs:
             result.secrets_kept[new_id] = cp.secret_kept
-    if plan.domain:
+    if plan.domain and have.domain:
+        if have.domain != plan.domain["Domain"]:
+            message = f"the pool keeps its domain {have.domain!r} (a pool has one); {plan.domain['Domain']!r} unused"
+            warn(message)
+            result.warnings.append(message)
+        result.domain = have.domain
+    elif plan.domain:
         call("CreateUserPoolDomain", client.create_user_pool_domain, str(plan.domain["Domain"]), **plan.domain)
         result.domain = str(plan.domain["Domain"])
     if plan.ui_customization:
         call("SetUICustomization", client.set_ui_customization, "(CSS)", **plan.ui_customization)
 
 
-def _refuse_taken_domain(client: Any, pacer: Pacer, domain: str) -> None:
+def _refuse_taken_domain(client: Any, pacer: Pacer, domain: str, adopting: str | None = None) -> None:
     """Before writing anything: a domain this account already uses elsewhere would fail later. (A prefix
     held by another account is only seen by CreateUserPoolDomain; that case is handled there.)"""
     try:
@@ -125,17 +302,23 @@ def _refuse_taken_domain(client: Any, pacer: Pacer, domain: str) -> None:
             return
         raise translate_client_error(exc, f"DescribeUserPoolDomain {domain}") from exc
     owner = (resp.get("DomainDescription") or {}).get("UserPoolId")
-    if owner:
+    if owner and owner != adopting:
         raise PlanRefused(
             f"the domain {domain!r} is already used by user pool {owner}; nothing was created",
             hint="Choose another domain prefix with --domain-prefix PREFIX.",
         )
 
 
-def _after_creation(err: CognitoBackupError, pool_id: str) -> CognitoBackupError:
+def _after_creation(
+    err: CognitoBackupError, pool_id: str, resume_hint: Callable[[str], str] | None = None
+) -> CognitoBackupError:
     hint = (
-        f"Re-run with --user-pool-id {pool_id} to finish into the new pool, or delete it "
-        f"(aws cognito-idp delete-user-pool --user-pool-id {pool_id}; turn DeletionProtection off first if set)."
+        resume_hint(pool_id)
+        if resume_hint
+        else (
+            f"Re-run with --user-pool-id {pool_id} to finish into the new pool, or delete it "
+            f"(aws cognito-idp delete-user-pool --user-pool-id {pool_id}; turn DeletionProtection off first if set)."
+        )
     )
     if err.hint:
         hint = f"{err.hint} {hint}"

@@ -249,7 +249,8 @@ def _confirm_prune(plan: Plan) -> bool:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("cognito-backup-restore"),
     show_default=True,
-    help="Where the report, the sub map, the passwords file and the resume state go (owner-only files).",
+    help="Where the report, the sub map and the passwords file go (owner-only local files). The resume state "
+    "is kept in the repository (restores/), so a re-run from any directory or machine finishes the job.",
 )
 @rate_options
 @json_option
@@ -388,6 +389,19 @@ def _print_done(body: dict[str, Any], plan: Plan) -> None:
         f"(users: {detail['users']['created']} created, {detail['users']['failed']} failed)."
     )
     console.print(f"Report: {body['report']}\nSub map: {body['sub_map']}", markup=False)
+    if body["kept_passwords"]:
+        console.print(
+            f"{len(body['kept_passwords'])} users were already in the target: their passwords were left alone "
+            "(kept_passwords in the report).",
+            markup=False,
+        )
+    if body["new_passwords"]:
+        console.print(f"{len(body['new_passwords'])} users created by an earlier run got new passwords:", markup=False)
+        for item in body["new_passwords"][:MAX_PLAN_LINES]:
+            console.print(f"  {item['username']}: {item['reason']}", markup=False, soft_wrap=True)
+        if len(body["new_passwords"]) > MAX_PLAN_LINES:
+            more = len(body["new_passwords"]) - MAX_PLAN_LINES
+            console.print(f"  ... and {more:,} more (new_passwords in the report)", markup=False)
     if body.get("passwords_file"):
         console.print(f"Temporary passwords (owner-only, hand out securely): {body['passwords_file']}", markup=False)
 

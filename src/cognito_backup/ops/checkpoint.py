@@ -1,37 +1,70 @@
-"""The restore's local progress file: an append-only JSON-lines journal, fsynced line by line.
+"""The restore's resume state: what a re-run cannot learn from the target.
 
-Most of a restore's progress needs no journal: a re-run re-reads the target and plans only what is
-still missing. The journal keeps what the target cannot tell us afterwards:
-- which users THIS restore created (so that a user created just before a crash still gets its password
-  set on the re-run, while users that were already in the pool are never touched);
-- which of those already got their password (and, in temporary-file mode, which temporary password);
-- the id of a pool `--new-pool` created, so that a re-run restores into it instead of creating another.
+Most of a restore's progress needs no record: a re-run re-reads the target and plans only what is still
+missing. What the target cannot tell afterwards is kept IN THE REPOSITORY, under
+`restores/<target>@<source>/` (repo/layout.py, docs/format.md), so a re-run from another directory or
+machine finds it:
+- the users a run planned to create (one durable record before its first create call) and, as the calls
+  answer, which creates created the user and which found it already there (core/ownership.py decides
+  from these whose password the restore may set);
+- which users' passwords were set, and in which mode (never the password itself);
+- for `--new-pool`: the restore id tagged on the pool it creates, and the pool's id once created.
 
-Entries are keyed by a run key (target pool or new-pool name, plus snapshot id), so one file can serve
-many restores. The file is owner-only (0600): in temporary-file mode it holds temporary passwords.
+The store only puts whole objects, so the state is a series of small immutable objects, one per flush
+(every FLUSH_EVERY records or FLUSH_SECONDS, at once for the records a crash must not lose, and on the
+way out); a re-run lists the folder and folds them in key order.
+
+Temporary passwords (temporary-file mode) never go into the repository: they are kept in an owner-only
+local journal in the report directory, next to the passwords CSV, until the run ends.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATE_FILE = "restore-state.jsonl"
+from cognito_backup.core.ownership import ResumeFacts
+from cognito_backup.repo.layout import restore_state_prefix
+from cognito_backup.store.base import Store
+
+FORMAT = 1
+LOCAL_PASSWORDS_FILE = "restore-passwords.jsonl"
+FLUSH_EVERY = 1000
+FLUSH_SECONDS = 5.0
+COMPACT_OVER = 32  # objects: a re-run that finds more folds them into one (fewer reads next time)
 
 
 @dataclass
 class CheckpointState:
-    owned_users: set[str] = field(default_factory=set)
-    passwords_done: set[str] = field(default_factory=set)
-    temporary_passwords: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (username, password)
+    intents: dict[str, str] = field(default_factory=dict)  # key -> ISO time before the planning read
+    created: set[str] = field(default_factory=set)
+    existed: set[str] = field(default_factory=set)
+    passwords_done: dict[str, str] = field(default_factory=dict)  # key -> password mode
+    temporary_passwords: dict[str, tuple[str, str]] = field(default_factory=dict)  # local: key -> (username, pw)
+    restore_id: str | None = None  # tagged on the pool --new-pool creates
     pool_creating: str | None = None  # a --new-pool creation was started (name)
-    pool_id: str | None = None
+    pool_partial: str | None = None  # the pool exists, its configuration did not finish
+    pool_id: str | None = None  # created and configured
+    pool_tagged: bool = True  # False: created without the restore-id tag (its snapshot had 50 tags)
     client_id_map: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    def facts(self) -> ResumeFacts:
+        return ResumeFacts(
+            intents=self.intents,
+            created=self.created,
+            existed=self.existed,
+            passwords_done=self.passwords_done,
+            local_temporary=frozenset(self.temporary_passwords),
+        )
 
 
 def secure_open(path: Path, flags: int) -> int:
@@ -54,59 +87,183 @@ def write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 class Checkpoint:
-    def __init__(self, directory: Path | str, run_key: str) -> None:
-        self.path = Path(directory) / STATE_FILE
+    """One run's view of a restore's resume state: `load()` folds what earlier runs stored, `record()`
+    adds to it. Thread-safe (the scheduler's workers record)."""
+
+    def __init__(
+        self,
+        store: Store,
+        run_key: str,
+        local_dir: Path | str | None = None,
+        *,
+        now: Callable[[], dt.datetime] = _utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+        flush_every: int = FLUSH_EVERY,
+        flush_seconds: float = FLUSH_SECONDS,
+        compact_over: int = COMPACT_OVER,
+    ) -> None:
+        self.store = store
         self.run_key = run_key
+        self.prefix = restore_state_prefix(run_key)
+        self.local_path = Path(local_dir) / LOCAL_PASSWORDS_FILE if local_dir is not None else None
+        self.now = now
+        self.monotonic = monotonic
+        self.flush_every = flush_every
+        self.flush_seconds = flush_seconds
+        self.compact_over = compact_over
+        # Object names sort by the run's start, then run, then sequence: folding in key order replays history.
+        self._run = f"{now().strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+        self._seq = 0
+        self._pending: list[dict[str, Any]] = []
+        self._last_flush = monotonic()
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._loaded: list[str] = []  # the objects the last load() read
 
-    def rekey(self, run_key: str) -> None:
-        self.run_key = run_key
-
-    def load(self, *keys: str) -> CheckpointState:
-        """Everything recorded under this run key (and any extra keys, e.g. the new pool's id)."""
-        wanted = {self.run_key, *keys}
+    def load(self) -> CheckpointState:
+        """Everything earlier runs of this restore stored (repository) and kept (this machine)."""
         state = CheckpointState()
-        if not self.path.exists():
-            return state
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        self._loaded = []
+        for info in sorted(self.store.list(self.prefix), key=lambda i: i.key):
+            self._loaded.append(info.key)
             try:
-                entry = json.loads(line)
+                body = json.loads(self.store.get_bytes(info.key))
             except ValueError:
-                continue  # a line torn by a crash mid-write: its operation is re-done (all are idempotent)
-            if not isinstance(entry, dict) or entry.get("run") not in wanted:
+                continue  # not ours to judge: an object a crash could not have torn (puts are atomic)
+            if not isinstance(body, dict) or body.get("run") != self.run_key:
                 continue
-            _fold(state, entry)
+            for event in body.get("events", []):
+                if isinstance(event, dict):
+                    _fold(state, event)
+        if self.local_path is not None and self.local_path.exists():
+            for line in self.local_path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line torn by a crash mid-write: that user gets a new password
+                if isinstance(entry, dict) and entry.get("run") == self.run_key and entry.get("temporary"):
+                    user = str(entry.get("user", ""))
+                    state.temporary_passwords[user] = (str(entry.get("username", user)), str(entry["temporary"]))
         return state
 
-    def record(self, event: str, **fields: Any) -> None:
-        line = json.dumps({"run": self.run_key, "event": event, **fields}, ensure_ascii=False) + "\n"
+    def compact(self, state: CheckpointState) -> None:
+        """Fold the objects the last load() read into one (when there are many): written first, then the
+        old ones deleted, so a crash in between leaves both, which fold to the same state."""
+        old = [key for key in self._loaded if not key.startswith(f"{self.prefix}{self._run}-")]
+        if len(old) <= self.compact_over:
+            return
+        with self._lock:
+            self._pending = [*_events(state), *self._pending]
+            self._flush_locked()
+        for key in old:
+            self.store.delete(key)
+        self._loaded = []
+
+    def record(self, event: str, *, durable: bool = False, **fields: Any) -> None:
+        """Add a record; `durable` stores it (and all before it) before returning."""
+        with self._lock:
+            self._pending.append({"event": event, **fields})
+            due = len(self._pending) >= self.flush_every or self.monotonic() - self._last_flush >= self.flush_seconds
+            if durable or due:
+                self._flush_locked()
+
+    def intent_time(self) -> str:
+        return self.now().isoformat()
+
+    def remember_temporary(self, key: str, username: str, password: str) -> None:
+        """Keep a temporary password on this machine only (fsynced: the CSV is written at the end)."""
+        if self.local_path is None:
+            return
+        line = json.dumps({"run": self.run_key, "user": key, "username": username, "temporary": password})
         with self._lock:
             if self._fd is None:
-                self._fd = secure_open(self.path, os.O_WRONLY | os.O_APPEND)
-            os.write(self._fd, line.encode("utf-8"))
+                self._fd = secure_open(self.local_path, os.O_WRONLY | os.O_APPEND)
+            os.write(self._fd, (line + "\n").encode("utf-8"))
             os.fsync(self._fd)
 
-    def close(self) -> None:
+    def flush(self) -> None:
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        self._last_flush = self.monotonic()
+        if not self._pending:
+            return
+        self._seq += 1
+        body = {"format": FORMAT, "run": self.run_key, "events": self._pending}
+        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        self.store.put_bytes(f"{self.prefix}{self._run}-{self._seq:06d}.json", data)
+        self._pending = []
+
+    def close(self) -> None:
+        """Store what is pending and release the local journal."""
+        try:
+            self.flush()
+        finally:
+            with self._lock:
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+
+
+def _events(state: CheckpointState) -> list[dict[str, Any]]:
+    """Records that fold back into `state` (repository part only: no temporary password)."""
+    out: list[dict[str, Any]] = []
+    by_time: dict[str, list[str]] = {}
+    for key, at in state.intents.items():
+        by_time.setdefault(at, []).append(key)
+    out += [{"event": "intent", "at": at, "users": sorted(keys)} for at, keys in sorted(by_time.items())]
+    out += [{"event": "created", "user": key} for key in sorted(state.created)]
+    out += [{"event": "existed", "user": key} for key in sorted(state.existed)]
+    out += [{"event": "password", "user": key, "mode": mode} for key, mode in sorted(state.passwords_done.items())]
+    if state.pool_creating is not None:
+        out.append({"event": "pool_creating", "name": state.pool_creating, "restore_id": state.restore_id or ""})
+    if state.pool_partial:
+        out.append({"event": "pool_partial", "pool_id": state.pool_partial})
+    if state.pool_id:
+        out.append(
+            {
+                "event": "pool_created",
+                "pool_id": state.pool_id,
+                "tagged": state.pool_tagged,
+                "client_id_map": state.client_id_map,
+                "warnings": state.warnings,
+            }
+        )
+    return out
 
 
 def _fold(state: CheckpointState, entry: dict[str, Any]) -> None:
     event = entry.get("event")
     user = str(entry.get("user", ""))
-    if event == "create":
-        state.owned_users.add(user)
+    if event == "intent":
+        at = str(entry.get("at", ""))
+        for key in map(str, entry.get("users", [])):
+            # Absent at that run's read: whatever earlier runs knew of this user is history.
+            state.intents[key] = at
+            state.created.discard(key)
+            state.existed.discard(key)
+            state.passwords_done.pop(key, None)
+    elif event == "created":
+        state.created.add(user)
+        state.existed.discard(user)
+    elif event == "existed":
+        state.existed.add(user)
+        state.created.discard(user)
     elif event == "password":
-        state.passwords_done.add(user)
-        if entry.get("temporary"):
-            state.temporary_passwords[user] = (str(entry.get("username", user)), str(entry["temporary"]))
+        state.passwords_done[user] = str(entry.get("mode", ""))
     elif event == "pool_creating":
         state.pool_creating = str(entry.get("name", ""))
+        state.restore_id = str(entry.get("restore_id", "")) or None
+    elif event == "pool_partial":
+        state.pool_partial = str(entry["pool_id"])
     elif event == "pool_created":
         state.pool_id = str(entry["pool_id"])
+        state.pool_tagged = bool(entry.get("tagged", True))
         state.client_id_map = dict(entry.get("client_id_map", {}))
         state.warnings = list(entry.get("warnings", []))

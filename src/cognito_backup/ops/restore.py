@@ -10,11 +10,13 @@ Nothing is printed here; progress goes to callbacks. Attribute values never reac
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import json
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +26,8 @@ from typing import Any
 
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader
-from cognito_backup.aws.writer import EXISTED, Writer, random_password
+from cognito_backup.aws.writer import DONE, EXISTED, Writer, random_password
+from cognito_backup.core.ownership import FORCE_CHANGE_PASSWORD, REASON_UNSET, ours, passwords_to_set
 from cognito_backup.core.plan import Op, Plan, PlanOptions, identity_key, plan, username_attributes
 from cognito_backup.errors import PlanRefused, UsageError
 from cognito_backup.model import PoolConfig, PoolState
@@ -34,6 +37,8 @@ from cognito_backup.ops.scheduler import BLOCKED, FAILED, OpResult, default_work
 from cognito_backup.repo.repository import Repository
 
 USERS_VIA = ("admin", "import-job")
+KEPT = "kept"  # set_password skipped: the user's create found it already there, its password is not ours
+RESTORE_TAG = "cognito-backup:restore-id"  # on a pool --new-pool created: which restore made it
 
 
 @dataclass
@@ -64,6 +69,9 @@ class RestoreSummary:
     client_id_map: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     temporary_passwords: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (username, pw)
+    # Users an earlier run of this restore created that got a (new) password from this run, with why.
+    new_passwords: list[dict[str, str]] = field(default_factory=list)
+    kept_passwords: list[str] = field(default_factory=list)  # usernames found already there: left alone
     import_report: dict[str, Any] | None = None
     snapshot: str | None = None
     new_pool: bool = False
@@ -134,6 +142,8 @@ class RestoreSummary:
             "notes": [n.to_json() for n in self.plan.notes],
             "drift": [n.to_json() for n in self.plan.drift],
             "client_id_map": dict(self.client_id_map),
+            "new_passwords": list(self.new_passwords),
+            "kept_passwords": sorted(self.kept_passwords),
             "warnings": list(self.warnings),
             "import": self.import_report,
             "operations": len(self.plan.ops),
@@ -143,24 +153,37 @@ class RestoreSummary:
 
 
 class _Recorder:
-    """Journals what a re-run cannot learn from the target (see ops/checkpoint.py)."""
+    """Records what a re-run cannot learn from the target (see ops/checkpoint.py), and which users this run
+    found already there (their password is not the restore's to set)."""
 
-    def __init__(self, checkpoint: Checkpoint | None, state: CheckpointState) -> None:
+    def __init__(self, checkpoint: Checkpoint | None, temporary: Mapping[str, tuple[str, str]], mode: str) -> None:
         self.checkpoint = checkpoint
-        self.temporary: dict[str, tuple[str, str]] = dict(state.temporary_passwords)
+        self.mode = mode
+        self.temporary: dict[str, tuple[str, str]] = dict(temporary)
+        self.kept: set[str] = set()
         self.lock = threading.Lock()
 
-    def created(self, op: Op) -> None:
+    def created(self, op: Op, status: str) -> None:
+        key = op.user or ""
+        if status == EXISTED:
+            with self.lock:
+                self.kept.add(key)
         if self.checkpoint:
-            self.checkpoint.record("create", user=op.user)
+            self.checkpoint.record("existed" if status == EXISTED else "created", user=key)
+
+    def is_kept(self, op: Op) -> bool:
+        with self.lock:
+            return (op.user or "") in self.kept
 
     def password(self, op: Op, temporary: str | None) -> None:
         key = op.user or ""
         if temporary:
             with self.lock:
                 self.temporary[key] = (op.username or key, temporary)
+            if self.checkpoint:
+                self.checkpoint.remember_temporary(key, op.username or key, temporary)
         if self.checkpoint:
-            self.checkpoint.record("password", user=key, username=op.username, temporary=temporary)
+            self.checkpoint.record("password", user=key, mode=self.mode)
 
 
 def read_actual(client: Any, pacer: Pacer, pool_id: str) -> PoolState:
@@ -190,11 +213,8 @@ def reconcile(
     prog = progress or RestoreProgress()
     begin = clock()
     state = checkpoint.load() if checkpoint else CheckpointState()
-    plan_opts = replace(
-        opts.plan,
-        owned_users=frozenset(opts.plan.owned_users | state.owned_users),
-        passwords_done=frozenset(opts.plan.passwords_done | state.passwords_done),
-    )
+    # Taken before the read: a user absent from it and created later is judged against this time.
+    intent_at = checkpoint.intent_time() if checkpoint else ""
     if opts.users_via not in USERS_VIA:
         raise UsageError(f"--users-via must be one of {', '.join(USERS_VIA)}")
     if opts.users_via == "import-job" and not opts.import_role_arn:
@@ -203,9 +223,14 @@ def reconcile(
         prog.stage("reading the target pool")
         actual = read_actual(client, pacer, target_pool_id)
     prog.stage("planning")
+    attrs = username_attributes(desired.config)
+    resumed = passwords_to_set(
+        state.facts(), {identity_key(u, attrs): u for u in actual.users.values()}, opts.plan.password_mode
+    )
+    plan_opts = replace(opts.plan, owned_users=frozenset(opts.plan.owned_users | set(resumed)))
     the_plan = plan(desired, actual, plan_opts)
     summary = RestoreSummary(user_pool_id=target_pool_id, dry_run=opts.dry_run, plan=the_plan)
-    recorder = _Recorder(checkpoint, state)
+    recorder = _Recorder(checkpoint, state.temporary_passwords, plan_opts.password_mode)
     summary.temporary_passwords = recorder.temporary
     if opts.dry_run:
         summary.seconds = clock() - begin
@@ -221,16 +246,40 @@ def reconcile(
     policy = (actual.config.user_pool.get("Policies") or {}).get("PasswordPolicy") or {}
     permanent = plan_opts.password_mode == "random-permanent"
 
+    facts = state.facts()
+    earlier = set(facts.intents) | set(facts.created)
+    reader = PoolReader(client, pacer, target_pool_id)
+
     def execute(op: Op) -> str:
         if op.kind == "create_user":
-            recorder.created(op)  # before the call: a crash right after it must still own the user
+            status = writer.apply(op)
+            key = op.user or ""
+            if status == EXISTED and key in earlier and op.username:
+                # ListUsers may not have shown yet a user an earlier run created just before it stopped:
+                # the user's own state decides, as for the users the read did show.
+                found = reader.find_user(username=op.username)
+                if found is not None and ours(key, found, facts) and found.status == FORCE_CHANGE_PASSWORD:
+                    with recorder.lock:
+                        resumed[key] = REASON_UNSET
+                    recorder.created(op, DONE)
+                    return status
+            recorder.created(op, status)
+            return status
         if op.kind == "set_password":
+            if recorder.is_kept(op):
+                return KEPT  # someone else's user: its password and status stay as they are
             password = random_password(policy)
             status = writer.apply(op, password, permanent=permanent)
             recorder.password(op, None if permanent else password)
             return status
         return writer.apply(op)
 
+    if checkpoint:
+        checkpoint.compact(state)  # only now: a refused or cancelled plan writes nothing
+    creates = sorted(op.user or "" for op in the_plan.ops if op.kind == "create_user")
+    if checkpoint and creates:
+        # Stored before the first create call: a run killed after it still knows whom it meant to create.
+        checkpoint.record("intent", durable=True, at=intent_at, users=creates)
     results: list[OpResult] = []
     if opts.users_via == "import-job":
         results, actual, the_plan = _import_users(
@@ -248,6 +297,13 @@ def reconcile(
     prog.stage(f"applying {total} operations")
     results += run_ops(the_plan.ops, execute, workers=workers, on_result=on_result)
     summary.results = results
+    for r in results:
+        if r.op.kind == "set_password" and r.ok and r.status != KEPT and (r.op.user or "") in resumed:
+            key = r.op.user or ""
+            summary.new_passwords.append({"user": key, "username": r.op.username or key, "reason": resumed[key]})
+        if r.op.kind == "create_user" and r.status == EXISTED and (r.op.user or "") not in resumed:
+            summary.kept_passwords.append(r.op.username or r.op.user or "")
+    summary.new_passwords.sort(key=lambda n: n["user"])
     if opts.read_back and desired.users:
         prog.stage("reading back new subs")
         summary.sub_map = _sub_map(client, pacer, target_pool_id, desired)
@@ -355,28 +411,34 @@ def run_restore(
         run_key = f"new:{request.new_pool_name}@{source_label}"
     else:
         run_key = f"{request.target_pool_id}@{source_label}"
-    # A dry run only reads the checkpoint (to plan against the pool an interrupted run created).
-    checkpoint = Checkpoint(request.report_dir, run_key)
+    # The resume state lives in the repository (a re-run from anywhere finds it); a dry run only reads it.
+    checkpoint = Checkpoint(repo.store, run_key, request.report_dir)
     client_id_map: dict[str, str] = {}
     warnings: list[str] = []
     try:
         if request.new_pool_name:
-            created = checkpoint.load().pool_id
-            if opts.dry_run and not created:
+            state = checkpoint.load()
+            if opts.dry_run and not state.pool_id:
                 summary = _dry_run_new_pool(desired, opts)
                 summary.snapshot = source_label
                 return RestoreOutcome(summary)
-            if opts.dry_run and created:
-                pool_id = created
+            if opts.dry_run and state.pool_id:
+                pool_id = state.pool_id
             else:
-                pool_id, client_id_map, warnings = _new_pool(client, pacer, desired.config, request, checkpoint, prog)
+                pool_id, client_id_map, warnings = _new_pool(
+                    client, pacer, desired.config, request, checkpoint, state, prog
+                )
         else:
             pool_id = str(request.target_pool_id)
         summary = reconcile(
             client, pacer, pool_id, desired, opts, checkpoint=checkpoint, progress=prog, confirm=confirm
         )
-    finally:
-        checkpoint.close()
+    except BaseException:
+        # Store what this run learnt (also on ^C); a failing store must not hide the original error.
+        with contextlib.suppress(Exception):
+            checkpoint.close()
+        raise
+    checkpoint.close()
     summary.snapshot = source_label
     summary.new_pool = bool(request.new_pool_name)
     summary.client_id_map = client_id_map
@@ -410,49 +472,98 @@ def _new_pool(
     config: PoolConfig,
     request: RestoreRequest,
     checkpoint: Checkpoint,
+    state: CheckpointState,
     prog: RestoreProgress,
 ) -> tuple[str, dict[str, str], list[str]]:
-    """Create the pool once: a re-run after a crash finds its id in the checkpoint and reuses it."""
-    from cognito_backup.aws.pool_creator import create_pool_from_config, created_pool_id
+    """Create the pool once. Its id is recorded in the repository; a run killed before that finds the
+    pool by name and the restore-id tag it was created with, and finishes its configuration."""
+    from cognito_backup.aws.pool_creator import (
+        create_prepared_pool,
+        created_pool_id,
+        find_tagged_pool,
+        finish_pool,
+        pool_tags,
+        prepare_pool,
+    )
 
     name = str(request.new_pool_name)
-    state = checkpoint.load()
+    recorded = state.pool_id or state.pool_partial
+    tags = pool_tags(client, pacer, recorded) if recorded else None
+    if recorded and tags is None:
+        # Deleted since (to start over): its users went with it, so does what the state says of them
+        # (a new pool is empty: every user is planned, recorded and judged afresh).
+        prog.note(f"user pool {recorded}, created by an earlier run of this restore, is gone: creating a new one")
+        state = CheckpointState()
+    elif recorded and (state.pool_tagged or not state.pool_id):
+        _check_ours(tags or {}, recorded, state.restore_id, name)
     if state.pool_id:
         prog.note(f"resuming into user pool {state.pool_id}, created by an earlier run of this restore")
         return state.pool_id, state.client_id_map, state.warnings
-    if state.pool_creating:
-        raise PlanRefused(
-            f"An earlier run of this restore was stopped while it created pool {name!r}; it may exist half-configured",
-            hint="Find it with `aws cognito-idp list-user-pools --max-results 60`, then delete it and re-run, or "
-            "re-run with --user-pool-id ID to restore users and groups into it.",
-        )
-    prog.stage(f"creating user pool {name!r}")
-    checkpoint.record("pool_creating", name=name)
+    restore_id = state.restore_id or secrets.token_hex(8)
+    adopt: str | None = None
+    if state.pool_partial:
+        adopt = state.pool_partial
+    elif state.pool_creating:
+        adopt = find_tagged_pool(client, pacer, name, RESTORE_TAG, restore_id)
     opts = request.options.plan
-    try:
-        created = create_pool_from_config(
-            client,
-            pacer,
-            config,
-            name,
-            arn_map=dict(opts.arn_map),
-            domain_prefix=request.domain_prefix,
-            keep_sub_attribute=opts.keep_sub_in,
-            target_region=request.target_region,
-            warn=prog.note,
+    # Everything refusable is refused here, before any state is recorded or any pool created.
+    prepared = prepare_pool(
+        client,
+        pacer,
+        config,
+        name,
+        arn_map=dict(opts.arn_map),
+        domain_prefix=request.domain_prefix,
+        keep_sub_attribute=opts.keep_sub_in,
+        target_region=request.target_region,
+        warn=prog.note,
+        adopting=adopt,
+    )
+
+    def resume_hint(pool_id: str) -> str:
+        return (
+            f"Then run the same restore command again: it carries on into user pool {pool_id}, which the "
+            "repository records (or delete that pool: aws cognito-idp delete-user-pool --user-pool-id "
+            f"{pool_id})."
         )
-    except Exception as exc:
-        pool_id = created_pool_id(exc)
-        if pool_id:
-            checkpoint.record("pool_partial", pool_id=pool_id)
-        raise
+
+    if adopt:
+        prog.note(f"adopting user pool {adopt}, created by an earlier run of this restore (tag {RESTORE_TAG})")
+        prog.stage(f"finishing the configuration of user pool {adopt}")
+        created = finish_pool(client, pacer, adopt, prepared, prog.note, resume_hint=resume_hint)
+    else:
+        prog.stage(f"creating user pool {name!r}")
+        checkpoint.record("pool_creating", durable=True, name=name, restore_id=restore_id)
+        try:
+            created = create_prepared_pool(
+                client, pacer, prepared, name, prog.note, tags={RESTORE_TAG: restore_id}, resume_hint=resume_hint
+            )
+        except Exception as exc:
+            pool_id = created_pool_id(exc)
+            if pool_id:
+                checkpoint.record("pool_partial", durable=True, pool_id=pool_id)
+            raise
     checkpoint.record(
         "pool_created",
+        durable=True,
         pool_id=created.user_pool_id,
+        tagged=created.tagged,
         client_id_map=created.client_id_map,
         warnings=created.warnings,
     )
     return created.user_pool_id, dict(created.client_id_map), list(created.warnings)
+
+
+def _check_ours(tags: Mapping[str, str], pool_id: str, restore_id: str | None, name: str) -> None:
+    """The pool recorded for this restore must carry this restore's tag."""
+    if restore_id and tags.get(RESTORE_TAG) == restore_id:
+        return
+    raise PlanRefused(
+        f"user pool {pool_id}, which an earlier run of this restore created as {name!r}, no longer carries its "
+        f"tag {RESTORE_TAG}={restore_id}; nothing was written",
+        hint="Put the tag back (aws cognito-idp tag-resource) to carry on into it, or restore under another "
+        "--new-pool NAME.",
+    )
 
 
 _SLUG = re.compile(r"[^A-Za-z0-9_.-]+")

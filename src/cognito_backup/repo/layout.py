@@ -43,3 +43,14 @@ def lock_key(lock_id: str) -> str:
 def checkpoint_key(snapshot_id: str) -> str:
     """State of a snapshot taken in several steps (serverless backup), until its manifest exists."""
     return f"{CHECKPOINTS_PREFIX}{snapshot_id}.json"
+
+
+RESTORES_PREFIX = "restores/"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.@=+-]+")
+
+
+def restore_state_prefix(run_key: str) -> str:
+    """Where a restore's resume state lives: one folder per target (pool id, or `new=NAME` for --new-pool)
+    and source (snapshot id or point-in-time label). Unsafe characters become `_`; each object also carries
+    the exact run key, so two keys that read alike never mix."""
+    return f"{RESTORES_PREFIX}{_UNSAFE.sub('_', run_key.replace('new:', 'new=', 1))}/"
