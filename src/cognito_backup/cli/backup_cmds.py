@@ -61,6 +61,8 @@ def backup(
     """
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo, kms_key_id=sse_kms_key_id)
+    # Refuse a location that is not a repository before reading a single user.
+    creating = repository.location_is_new()
     progress = Progress(enabled=not as_json)
     reader = PoolReader(
         ctx_app.cognito(),
@@ -85,11 +87,13 @@ def backup(
                 "users", int(config.user_pool.get("EstimatedNumberOfUsers") or 0) or None
             ),
         )
-    summary = result.summary()
+    summary = {**result.summary(), "repository_created": creating}
     if as_json:
         emit_json(summary)
         return
     console = out_console()
+    if creating:
+        console.print(f"Created repository at {repository.store.describe()}", markup=False)
     console.print(
         f"Snapshot [bold]{summary['snapshot']}[/] of {user_pool_id}: {summary['users']:,} users, "
         f"{summary['groups']:,} groups, {summary['memberships']:,} memberships, "

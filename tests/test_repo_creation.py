@@ -1,0 +1,61 @@
+"""Repositories are created on purpose, owner-only (issue #8.8). moto in-process through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from cognito_backup.cli.main import cli
+from cognito_backup.store.local import LocalStore
+from tests.helpers import fill_pool, make_pool
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_backup_into_a_non_empty_directory_that_is_not_a_repository_is_refused(cognito: Any, tmp_path: Path) -> None:
+    pool = make_pool(cognito)
+    fill_pool(cognito, pool, n_users=2)
+    home = tmp_path / "home"
+    (home / "Documents").mkdir(parents=True)
+    (home / "notes.txt").write_text("mine")
+    (home / "Documents" / "cv.odt").write_bytes(b"cv")
+    before = tree(home)
+    dirs_before = sorted(p for p in home.rglob("*"))
+    result = CliRunner().invoke(cli, ["backup", "--user-pool-id", pool, "--repo", str(home)])
+    assert result.exit_code == 2, result.output
+    assert "not a cognito-backup repository" in result.output
+    assert tree(home) == before and sorted(home.rglob("*")) == dirs_before
+
+
+def test_a_new_repository_is_announced_once_and_is_owner_only(cognito: Any, tmp_path: Path) -> None:
+    pool = make_pool(cognito)
+    fill_pool(cognito, pool, n_users=2)
+    repo = tmp_path / "new" / "deeper" / "repo"
+    old = os.umask(0o022)  # a usual umask: the tool's own modes must not depend on it
+    try:
+        first = CliRunner().invoke(cli, ["backup", "--user-pool-id", pool, "--repo", str(repo)])
+        assert first.exit_code == 0, first.output
+        assert f"Created repository at {repo}" in first.output
+        second = CliRunner().invoke(cli, ["backup", "--user-pool-id", pool, "--repo", str(repo), "--json"])
+        assert second.exit_code == 0, second.output
+        assert json.loads(second.stdout)["repository_created"] is False
+    finally:
+        os.umask(old)
+    for level in [tmp_path / "new", tmp_path / "new" / "deeper", repo, *(p for p in repo.rglob("*") if p.is_dir())]:
+        assert stat.S_IMODE(level.stat().st_mode) == 0o700, level
+
+
+def test_an_empty_existing_directory_becomes_a_repository(tmp_path: Path) -> None:
+    from cognito_backup.repo.repository import Repository
+
+    (tmp_path / "empty").mkdir()
+    repo = Repository(LocalStore(tmp_path / "empty"))
+    assert repo.init_if_needed() is True
+    assert repo.init_if_needed() is False
