@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from botocore.exceptions import BotoCoreError
@@ -27,6 +28,9 @@ from cognito_backup.store import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 INTERNAL_ERROR_EXIT = 70
+# What a shell reports for a process killed by SIGPIPE (128 + 13): `cmd | head` must look the same
+# whether cmd is a C tool or this one.
+BROKEN_PIPE_EXIT = 141
 
 
 @dataclass
@@ -47,15 +51,22 @@ def app(ctx: click.Context) -> AppContext:
     return obj
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich's own handling exits 1, which reads as "differences found" to a script.
+        self.quiet = True
+        exit_on_broken_pipe()
+
+
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return _Console(stderr=True, highlight=False)
 
 
 def out_console() -> Console:
     # Piped output (logs, CI) must not be squeezed into 80 columns and truncated with ellipses.
-    console = Console(highlight=False)
+    console = _Console(highlight=False)
     if not console.is_terminal:
-        console = Console(highlight=False, width=200)
+        console = _Console(highlight=False, width=200)
     return console
 
 
@@ -107,6 +118,8 @@ def handle_errors(fn: F) -> F:
         except BotoCoreError as exc:
             # Raised outside any one call's translation (client creation, credential lookup).
             fail(translate_client_error(exc, "AWS"), as_json)
+        except BrokenPipeError:
+            exit_on_broken_pipe()
         except KeyboardInterrupt:
             err_console().print("[yellow]interrupted[/]: progress so far is saved; re-run to continue.")
             sys.exit(130)
@@ -120,6 +133,36 @@ def handle_errors(fn: F) -> F:
             sys.exit(INTERNAL_ERROR_EXIT)
 
     return wrapper  # type: ignore[return-value]
+
+
+def exit_on_broken_pipe() -> NoReturn:
+    """The reader of stdout is gone (`| head`): stop quietly. stdout is pointed at /dev/null first, or
+    the interpreter's last flush at exit would fail again and print to stderr."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is no real file (a test runner's buffer): nothing will flush into the pipe
+    finally:
+        os.close(devnull)
+    sys.exit(BROKEN_PIPE_EXIT)
+
+
+class PipeAwareGroup(click.Group):
+    """The command group: --help and usage text into a closed pipe end like a command's output does
+    (click itself would exit 1 there). Commands are covered by handle_errors."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            exit_on_broken_pipe()
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            exit_on_broken_pipe()
 
 
 class Progress:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich import box
 from rich.table import Table
 
 from cognito_backup.cli.common import (
@@ -85,26 +86,28 @@ def snapshots(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: 
 
 
 def _print_snapshot_table(where: str, rows: list[dict[str, Any]], broken: list[dict[str, Any]]) -> None:
-    # The id is what people copy into --snapshot: it is never wrapped or cut, even on 80 columns (the
-    # start time is the id's own first part, so it has no column of its own here; --json has it).
-    table = Table(title=f"Snapshots in {where}")
-    table.add_column("id", no_wrap=True, min_width=max([len(r["id"]) for r in rows + broken] or [2]))
-    table.add_column("pool", overflow="fold")
-    for col in ("users", "groups", "members", "size"):
-        table.add_column(col, justify="right")
-    table.add_column("restorable to", overflow="fold")
-    for row in rows:
-        table.add_row(
-            row["id"],
-            row["user_pool_id"],
-            f"{row['users']:,}",
-            f"{row['groups']:,}",
-            f"{row['memberships']:,}",
-            _human_bytes(row["bytes"]),
-            str(row["restorable_to"])[:19].replace("T", " "),
-        )
+    # The id is what people copy into --snapshot: it is never wrapped or cut, even on 80 columns. So one
+    # table per source pool (the pool is its title, not a column), no vertical rules, and the other
+    # columns give way first. The start time is the id's own first part; --json has every field.
     console = out_console()
-    console.print(table)
+    for pool in sorted({r["user_pool_id"] for r in rows}):
+        table = Table(
+            title=f"Snapshots of {pool} in {where}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+        )
+        table.add_column("id", no_wrap=True, min_width=max(len(r["id"]) for r in rows))
+        for col in ("users", "groups", "members", "size"):
+            table.add_column(col, justify="right")
+        table.add_column("restorable to (UTC)")
+        for row in (r for r in rows if r["user_pool_id"] == pool):
+            table.add_row(
+                row["id"],
+                f"{row['users']:,}",
+                f"{row['groups']:,}",
+                f"{row['memberships']:,}",
+                _human_bytes(row["bytes"]),
+                str(row["restorable_to"])[:19].replace("T", " "),
+            )
+        console.print(table)
     for row in broken:
         console.print(f"[red]DAMAGED[/] snapshot {row['id']} ({row['key']}): {row['damaged']}", soft_wrap=True)
     if not rows and not broken:
