@@ -59,3 +59,21 @@ def test_an_empty_existing_directory_becomes_a_repository(tmp_path: Path) -> Non
     repo = Repository(LocalStore(tmp_path / "empty"))
     assert repo.init_if_needed() is True
     assert repo.init_if_needed() is False
+
+
+def test_report_directories_the_restore_creates_are_owner_only(cognito: Any, tmp_path: Path) -> None:
+    pool = make_pool(cognito)
+    fill_pool(cognito, pool, n_users=2)
+    repo = str(tmp_path / "repo")
+    assert CliRunner().invoke(cli, ["backup", "--user-pool-id", pool, "--repo", repo]).exit_code == 0
+    reports = tmp_path / "out" / "reports"
+    old = os.umask(0o022)
+    try:
+        result = CliRunner().invoke(
+            cli, ["restore", "--repo", repo, "--new-pool", "copy", "--report-dir", str(reports), "--json"]
+        )
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    for level in (tmp_path / "out", reports):
+        assert stat.S_IMODE(level.stat().st_mode) == 0o700, level

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cognito_backup.store.local import make_private_dirs
+
 STATE_FILE = "restore-state.jsonl"
 
 
@@ -36,7 +38,7 @@ class CheckpointState:
 
 def secure_open(path: Path, flags: int) -> int:
     """Open (creating) a file readable and writable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd = os.open(path, flags | os.O_CREAT, 0o600)
     os.chmod(path, 0o600)  # also when it already existed with wider permissions
     return fd
