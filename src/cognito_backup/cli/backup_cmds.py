@@ -6,6 +6,7 @@ import click
 
 from cognito_backup.aws.reader import PoolReader, ReadProgress
 from cognito_backup.cli.common import (
+    USER_POOL_ID,
     Progress,
     app,
     emit_json,
@@ -19,7 +20,7 @@ from cognito_backup.ops.backup import BackupOptions, run_backup
 
 
 @click.command()
-@click.option("--user-pool-id", required=True, help="The pool to back up, e.g. us-east-1_AbCdEf123.")
+@click.option("--user-pool-id", type=USER_POOL_ID, required=True, help="The pool to back up, e.g. us-east-1_AbCdEf123.")
 @click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
 @click.option(
     "--sse-kms-key-id",

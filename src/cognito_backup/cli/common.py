@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -83,6 +84,30 @@ def fail(error: CognitoBackupError, as_json: bool) -> None:
     if error.hint:
         console.print(f"[dim]hint:[/] {error.hint}", markup=True, soft_wrap=True)
     sys.exit(error.exit_code)
+
+
+class UserPoolIdType(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
+    """A user pool id as the service model defines UserPoolIdType (pattern [\\w-]+_[0-9a-zA-Z]+, length
+    1..55; the service's \\w is ASCII). A typo is then a usage error (exit 2) at once, not a "pool not
+    found" after an AWS call, and never a repository path or journal key made from garbage."""
+
+    name = "user_pool_id"
+    PATTERN = re.compile(r"[\w-]+_[0-9a-zA-Z]+", re.ASCII)
+    MAX_LENGTH = 55
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if len(text) > self.MAX_LENGTH or not self.PATTERN.fullmatch(text):
+            self.fail(
+                f"{text!r} is not a user pool id: expected REGION_ID such as us-east-1_AbCdEf123 "
+                f"(letters, digits, '-', one '_', at most {self.MAX_LENGTH} characters)",
+                param,
+                ctx,
+            )
+        return text
+
+
+USER_POOL_ID = UserPoolIdType()
 
 
 def json_option(fn: F) -> F:

@@ -9,6 +9,7 @@ from rich import box
 from rich.table import Table
 
 from cognito_backup.cli.common import (
+    USER_POOL_ID,
     Progress,
     app,
     emit_json,
@@ -53,7 +54,7 @@ def _manifest_row(m: Manifest) -> dict[str, Any]:
 
 @click.command()
 @repo_option
-@click.option("--user-pool-id", help="Only snapshots of this pool.")
+@click.option("--user-pool-id", type=USER_POOL_ID, help="Only snapshots of this pool.")
 @json_option
 @click.pass_context
 @handle_errors
@@ -244,7 +245,7 @@ def _journal_check(repository: Any) -> Any:
 @click.option("--keep-daily", type=click.IntRange(min=0), default=0, help="Keep the newest snapshot of N days.")
 @click.option("--keep-weekly", type=click.IntRange(min=0), default=0, help="Keep the newest of N ISO weeks.")
 @click.option("--keep-monthly", type=click.IntRange(min=0), default=0, help="Keep the newest of N months.")
-@click.option("--user-pool-id", help="Apply the policy to this pool's snapshots only.")
+@click.option("--user-pool-id", type=USER_POOL_ID, help="Apply the policy to this pool's snapshots only.")
 @click.option(
     "--grace",
     type=float,
