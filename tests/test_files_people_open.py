@@ -42,6 +42,7 @@ def test_no_cell_starts_with_a_formula_character() -> None:
             assert not cell.startswith(tuple(DANGEROUS_FIRST)), cell
     assert out[1][0] == '\'=HYPERLINK("http://x")'  # OWASP: a leading apostrophe, value otherwise kept
     assert out[7] == ["plain", "f"] and out[8][0] == 'say "hi", ok'
+    assert cells(spreadsheet_csv([("'=x", "'quoted")])) == [["''=x", "''quoted"]]
     # Every cell is quoted (OWASP), so a field separator inside a value never splits it.
     assert spreadsheet_csv([("a,b", "c")]).decode() == '"a,b","c"\n'
 
@@ -128,3 +129,12 @@ def test_the_emulator_command_prints_its_endpoint_and_runs_until_ctrl_c(tmp_path
         proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
     time.sleep(0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from("'=+-@\t\r,\"\na1 é"), max_size=8) | st.text(max_size=12), max_size=4))
+def test_the_documented_rule_gives_every_value_back(row: list[str]) -> None:
+    """docs/restore.md: a cell that starts with an apostrophe, drop that first apostrophe."""
+    [back] = cells(spreadsheet_csv([row])) or [[]]
+    assert not any(cell.startswith(DANGEROUS_FIRST) for cell in back)
+    assert [c[1:] if c.startswith("'") else c for c in back] == row

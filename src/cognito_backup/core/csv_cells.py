@@ -3,8 +3,9 @@
 A spreadsheet evaluates a cell that starts with `=`, `+`, `-` or `@` as a formula (and tab / carriage
 return can smuggle one in), so a username such as `=HYPERLINK(...)` in a file an administrator opens
 would run. OWASP's CSV-injection guidance: quote every cell, double the quotes inside, and put an
-apostrophe before a cell that starts with one of those characters. The apostrophe is not part of the
-value; docs/restore.md tells people who read the file by program to strip it.
+apostrophe before a cell that starts with one of those characters. A value that itself starts with an
+apostrophe gets one more, so the rule for a program reading the file back is exact and simple (as
+docs/restore.md says): a cell that starts with an apostrophe, drop that first apostrophe.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import io
 from collections.abc import Iterable, Sequence
 
 DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
+_ESCAPED_FIRST = (*DANGEROUS_FIRST, "'")
 
 
 def safe_cell(value: str) -> str:
-    return "'" + value if value.startswith(DANGEROUS_FIRST) else value
+    return "'" + value if value.startswith(_ESCAPED_FIRST) else value
 
 
 def spreadsheet_csv(rows: Iterable[Sequence[str]]) -> bytes:
