@@ -11,6 +11,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from cognito_backup.cli.main import cli
+from cognito_backup.repo.repository import Repository
 from cognito_backup.store.local import LocalStore
 from tests.helpers import fill_pool, make_pool
 
@@ -53,12 +54,18 @@ def test_a_new_repository_is_announced_once_and_is_owner_only(cognito: Any, tmp_
 
 
 def test_an_empty_existing_directory_becomes_a_repository(tmp_path: Path) -> None:
-    from cognito_backup.repo.repository import Repository
-
     (tmp_path / "empty").mkdir()
     repo = Repository(LocalStore(tmp_path / "empty"))
     assert repo.init_if_needed() is True
     assert repo.init_if_needed() is False
+
+
+def test_a_location_holding_only_a_journal_becomes_a_repository(tmp_path: Path) -> None:
+    # The serverless capture journals from deployment on, before the first scheduled backup.
+    store = LocalStore(tmp_path / "repo")
+    store.put_bytes("journal/us-east-1_x/seg.json", b"{}")
+    assert Repository(store).init_if_needed() is True
+    assert Repository(store).read_config()["format"] == "cognito-backup-repository"
 
 
 def test_report_directories_the_restore_creates_are_owner_only(cognito: Any, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from cognito_backup.repo.layout import (
     CONFIG_KEY,
     FORMAT_NAME,
     FORMAT_VERSION,
+    JOURNAL_PREFIX,
     LOCKS_PREFIX,
     SNAPSHOTS_PREFIX,
     lock_key,
@@ -66,7 +67,10 @@ class Repository:
         if self.store.exists(CONFIG_KEY):
             self.read_config()
             return False
-        if next(iter(self.store.list("")), None) is not None:
+        # The serverless capture and trigger functions journal changes from the moment they are deployed,
+        # possibly before the first backup: a location holding only a journal is this tool's own.
+        foreign = (info for info in self.store.list("") if not info.key.startswith(JOURNAL_PREFIX))
+        if next(foreign, None) is not None:
             raise UsageError(
                 f"{self.store.describe()} is not empty and is not a cognito-backup repository (no {CONFIG_KEY})",
                 hint="Give --repo a new or empty directory (or S3 prefix) to create a repository, or the "
