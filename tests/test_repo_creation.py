@@ -84,3 +84,15 @@ def test_report_directories_the_restore_creates_are_owner_only(cognito: Any, tmp
     assert result.exit_code == 0, result.output
     for level in (tmp_path / "out", reports):
         assert stat.S_IMODE(level.stat().st_mode) == 0o700, level
+
+
+def test_an_s3_prefix_holding_other_objects_is_refused(cognito: Any, s3: Any) -> None:
+    pool = make_pool(cognito)
+    s3.create_bucket(Bucket="shared")
+    s3.put_object(Bucket="shared", Key="team/report.pdf", Body=b"x")
+    result = CliRunner().invoke(cli, ["backup", "--user-pool-id", pool, "--repo", "s3://shared/team"])
+    assert result.exit_code == 2, result.output
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="shared")["Contents"]] == ["team/report.pdf"]
+    fresh = CliRunner().invoke(cli, ["backup", "--user-pool-id", pool, "--repo", "s3://shared/cognito", "--json"])
+    assert fresh.exit_code == 0, fresh.output
+    assert json.loads(fresh.stdout)["repository_created"] is True
