@@ -126,7 +126,8 @@ def _restore_steps(
     }
     say(
         f"[bold]5. Disaster[/]: a script deleted {len(victims)} users and the group 'staff'. "
-        f"diff against the snapshot: [red]{len(drift)} differences[/] (exit 1) in {_count_things(damaged)}"
+        f"diff against the snapshot: [red]{len(drift)} differences[/] (exit 1) about {_count_things(damaged)} "
+        "(one user can differ in several ways)"
     )
     start = time.monotonic()
     repaired = run_restore(
@@ -145,8 +146,8 @@ def _restore_steps(
         "differences": len(after),
     }
     say(
-        f"[bold]6. Restore into the same pool[/]: {_count_things(_touched(detail, 'created'))} created, "
-        f"{_count_things(_touched(detail, 'updated'))} updated, {counts['unchanged']} unchanged, "
+        f"[bold]6. Restore into the same pool[/]: created {_count_things(_touched(detail, 'created'))}; "
+        f"updated {_count_things(_touched(detail, 'updated'))}; {counts['unchanged']} unchanged, "
         f"{counts['failed']} failed in {time.monotonic() - start:.1f}s, silently (MessageAction=SUPPRESS). "
         f"diff: {_verdict(after)}"
     )
@@ -171,7 +172,7 @@ def _restore_steps(
     named = [*summary.plan.skipped, *summary.plan.notes]
     say(
         f"[bold]7. Restore into a new pool[/] {new_pool}: configuration, 2 app clients (new ids, secret kept), "
-        f"resource server; {_count_things(_touched(new_detail, 'created'))} created in "
+        f"resource server; created {_count_things(_touched(new_detail, 'created'))} in "
         f"{time.monotonic() - start:.1f}s at Cognito's default quotas. diff: {_verdict(final)}"
     )
     say(f"   {len(named)} user(s) named in the report as not restorable exactly as they were, e.g.:")
@@ -196,7 +197,8 @@ def _touched(detail: dict[str, dict[str, int]], outcome: str) -> dict[str, int]:
 
 
 def _count_things(counts: dict[str, int]) -> str:
-    return ", ".join(f"{counts[plural]} {plural if counts[plural] != 1 else kind}" for plural, kind in KINDS)
+    parts = [f"{counts[plural]} {plural if counts[plural] != 1 else kind}" for plural, kind in KINDS if counts[plural]]
+    return ", ".join(parts) or "nothing"
 
 
 def _verdict(diffs: list[Any]) -> str:
