@@ -138,3 +138,15 @@ def test_the_documented_rule_gives_every_value_back(row: list[str]) -> None:
     [back] = cells(spreadsheet_csv([row])) or [[]]
     assert not any(cell.startswith(DANGEROUS_FIRST) for cell in back)
     assert [c[1:] if c.startswith("'") else c for c in back] == row
+
+
+def test_the_emulator_on_a_port_in_use_is_a_usage_error() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["emulator", "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert f"127.0.0.1:{port}" in result.output and "Traceback" not in result.output

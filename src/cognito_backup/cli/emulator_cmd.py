@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 
@@ -9,6 +10,7 @@ import click
 
 from cognito_backup.cli.common import handle_errors
 from cognito_backup.emulator import Emulator
+from cognito_backup.errors import UsageError
 
 
 @click.command()
@@ -35,6 +37,8 @@ def emulator(port: int, latency: float) -> None:
     is more lenient than Cognito (it never throttles, and accepts some calls Cognito refuses): use it
     to learn the tool, not to prove a restore plan.
     """
+    if port:
+        _check_free(port)
     server = Emulator(latency=latency, port=port or None)
     url = server.start()
     # Flushed line by line: whoever started us (a script, a pipe) needs the endpoint now, not at exit.
@@ -52,6 +56,18 @@ def emulator(port: int, latency: float) -> None:
         click.echo("emulator stopped", err=True)
     finally:
         server.stop()
+
+
+def _check_free(port: int) -> None:
+    # werkzeug reports a taken port itself and exits 1; a taken port is the caller's choice to fix (exit 2).
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise UsageError(
+                f"Cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}",
+                hint="Choose another --port, or --port 0 for a free one.",
+            ) from None
 
 
 def register(group: click.Group) -> None:
