@@ -106,7 +106,9 @@ def test_failed_backup_leaves_no_snapshot_and_says_why(cognito: Any, tmp_repo: s
 
 
 def test_bad_rate_is_a_usage_error(tmp_repo: str) -> None:
-    result = CliRunner().invoke(cli, ["backup", "--user-pool-id", "x", "--repo", tmp_repo, "--rate", "Bogus=3"])
+    result = CliRunner().invoke(
+        cli, ["backup", "--user-pool-id", "us-east-1_x", "--repo", tmp_repo, "--rate", "Bogus=3"]
+    )
     assert result.exit_code == 2
     assert "Categories:" in result.output
 

@@ -79,7 +79,7 @@ def test_schema_refusal_exits_8_and_writes_nothing(cognito: Any, tmp_path: Path)
 
 
 def test_bad_only_value_is_a_usage_error(cognito: Any, tmp_path: Path) -> None:
-    result = run("restore", "--repo", str(tmp_path), "--user-pool-id", "x", "--only", "alice")
+    result = run("restore", "--repo", str(tmp_path), "--user-pool-id", "us-east-1_x", "--only", "alice")
     assert result.exit_code == 2
 
 

@@ -136,4 +136,5 @@ EXIT_CODES: list[tuple[int, str, str]] = [
     (12, "not_restorable", "The restore did all it could; items the target cannot take are named."),
     (70, "internal", "A bug in cognito-backup: please report it with the traceback."),
     (130, "interrupted", "Stopped by Ctrl-C/SIGTERM after saving progress; re-run to resume."),
+    (141, "broken_pipe", "The reader of stdout went away (`| head`); stopped quietly, as a shell reports SIGPIPE."),
 ]

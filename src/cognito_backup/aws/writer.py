@@ -8,7 +8,6 @@ deleted, a membership already removed counts as removed.
 from __future__ import annotations
 
 import secrets
-import string
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,21 +21,27 @@ DONE = "done"
 EXISTED = "existed"  # create found it already there (and updated it)
 ALREADY = "already"  # delete / remove found nothing to do
 
-# Cognito's accepted password symbols, minus the comma and quotes (the passwords file is a CSV).
-PASSWORD_SYMBOLS = "^$*.[]{}()?!@#%&/<>:;|_~=+-"
+# Temporary passwords are read out over the phone and typed from a printout: no character that looks
+# or sounds like another (0/O/o, 1/l/I/i). The symbols are among those Cognito accepts, have one
+# obvious spoken name, and are never first, so no password starts a spreadsheet formula.
+PASSWORD_LOWER = "abcdefghjkmnpqrstuvwxyz"
+PASSWORD_UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+PASSWORD_DIGITS = "23456789"
+PASSWORD_SYMBOLS = "!#$%*+=?@"
 PASSWORD_LENGTH = 32
 
 
 def random_password(policy: Mapping[str, Any] | None = None) -> str:
-    """A fresh random password satisfying any Cognito password policy (every character class present)."""
+    """A fresh random password satisfying any Cognito password policy: every character class present
+    (whatever the policy requires), at least its MinimumLength, and a letter or digit first."""
     minimum = int((policy or {}).get("MinimumLength", 8) or 8)
     length = max(PASSWORD_LENGTH, minimum)
-    classes = [string.ascii_lowercase, string.ascii_uppercase, string.digits, PASSWORD_SYMBOLS]
-    chars = [secrets.choice(c) for c in classes]
+    classes = [PASSWORD_LOWER, PASSWORD_UPPER, PASSWORD_DIGITS, PASSWORD_SYMBOLS]
     alphabet = "".join(classes)
-    chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
-    secrets.SystemRandom().shuffle(chars)
-    return "".join(chars)
+    rest = [secrets.choice(c) for c in classes]
+    rest += [secrets.choice(alphabet) for _ in range(length - 1 - len(rest))]
+    secrets.SystemRandom().shuffle(rest)
+    return secrets.choice(PASSWORD_LOWER + PASSWORD_UPPER + PASSWORD_DIGITS) + "".join(rest)
 
 
 def _attrs(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:

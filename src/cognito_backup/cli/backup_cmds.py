@@ -6,6 +6,7 @@ import click
 
 from cognito_backup.aws.reader import PoolReader, ReadProgress
 from cognito_backup.cli.common import (
+    USER_POOL_ID,
     Progress,
     app,
     emit_json,
@@ -21,7 +22,7 @@ from cognito_backup.ops.backup import BackupOptions, incomplete_error, run_backu
 
 
 @click.command()
-@click.option("--user-pool-id", required=True, help="The pool to back up, e.g. us-east-1_AbCdEf123.")
+@click.option("--user-pool-id", type=USER_POOL_ID, required=True, help="The pool to back up, e.g. us-east-1_AbCdEf123.")
 @click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
 @click.option(
     "--sse-kms-key-id",
@@ -67,6 +68,8 @@ def backup(
     """
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo, kms_key_id=sse_kms_key_id)
+    # Refuse a location that is not a repository before reading a single user.
+    creating = repository.location_is_new()
     progress = Progress(enabled=not as_json)
     reader = PoolReader(
         ctx_app.cognito(),
@@ -91,7 +94,7 @@ def backup(
                 "users", int(config.user_pool.get("EstimatedNumberOfUsers") or 0) or None
             ),
         )
-    summary = result.summary()
+    summary = {**result.summary(), "repository_created": creating}
     incomplete = incomplete_error(result.manifest)
     if as_json:
         emit_json(summary)  # carries "incomplete": one JSON object on stdout, whatever the exit code
@@ -99,6 +102,8 @@ def backup(
             _exit_incomplete(incomplete)
         return
     console = out_console()
+    if creating:
+        console.print(f"Created repository at {repository.store.describe()}", markup=False)
     console.print(
         f"Snapshot [bold]{summary['snapshot']}[/] of {user_pool_id}: {summary['users']:,} users, "
         f"{summary['groups']:,} groups, {summary['memberships']:,} memberships, "

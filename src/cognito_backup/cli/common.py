@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from botocore.exceptions import BotoCoreError
@@ -27,6 +29,9 @@ from cognito_backup.store import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 INTERNAL_ERROR_EXIT = 70
+# What a shell reports for a process killed by SIGPIPE (128 + 13): `cmd | head` must look the same
+# whether cmd is a C tool or this one.
+BROKEN_PIPE_EXIT = 141
 
 
 @dataclass
@@ -47,15 +52,22 @@ def app(ctx: click.Context) -> AppContext:
     return obj
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich's own handling exits 1, which reads as "differences found" to a script.
+        self.quiet = True
+        exit_on_broken_pipe()
+
+
 def err_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return _Console(stderr=True, highlight=False)
 
 
 def out_console() -> Console:
     # Piped output (logs, CI) must not be squeezed into 80 columns and truncated with ellipses.
-    console = Console(highlight=False)
+    console = _Console(highlight=False)
     if not console.is_terminal:
-        console = Console(highlight=False, width=200)
+        console = _Console(highlight=False, width=200)
     return console
 
 
@@ -72,6 +84,30 @@ def fail(error: CognitoBackupError, as_json: bool) -> None:
     if error.hint:
         console.print(f"[dim]hint:[/] {error.hint}", markup=True, soft_wrap=True)
     sys.exit(error.exit_code)
+
+
+class UserPoolIdType(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
+    """A user pool id as the service model defines UserPoolIdType (pattern [\\w-]+_[0-9a-zA-Z]+, length
+    1..55; the service's \\w is ASCII). A typo is then a usage error (exit 2) at once, not a "pool not
+    found" after an AWS call, and never a repository path or journal key made from garbage."""
+
+    name = "user_pool_id"
+    PATTERN = re.compile(r"[\w-]+_[0-9a-zA-Z]+", re.ASCII)
+    MAX_LENGTH = 55
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if len(text) > self.MAX_LENGTH or not self.PATTERN.fullmatch(text):
+            self.fail(
+                f"{text!r} is not a user pool id: expected REGION_ID such as us-east-1_AbCdEf123 "
+                f"(letters, digits, '-', one '_', at most {self.MAX_LENGTH} characters)",
+                param,
+                ctx,
+            )
+        return text
+
+
+USER_POOL_ID = UserPoolIdType()
 
 
 def json_option(fn: F) -> F:
@@ -107,6 +143,8 @@ def handle_errors(fn: F) -> F:
         except BotoCoreError as exc:
             # Raised outside any one call's translation (client creation, credential lookup).
             fail(translate_client_error(exc, "AWS"), as_json)
+        except BrokenPipeError:
+            exit_on_broken_pipe()
         except KeyboardInterrupt:
             err_console().print("[yellow]interrupted[/]: progress so far is saved; re-run to continue.")
             sys.exit(130)
@@ -120,6 +158,36 @@ def handle_errors(fn: F) -> F:
             sys.exit(INTERNAL_ERROR_EXIT)
 
     return wrapper  # type: ignore[return-value]
+
+
+def exit_on_broken_pipe() -> NoReturn:
+    """The reader of stdout is gone (`| head`): stop quietly. stdout is pointed at /dev/null first, or
+    the interpreter's last flush at exit would fail again and print to stderr."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is no real file (a test runner's buffer): nothing will flush into the pipe
+    finally:
+        os.close(devnull)
+    sys.exit(BROKEN_PIPE_EXIT)
+
+
+class PipeAwareGroup(click.Group):
+    """The command group: --help and usage text into a closed pipe end like a command's output does
+    (click itself would exit 1 there). Commands are covered by handle_errors."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            exit_on_broken_pipe()
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            exit_on_broken_pipe()
 
 
 class Progress:

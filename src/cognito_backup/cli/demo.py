@@ -115,10 +115,19 @@ def _restore_steps(
         cognito.admin_delete_user(UserPoolId=pool_id, Username=username)
     cognito.delete_group(UserPoolId=pool_id, GroupName="staff")
     drift = differences(desired, PoolReader(cognito, pacer, pool_id).read_state())
-    result["disaster"] = {"deleted_users": len(victims), "deleted_groups": 1, "differences": len(drift)}
+    # One user can differ in several ways (missing, and disabled in the snapshot): the restore counts
+    # things, so the disaster is told in things too, and the two add up.
+    damaged = _things(drift)
+    result["disaster"] = {
+        "deleted_users": len(victims),
+        "deleted_groups": 1,
+        "differences": len(drift),
+        "differing": damaged,
+    }
     say(
         f"[bold]5. Disaster[/]: a script deleted {len(victims)} users and the group 'staff'. "
-        f"diff against the snapshot: [red]{len(drift)} differences[/] (exit 1)"
+        f"diff against the snapshot: [red]{len(drift)} differences[/] (exit 1) about {_count_things(damaged)} "
+        "(one user can differ in several ways)"
     )
     start = time.monotonic()
     repaired = run_restore(
@@ -128,12 +137,19 @@ def _restore_steps(
         RestoreRequest(snapshot=snapshot, target_pool_id=pool_id, report_dir=report_root / "in-place"),
     )
     counts = repaired.summary.counts()
+    detail = repaired.summary.detail()
     after = differences(desired, PoolReader(cognito, pacer, pool_id).read_state())
-    result["restore_in_place"] = {**counts, "seconds": round(time.monotonic() - start, 1), "differences": len(after)}
+    result["restore_in_place"] = {
+        **counts,
+        "detail": detail,
+        "seconds": round(time.monotonic() - start, 1),
+        "differences": len(after),
+    }
     say(
-        f"[bold]6. Restore into the same pool[/]: created {counts['created']}, updated {counts['updated']}, "
-        f"unchanged {counts['unchanged']}, failed {counts['failed']} in {time.monotonic() - start:.1f}s, silently "
-        f"(MessageAction=SUPPRESS). diff: {_verdict(after)}"
+        f"[bold]6. Restore into the same pool[/]: created {_count_things(_touched(detail, 'created'))}; "
+        f"updated {_count_things(_touched(detail, 'updated'))}; {counts['unchanged']} unchanged, "
+        f"{counts['failed']} failed in {time.monotonic() - start:.1f}s, silently (MessageAction=SUPPRESS). "
+        f"diff: {_verdict(after)}"
     )
 
     # Disaster 2: the pool (or its Region) is gone: rebuild it as a new pool from the snapshot.
@@ -145,7 +161,7 @@ def _restore_steps(
         RestoreRequest(snapshot=snapshot, new_pool_name="demo-recovered", report_dir=report_root / "new-pool"),
     )
     summary = rebuilt.summary
-    new_counts = summary.counts()
+    new_detail = summary.detail()
     new_pool = str(summary.user_pool_id)
     final = differences(desired, PoolReader(cognito, pacer, new_pool).read_state())
     result["restore_new_pool"] = {
@@ -156,7 +172,7 @@ def _restore_steps(
     named = [*summary.plan.skipped, *summary.plan.notes]
     say(
         f"[bold]7. Restore into a new pool[/] {new_pool}: configuration, 2 app clients (new ids, secret kept), "
-        f"resource server, {len(desired.groups)} groups, {new_counts['created']} users and memberships created in "
+        f"resource server; created {_count_things(_touched(new_detail, 'created'))} in "
         f"{time.monotonic() - start:.1f}s at Cognito's default quotas. diff: {_verdict(final)}"
     )
     say(f"   {len(named)} user(s) named in the report as not restorable exactly as they were, e.g.:")
@@ -166,6 +182,23 @@ def _restore_steps(
     say(f"   sub map (old sub -> new sub -> username): {rebuilt.sub_map_path}")
     say(f"   report: {rebuilt.report_path}")
     say("   Passwords never leave Cognito: restored users sign in again through 'forgot password' (docs/restore.md).")
+
+
+KINDS = (("users", "user"), ("groups", "group"), ("memberships", "membership"))
+
+
+def _things(diffs: list[Any]) -> dict[str, int]:
+    """How many users, groups and memberships differ (each counted once, however many ways)."""
+    return {plural: len({d.name for d in diffs if d.kind == kind}) for plural, kind in KINDS}
+
+
+def _touched(detail: dict[str, dict[str, int]], outcome: str) -> dict[str, int]:
+    return {plural: detail.get(plural, {}).get(outcome, 0) for plural, _ in KINDS}
+
+
+def _count_things(counts: dict[str, int]) -> str:
+    parts = [f"{counts[plural]} {plural if counts[plural] != 1 else kind}" for plural, kind in KINDS if counts[plural]]
+    return ", ".join(parts) or "nothing"
 
 
 def _verdict(diffs: list[Any]) -> str:

@@ -12,6 +12,7 @@ import click
 
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.cli.common import (
+    USER_POOL_ID,
     Progress,
     app,
     emit_json,
@@ -21,7 +22,7 @@ from cognito_backup.cli.common import (
     out_console,
     rate_options,
 )
-from cognito_backup.errors import UsageError
+from cognito_backup.errors import OperationsFailed, UsageError
 from cognito_backup.ops.capture import BatchResult, CaptureOptions, Capturer, CaptureSummary, SqsQueue, run_capture
 from cognito_backup.repo.journal import Journal
 
@@ -65,6 +66,7 @@ def reader_factory(client: Any, rates: tuple[str, ...]) -> Callable[[str], PoolR
 @click.option(
     "--user-pool-id",
     "pool_ids",
+    type=USER_POOL_ID,
     multiple=True,
     help="Capture only these pools (repeatable). The first is also the pool of events that name none "
     "(some public API calls). Default: every pool the events name.",
@@ -117,7 +119,7 @@ def capture(
     def on_batch(batch: BatchResult, total: CaptureSummary) -> None:
         progress.line(
             f"  batch: {batch.messages} messages -> {batch.records} records; "
-            f"{len(batch.failed) + len(batch.poison)} failed, {len(batch.deferred)} deferred; lag {total.lag_seconds}s"
+            f"{len(batch.failed) + len(batch.poison)} failed, {len(batch.deferred)} deferred{_lag(total.lag_seconds)}"
         )
 
     with (
@@ -134,22 +136,39 @@ def capture(
             wait_seconds=wait_seconds,
             on_batch=on_batch,
         )
+    not_captured = summary.failed + summary.poison
     if as_json:
         emit_json(summary.to_json())
-        return
-    console = out_console()
-    console.print(
-        f"{summary.messages:,} messages -> {summary.records:,} journal records in {summary.segments} segment(s); "
-        f"{summary.deleted:,} deleted from the queue, {summary.failed + summary.poison} failed "
-        f"({summary.poison} unparseable), {summary.deferred} deferred."
-    )
-    for mid, why in sorted(summary.failures.items()):
-        console.print(f"  [yellow]not captured[/] {mid}: {why}")
+    else:
+        console = out_console()
+        console.print(
+            f"{summary.messages:,} messages -> {summary.records:,} journal records in {summary.segments} segment(s); "
+            f"{summary.deleted:,} deleted from the queue, {not_captured} failed "
+            f"({summary.poison} unparseable), {summary.deferred} deferred."
+        )
+        for mid, why in sorted(summary.failures.items()):
+            console.print(f"  [yellow]not captured[/] {mid}: {why}")
+    if not_captured and not follow:
+        # A drain is one job: exit 0 would tell a scheduler every message is in the journal. (With
+        # --follow the job is "run until stopped"; failed messages go back to SQS and its DLQ.)
+        failure = OperationsFailed(
+            f"{not_captured} message(s) could not be journaled: {', '.join(sorted(summary.failures)) or '?'}",
+            hint="They stay in the queue: SQS delivers them again, then moves them to its dead-letter queue "
+            "(see docs/capture.md).",
+        )
+        if as_json:
+            raise SystemExit(failure.exit_code)  # stdout already holds the one JSON document, failures named
+        raise failure
+
+
+def _lag(seconds: float | None) -> str:
+    # No message journaled yet means no lag to tell, not a lag of "None".
+    return "" if seconds is None else f"; lag {seconds}s"
 
 
 @click.command()
 @click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
-@click.option("--user-pool-id", help="Compact this pool (default: every pool with snapshots).")
+@click.option("--user-pool-id", type=USER_POOL_ID, help="Compact this pool (default: every pool with snapshots).")
 @json_option
 @click.pass_context
 @handle_errors
@@ -176,8 +195,12 @@ def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bo
 
 @click.command()
 @click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
-@click.option("--to-user-pool-id", "standby", required=True, help="The standby pool to keep in step.")
-@click.option("--user-pool-id", "source", help="The source pool (default: the only pool with snapshots).")
+@click.option(
+    "--to-user-pool-id", "standby", type=USER_POOL_ID, required=True, help="The standby pool to keep in step."
+)
+@click.option(
+    "--user-pool-id", "source", type=USER_POOL_ID, help="The source pool (default: the only pool with snapshots)."
+)
 @click.option("--region", "standby_region", help="Region of the standby pool (default: the global --region).")
 @click.option("--follow", is_flag=True, help="Keep applying new journal records until SIGTERM / Ctrl-C.")
 @click.option("--interval", default=10.0, show_default=True, help="Seconds between rounds with --follow.")

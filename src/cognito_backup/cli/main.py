@@ -9,7 +9,7 @@ import click
 
 from cognito_backup import __version__
 from cognito_backup.aws.session import AwsContext
-from cognito_backup.cli.common import AppContext, global_options
+from cognito_backup.cli.common import AppContext, PipeAwareGroup, global_options
 
 # Each module defines `register(group)`; one module per family of commands.
 COMMAND_MODULES = (
@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "cognito_backup.cli.restore_cmds",
     "cognito_backup.cli.journal_cmds",
     "cognito_backup.cli.demo",
+    "cognito_backup.cli.emulator_cmd",
 )
 
 HELP = """Backups, point-in-time restores and warm standbys for Amazon Cognito user pools.
@@ -32,11 +33,14 @@ Typical use:
 AWS options follow the AWS CLI: --region, --profile, --endpoint-url and the AWS_* variables.
 Exit codes: 0 ok, 1 differences/partial failure, 2 usage, 3 access denied, 4 pool not found,
 5 throttled, 6 repository damaged, 7 not found, 8 plan refused, 9 other AWS error,
-10 storage unavailable, 11 snapshot incomplete, 70 internal error, 130 interrupted (see docs/exit-codes.md).
+10 storage unavailable, 11 snapshot incomplete, 12 not restorable, 70 internal error, 130 interrupted,
+141 output pipe closed (see docs/exit-codes.md).
 """
 
 
-@click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=PipeAwareGroup, help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @global_options
 @click.version_option(__version__, prog_name="cognito-backup")
 @click.pass_context

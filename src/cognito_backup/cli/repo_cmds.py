@@ -5,19 +5,35 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich import box
 from rich.table import Table
 
-from cognito_backup.cli.common import Progress, app, emit_json, handle_errors, json_option, out_console
+from cognito_backup.cli.common import (
+    USER_POOL_ID,
+    Progress,
+    app,
+    emit_json,
+    err_console,
+    handle_errors,
+    json_option,
+    out_console,
+)
 from cognito_backup.core.retention import Policy
 from cognito_backup.errors import RepositoryDamaged, UsageError
 from cognito_backup.ops.pitr import coverage
 from cognito_backup.ops.prune import DEFAULT_GRACE_SECONDS, prune
 from cognito_backup.repo.check import check_repository
 from cognito_backup.repo.journal import journal_check
-from cognito_backup.repo.layout import JOURNAL_PREFIX, OBJECTS_PREFIX
+from cognito_backup.repo.layout import JOURNAL_PREFIX, OBJECTS_PREFIX, snapshot_key
 from cognito_backup.repo.manifest import Manifest
 
 repo_option = click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
+
+
+_manifest_row_keys = (
+    "id", "user_pool_id", "region", "started_at", "finished_at", "users", "groups", "memberships", "bytes",
+    "tool_version", "compacted_from",
+)  # fmt: skip
 
 
 def _manifest_row(m: Manifest) -> dict[str, Any]:
@@ -39,39 +55,65 @@ def _manifest_row(m: Manifest) -> dict[str, Any]:
 
 @click.command()
 @repo_option
-@click.option("--user-pool-id", help="Only snapshots of this pool.")
+@click.option("--user-pool-id", type=USER_POOL_ID, help="Only snapshots of this pool.")
 @json_option
 @click.pass_context
 @handle_errors
 def snapshots(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bool) -> None:
-    """List the snapshots in a repository, oldest first, with the time range each can restore to."""
+    """List the snapshots in a repository, oldest first, with the time range each can restore to.
+
+    A manifest that cannot be read is named (exit 6) and every readable snapshot is still listed."""
     repository = app(ctx).repository(repo)
-    manifests = [m for m in repository.list_snapshots() if user_pool_id in (None, m.user_pool_id)]
-    rows = [_manifest_row(m) for m in manifests]
+    scan = repository.scan_snapshots()
+    manifests = [m for m in scan.manifests if user_pool_id in (None, m.user_pool_id)]
+    rows = [{**_manifest_row(m), "key": snapshot_key(m.id), "damaged": None} for m in manifests]
     reach = _coverage(repository, manifests)
     for row in rows:
         row["restorable_from"], row["restorable_to"] = reach.get(row["id"], (row["finished_at"], row["finished_at"]))
+    # A damaged manifest's pool is unknown: it is named whatever --user-pool-id says.
+    # Same keys as a readable row, all unknown (null) but the id (from the key's name) and the damage.
+    blank = dict.fromkeys((*_manifest_row_keys, "restorable_from", "restorable_to"))
+    broken = [{**blank, "id": d.snapshot_id, "key": d.key, "damaged": d.message} for d in scan.damaged]
     if as_json:
-        emit_json(rows)
-        return
-    table = Table(title=f"Snapshots in {repository.store.describe()}")
-    for col in ("id", "pool", "started (UTC)", "users", "groups", "memberships", "size", "restorable to"):
-        table.add_column(col, justify="right" if col in ("users", "groups", "memberships", "size") else "left")
-    for row in rows:
-        table.add_row(
-            row["id"],
-            row["user_pool_id"],
-            row["started_at"][:19].replace("T", " "),
-            f"{row['users']:,}",
-            f"{row['groups']:,}",
-            f"{row['memberships']:,}",
-            _human_bytes(row["bytes"]),
-            str(row["restorable_to"])[:19].replace("T", " "),
+        emit_json(rows + broken)
+    else:
+        _print_snapshot_table(repository.store.describe(), rows, broken)
+    if broken:
+        err_console().print(
+            f"[bold red]error:[/] {len(broken)} snapshot manifest(s) cannot be read; the other snapshots are usable.",
+            soft_wrap=True,
         )
+        err_console().print("[dim]hint:[/] `cognito-backup check` reports the damage.", soft_wrap=True)
+        raise SystemExit(RepositoryDamaged.exit_code)
+
+
+def _print_snapshot_table(where: str, rows: list[dict[str, Any]], broken: list[dict[str, Any]]) -> None:
+    # The id is what people copy into --snapshot: it is never wrapped or cut, even on 80 columns. So one
+    # table per source pool (the pool is its title, not a column), no vertical rules, and the other
+    # columns give way first. The start time is the id's own first part; --json has every field.
     console = out_console()
-    console.print(table)
+    for pool in sorted({r["user_pool_id"] for r in rows}):
+        table = Table(
+            title=f"Snapshots of {pool} in {where}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+        )
+        table.add_column("id", no_wrap=True, min_width=max(len(r["id"]) for r in rows))
+        for col in ("users", "groups", "members", "size"):
+            table.add_column(col, justify="right")
+        table.add_column("restorable to (UTC)")
+        for row in (r for r in rows if r["user_pool_id"] == pool):
+            table.add_row(
+                row["id"],
+                f"{row['users']:,}",
+                f"{row['groups']:,}",
+                f"{row['memberships']:,}",
+                _human_bytes(row["bytes"]),
+                str(row["restorable_to"])[:19].replace("T", " "),
+            )
+        console.print(table)
     _print_incomplete(console, rows)
-    if not rows:
+    for row in broken:
+        console.print(f"[red]DAMAGED[/] snapshot {row['id']} ({row['key']}): {row['damaged']}", soft_wrap=True)
+    if not rows and not broken:
         console.print("No snapshots yet: run `cognito-backup backup --user-pool-id ID --repo ...`.")
 
 
@@ -215,7 +257,7 @@ def _journal_check(repository: Any) -> Any:
 @click.option("--keep-daily", type=click.IntRange(min=0), default=0, help="Keep the newest snapshot of N days.")
 @click.option("--keep-weekly", type=click.IntRange(min=0), default=0, help="Keep the newest of N ISO weeks.")
 @click.option("--keep-monthly", type=click.IntRange(min=0), default=0, help="Keep the newest of N months.")
-@click.option("--user-pool-id", help="Apply the policy to this pool's snapshots only.")
+@click.option("--user-pool-id", type=USER_POOL_ID, help="Apply the policy to this pool's snapshots only.")
 @click.option(
     "--grace",
     type=float,

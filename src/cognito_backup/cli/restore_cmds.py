@@ -13,6 +13,7 @@ from rich.text import Text
 
 from cognito_backup.aws.reader import PoolReader, ReadProgress
 from cognito_backup.cli.common import (
+    USER_POOL_ID,
     Progress,
     app,
     emit_json,
@@ -61,7 +62,7 @@ def at_options(fn: Any) -> Any:
 
 @click.command()
 @repo_option
-@click.option("--user-pool-id", required=True, help="The live pool to compare.")
+@click.option("--user-pool-id", type=USER_POOL_ID, required=True, help="The live pool to compare.")
 @click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix), or latest.")
 @at_options
 @rate_options
@@ -204,7 +205,7 @@ def _confirm_prune(plan: Plan) -> bool:
 @repo_option
 @click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix), or latest.")
 @at_options
-@click.option("--user-pool-id", "target", help="Restore into this existing pool.")
+@click.option("--user-pool-id", "target", type=USER_POOL_ID, help="Restore into this existing pool.")
 @click.option("--new-pool", "new_pool", metavar="NAME", help="Create a new pool with this name from the snapshot.")
 @click.option("--region", "target_region", help="Region of the target pool (default: the global --region).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and write nothing.")

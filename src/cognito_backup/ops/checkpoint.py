@@ -34,6 +34,7 @@ from typing import Any
 from cognito_backup.core.ownership import ResumeFacts
 from cognito_backup.repo.layout import restore_state_prefix
 from cognito_backup.store.base import Store
+from cognito_backup.store.local import make_private_dirs
 
 FORMAT = 1
 LOCAL_PASSWORDS_FILE = "restore-passwords.jsonl"
@@ -69,7 +70,7 @@ class CheckpointState:
 
 def secure_open(path: Path, flags: int) -> int:
     """Open (creating) a file readable and writable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd = os.open(path, flags | os.O_CREAT, 0o600)
     os.chmod(path, 0o600)  # also when it already existed with wider permissions
     return fd

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cognito_backup.core.retention import Decision, Policy, SnapshotTime, apply_policy
+from cognito_backup.errors import RepositoryDamaged
 from cognito_backup.repo.layout import CHECKPOINTS_PREFIX, LOCKS_PREFIX, OBJECTS_PREFIX, object_hash_from_key
-from cognito_backup.repo.repository import Repository, parse_time
+from cognito_backup.repo.repository import Repository, SnapshotScan, parse_time
 
 DEFAULT_GRACE_SECONDS = 3600.0
 STALE_LOCK_SECONDS = 2 * 86400.0
@@ -51,7 +52,9 @@ def prune(
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     now: Callable[[], float] = time.time,
 ) -> PruneResult:
-    snapshots = repo.list_snapshots()
+    scan = repo.scan_snapshots()
+    refuse_if_damaged(scan)
+    snapshots = scan.manifests
     # Retention applies per source pool: one pool's backups never push out another's.
     pools = sorted({s.user_pool_id for s in snapshots if user_pool_id in (None, s.user_pool_id)})
     decision = Decision()
@@ -92,6 +95,19 @@ def prune(
         if not dry_run:
             repo.store.delete(info.key)
     return result
+
+
+def refuse_if_damaged(scan: SnapshotScan) -> None:
+    """A manifest that cannot be read may reference any object, and its snapshot may be one the policy
+    keeps: pruning around it could delete the data of a snapshot that is only one repair away."""
+    if scan.damaged:
+        names = ", ".join(d.key for d in scan.damaged)
+        raise RepositoryDamaged(
+            f"prune stopped before deleting anything: {len(scan.damaged)} manifest(s) cannot be read ({names}); "
+            "the objects they reference are unknown",
+            hint="Run `cognito-backup check`; repair the manifest from a copy of the repository, or move it "
+            "out of snapshots/ if that snapshot is lost for good, then prune again.",
+        )
 
 
 def _remove_stale_state(repo: Repository, now: float) -> int:

@@ -11,15 +11,13 @@ Nothing is printed here; progress goes to callbacks. Attribute values never reac
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
-import io
 import json
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from typing import Any
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.writer import DONE, EXISTED, Writer, random_password
+from cognito_backup.core.csv_cells import spreadsheet_csv
 from cognito_backup.core.ownership import FORCE_CHANGE_PASSWORD, REASON_UNSET, ours, passwords_to_set
 from cognito_backup.core.plan import Op, Plan, PlanOptions, identity_key, plan, username_attributes
 from cognito_backup.errors import PlanRefused, UsageError
@@ -576,25 +575,18 @@ def write_reports(summary: RestoreSummary, report_dir: Path, run_key: str) -> Re
     report_dir = Path(report_dir)
     outcome = RestoreOutcome(summary)
     outcome.sub_map_path = report_dir / f"sub-map-{slug}.csv"
-    write_private(outcome.sub_map_path, _csv([("old_sub", "new_sub", "username"), *summary.sub_map]))
+    write_private(outcome.sub_map_path, spreadsheet_csv([("old_sub", "new_sub", "username"), *summary.sub_map]))
     if summary.temporary_passwords:
         outcome.passwords_path = report_dir / f"passwords-{slug}.csv"
         rows = [("username", "temporary_password")] + [
             (username, pw) for _, (username, pw) in sorted(summary.temporary_passwords.items())
         ]
-        write_private(outcome.passwords_path, _csv(rows))
+        write_private(outcome.passwords_path, spreadsheet_csv(rows))
     outcome.report_path = report_dir / f"report-{slug}.json"
     body = outcome.to_json()
     body["plan"] = summary.plan.to_json()["counts"]
     write_private(outcome.report_path, (json.dumps(body, indent=2, sort_keys=True, default=str) + "\n").encode())
     return outcome
-
-
-def _csv(rows: Sequence[Sequence[str]]) -> bytes:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerows(rows)
-    return buf.getvalue().encode("utf-8")
 
 
 def load_snapshot_state(repo: Repository, snapshot: str = "latest") -> tuple[str, PoolState]:

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cognito_backup.errors import CognitoBackupError, RepositoryDamaged
-from cognito_backup.repo.layout import SNAPSHOTS_PREFIX, object_key
+from cognito_backup.errors import RepositoryDamaged
+from cognito_backup.repo.layout import object_key
 from cognito_backup.repo.manifest import Manifest, ObjectRef
 from cognito_backup.repo.objects import iter_object
 from cognito_backup.repo.repository import Repository
@@ -80,13 +80,10 @@ def check_repository(
     if snapshot:
         manifests = [repo.resolve(snapshot)]
     else:
-        for info in repo.store.list(SNAPSHOTS_PREFIX):
-            if not info.key.endswith(".json"):
-                continue
-            try:
-                manifests.append(repo.load_manifest_key(info.key))
-            except CognitoBackupError as exc:
-                report.problems.append(Problem(info.key, None, "manifest", exc.message))
+        scan = repo.scan_snapshots()
+        manifests = scan.manifests
+        for damaged in scan.damaged:
+            report.problems.append(Problem(damaged.snapshot_id, None, "manifest", damaged.message))
     sizes = {info.key: info.size for info in repo.store.list("objects/")}
     verified: dict[str, str | None] = {}  # objects shared by snapshots are read once
     for manifest in manifests:

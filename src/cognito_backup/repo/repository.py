@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from cognito_backup import __version__
@@ -16,6 +17,7 @@ from cognito_backup.repo.layout import (
     CONFIG_KEY,
     FORMAT_NAME,
     FORMAT_VERSION,
+    JOURNAL_PREFIX,
     LOCKS_PREFIX,
     SNAPSHOTS_PREFIX,
     lock_key,
@@ -58,12 +60,31 @@ class Repository:
         self.clock = clock
 
     # ---- repository config -------------------------------------------------------------------
-    def init_if_needed(self) -> None:
+    def location_is_new(self) -> bool:
+        """True when the location is empty (a repository would be created there), False when it holds
+        a repository. Anything else is refused before anything is written: a mistyped --repo must not
+        turn someone's home directory or another tool's bucket prefix into a repository."""
         if self.store.exists(CONFIG_KEY):
             self.read_config()
-            return
+            return False
+        # The serverless capture and trigger functions journal changes from the moment they are deployed,
+        # possibly before the first backup: a location holding only a journal is this tool's own.
+        foreign = (info for info in self.store.list("") if not info.key.startswith(JOURNAL_PREFIX))
+        if next(foreign, None) is not None:
+            raise UsageError(
+                f"{self.store.describe()} is not empty and is not a cognito-backup repository (no {CONFIG_KEY})",
+                hint="Give --repo a new or empty directory (or S3 prefix) to create a repository, or the "
+                "location of an existing one.",
+            )
+        return True
+
+    def init_if_needed(self) -> bool:
+        """Open the repository, creating it on an empty location. Returns True when it was created."""
+        if not self.location_is_new():
+            return False
         body = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "created_at": format_time(self.clock())}
         self.store.put_bytes(CONFIG_KEY, (json.dumps(body, indent=2) + "\n").encode())
+        return True
 
     def read_config(self) -> dict[str, Any]:
         try:
@@ -87,13 +108,25 @@ class Repository:
         return dict(body)
 
     # ---- snapshots ---------------------------------------------------------------------------
-    def list_snapshots(self) -> list[Manifest]:
-        """Every snapshot, oldest first. A manifest that cannot be parsed raises RepositoryDamaged."""
+    def scan_snapshots(self) -> SnapshotScan:
+        """Every readable snapshot (oldest first) and every manifest that cannot be read. One damaged
+        manifest must not hide the others: listing, restoring and checking go on around it."""
         self.read_config()
-        manifests = [
-            self.load_manifest_key(info.key) for info in self.store.list(SNAPSHOTS_PREFIX) if info.key.endswith(".json")
-        ]
-        return sorted(manifests, key=lambda m: (m.started_at, m.id))
+        scan = SnapshotScan()
+        for info in self.store.list(SNAPSHOTS_PREFIX):
+            if not info.key.endswith(".json"):
+                continue
+            try:
+                scan.manifests.append(self.load_manifest_key(info.key))
+            except RepositoryDamaged as exc:
+                scan.damaged.append(DamagedManifest(info.key, exc.message))
+        scan.manifests.sort(key=lambda m: (m.started_at, m.id))
+        return scan
+
+    def list_snapshots(self) -> list[Manifest]:
+        """Every readable snapshot, oldest first. Damaged manifests are left out: callers that must
+        not act without them (prune, check, `latest`) use scan_snapshots()."""
+        return self.scan_snapshots().manifests
 
     def load_manifest_key(self, key: str) -> Manifest:
         try:
@@ -104,23 +137,43 @@ class Repository:
 
     def resolve(self, snapshot: str | None = "latest", user_pool_id: str | None = None) -> Manifest:
         """`latest` (optionally of one pool), a full id, or a unique id prefix."""
-        snaps = self.list_snapshots()
+        scan = self.scan_snapshots()
+        snaps = scan.manifests
         if user_pool_id and (snapshot in (None, "latest")):
             snaps = [s for s in snaps if s.user_pool_id == user_pool_id] or snaps
-        if not snaps:
+        if snapshot in (None, "", "latest"):
+            # A damaged manifest's pool and time are unknown, but its id starts with its start time:
+            # if it may be newer than the newest readable one, `latest` is not known.
+            newest = snaps[-1].id if snaps else ""
+            newer = [d for d in scan.damaged if d.snapshot_id > newest]
+            if newer:
+                raise RepositoryDamaged(
+                    f"The latest snapshot cannot be determined: manifest {newer[-1].key} is damaged "
+                    f"({newer[-1].message})",
+                    hint="Name a readable snapshot with --snapshot (`cognito-backup snapshots` lists them); "
+                    "`cognito-backup check` reports the damage.",
+                )
+        if not snaps and not scan.damaged:
             raise RepositoryNotFound(f"The repository at {self.store.describe()} holds no snapshot yet")
         if snapshot in (None, "", "latest"):
             return snaps[-1]
         assert snapshot is not None
-        matches = [s for s in snaps if s.id == snapshot] or [s for s in snaps if s.id.startswith(snapshot)]
+        ids = [s.id for s in snaps] + [d.snapshot_id for d in scan.damaged]
+        matches = [i for i in ids if i == snapshot] or [i for i in ids if i.startswith(snapshot)]
         if not matches:
             raise RepositoryNotFound(
                 f"No snapshot {snapshot!r} in {self.store.describe()}",
                 hint="`cognito-backup snapshots --repo ...` lists them.",
             )
         if len(matches) > 1:
-            raise UsageError(f"Snapshot prefix {snapshot!r} is ambiguous: {', '.join(m.id for m in matches)}")
-        return matches[0]
+            raise UsageError(f"Snapshot prefix {snapshot!r} is ambiguous: {', '.join(matches)}")
+        for damaged in scan.damaged:
+            if damaged.snapshot_id == matches[0]:
+                raise RepositoryDamaged(
+                    f"Snapshot {damaged.snapshot_id} cannot be read: {damaged.message}",
+                    hint="Restore another snapshot; `cognito-backup check` reports the damage.",
+                )
+        return next(s for s in snaps if s.id == matches[0])
 
     def delete_snapshot(self, manifest: Manifest) -> None:
         self.store.delete(snapshot_key(manifest.id))
@@ -196,6 +249,23 @@ class Repository:
             except (ObjectNotFound, ValueError):
                 continue
         return locks
+
+
+@dataclass(frozen=True)
+class DamagedManifest:
+    key: str
+    message: str
+
+    @property
+    def snapshot_id(self) -> str:
+        """The id the manifest's key names (its content cannot be trusted)."""
+        return self.key.rsplit("/", 1)[-1].removesuffix(".json")
+
+
+@dataclass
+class SnapshotScan:
+    manifests: list[Manifest] = field(default_factory=list)
+    damaged: list[DamagedManifest] = field(default_factory=list)
 
 
 class SnapshotWriter:

@@ -17,6 +17,19 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
+def make_private_dirs(path: Path) -> None:
+    """mkdir -p where every level created is owner-only: mkdir(parents=True) would give the
+    intermediate levels the umask's mode, and a repository or a report directory holds secrets."""
+    missing = []
+    probe = path
+    while not probe.is_dir():
+        missing.append(probe)
+        probe = probe.parent
+    for level in reversed(missing):
+        level.mkdir(mode=DIR_MODE, exist_ok=True)
+        os.chmod(level, DIR_MODE)  # mkdir's mode goes through the umask; this makes it exactly 0700
+
+
 class LocalStore:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).expanduser().absolute()
@@ -30,18 +43,8 @@ class LocalStore:
         return self.root / key
 
     def _ensure_dir(self, path: Path) -> None:
-        # mkdir(parents=True) would create the intermediate levels with the umask's mode; every level
-        # inside the repository must be owner-only.
         try:
-            if path.is_dir():
-                return
-            missing = []
-            probe = path
-            while not probe.exists():
-                missing.append(probe)
-                probe = probe.parent
-            for level in reversed(missing):
-                level.mkdir(mode=DIR_MODE, exist_ok=True)
+            make_private_dirs(path)
         except OSError as exc:
             raise StoreUnavailable(f"Cannot create directory {path}: {exc.strerror}") from exc
 
