@@ -32,7 +32,7 @@ repo_option = click.option("--repo", required=True, help="Repository: a local di
 
 _manifest_row_keys = (
     "id", "user_pool_id", "region", "started_at", "finished_at", "users", "groups", "memberships", "bytes",
-    "tool_version", "compacted_from",
+    "tool_version", "compacted_from", "incomplete",
 )  # fmt: skip
 
 
