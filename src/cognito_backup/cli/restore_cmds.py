@@ -24,9 +24,16 @@ from cognito_backup.cli.common import (
 )
 from cognito_backup.core.diff import differences
 from cognito_backup.core.plan import DEFAULT_PASSWORD_MODE, PASSWORD_MODES, Plan, PlanOptions
-from cognito_backup.errors import DifferencesFound, OperationsFailed, UsageError
+from cognito_backup.errors import DifferencesFound, UsageError
 from cognito_backup.ops.pitr import resolve_desired
-from cognito_backup.ops.restore import USERS_VIA, RestoreOptions, RestoreOutcome, RestoreProgress, RestoreRequest
+from cognito_backup.ops.restore import (
+    USERS_VIA,
+    RestoreOptions,
+    RestoreOutcome,
+    RestoreProgress,
+    RestoreRequest,
+    outcome_error,
+)
 from cognito_backup.ops.restore import run_restore as _run_restore
 from cognito_backup.repo.repository import parse_time
 
@@ -175,7 +182,8 @@ def _print_plan(plan: Plan, title: str) -> None:
 def _print_notices(plan: Plan) -> None:
     console = out_console()
     for title, notices in (
-        ("Not restored", plan.skipped),
+        ("Not restored: the target cannot take them", plan.unrestorable),
+        ("Left out by --only", [n for n in plan.skipped if n.by_choice]),
         ("Restored, but not as they were", plan.notes),
         ("Differences no restore can fix", plan.drift),
     ):
@@ -309,6 +317,7 @@ def restore(
                 only_users=only_users,
                 only_groups=only_groups,
                 password_mode=password_mode,
+                users_via=users_via,
                 add_missing_attributes=not no_add_attributes,
                 keep_sub_in=keep_sub_in,
                 arn_map=_parse_arn_map(map_arn),
@@ -346,13 +355,13 @@ def restore(
 def _report(outcome: RestoreOutcome, as_json: bool) -> None:
     summary = outcome.summary
     body = outcome.to_json()
-    failed = summary.failed_results
+    error = outcome_error(summary, str(outcome.report_path) if outcome.report_path else None)
     if as_json:
         if summary.dry_run:
             body["plan"] = summary.plan.to_json()
         emit_json(body)
-        if failed:
-            sys.exit(OperationsFailed.exit_code)
+        if error is not None:
+            sys.exit(error.exit_code)
         return
     if summary.dry_run:
         _print_plan(summary.plan, f"Plan for {summary.user_pool_id or 'a new pool'} from snapshot {summary.snapshot}")
@@ -361,16 +370,15 @@ def _report(outcome: RestoreOutcome, as_json: bool) -> None:
         out_console().print("Dry run: nothing was written.")
         return
     _print_done(body, summary.plan)
-    if failed:
-        raise OperationsFailed(
-            f"{len(failed)} operations did not succeed (named above and in {outcome.report_path})",
-            hint="Fix the cause and run the same command again: it redoes only what is missing.",
-        )
+    if error is not None:
+        raise error
 
 
 def _print_done(body: dict[str, Any], plan: Plan) -> None:
     console = out_console()
     _print_notices(plan)
+    for key in body.get("missing_after_restore", []):
+        console.print(f"  missing after the restore: user {key}", markup=False)
     for failure in body["failures"]:
         who = " ".join(f"{k} {failure[k]}" for k in ("user", "group") if k in failure)
         console.print(f"  failed {failure['op']} {who}: {failure['error']}", markup=False, soft_wrap=True)

@@ -25,8 +25,23 @@ from typing import Any
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.writer import EXISTED, Writer, random_password
-from cognito_backup.core.plan import Op, Plan, PlanOptions, identity_key, plan, username_attributes
-from cognito_backup.errors import PlanRefused, UsageError
+from cognito_backup.core.plan import (
+    Op,
+    Plan,
+    PlanOptions,
+    identity_key,
+    missing_selection,
+    plan,
+    username_attributes,
+)
+from cognito_backup.errors import (
+    CognitoBackupError,
+    NotRestorable,
+    OperationsFailed,
+    PlanRefused,
+    RepositoryNotFound,
+    UsageError,
+)
 from cognito_backup.model import PoolConfig, PoolState
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
 from cognito_backup.ops.pitr import resolve_desired
@@ -69,6 +84,8 @@ class RestoreSummary:
     new_pool: bool = False
     seconds: float = 0.0
     calls: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Users the plan created that the target does not hold when read back afterwards.
+    missing_after: list[str] = field(default_factory=list)
 
     @property
     def failed_results(self) -> list[OpResult]:
@@ -131,6 +148,8 @@ class RestoreSummary:
             "detail": self.detail(),
             "failures": self.failures(),
             "skipped_items": [n.to_json() for n in self.plan.skipped],
+            "not_restorable": [n.to_json() for n in self.plan.unrestorable],
+            "missing_after_restore": list(self.missing_after),
             "notes": [n.to_json() for n in self.plan.notes],
             "drift": [n.to_json() for n in self.plan.drift],
             "client_id_map": dict(self.client_id_map),
@@ -140,6 +159,48 @@ class RestoreSummary:
             "seconds": round(self.seconds, 3),
             "calls": self.calls,
         }
+
+
+def outcome_error(summary: RestoreSummary, report: str | None = None) -> CognitoBackupError | None:
+    """What a finished restore must exit with, or None for success: failed operations or users missing
+    afterwards (exit 1: a re-run can fix them) come first, then items the target cannot take (exit 12).
+    A dry run wrote nothing, so it has nothing to fail."""
+    if summary.dry_run:
+        return None
+    where = f" (named above and in {report})" if report else " (named above)"
+    if summary.failed_results or summary.missing_after:
+        parts = []
+        if summary.failed_results:
+            parts.append(f"{len(summary.failed_results)} operations did not succeed")
+        if summary.missing_after:
+            parts.append(
+                f"{len(summary.missing_after)} users are not in the target after the restore: "
+                + ", ".join(summary.missing_after[:20])
+                + (" ..." if len(summary.missing_after) > 20 else "")
+            )
+        return OperationsFailed(
+            "; ".join(parts) + where,
+            hint="Fix the cause and run the same command again: it redoes only what is missing.",
+        )
+    items = summary.plan.unrestorable
+    if items:
+        names = ", ".join(f"{n.kind} {n.name}" for n in items[:20]) + (" ..." if len(items) > 20 else "")
+        return NotRestorable(
+            f"The target cannot take {len(items)} items of the snapshot{where}: {names}",
+            hint="Everything else was restored. Each item says why; re-running will not change it.",
+        )
+    return None
+
+
+def require_selection(desired: PoolState, options: PlanOptions) -> None:
+    """`--only` names the desired state does not hold: refused before anything is written."""
+    missing = missing_selection(desired, options)
+    if missing:
+        raise RepositoryNotFound(
+            "The snapshot has no " + ", ".join(missing) + ". Nothing was written.",
+            hint="`cognito-backup show --repo ... SNAPSHOT` lists its users and groups; in email sign-in "
+            "pools a user may be named by its email.",
+        )
 
 
 class _Recorder:
@@ -194,6 +255,7 @@ def reconcile(
         opts.plan,
         owned_users=frozenset(opts.plan.owned_users | state.owned_users),
         passwords_done=frozenset(opts.plan.passwords_done | state.passwords_done),
+        users_via=opts.users_via,
     )
     if opts.users_via not in USERS_VIA:
         raise UsageError(f"--users-via must be one of {', '.join(USERS_VIA)}")
@@ -232,6 +294,7 @@ def reconcile(
         return writer.apply(op)
 
     results: list[OpResult] = []
+    to_create = sorted({str(op.user) for op in the_plan.ops if op.kind == "create_user"})
     if opts.users_via == "import-job":
         results, actual, the_plan = _import_users(
             client, pacer, target_pool_id, desired, actual, the_plan, plan_opts, opts, execute, workers, summary, prog
@@ -250,7 +313,8 @@ def reconcile(
     summary.results = results
     if opts.read_back and desired.users:
         prog.stage("reading back new subs")
-        summary.sub_map = _sub_map(client, pacer, target_pool_id, desired)
+        summary.sub_map, present = _sub_map(client, pacer, target_pool_id, desired)
+        summary.missing_after = [key for key in to_create if key not in present]
     summary.seconds = clock() - begin
     summary.calls = pacer.summary()
     return summary
@@ -287,11 +351,18 @@ def _import_users(
         for job in report.failed_jobs:
             summary.warnings.append(f"import job {job.job_id} ended {job.status}: {job.log_hint}")
         actual = read_actual(client, pacer, pool_id)
-    # Users the import could not create come back through AdminCreateUser in this second plan.
-    return results, actual, plan(desired, actual, plan_opts)
+    # Users the import could not create come back through AdminCreateUser in this second plan; what the
+    # first plan said about the users the import created (status, recovery) still holds.
+    second = plan(desired, actual, plan_opts)
+    second.notes = first.notes + [n for n in second.notes if n not in first.notes]
+    second.skipped = first.skipped + [n for n in second.skipped if n not in first.skipped]
+    return results, actual, second
 
 
-def _sub_map(client: Any, pacer: Pacer, pool_id: str, desired: PoolState) -> list[tuple[str, str, str]]:
+def _sub_map(
+    client: Any, pacer: Pacer, pool_id: str, desired: PoolState
+) -> tuple[list[tuple[str, str, str]], set[str]]:
+    """The sub map rows, and the identity keys the target holds now (to verify the restore)."""
     attrs = username_attributes(desired.config)
     now = {identity_key(u, attrs): u for u in PoolReader(client, pacer, pool_id).iter_users()}
     rows = []
@@ -301,7 +372,7 @@ def _sub_map(client: Any, pacer: Pacer, pool_id: str, desired: PoolState) -> lis
         target = now.get(identity_key(user, attrs))
         if user.sub and target is not None and target.sub:
             rows.append((user.sub, target.sub, target.username))
-    return sorted(rows, key=lambda r: r[2])
+    return sorted(rows, key=lambda r: r[2]), set(now)
 
 
 # ---- the restore command ---------------------------------------------------------------------------
@@ -351,6 +422,7 @@ def run_restore(
     opts = request.options
     prog.stage("loading the snapshot" if request.at is None else "folding the snapshot and the journal")
     desired, source_label = resolve_desired(repo, request.snapshot, request.at, request.source_pool_id)
+    require_selection(desired, opts.plan)
     if request.new_pool_name:
         run_key = f"new:{request.new_pool_name}@{source_label}"
     else:
