@@ -133,6 +133,8 @@ def capture(
             batch_size=batch_size,
             wait_seconds=wait_seconds,
             on_batch=on_batch,
+            # Quiet pools get their caught-up marker too: those named, else those with snapshots here.
+            pools=pool_ids or {m.user_pool_id for m in repository.list_snapshots()},
         )
     if as_json:
         emit_json(summary.to_json())

@@ -25,7 +25,7 @@ from cognito_backup.cli.common import (
 from cognito_backup.core.diff import differences
 from cognito_backup.core.plan import DEFAULT_PASSWORD_MODE, PASSWORD_MODES, Plan, PlanOptions
 from cognito_backup.errors import DifferencesFound, UsageError
-from cognito_backup.ops.pitr import resolve_desired
+from cognito_backup.ops.pitr import resolve_point
 from cognito_backup.ops.restore import (
     USERS_VIA,
     RestoreOptions,
@@ -52,6 +52,12 @@ def _parse_at(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 def at_options(fn: Any) -> Any:
     fn = click.option(
+        "--allow-after-coverage",
+        is_flag=True,
+        help="With --at: accept a time later than the repository knows the pool's state exactly (after the "
+        "capture last caught up, or after the snapshot when there is no journal); later changes are missing.",
+    )(fn)
+    fn = click.option(
         "--source-user-pool-id",
         help="With --at: whose journal to replay, when the repository holds several pools' backups.",
     )(fn)
@@ -61,15 +67,19 @@ def at_options(fn: Any) -> Any:
         metavar="TIME",
         callback=_parse_at,
         help="Point in time (ISO-8601, UTC unless an offset is given, e.g. 2026-11-21T10:15:30Z): the newest "
-        "snapshot before it plus every journal record up to it. `snapshots` shows the range each can reach.",
+        "snapshot before it plus every journal record up to it; not with --snapshot. Refused (exit 8) when later "
+        "than the repository knows exactly; `snapshots` shows the range each can reach.",
     )(fn)
     return fn
+
+
+SNAPSHOT_HELP = "Snapshot id (or unique prefix), or latest (the default, unless --at picks one)."
 
 
 @click.command()
 @repo_option
 @click.option("--user-pool-id", required=True, help="The live pool to compare.")
-@click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix), or latest.")
+@click.option("--snapshot", help=SNAPSHOT_HELP)
 @at_options
 @rate_options
 @json_option
@@ -79,9 +89,10 @@ def diff(
     ctx: click.Context,
     repo: str,
     user_pool_id: str,
-    snapshot: str,
+    snapshot: str | None,
     at: dt.datetime | None,
     source_user_pool_id: str | None,
+    allow_after_coverage: bool,
     rates: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -92,7 +103,15 @@ def diff(
     """
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo)
-    desired, label = resolve_desired(repository, snapshot, at, source_user_pool_id, hint_pool_id=user_pool_id)
+    resolved = resolve_point(
+        repository,
+        snapshot,
+        at,
+        source_user_pool_id,
+        hint_pool_id=user_pool_id,
+        allow_after_coverage=allow_after_coverage,
+    )
+    desired, label = resolved.state, resolved.label
     progress = Progress(enabled=not as_json)
     reader = PoolReader(ctx_app.cognito(), make_pacer(rates), user_pool_id, progress=ReadProgress())
     with progress.running(f"Comparing {user_pool_id} with snapshot {label}"):
@@ -102,12 +121,15 @@ def diff(
             {
                 "user_pool_id": user_pool_id,
                 "snapshot": label,
+                "known_exactly_until": resolved.known_exactly_until,
+                "warnings": resolved.warnings,
                 "equal": not found,
                 "differences": [d.to_json() for d in found],
             }
         )
     else:
         console = out_console()
+        _print_known(resolved.known_exactly_until, resolved.warnings)
         if not found:
             console.print(f"{user_pool_id} matches snapshot {label} (sub, dates and password state ignored).")
         else:
@@ -119,6 +141,14 @@ def diff(
             console.print(table)
     if found:
         sys.exit(DifferencesFound.exit_code)
+
+
+def _print_known(known: str | None, warnings: list[str]) -> None:
+    console = out_console()
+    if known is not None:
+        console.print(f"State known exactly until {known[:19]}Z.", markup=False)
+    for w in warnings:
+        console.print(f"  warning: {w}", markup=False)
 
 
 def _parse_only(values: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
@@ -210,7 +240,7 @@ def _confirm_prune(plan: Plan) -> bool:
 
 @click.command()
 @repo_option
-@click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix), or latest.")
+@click.option("--snapshot", help=SNAPSHOT_HELP)
 @at_options
 @click.option("--user-pool-id", "target", help="Restore into this existing pool.")
 @click.option("--new-pool", "new_pool", metavar="NAME", help="Create a new pool with this name from the snapshot.")
@@ -266,9 +296,10 @@ def _confirm_prune(plan: Plan) -> bool:
 def restore(
     ctx: click.Context,
     repo: str,
-    snapshot: str,
+    snapshot: str | None,
     at: dt.datetime | None,
     source_user_pool_id: str | None,
+    allow_after_coverage: bool,
     target: str | None,
     new_pool: str | None,
     target_region: str | None,
@@ -329,6 +360,7 @@ def restore(
         report_dir=report_dir,
         domain_prefix=domain_prefix,
         target_region=target_region or ctx_app.aws.region_name,
+        allow_after_coverage=allow_after_coverage,
     )
     progress = Progress(enabled=not as_json)
     if prune and not yes and not dry_run:
@@ -365,6 +397,7 @@ def _report(outcome: RestoreOutcome, as_json: bool) -> None:
         return
     if summary.dry_run:
         _print_plan(summary.plan, f"Plan for {summary.user_pool_id or 'a new pool'} from snapshot {summary.snapshot}")
+        _print_known(summary.known_exactly_until, [])
         for w in summary.warnings:
             out_console().print(f"  note: {w}", markup=False)
         out_console().print("Dry run: nothing was written.")
@@ -395,6 +428,7 @@ def _print_done(body: dict[str, Any], plan: Plan) -> None:
         f"unchanged {body['unchanged']}, skipped {body['skipped']}, failed {body['failed']} "
         f"(users: {detail['users']['created']} created, {detail['users']['failed']} failed)."
     )
+    _print_known(body["known_exactly_until"], [])
     console.print(f"Report: {body['report']}\nSub map: {body['sub_map']}", markup=False)
     if body.get("passwords_file"):
         console.print(f"Temporary passwords (owner-only, hand out securely): {body['passwords_file']}", markup=False)

@@ -44,7 +44,7 @@ from cognito_backup.errors import (
 )
 from cognito_backup.model import PoolConfig, PoolState
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
-from cognito_backup.ops.pitr import resolve_desired
+from cognito_backup.ops.pitr import Resolved, resolve_point
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, OpResult, default_workers, run_ops
 from cognito_backup.repo.repository import Repository
 
@@ -86,6 +86,8 @@ class RestoreSummary:
     calls: dict[str, dict[str, float]] = field(default_factory=dict)
     # Users the plan created that the target does not hold when read back afterwards.
     missing_after: list[str] = field(default_factory=list)
+    # Point in time: up to which second the repository knows the source pool's state exactly.
+    known_exactly_until: str | None = None
 
     @property
     def failed_results(self) -> list[OpResult]:
@@ -142,6 +144,7 @@ class RestoreSummary:
         return {
             "user_pool_id": self.user_pool_id,
             "snapshot": self.snapshot,
+            "known_exactly_until": self.known_exactly_until,
             "new_pool": self.new_pool,
             "dry_run": self.dry_run,
             **counts,
@@ -380,7 +383,7 @@ def _sub_map(
 
 @dataclass
 class RestoreRequest:
-    snapshot: str = "latest"
+    snapshot: str | None = None  # None: the latest (or, with `at`, the one `at` picks)
     at: dt.datetime | None = None  # point in time: best snapshot + journal up to it
     source_pool_id: str | None = None  # whose journal, when the repository holds several pools
     target_pool_id: str | None = None
@@ -389,6 +392,7 @@ class RestoreRequest:
     report_dir: Path = Path("cognito-backup-restore")
     domain_prefix: str | None = None
     target_region: str | None = None
+    allow_after_coverage: bool = False  # with `at`: accept a time later than the repository knows
 
 
 @dataclass
@@ -421,7 +425,14 @@ def run_restore(
     prog = progress or RestoreProgress()
     opts = request.options
     prog.stage("loading the snapshot" if request.at is None else "folding the snapshot and the journal")
-    desired, source_label = resolve_desired(repo, request.snapshot, request.at, request.source_pool_id)
+    resolved = resolve_point(
+        repo,
+        request.snapshot,
+        request.at,
+        request.source_pool_id,
+        allow_after_coverage=request.allow_after_coverage,
+    )
+    desired, source_label = resolved.state, resolved.label
     require_selection(desired, opts.plan)
     if request.new_pool_name:
         run_key = f"new:{request.new_pool_name}@{source_label}"
@@ -436,7 +447,7 @@ def run_restore(
             created = checkpoint.load().pool_id
             if opts.dry_run and not created:
                 summary = _dry_run_new_pool(desired, opts)
-                summary.snapshot = source_label
+                _describe_source(summary, resolved)
                 return RestoreOutcome(summary)
             if opts.dry_run and created:
                 pool_id = created
@@ -449,13 +460,19 @@ def run_restore(
         )
     finally:
         checkpoint.close()
-    summary.snapshot = source_label
     summary.new_pool = bool(request.new_pool_name)
     summary.client_id_map = client_id_map
     summary.warnings = warnings + summary.warnings
+    _describe_source(summary, resolved)
     if opts.dry_run:
         return RestoreOutcome(summary)
     return write_reports(summary, request.report_dir, run_key)
+
+
+def _describe_source(summary: RestoreSummary, resolved: Resolved) -> None:
+    summary.snapshot = resolved.label
+    summary.known_exactly_until = resolved.known_exactly_until
+    summary.warnings = summary.warnings + resolved.warnings
 
 
 def _dry_run_new_pool(desired: PoolState, opts: RestoreOptions) -> RestoreSummary:
