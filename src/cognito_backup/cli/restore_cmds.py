@@ -219,8 +219,10 @@ def _print_notices(plan: Plan) -> None:
     ):
         if notices:
             console.print(f"[bold]{title}[/] ({len(notices)}):")
-            for n in notices:
+            for n in notices[:MAX_PLAN_LINES]:
                 console.print(f"  {n.kind} {n.name}: {n.reason}", markup=False)
+            if len(notices) > MAX_PLAN_LINES:
+                console.print(f"  ... and {len(notices) - MAX_PLAN_LINES:,} more (--json and the report list them all)")
 
 
 def _confirm_prune(plan: Plan) -> bool:

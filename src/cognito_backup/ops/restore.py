@@ -356,8 +356,9 @@ def _import_users(
         actual = read_actual(client, pacer, pool_id)
     # Users the import could not create come back through AdminCreateUser in this second plan; what the
     # first plan said about the users the import created (status, recovery) still holds.
-    second = plan(desired, actual, plan_opts)
-    second.notes = first.notes + [n for n in second.notes if n not in first.notes]
+    second = plan(desired, actual, replace(plan_opts, users_via="admin"))
+    recreated = {op.user for op in second.ops if op.kind == "create_user"}
+    second.notes = [n for n in first.notes if n.name not in recreated] + second.notes
     second.skipped = first.skipped + [n for n in second.skipped if n not in first.skipped]
     return results, actual, second
 
