@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 from click.testing import CliRunner
 
 from cognito_backup.cli.main import cli
@@ -168,3 +169,39 @@ def test_marker_round_trip_and_a_damaged_marker_is_named_by_check(tmp_path: Path
     store.put_bytes(f"journal/{POOL}/caught-up", b"{not json")
     problems = journal_check(store)
     assert len(problems) == 1 and "caught-up marker" in problems[0]
+
+
+def test_lambda_scheduled_check_marks_a_drained_queue_only(
+    aws: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capture Lambda never sees an empty queue: a scheduled invocation checks the queue's counts."""
+    from cognito_backup.serverless import capture as lambda_capture
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="lambda-changes")["QueueUrl"]
+    repo = tmp_path / "lambda-repo"
+    monkeypatch.setenv("COGNITO_BACKUP_REPO", str(repo))
+    monkeypatch.setenv("COGNITO_BACKUP_USER_POOL_ID", POOL)
+    monkeypatch.setenv("COGNITO_BACKUP_CAPTURE_QUEUE_URL", url)
+    before = dt.datetime.now(dt.UTC)
+    out = lambda_capture.handler({"caught_up_check": True}, None)
+    marker = out["caught_up_to"]
+    assert marker is not None
+    # SQS counts settle within about a minute: the marker stays behind the check by SQS_COUNTS_SETTLE.
+    assert marker <= (before - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    journal = Journal(LocalStore(str(repo)))
+    assert journal.caught_up(POOL) == marker
+
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    assert lambda_capture.handler({"caught_up_check": True}, None) == {"caught_up_to": None}
+    assert journal.caught_up(POOL) == marker  # a queue with messages moves nothing
+
+
+def test_template_schedules_the_caught_up_check() -> None:
+    from tests.test_deploy_template import TEMPLATE, load_template
+
+    fn = load_template(TEMPLATE.read_text())["Resources"]["CaptureFunction"]["Properties"]
+    check = fn["Events"]["CaughtUpCheck"]
+    assert check["Type"] == "Schedule"
+    assert json.loads(check["Properties"]["Input"]) == {"caught_up_check": True}
+    assert fn["Environment"]["Variables"]["COGNITO_BACKUP_CAPTURE_QUEUE_URL"] == {"Ref": "CaptureQueue"}

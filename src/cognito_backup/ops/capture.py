@@ -396,10 +396,22 @@ def capture_batch(
 
 
 # ---- the SQS consumer ----------------------------------------------------------------------------
+# GetQueueAttributes: the approximate counts "may not achieve consistency until at least 1 minute after
+# the producers stop sending messages" (SQS API reference): counts of zero prove only that messages sent
+# this long before are done.
+SQS_COUNTS_SETTLE = dt.timedelta(minutes=2)
+_COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed")
+
+
 class SqsQueue:
     def __init__(self, client: Any, url: str) -> None:
         self.client = client
         self.url = url
+
+    def drained(self) -> bool:
+        """No message waiting, in flight or delayed, by the queue's approximate counts."""
+        attrs = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=list(_COUNTS))["Attributes"]
+        return all(int(attrs.get(name, "0")) == 0 for name in _COUNTS)
 
     def receive(self, max_messages: int, wait: int) -> list[Message]:
         resp = self.client.receive_message(
@@ -568,6 +580,25 @@ def run_capture(
             break
         seen.update(m.id for m in batch)
     return summary
+
+
+def mark_if_drained(
+    queue: SqsQueue,
+    journal: Journal,
+    pools: Iterable[str],
+    clock: Callable[[], dt.datetime] = utcnow,
+    writer: dict[str, Any] | None = None,
+) -> str | None:
+    """For consumers that never see an empty queue (the capture Lambda, invoked only with messages): when
+    the queue's counts are all zero, every message sent SQS_COUNTS_SETTLE before the check is captured;
+    write that time as the pools' caught-up marker. Returns it, or None when the queue is not drained."""
+    checked = clock()
+    if not queue.drained():
+        return None
+    until = checked - SQS_COUNTS_SETTLE
+    for pool in sorted(pools):
+        journal.mark_caught_up(pool, until, writer=writer or {"source": "capture"})
+    return format_time(until)
 
 
 def _mark_caught_up(journal: Journal, pools: Iterable[str], until: dt.datetime, summary: CaptureSummary) -> None:
