@@ -205,3 +205,17 @@ def test_template_schedules_the_caught_up_check() -> None:
     assert check["Type"] == "Schedule"
     assert json.loads(check["Properties"]["Input"]) == {"caught_up_check": True}
     assert fn["Environment"]["Variables"]["COGNITO_BACKUP_CAPTURE_QUEUE_URL"] == {"Ref": "CaptureQueue"}
+
+
+def test_at_while_the_only_snapshot_was_being_taken_warns(aws: None, tmp_path: Path) -> None:
+    from cognito_backup.ops.pitr import resolve_point
+    from cognito_backup.repo.repository import Repository, parse_time
+
+    _, _, _, _, repo_path = setup(tmp_path)
+    repo = Repository(LocalStore(repo_path))
+    snap = repo.list_snapshots()[0]
+    start, end = parse_time(snap.started_at), parse_time(snap.finished_at)
+    resolved = resolve_point(repo, at=start + (end - start) / 2)
+    assert resolved.known_exactly_until == snap.finished_at
+    assert any("still being taken" in w and snap.id in w for w in resolved.warnings)
+    assert resolve_point(repo, at=end).warnings == []

@@ -112,6 +112,11 @@ def resolve_point(
             )
         warnings.append(message + " (--allow-after-coverage): later changes are missing")
     state, base = desired_state_at(repo, pool, at)
+    if parse_time(base.finished_at) > at:
+        warnings.append(
+            f"snapshot {base.id} was still being taken at {_second(stamp)} and no earlier one exists: users it "
+            "read after that second may show later changes"
+        )
     warnings += backlog_warnings(Journal(repo.store), pool, at)
     return Resolved(state, f"{base.id}+journal@{stamp}", known, warnings)
 
