@@ -493,8 +493,10 @@ def created_status(password_mode: str, users_via: str = "admin") -> str:
 
 _COMES_BACK = {
     STATUS_CONFIRMED: "CONFIRMED with a random password nobody knows (recovers with forgot-password)",
-    STATUS_FORCE_CHANGE: "FORCE_CHANGE_PASSWORD",
-    STATUS_RESET_REQUIRED: "RESET_REQUIRED (resets the password at first sign-in)",
+    STATUS_RESET_REQUIRED: "RESET_REQUIRED (resets the password with a code at first sign-in)",
+    "temporary-file": "FORCE_CHANGE_PASSWORD with a temporary password from the passwords file",
+    "none": "FORCE_CHANGE_PASSWORD with a password nobody knows: an administrator must set one "
+    "(AdminSetUserPassword) before the user can sign in",
 }
 
 
@@ -522,7 +524,8 @@ def created_user_notes(user: User, opts: PlanOptions, channels: tuple[tuple[str,
     becomes = created_status(opts.password_mode, opts.users_via)
     if user.status != becomes:
         cause = " (no admin call can recreate that state)" if user.status == STATUS_UNCONFIRMED else ""
-        notes.append(f"was {user.status}{cause}: comes back {_COMES_BACK[becomes]}")
+        outcome = _COMES_BACK[opts.password_mode if becomes == STATUS_FORCE_CHANGE else becomes]
+        notes.append(f"was {user.status}{cause}: comes back {outcome}")
     # Forgot-password is how these users get a password back; FORCE_CHANGE_PASSWORD users cannot use it,
     # and temporary-file mode hands their password out.
     needs_recovery = becomes == STATUS_RESET_REQUIRED or opts.password_mode == "random-permanent"
