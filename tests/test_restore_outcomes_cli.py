@@ -150,3 +150,73 @@ def test_users_the_target_does_not_hold_afterwards_are_a_failure(cognito: Any, t
     assert error is not None and error.exit_code == 1
     assert "ann" in error.message and "ben" in error.message
     assert outcome.to_json()["missing_after_restore"] == ["ann", "ben"]
+
+
+class LostCreateProxy:
+    """An HTTP proxy in front of moto's server that answers AdminCreateUser with a success without
+    forwarding it (a write that never lands) and passes every other request through unchanged."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        import threading
+        import urllib.request
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.headers.get("X-Amz-Target", "").endswith(".AdminCreateUser"):
+                    outer.lost += 1
+                    self._answer(200, b'{"User": {}}', "application/x-amz-json-1.1")
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                request = urllib.request.Request(upstream + self.path, data=body, headers=headers, method="POST")
+                try:
+                    with urllib.request.urlopen(request) as resp:
+                        self._answer(resp.status, resp.read(), resp.headers.get("Content-Type", ""))
+                except urllib.error.HTTPError as err:
+                    self._answer(err.code, err.read(), err.headers.get("Content-Type", ""))
+
+            def _answer(self, status: int, data: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.lost = 0
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_cli_exits_1_naming_users_missing_after_the_restore(
+    server_cognito: Any, server_url: str, tmp_path: Path
+) -> None:
+    pool = make_pool(server_cognito)
+    for name in ("ann", "ben"):
+        add_user(server_cognito, pool, name, {"email": f"{name}@example.com"}, confirmed=True)
+    backup(server_cognito, pool, tmp_path / "repo")
+    target = str(server_cognito.create_user_pool(PoolName="target")["UserPool"]["Id"])
+    proxy = LostCreateProxy(server_url)
+    try:
+        args = ["--endpoint-url", proxy.url, "restore", "--repo", str(tmp_path / "repo"), "--user-pool-id", target,
+                "--password-mode", "none", "--report-dir", str(tmp_path / "reports")]  # fmt: skip
+        result = CliRunner().invoke(cli, [*args, "--json"])
+        assert result.exit_code == 1, result.output
+        body = json.loads(result.stdout)
+        assert proxy.lost == 2 and body["failures"] == []
+        assert body["missing_after_restore"] == ["ann", "ben"]
+        text = CliRunner().invoke(cli, args)
+        assert text.exit_code == 1
+        assert "missing after the restore: user ann" in text.output and "not in the target" in text.output
+    finally:
+        proxy.close()
