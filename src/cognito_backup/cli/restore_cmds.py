@@ -326,6 +326,10 @@ def restore(
     --prune it also deletes what the snapshot lacks. --new-pool NAME first creates the pool from the
     snapshot's configuration. Users are created silently (MessageAction SUPPRESS), disabled users stay
     disabled, memberships come back. Interrupted? Run the same command again: it finishes the job.
+
+    Exit 0 only when the target holds everything in the snapshot that can be restored; 1 when operations
+    failed or created users are missing afterwards (re-run); 12 when the target cannot take some items
+    (each named); 7 for --only names the snapshot lacks; 8 for a refused plan (nothing written).
     """
     if bool(target) == bool(new_pool):
         raise UsageError("Give exactly one of --user-pool-id TARGET and --new-pool NAME")
