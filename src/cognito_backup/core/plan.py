@@ -24,7 +24,10 @@ from cognito_backup.errors import PlanRefused
 from cognito_backup.model import (
     READ_ONLY_ATTRIBUTES,
     STANDARD_ATTRIBUTES,
+    STATUS_CONFIRMED,
     STATUS_EXTERNAL,
+    STATUS_FORCE_CHANGE,
+    STATUS_RESET_REQUIRED,
     STATUS_UNCONFIRMED,
     Group,
     PoolConfig,
@@ -471,10 +474,6 @@ def plan(desired: PoolState, actual: PoolState, options: PlanOptions | None = No
 def _sign_in(attrs: tuple[str, ...]) -> str:
     return " or ".join(attrs) if attrs else "a username"
 
-
-STATUS_CONFIRMED = "CONFIRMED"
-STATUS_FORCE_CHANGE = "FORCE_CHANGE_PASSWORD"
-STATUS_RESET_REQUIRED = "RESET_REQUIRED"
 
 # AccountRecoverySetting mechanism -> the attribute and verified flag it sends the code to.
 RECOVERY_MECHANISMS = {
