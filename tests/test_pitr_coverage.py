@@ -219,3 +219,20 @@ def test_at_while_the_only_snapshot_was_being_taken_warns(aws: None, tmp_path: P
     assert resolved.known_exactly_until == snap.finished_at
     assert any("still being taken" in w and snap.id in w for w in resolved.warnings)
     assert resolve_point(repo, at=end).warnings == []
+
+
+def test_a_message_waiting_to_be_captured_holds_the_marker_before_its_send_time(aws: None, tmp_path: Path) -> None:
+    _, sqs, queue, pool, repo = setup(tmp_path)
+    sent_after = dt.datetime.now(dt.UTC) - dt.timedelta(milliseconds=1)  # SentTimestamp has milliseconds
+    # A create whose user ListUsers does not show yet: deferred (it comes back after its visibility timeout).
+    event = event_for("AdminCreateUser", pool=pool, event_id="e1", when=dt.datetime.now(dt.UTC), sub="not-yet")
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
+    sent_before = stamp()
+    captured = run("capture", "--repo", repo, "--queue", queue, "--json")
+    body = json.loads(captured.stdout)
+    assert body["deferred"] == 1
+    marker = body["caught_up_to"]
+    assert marker is not None and marker < sent_before  # not the later poll's start: the message holds it
+    assert marker >= sent_after.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    refused = run("diff", "--repo", repo, "--at", stamp(), "--user-pool-id", pool)
+    assert refused.exit_code == 8 and f"known exactly until {second(marker)}" in refused.output
