@@ -531,8 +531,8 @@ def created_user_notes(user: User, opts: PlanOptions, channels: tuple[tuple[str,
     if needs_recovery and not can_recover(user, channels):
         notes.append(
             "cannot use forgot-password (no verified email or phone number the pool recovers with): an "
-            "administrator must give a password (AdminSetUserPassword, or restore it with --only and "
-            "--password-mode temporary-file), or verify an email or phone number for it"
+            "administrator must set a password for it (AdminSetUserPassword, handed over securely), or mark "
+            "an email or phone number checked with the user as verified (AdminUpdateUserAttributes)"
         )
     return notes
 
