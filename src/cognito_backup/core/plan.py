@@ -491,7 +491,7 @@ def created_status(password_mode: str, users_via: str = "admin") -> str:
 
 
 _COMES_BACK = {
-    STATUS_CONFIRMED: "CONFIRMED with a random password nobody knows (recovers with forgot-password)",
+    STATUS_CONFIRMED: "CONFIRMED with a random password nobody knows",
     STATUS_RESET_REQUIRED: "RESET_REQUIRED (resets the password with a code at first sign-in)",
     "temporary-file": "FORCE_CHANGE_PASSWORD with a temporary password from the passwords file",
     "none": "FORCE_CHANGE_PASSWORD with a password nobody knows: an administrator must set one "
@@ -521,14 +521,17 @@ def created_user_notes(user: User, opts: PlanOptions, channels: tuple[tuple[str,
     recreate UNCONFIRMED, nor keep a password), and it may have no way to reach forgot-password."""
     notes = []
     becomes = created_status(opts.password_mode, opts.users_via)
-    if user.status != becomes:
-        cause = " (no admin call can recreate that state)" if user.status == STATUS_UNCONFIRMED else ""
-        outcome = _COMES_BACK[opts.password_mode if becomes == STATUS_FORCE_CHANGE else becomes]
-        notes.append(f"was {user.status}{cause}: comes back {outcome}")
     # Forgot-password is how these users get a password back; FORCE_CHANGE_PASSWORD users cannot use it,
     # and temporary-file mode hands their password out.
     needs_recovery = becomes == STATUS_RESET_REQUIRED or opts.password_mode == "random-permanent"
-    if needs_recovery and not can_recover(user, channels):
+    recovers = can_recover(user, channels)
+    if user.status != becomes:
+        cause = " (no admin call can recreate that state)" if user.status == STATUS_UNCONFIRMED else ""
+        outcome = _COMES_BACK[opts.password_mode if becomes == STATUS_FORCE_CHANGE else becomes]
+        if needs_recovery and recovers:
+            outcome += " (recovers with forgot-password)"
+        notes.append(f"was {user.status}{cause}: comes back {outcome}")
+    if needs_recovery and not recovers:
         notes.append(
             "cannot use forgot-password (no verified email or phone number the pool recovers with): an "
             "administrator must set a password for it (AdminSetUserPassword, handed over securely), or mark "
