@@ -63,6 +63,8 @@ def test_restore_at_a_time_then_diff_at_that_time(aws: None, tmp_path: Path) -> 
     assert captured.exit_code == 0, captured.output
     assert json.loads(captured.output)["records"] >= 4
     after = stamp()
+    # A poll of the (now empty) queue records that capture has caught up past `after`.
+    assert run("capture", "--repo", repo, "--queue", queue, "--json").exit_code == 0
 
     restored = run(
         "restore",

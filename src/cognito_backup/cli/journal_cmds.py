@@ -135,6 +135,8 @@ def capture(
             batch_size=batch_size,
             wait_seconds=wait_seconds,
             on_batch=on_batch,
+            # Quiet pools get their caught-up marker too: those named, else those with snapshots here.
+            pools=pool_ids or {m.user_pool_id for m in repository.list_snapshots()},
         )
     not_captured = summary.failed + summary.poison
     if as_json:

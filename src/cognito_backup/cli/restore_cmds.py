@@ -25,9 +25,16 @@ from cognito_backup.cli.common import (
 )
 from cognito_backup.core.diff import differences
 from cognito_backup.core.plan import DEFAULT_PASSWORD_MODE, PASSWORD_MODES, Plan, PlanOptions
-from cognito_backup.errors import DifferencesFound, OperationsFailed, UsageError
-from cognito_backup.ops.pitr import resolve_desired
-from cognito_backup.ops.restore import USERS_VIA, RestoreOptions, RestoreOutcome, RestoreProgress, RestoreRequest
+from cognito_backup.errors import DifferencesFound, UsageError
+from cognito_backup.ops.pitr import resolve_point
+from cognito_backup.ops.restore import (
+    USERS_VIA,
+    RestoreOptions,
+    RestoreOutcome,
+    RestoreProgress,
+    RestoreRequest,
+    outcome_error,
+)
 from cognito_backup.ops.restore import run_restore as _run_restore
 from cognito_backup.repo.repository import parse_time
 
@@ -46,6 +53,12 @@ def _parse_at(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 def at_options(fn: Any) -> Any:
     fn = click.option(
+        "--allow-after-coverage",
+        is_flag=True,
+        help="With --at: accept a time later than the repository knows the pool's state exactly (after the "
+        "capture last caught up, or after the snapshot when there is no journal); later changes are missing.",
+    )(fn)
+    fn = click.option(
         "--source-user-pool-id",
         help="With --at: whose journal to replay, when the repository holds several pools' backups.",
     )(fn)
@@ -55,15 +68,19 @@ def at_options(fn: Any) -> Any:
         metavar="TIME",
         callback=_parse_at,
         help="Point in time (ISO-8601, UTC unless an offset is given, e.g. 2026-11-21T10:15:30Z): the newest "
-        "snapshot before it plus every journal record up to it. `snapshots` shows the range each can reach.",
+        "snapshot before it plus every journal record up to it; not with --snapshot. Refused (exit 8) when later "
+        "than the repository knows exactly; `snapshots` shows the range each can reach.",
     )(fn)
     return fn
+
+
+SNAPSHOT_HELP = "Snapshot id (or unique prefix), or latest (the default, unless --at picks one)."
 
 
 @click.command()
 @repo_option
 @click.option("--user-pool-id", type=USER_POOL_ID, required=True, help="The live pool to compare.")
-@click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix), or latest.")
+@click.option("--snapshot", help=SNAPSHOT_HELP)
 @at_options
 @rate_options
 @json_option
@@ -73,9 +90,10 @@ def diff(
     ctx: click.Context,
     repo: str,
     user_pool_id: str,
-    snapshot: str,
+    snapshot: str | None,
     at: dt.datetime | None,
     source_user_pool_id: str | None,
+    allow_after_coverage: bool,
     rates: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -86,7 +104,15 @@ def diff(
     """
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo)
-    desired, label = resolve_desired(repository, snapshot, at, source_user_pool_id, hint_pool_id=user_pool_id)
+    resolved = resolve_point(
+        repository,
+        snapshot,
+        at,
+        source_user_pool_id,
+        hint_pool_id=user_pool_id,
+        allow_after_coverage=allow_after_coverage,
+    )
+    desired, label = resolved.state, resolved.label
     progress = Progress(enabled=not as_json)
     reader = PoolReader(ctx_app.cognito(), make_pacer(rates), user_pool_id, progress=ReadProgress())
     with progress.running(f"Comparing {user_pool_id} with snapshot {label}"):
@@ -96,12 +122,15 @@ def diff(
             {
                 "user_pool_id": user_pool_id,
                 "snapshot": label,
+                "known_exactly_until": resolved.known_exactly_until,
+                "warnings": resolved.warnings,
                 "equal": not found,
                 "differences": [d.to_json() for d in found],
             }
         )
     else:
         console = out_console()
+        _print_known(resolved.known_exactly_until, resolved.warnings)
         if not found:
             console.print(f"{user_pool_id} matches snapshot {label} (sub, dates and password state ignored).")
         else:
@@ -113,6 +142,14 @@ def diff(
             console.print(table)
     if found:
         sys.exit(DifferencesFound.exit_code)
+
+
+def _print_known(known: str | None, warnings: list[str]) -> None:
+    console = out_console()
+    if known is not None:
+        console.print(f"State known exactly until {known[:19]}Z.", markup=False)
+    for w in warnings:
+        console.print(f"  warning: {w}", markup=False)
 
 
 def _parse_only(values: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
@@ -176,14 +213,17 @@ def _print_plan(plan: Plan, title: str) -> None:
 def _print_notices(plan: Plan) -> None:
     console = out_console()
     for title, notices in (
-        ("Not restored", plan.skipped),
+        ("Not restored: the target cannot take them", plan.unrestorable),
+        ("Left out by --only", [n for n in plan.skipped if n.by_choice]),
         ("Restored, but not as they were", plan.notes),
         ("Differences no restore can fix", plan.drift),
     ):
         if notices:
             console.print(f"[bold]{title}[/] ({len(notices)}):")
-            for n in notices:
+            for n in notices[:MAX_PLAN_LINES]:
                 console.print(f"  {n.kind} {n.name}: {n.reason}", markup=False)
+            if len(notices) > MAX_PLAN_LINES:
+                console.print(f"  ... and {len(notices) - MAX_PLAN_LINES:,} more (--json and the report list them all)")
 
 
 def _confirm_prune(plan: Plan) -> bool:
@@ -203,7 +243,7 @@ def _confirm_prune(plan: Plan) -> bool:
 
 @click.command()
 @repo_option
-@click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix), or latest.")
+@click.option("--snapshot", help=SNAPSHOT_HELP)
 @at_options
 @click.option("--user-pool-id", "target", type=USER_POOL_ID, help="Restore into this existing pool.")
 @click.option("--new-pool", "new_pool", metavar="NAME", help="Create a new pool with this name from the snapshot.")
@@ -260,9 +300,10 @@ def _confirm_prune(plan: Plan) -> bool:
 def restore(
     ctx: click.Context,
     repo: str,
-    snapshot: str,
+    snapshot: str | None,
     at: dt.datetime | None,
     source_user_pool_id: str | None,
+    allow_after_coverage: bool,
     target: str | None,
     new_pool: str | None,
     target_region: str | None,
@@ -287,6 +328,10 @@ def restore(
     --prune it also deletes what the snapshot lacks. --new-pool NAME first creates the pool from the
     snapshot's configuration. Users are created silently (MessageAction SUPPRESS), disabled users stay
     disabled, memberships come back. Interrupted? Run the same command again: it finishes the job.
+
+    Exit 0 only when the target holds everything in the snapshot that can be restored; 1 when operations
+    failed or created users are missing afterwards (re-run); 12 when the target cannot take some items
+    (each named); 7 for --only names the snapshot lacks; 8 for a refused plan (nothing written).
     """
     if bool(target) == bool(new_pool):
         raise UsageError("Give exactly one of --user-pool-id TARGET and --new-pool NAME")
@@ -311,6 +356,7 @@ def restore(
                 only_users=only_users,
                 only_groups=only_groups,
                 password_mode=password_mode,
+                users_via=users_via,
                 add_missing_attributes=not no_add_attributes,
                 keep_sub_in=keep_sub_in,
                 arn_map=_parse_arn_map(map_arn),
@@ -322,6 +368,7 @@ def restore(
         report_dir=report_dir,
         domain_prefix=domain_prefix,
         target_region=target_region or ctx_app.aws.region_name,
+        allow_after_coverage=allow_after_coverage,
     )
     progress = Progress(enabled=not as_json)
     if prune and not yes and not dry_run:
@@ -348,31 +395,31 @@ def restore(
 def _report(outcome: RestoreOutcome, as_json: bool) -> None:
     summary = outcome.summary
     body = outcome.to_json()
-    failed = summary.failed_results
+    error = outcome_error(summary, str(outcome.report_path) if outcome.report_path else None)
     if as_json:
         if summary.dry_run:
             body["plan"] = summary.plan.to_json()
         emit_json(body)
-        if failed:
-            sys.exit(OperationsFailed.exit_code)
+        if error is not None:
+            sys.exit(error.exit_code)
         return
     if summary.dry_run:
         _print_plan(summary.plan, f"Plan for {summary.user_pool_id or 'a new pool'} from snapshot {summary.snapshot}")
+        _print_known(summary.known_exactly_until, [])
         for w in summary.warnings:
             out_console().print(f"  note: {w}", markup=False)
         out_console().print("Dry run: nothing was written.")
         return
     _print_done(body, summary.plan)
-    if failed:
-        raise OperationsFailed(
-            f"{len(failed)} operations did not succeed (named above and in {outcome.report_path})",
-            hint="Fix the cause and run the same command again: it redoes only what is missing.",
-        )
+    if error is not None:
+        raise error
 
 
 def _print_done(body: dict[str, Any], plan: Plan) -> None:
     console = out_console()
     _print_notices(plan)
+    for key in body.get("missing_after_restore", []):
+        console.print(f"  missing after the restore: user {key}", markup=False)
     for failure in body["failures"]:
         who = " ".join(f"{k} {failure[k]}" for k in ("user", "group") if k in failure)
         console.print(f"  failed {failure['op']} {who}: {failure['error']}", markup=False, soft_wrap=True)
@@ -389,6 +436,7 @@ def _print_done(body: dict[str, Any], plan: Plan) -> None:
         f"unchanged {body['unchanged']}, skipped {body['skipped']}, failed {body['failed']} "
         f"(users: {detail['users']['created']} created, {detail['users']['failed']} failed)."
     )
+    _print_known(body["known_exactly_until"], [])
     console.print(f"Report: {body['report']}\nSub map: {body['sub_map']}", markup=False)
     if body["kept_passwords"]:
         console.print(

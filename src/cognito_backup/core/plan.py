@@ -24,7 +24,10 @@ from cognito_backup.errors import PlanRefused
 from cognito_backup.model import (
     READ_ONLY_ATTRIBUTES,
     STANDARD_ATTRIBUTES,
+    STATUS_CONFIRMED,
     STATUS_EXTERNAL,
+    STATUS_FORCE_CHANGE,
+    STATUS_RESET_REQUIRED,
     STATUS_UNCONFIRMED,
     Group,
     PoolConfig,
@@ -73,6 +76,8 @@ class PlanOptions:
     # still ours to set, unless already done.
     owned_users: frozenset[str] = frozenset()
     passwords_done: frozenset[str] = frozenset()
+    # How missing users are created (admin calls or CSV import jobs): decides the status they come back in.
+    users_via: str = "admin"
 
     @property
     def selective(self) -> bool:
@@ -141,6 +146,8 @@ class Notice:
     kind: str  # user / membership / group / attribute
     name: str
     reason: str
+    # Skipped because of the operator's --only selection, not because the target cannot take it.
+    by_choice: bool = False
 
     def to_json(self) -> dict[str, str]:
         return {"kind": self.kind, "name": self.name, "reason": self.reason}
@@ -157,6 +164,12 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.ops
+
+    @property
+    def unrestorable(self) -> list[Notice]:
+        """Skipped items the target cannot take (not those left out by --only): a restore that leaves
+        any is not a success (errors.NotRestorable)."""
+        return [n for n in self.skipped if not n.by_choice]
 
     def count_by_kind(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -213,6 +226,15 @@ class Schema:
 def writable(name: str) -> bool:
     """Attributes an administrator may ever send (Cognito owns the rest)."""
     return not (name in READ_ONLY_ATTRIBUTES or name.startswith("cognito:") or name in ("sub", "identities"))
+
+
+def missing_selection(desired: PoolState, opts: PlanOptions) -> list[str]:
+    """`--only` names (user:NAME / group:NAME) the desired state does not hold. A user may be named by
+    its username or its identity key (the email in email sign-in pools)."""
+    attrs = username_attributes(desired.config)
+    known = {u.username for u in desired.users.values()} | {identity_key(u, attrs) for u in desired.users.values()}
+    missing = [f"group:{g}" for g in sorted(opts.only_groups) if g not in desired.groups]
+    return missing + [f"user:{u}" for u in sorted(opts.only_users) if u not in known]
 
 
 def username_attributes(config: PoolConfig) -> tuple[str, ...]:
@@ -317,7 +339,11 @@ def plan(desired: PoolState, actual: PoolState, options: PlanOptions | None = No
         return not opts.selective or group in opts.only_groups or user_selected(key, user)
 
     selected_users = {k: u for k, u in want.users.items() if user_selected(k, u)}
-    add_attrs = _missing_custom_attributes(desired, actual, selected_users.values(), opts)
+    needed = _needed_custom_attributes(desired, selected_users.values(), opts)
+    _refuse_custom_attribute_conflicts(desired.config, actual.config, needed, opts.keep_sub_in)
+    add_attrs = _missing_custom_attributes(desired, actual, needed, opts)
+    # Recovery (forgot-password) follows the target's setting; a new pool gets the snapshot's.
+    recovery = recovery_channels(actual.config if actual.config.user_pool else desired.config)
     schema = Schema.of(actual.config, add_attrs)
     desired_declared = Schema.of(desired.config).declared
     schema_op_id: tuple[str, ...] = ()
@@ -374,8 +400,7 @@ def plan(desired: PoolState, actual: PoolState, options: PlanOptions | None = No
             ops = _create_user_ops(key, user, schema, opts, schema_op_id, want_attrs)
             created[key] = ops[0].id
             ready[key] = [o.id for o in ops]
-            if user.status == STATUS_UNCONFIRMED:
-                result.notes.append(Notice("user", key, _unconfirmed_note(opts.password_mode)))
+            result.notes.extend(Notice("user", key, reason) for reason in created_user_notes(user, opts, recovery))
             result.ops.extend(ops)
             continue
         ops = _update_user_ops(key, user, current, schema, opts, schema_op_id, result, desired_declared)
@@ -398,12 +423,22 @@ def plan(desired: PoolState, actual: PoolState, options: PlanOptions | None = No
                 result.skipped.append(Notice("membership", name, "its user is not restored (see above)"))
             else:
                 result.skipped.append(
-                    Notice("membership", name, f"user {key!r} is not in the target; add --only user:{key}")
+                    Notice(
+                        "membership",
+                        name,
+                        f"user {key!r} is not in the target; add --only user:{key}",
+                        by_choice=opts.selective,
+                    )
                 )
             continue
         if group not in want.groups or (group not in have.groups and group not in group_ops):
             result.skipped.append(
-                Notice("membership", name, f"group {group!r} is not in the target; add --only group:{group}")
+                Notice(
+                    "membership",
+                    name,
+                    f"group {group!r} is not in the target; add --only group:{group}",
+                    by_choice=opts.selective and group in want.groups,
+                )
             )
             continue
         after = tuple(x for x in (created.get(key), group_ops.get(group)) if x) + schema_op_id
@@ -440,13 +475,69 @@ def _sign_in(attrs: tuple[str, ...]) -> str:
     return " or ".join(attrs) if attrs else "a username"
 
 
-def _unconfirmed_note(mode: str) -> str:
-    outcome = {
-        "random-permanent": "CONFIRMED with an unknown password (recovers with forgot-password)",
-        "temporary-file": "FORCE_CHANGE_PASSWORD with a temporary password from the passwords file",
-        "none": "FORCE_CHANGE_PASSWORD with a password nobody knows",
-    }[mode]
-    return f"was UNCONFIRMED (no admin call can recreate that state): comes back {outcome}"
+# AccountRecoverySetting mechanism -> the attribute and verified flag it sends the code to.
+RECOVERY_MECHANISMS = {
+    "verified_email": ("email", "email_verified"),
+    "verified_phone_number": ("phone_number", "phone_number_verified"),
+}
+
+
+def created_status(password_mode: str, users_via: str = "admin") -> str:
+    """The status a user this restore creates ends in: import jobs leave RESET_REQUIRED, a permanent
+    password CONFIRMED, AdminCreateUser alone or a temporary password FORCE_CHANGE_PASSWORD."""
+    if users_via == "import-job":
+        return STATUS_RESET_REQUIRED
+    return STATUS_CONFIRMED if password_mode == "random-permanent" else STATUS_FORCE_CHANGE
+
+
+_COMES_BACK = {
+    STATUS_CONFIRMED: "CONFIRMED with a random password nobody knows",
+    STATUS_RESET_REQUIRED: "RESET_REQUIRED (resets the password with a code at first sign-in)",
+    "temporary-file": "FORCE_CHANGE_PASSWORD with a temporary password from the passwords file",
+    "none": "FORCE_CHANGE_PASSWORD with a password nobody knows: an administrator must set one "
+    "(AdminSetUserPassword) before the user can sign in",
+}
+
+
+def recovery_channels(config: PoolConfig) -> tuple[tuple[str, str], ...]:
+    """(attribute, verified flag) pairs forgot-password can send a code to in this pool. Without an
+    AccountRecoverySetting Cognito uses a verified phone number, else a verified email; `admin_only`
+    allows none."""
+    setting = config.user_pool.get("AccountRecoverySetting") or {}
+    mechanisms = [str(m.get("Name")) for m in setting.get("RecoveryMechanisms") or []]
+    if not mechanisms:
+        return tuple(RECOVERY_MECHANISMS.values())
+    return tuple(RECOVERY_MECHANISMS[m] for m in mechanisms if m in RECOVERY_MECHANISMS)
+
+
+def can_recover(user: User, channels: tuple[tuple[str, str], ...]) -> bool:
+    return any(
+        user.attributes.get(attr) and _norm(flag, user.attributes.get(flag)) == "true" for attr, flag in channels
+    )
+
+
+def created_user_notes(user: User, opts: PlanOptions, channels: tuple[tuple[str, str], ...]) -> list[str]:
+    """Why a user this restore creates will not be as it was: its status changes (no admin call can
+    recreate UNCONFIRMED, nor keep a password), and it may have no way to reach forgot-password."""
+    notes = []
+    becomes = created_status(opts.password_mode, opts.users_via)
+    # Forgot-password is how these users get a password back; FORCE_CHANGE_PASSWORD users cannot use it,
+    # and temporary-file mode hands their password out.
+    needs_recovery = becomes == STATUS_RESET_REQUIRED or opts.password_mode == "random-permanent"
+    recovers = can_recover(user, channels)
+    if user.status != becomes:
+        cause = " (no admin call can recreate that state)" if user.status == STATUS_UNCONFIRMED else ""
+        outcome = _COMES_BACK[opts.password_mode if becomes == STATUS_FORCE_CHANGE else becomes]
+        if needs_recovery and recovers:
+            outcome += " (recovers with forgot-password)"
+        notes.append(f"was {user.status}{cause}: comes back {outcome}")
+    if needs_recovery and not recovers:
+        notes.append(
+            "cannot use forgot-password (no verified email or phone number the pool recovers with): an "
+            "administrator must set a password for it (AdminSetUserPassword, handed over securely), or mark "
+            "an email or phone number checked with the user as verified (AdminUpdateUserAttributes)"
+        )
+    return notes
 
 
 def _group_fields(group: Group, arn_map: Mapping[str, str]) -> dict[str, Any]:
@@ -460,23 +551,63 @@ def _group_fields(group: Group, arn_map: Mapping[str, str]) -> dict[str, Any]:
     return fields
 
 
+def _needed_custom_attributes(desired: PoolState, users: Iterable[User], opts: PlanOptions) -> set[str]:
+    """Custom attributes the restore writes: all the snapshot declares, or with --only those the
+    selected users hold."""
+    needed = {n for u in users for n in u.attributes if n.startswith(("custom:", "dev:"))}
+    if not opts.selective:
+        needed |= set(desired.config.custom_attributes())
+    if opts.keep_sub_in:
+        needed.add(opts.keep_sub_in)
+    return needed
+
+
+def _schema_entries(config: PoolConfig) -> dict[str, Mapping[str, Any]]:
+    return {str(a["Name"]): a for a in config.user_pool.get("SchemaAttributes", []) or [] if a.get("Name")}
+
+
+def custom_attribute_conflicts(
+    desired: PoolConfig, target: PoolConfig, names: Iterable[str], write_once: str | None = None
+) -> list[str]:
+    """Custom attributes both pools declare in ways the target cannot hold the snapshot's values:
+    another data type, or immutable in the target where the snapshot's values could change.
+    `write_once` (the --keep-sub-in attribute: a sub never changes) may be immutable in the target."""
+    want, have = _schema_entries(desired), _schema_entries(target)
+    conflicts = []
+    for name in sorted(names):
+        if name not in want or name not in have:
+            continue
+        want_type = str(want[name].get("AttributeDataType", "String"))
+        have_type = str(have[name].get("AttributeDataType", "String"))
+        if want_type != have_type:
+            conflicts.append(f"{name} is {want_type} in the snapshot but {have_type} in the target")
+        mutable_in_snapshot = want[name].get("Mutable", True) is not False
+        if name != write_once and mutable_in_snapshot and have[name].get("Mutable", True) is False:
+            conflicts.append(f"{name} is mutable in the snapshot but immutable in the target")
+    return conflicts
+
+
+def _refuse_custom_attribute_conflicts(
+    desired: PoolConfig, target: PoolConfig, names: Iterable[str], write_once: str | None
+) -> None:
+    conflicts = custom_attribute_conflicts(desired, target, names, write_once)
+    if conflicts:
+        raise PlanRefused(
+            "The target pool declares custom attributes differently from the snapshot: "
+            + "; ".join(conflicts)
+            + ". Custom attributes can never be changed or removed. Nothing was written.",
+            hint="Restore into a new pool (--new-pool NAME), which is created with the snapshot's schema.",
+        )
+
+
 def _missing_custom_attributes(
-    desired: PoolState, actual: PoolState, users: Iterable[User], opts: PlanOptions
+    desired: PoolState, actual: PoolState, needed: set[str], opts: PlanOptions
 ) -> list[dict[str, Any]]:
     """Custom attributes the restore needs that the target lacks, as AddCustomAttributes entries.
 
     Raises PlanRefused when any cannot be added."""
-    declared_target = set(actual.config.custom_attributes())
-    declared_target |= {
-        str(a.get("Name")) for a in actual.config.user_pool.get("SchemaAttributes", []) or [] if a.get("Name")
-    }
+    declared_target = set(actual.config.custom_attributes()) | set(_schema_entries(actual.config))
     desired_schema = desired.config.custom_attributes()
-    if opts.selective:
-        needed = {n for u in users for n in u.attributes if n.startswith(("custom:", "dev:"))}
-    else:
-        needed = set(desired_schema) | {n for u in users for n in u.attributes if n.startswith(("custom:", "dev:"))}
-    if opts.keep_sub_in:
-        needed.add(opts.keep_sub_in)
     missing = sorted(needed - declared_target)
     if not missing:
         return []

@@ -74,6 +74,7 @@ class Capturer:
         self.clock = clock
         self._lock = threading.Lock()
         self._clients: dict[str, frozenset[str]] = {}
+        self.last_pools: frozenset[str] = frozenset()  # pools the last observe() served
 
     def _client_ids(self, pool: str) -> frozenset[str]:
         """App client ids of a pool (cached; re-read when an unknown id shows up)."""
@@ -305,6 +306,7 @@ class Capturer:
                 result.outcomes[id(hint)] = outcome
             for rec in records:
                 result.records.setdefault(rec["pool"], []).append(rec)
+        self.last_pools = frozenset(result.pools_of.values())
         return result
 
 
@@ -394,10 +396,22 @@ def capture_batch(
 
 
 # ---- the SQS consumer ----------------------------------------------------------------------------
+# GetQueueAttributes: the approximate counts "may not achieve consistency until at least 1 minute after
+# the producers stop sending messages" (SQS API reference): counts of zero prove only that messages sent
+# this long before are done.
+SQS_COUNTS_SETTLE = dt.timedelta(minutes=2)
+_COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed")
+
+
 class SqsQueue:
     def __init__(self, client: Any, url: str) -> None:
         self.client = client
         self.url = url
+
+    def drained(self) -> bool:
+        """No message waiting, in flight or delayed, by the queue's approximate counts."""
+        attrs = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=list(_COUNTS))["Attributes"]
+        return all(int(attrs.get(name, "0")) == 0 for name in _COUNTS)
 
     def receive(self, max_messages: int, wait: int) -> list[Message]:
         resp = self.client.receive_message(
@@ -447,6 +461,7 @@ class CaptureSummary:
     lag_seconds: float | None = None
     max_lag_seconds: float | None = None
     failures: dict[str, str] = field(default_factory=dict)
+    caught_up_to: str | None = None  # the last caught-up marker written (docs/capture.md)
 
     def add(self, batch: BatchResult, deleted: int, messages: Sequence[Message]) -> None:
         self.batches += 1
@@ -483,7 +498,18 @@ class CaptureSummary:
             "lag_seconds": self.lag_seconds,
             "max_lag_seconds": self.max_lag_seconds,
             "failures": self.failures,
+            "caught_up_to": self.caught_up_to,
         }
+
+
+def caught_up_time(poll_started: dt.datetime, pending: Iterable[dt.datetime]) -> dt.datetime:
+    """How far a drained queue lets capture claim to have caught up: the start of the poll that found
+    it drained, but never past a message of this run still waiting to be captured (failed or deferred:
+    it comes back after its visibility timeout)."""
+    earliest = min(pending, default=None)
+    if earliest is None or earliest > poll_started:
+        return poll_started
+    return earliest - dt.timedelta(microseconds=1)
 
 
 def run_capture(
@@ -496,16 +522,22 @@ def run_capture(
     batch_size: int = 100,
     wait_seconds: int = 20,
     on_batch: Callable[[BatchResult, CaptureSummary], None] | None = None,
+    pools: Iterable[str] = (),
 ) -> CaptureSummary:
     """Drain the queue (or follow it until `stop` is set), one journal segment per batch and pool.
 
     Messages are deleted only after their records are durable. `stop` is checked between batches, so
     a batch in hand is always finished: a signal never loses a message (at worst one comes back).
+    Each poll that drains the queue writes the caught-up marker of `pools` and of every pool it
+    journaled, even when nothing changed (see `caught_up_time`).
     """
     stop = stop or threading.Event()
     summary = CaptureSummary()
     seen: set[str] = set()
+    marked = set(pools)
+    pending: dict[str, dt.datetime] = {}  # message id -> sent time, for messages not captured yet
     while not stop.is_set():
+        poll_started = capturer.clock()
         batch: list[Message] = []
         # The first receive long-polls when following; the rest fill the batch without waiting.
         wait = wait_seconds if follow else 1
@@ -517,13 +549,25 @@ def run_capture(
             batch.extend(got)
             ids.update(m.id for m in got)
             wait = 0
+        drained = len(batch) < batch_size
         if not batch:
+            _mark_caught_up(journal, marked, caught_up_time(poll_started, pending.values()), summary)
             if follow:
                 continue
             break
         result = capture_batch(capturer, journal, batch)
         deleted = queue.delete(result.done)
         summary.add(result, deleted, batch)
+        for msg in result.done:
+            pending.pop(msg.id, None)
+        sent_of = {m.id: m.sent_at or poll_started for m in batch}
+        # Unparseable messages go to the dead-letter queue (and its alarm), not back to us: they do not
+        # hold the marker. Failed and deferred ones come back and are captured later.
+        for mid in set(result.failed) | set(result.deferred):
+            pending.setdefault(mid, sent_of[mid])
+        marked.update(pool for pool in capturer.last_pools)
+        if drained:
+            _mark_caught_up(journal, marked, caught_up_time(poll_started, pending.values()), summary)
         for mid, why in result.poison.items():
             log.error("message %s is not a supported event (%s): left in the queue for the DLQ", mid, why)
         for mid, why in result.failed.items():
@@ -536,3 +580,33 @@ def run_capture(
             break
         seen.update(m.id for m in batch)
     return summary
+
+
+def mark_if_drained(
+    queue: SqsQueue,
+    journal: Journal,
+    pools: Iterable[str],
+    clock: Callable[[], dt.datetime] = utcnow,
+    writer: dict[str, Any] | None = None,
+) -> str | None:
+    """For consumers that never see an empty queue (the capture Lambda, invoked only with messages): when
+    the queue's counts are all zero, every message sent SQS_COUNTS_SETTLE before the check is captured;
+    write that time as the pools' caught-up marker. Returns it, or None when the queue is not drained."""
+    checked = clock()
+    if not queue.drained():
+        return None
+    until = checked - SQS_COUNTS_SETTLE
+    for pool in sorted(pools):
+        journal.mark_caught_up(pool, until, writer=writer or {"source": "capture"})
+    return format_time(until)
+
+
+def _mark_caught_up(journal: Journal, pools: Iterable[str], until: dt.datetime, summary: CaptureSummary) -> None:
+    for pool in sorted(pools):
+        try:
+            journal.mark_caught_up(pool, until, writer={"source": "capture"})
+        except Exception as exc:  # a missing marker only understates coverage: never fail the capture for it
+            reason = exc.message if isinstance(exc, CognitoBackupError) else type(exc).__name__
+            log.warning("caught-up marker of pool %s not written (%s)", pool, reason)
+            continue
+        summary.caught_up_to = format_time(until)

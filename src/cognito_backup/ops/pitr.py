@@ -8,10 +8,10 @@ is exact at any time T the capture had caught up with (docs/capture.md).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cognito_backup.core.fold import fold
-from cognito_backup.errors import RepositoryNotFound, UsageError
+from cognito_backup.errors import PlanRefused, RepositoryNotFound, UsageError
 from cognito_backup.model import PoolState
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.manifest import Manifest
@@ -47,26 +47,111 @@ def desired_state_at(repo: Repository, user_pool_id: str, at: dt.datetime) -> tu
     return fold(state, records, until=at), base
 
 
+# How far after `--at` the journal is searched for changes made before it but journaled after it.
+BACKLOG_LOOKAHEAD = dt.timedelta(hours=1)
+
+
+@dataclass
+class Resolved:
+    """A desired state, the label naming it and, for a point in time, up to which second the
+    repository knows the pool's state exactly, with warnings about that time."""
+
+    state: PoolState
+    label: str
+    known_exactly_until: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
 def resolve_desired(
     repo: Repository,
-    snapshot: str | None = "latest",
+    snapshot: str | None = None,
     at: dt.datetime | None = None,
     source_pool_id: str | None = None,
     hint_pool_id: str | None = None,
 ) -> tuple[PoolState, str]:
-    """The desired state of a restore or diff, and a label naming it: a snapshot as it is, or (with
-    `at`) the pool's state at that time from the best snapshot plus the journal.
+    """`resolve_point` without the coverage details (for callers that need only the state)."""
+    resolved = resolve_point(repo, snapshot, at, source_pool_id, hint_pool_id)
+    return resolved.state, resolved.label
 
+
+def resolve_point(
+    repo: Repository,
+    snapshot: str | None = None,
+    at: dt.datetime | None = None,
+    source_pool_id: str | None = None,
+    hint_pool_id: str | None = None,
+    *,
+    allow_after_coverage: bool = False,
+) -> Resolved:
+    """The desired state of a restore or diff, and a label naming it: a snapshot as it is (None means
+    the latest), or (with `at`) the pool's state at that time from the best snapshot plus the journal.
+
+    With `at`: a snapshot named too is a usage error (`at` picks its own); a time later than the
+    repository knows exactly is refused (PlanRefused) unless `allow_after_coverage`.
     `hint_pool_id` picks `latest` among several pools' snapshots (diff passes the live pool's id).
     """
     if at is None:
-        manifest = repo.resolve(snapshot, user_pool_id=hint_pool_id)
-        return repo.load_state(manifest), manifest.id
-    if snapshot not in (None, "", "latest"):
+        manifest = repo.resolve(snapshot or "latest", user_pool_id=hint_pool_id)
+        return Resolved(repo.load_state(manifest), manifest.id)
+    if snapshot is not None:
         raise UsageError("Give either --snapshot or --at, not both: --at picks its snapshot itself")
     pool = source_pool_id or _single_source_pool(repo, hint_pool_id)
+    known = known_exactly_until(repo, pool)
+    stamp = format_time(at)
+    warnings = []
+    if known is not None and stamp > known:
+        message = (
+            f"--at {_second(stamp)} is after what the repository knows about {pool}: its state is known "
+            f"exactly until {_second(known)}"
+        )
+        if not allow_after_coverage:
+            raise PlanRefused(
+                message + ". Nothing was written.",
+                hint="Pick an earlier time, run capture (it records how far it has caught up), or pass "
+                "--allow-after-coverage to accept the state as last known.",
+            )
+        warnings.append(message + " (--allow-after-coverage): later changes are missing")
     state, base = desired_state_at(repo, pool, at)
-    return state, f"{base.id}+journal@{format_time(at)}"
+    if parse_time(base.finished_at) > at:
+        warnings.append(
+            f"snapshot {base.id} was still being taken at {_second(stamp)} and no earlier one exists: users it "
+            "read after that second may show later changes"
+        )
+    warnings += backlog_warnings(Journal(repo.store), pool, at)
+    return Resolved(state, f"{base.id}+journal@{stamp}", known, warnings)
+
+
+def _second(stamp: str) -> str:
+    """'2026-11-21T10:15:30.123456Z' -> '2026-11-21T10:15:30Z' (messages speak in seconds)."""
+    return stamp[:19] + "Z"
+
+
+def known_exactly_until(repo: Repository, pool_id: str) -> str | None:
+    """Up to when the repository knows `pool_id`'s state exactly: the capture's caught-up marker (or,
+    in a journal written before markers existed, its last observation), and never less than the finish
+    of the pool's newest snapshot; without a journal, that finish. None: no snapshot of the pool."""
+    finished = [s.finished_at for s in repo.list_snapshots() if s.user_pool_id == pool_id]
+    journal = Journal(repo.store)
+    caught_up = journal.caught_up(pool_id) or journal.last_observed(pool_id)
+    known = [t for t in (*finished, caught_up) if t]
+    return max(known) if known else None
+
+
+def backlog_warnings(journal: Journal, pool_id: str, at: dt.datetime) -> list[str]:
+    """A warning when the capture was behind at `at`: changes made at or before it (changed_at) that
+    were observed only after it, so the state at `at` lacks them."""
+    stamp = format_time(at)
+    late = [
+        str(rec["observed_at"])
+        for rec in journal.iter_records(pool_id, since=at, until=at + BACKLOG_LOOKAHEAD)
+        if rec["observed_at"] > stamp and rec.get("changed_at") and parse_time(str(rec["changed_at"])) <= at
+    ]
+    if not late:
+        return []
+    return [
+        f"at {_second(stamp)} the capture was behind: {len(late)} changes made at or before that second were "
+        f"journaled only later (the last at {_second(max(late))}), so the state at {_second(stamp)} lacks them"
+    ]
 
 
 def _single_source_pool(repo: Repository, hint_pool_id: str | None) -> str:
@@ -95,8 +180,8 @@ def coverage(repo: Repository, snapshots: list[Manifest] | None = None) -> list[
     """(snapshot_id, from, to) for every snapshot, oldest first: `restore --at T` with T in [from, to]
     uses that snapshot (or a newer one) plus the journal.
 
-    `to` is the newest journal observation of the snapshot's pool. The journal cannot tell a quiet pool
-    from a stopped capture: watch capture lag (`capture --json`, the Lambda's alarms) for that.
+    `to` is how far capture has caught up with the snapshot's pool (its caught-up marker; in journals
+    without one, the newest observation).
     """
     return [(c.snapshot_id, c.reach_from, c.reach_to) for c in coverage_details(repo, snapshots)]
 
@@ -108,7 +193,9 @@ def coverage_details(repo: Repository, snapshots: list[Manifest] | None = None) 
     out = []
     for snap in repo.list_snapshots() if snapshots is None else snapshots:
         if snap.user_pool_id not in last:
-            last[snap.user_pool_id] = journal.last_observed(snap.user_pool_id)
+            # How far capture caught up (docs/capture.md); older journals: their last observation.
+            pool = snap.user_pool_id
+            last[pool] = journal.caught_up(pool) or journal.last_observed(pool)
         end = last[snap.user_pool_id]
         reach_to = max(end, snap.finished_at) if end else snap.finished_at
         out.append(Coverage(snap.id, snap.user_pool_id, snap.finished_at, reach_to))

@@ -27,11 +27,26 @@ from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.writer import DONE, EXISTED, Writer, random_password
 from cognito_backup.core.csv_cells import spreadsheet_csv
 from cognito_backup.core.ownership import FORCE_CHANGE_PASSWORD, REASON_UNSET, ours, passwords_to_set
-from cognito_backup.core.plan import Op, Plan, PlanOptions, identity_key, plan, username_attributes
-from cognito_backup.errors import PlanRefused, UsageError
+from cognito_backup.core.plan import (
+    Op,
+    Plan,
+    PlanOptions,
+    identity_key,
+    missing_selection,
+    plan,
+    username_attributes,
+)
+from cognito_backup.errors import (
+    CognitoBackupError,
+    NotRestorable,
+    OperationsFailed,
+    PlanRefused,
+    RepositoryNotFound,
+    UsageError,
+)
 from cognito_backup.model import PoolConfig, PoolState
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
-from cognito_backup.ops.pitr import resolve_desired
+from cognito_backup.ops.pitr import Resolved, resolve_point
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, OpResult, default_workers, run_ops
 from cognito_backup.repo.repository import Repository
 
@@ -76,6 +91,10 @@ class RestoreSummary:
     new_pool: bool = False
     seconds: float = 0.0
     calls: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Users the plan created that the target does not hold when read back afterwards.
+    missing_after: list[str] = field(default_factory=list)
+    # Point in time: up to which second the repository knows the source pool's state exactly.
+    known_exactly_until: str | None = None
 
     @property
     def failed_results(self) -> list[OpResult]:
@@ -132,12 +151,15 @@ class RestoreSummary:
         return {
             "user_pool_id": self.user_pool_id,
             "snapshot": self.snapshot,
+            "known_exactly_until": self.known_exactly_until,
             "new_pool": self.new_pool,
             "dry_run": self.dry_run,
             **counts,
             "detail": self.detail(),
             "failures": self.failures(),
             "skipped_items": [n.to_json() for n in self.plan.skipped],
+            "not_restorable": [n.to_json() for n in self.plan.unrestorable],
+            "missing_after_restore": list(self.missing_after),
             "notes": [n.to_json() for n in self.plan.notes],
             "drift": [n.to_json() for n in self.plan.drift],
             "client_id_map": dict(self.client_id_map),
@@ -149,6 +171,48 @@ class RestoreSummary:
             "seconds": round(self.seconds, 3),
             "calls": self.calls,
         }
+
+
+def outcome_error(summary: RestoreSummary, report: str | None = None) -> CognitoBackupError | None:
+    """What a finished restore must exit with, or None for success: failed operations or users missing
+    afterwards (exit 1: a re-run can fix them) come first, then items the target cannot take (exit 12).
+    A dry run wrote nothing, so it has nothing to fail."""
+    if summary.dry_run:
+        return None
+    where = f" (named above and in {report})" if report else " (named above)"
+    if summary.failed_results or summary.missing_after:
+        parts = []
+        if summary.failed_results:
+            parts.append(f"{len(summary.failed_results)} operations did not succeed")
+        if summary.missing_after:
+            parts.append(
+                f"{len(summary.missing_after)} users are not in the target after the restore: "
+                + ", ".join(summary.missing_after[:20])
+                + (" ..." if len(summary.missing_after) > 20 else "")
+            )
+        return OperationsFailed(
+            "; ".join(parts) + where,
+            hint="Fix the cause and run the same command again: it redoes only what is missing.",
+        )
+    items = summary.plan.unrestorable
+    if items:
+        names = ", ".join(f"{n.kind} {n.name}" for n in items[:20]) + (" ..." if len(items) > 20 else "")
+        return NotRestorable(
+            f"The target cannot take {len(items)} items of the snapshot{where}: {names}",
+            hint="Everything else was restored. Each item says why; re-running will not change it.",
+        )
+    return None
+
+
+def require_selection(desired: PoolState, options: PlanOptions) -> None:
+    """`--only` names the desired state does not hold: refused before anything is written."""
+    missing = missing_selection(desired, options)
+    if missing:
+        raise RepositoryNotFound(
+            "The snapshot has no " + ", ".join(missing) + ". Nothing was written.",
+            hint="`cognito-backup show --repo ... SNAPSHOT` lists its users and groups; in email sign-in "
+            "pools a user may be named by its email.",
+        )
 
 
 class _Recorder:
@@ -226,7 +290,9 @@ def reconcile(
     resumed = passwords_to_set(
         state.facts(), {identity_key(u, attrs): u for u in actual.users.values()}, opts.plan.password_mode
     )
-    plan_opts = replace(opts.plan, owned_users=frozenset(opts.plan.owned_users | set(resumed)))
+    plan_opts = replace(
+        opts.plan, owned_users=frozenset(opts.plan.owned_users | set(resumed)), users_via=opts.users_via
+    )
     the_plan = plan(desired, actual, plan_opts)
     summary = RestoreSummary(user_pool_id=target_pool_id, dry_run=opts.dry_run, plan=the_plan)
     recorder = _Recorder(checkpoint, state.temporary_passwords, plan_opts.password_mode)
@@ -280,6 +346,7 @@ def reconcile(
         # Stored before the first create call: a run killed after it still knows whom it meant to create.
         checkpoint.record("intent", durable=True, at=intent_at, users=creates)
     results: list[OpResult] = []
+    to_create = sorted({str(op.user) for op in the_plan.ops if op.kind == "create_user"})
     if opts.users_via == "import-job":
         results, actual, the_plan = _import_users(
             client, pacer, target_pool_id, desired, actual, the_plan, plan_opts, opts, execute, workers, summary, prog
@@ -305,7 +372,8 @@ def reconcile(
     summary.new_passwords.sort(key=lambda n: n["user"])
     if opts.read_back and desired.users:
         prog.stage("reading back new subs")
-        summary.sub_map = _sub_map(client, pacer, target_pool_id, desired)
+        summary.sub_map, present = _sub_map(client, pacer, target_pool_id, desired)
+        summary.missing_after = [key for key in to_create if key not in present]
     summary.seconds = clock() - begin
     summary.calls = pacer.summary()
     return summary
@@ -342,11 +410,19 @@ def _import_users(
         for job in report.failed_jobs:
             summary.warnings.append(f"import job {job.job_id} ended {job.status}: {job.log_hint}")
         actual = read_actual(client, pacer, pool_id)
-    # Users the import could not create come back through AdminCreateUser in this second plan.
-    return results, actual, plan(desired, actual, plan_opts)
+    # Users the import could not create come back through AdminCreateUser in this second plan; what the
+    # first plan said about the users the import created (status, recovery) still holds.
+    second = plan(desired, actual, replace(plan_opts, users_via="admin"))
+    recreated = {op.user for op in second.ops if op.kind == "create_user"}
+    second.notes = [n for n in first.notes if n.name not in recreated] + second.notes
+    second.skipped = first.skipped + [n for n in second.skipped if n not in first.skipped]
+    return results, actual, second
 
 
-def _sub_map(client: Any, pacer: Pacer, pool_id: str, desired: PoolState) -> list[tuple[str, str, str]]:
+def _sub_map(
+    client: Any, pacer: Pacer, pool_id: str, desired: PoolState
+) -> tuple[list[tuple[str, str, str]], set[str]]:
+    """The sub map rows, and the identity keys the target holds now (to verify the restore)."""
     attrs = username_attributes(desired.config)
     now = {identity_key(u, attrs): u for u in PoolReader(client, pacer, pool_id).iter_users()}
     rows = []
@@ -356,7 +432,7 @@ def _sub_map(client: Any, pacer: Pacer, pool_id: str, desired: PoolState) -> lis
         target = now.get(identity_key(user, attrs))
         if user.sub and target is not None and target.sub:
             rows.append((user.sub, target.sub, target.username))
-    return sorted(rows, key=lambda r: r[2])
+    return sorted(rows, key=lambda r: r[2]), set(now)
 
 
 # ---- the restore command ---------------------------------------------------------------------------
@@ -364,7 +440,7 @@ def _sub_map(client: Any, pacer: Pacer, pool_id: str, desired: PoolState) -> lis
 
 @dataclass
 class RestoreRequest:
-    snapshot: str = "latest"
+    snapshot: str | None = None  # None: the latest (or, with `at`, the one `at` picks)
     at: dt.datetime | None = None  # point in time: best snapshot + journal up to it
     source_pool_id: str | None = None  # whose journal, when the repository holds several pools
     target_pool_id: str | None = None
@@ -373,6 +449,7 @@ class RestoreRequest:
     report_dir: Path = Path("cognito-backup-restore")
     domain_prefix: str | None = None
     target_region: str | None = None
+    allow_after_coverage: bool = False  # with `at`: accept a time later than the repository knows
 
 
 @dataclass
@@ -405,7 +482,15 @@ def run_restore(
     prog = progress or RestoreProgress()
     opts = request.options
     prog.stage("loading the snapshot" if request.at is None else "folding the snapshot and the journal")
-    desired, source_label = resolve_desired(repo, request.snapshot, request.at, request.source_pool_id)
+    resolved = resolve_point(
+        repo,
+        request.snapshot,
+        request.at,
+        request.source_pool_id,
+        allow_after_coverage=request.allow_after_coverage,
+    )
+    desired, source_label = resolved.state, resolved.label
+    require_selection(desired, opts.plan)
     if request.new_pool_name:
         run_key = f"new:{request.new_pool_name}@{source_label}"
     else:
@@ -419,7 +504,7 @@ def run_restore(
             state = checkpoint.load()
             if opts.dry_run and not state.pool_id:
                 summary = _dry_run_new_pool(desired, opts)
-                summary.snapshot = source_label
+                _describe_source(summary, resolved)
                 return RestoreOutcome(summary)
             if opts.dry_run and state.pool_id:
                 pool_id = state.pool_id
@@ -438,13 +523,19 @@ def run_restore(
             checkpoint.close()
         raise
     checkpoint.close()
-    summary.snapshot = source_label
     summary.new_pool = bool(request.new_pool_name)
     summary.client_id_map = client_id_map
     summary.warnings = warnings + summary.warnings
+    _describe_source(summary, resolved)
     if opts.dry_run:
         return RestoreOutcome(summary)
     return write_reports(summary, request.report_dir, run_key)
+
+
+def _describe_source(summary: RestoreSummary, resolved: Resolved) -> None:
+    summary.snapshot = resolved.label
+    summary.known_exactly_until = resolved.known_exactly_until
+    summary.warnings = summary.warnings + resolved.warnings
 
 
 def _dry_run_new_pool(desired: PoolState, opts: RestoreOptions) -> RestoreSummary:

@@ -6,11 +6,17 @@ Layout (docs/capture.md, "Change journal"):
     journal/<pool-id>/<yyyy>/<mm>/<dd>/<first>_<last>_<random>.json
                                                       segment manifest, written LAST
 
+    journal/<pool-id>/caught-up                       how far capture has caught up (overwritten)
+
 `<first>` and `<last>` are the smallest and largest `observed_at` of the segment's records (compact UTC,
 microseconds), `<yyyy>/<mm>/<dd>` the day of `<first>`. Listing a time range therefore needs one LIST per
 day and no GET; a manifest's name alone says whether the segment can hold records of the range.
 
-Every writer creates new, uniquely named keys and never rewrites one, so any number of capture processes,
+The caught-up marker is the one key that is rewritten: each capture poll that found the queue drained
+stores the time before that poll, even when nothing changed, so a quiet pool is covered up to its last
+poll. Any value ever stored is a true claim, so the last writer winning (even with an older time) is safe.
+
+Apart from it, every writer creates new, uniquely named keys and never rewrites one, so any number of capture processes,
 Lambda invocations and triggers can append concurrently without coordination. A crash between the data
 object and the manifest leaves an unreferenced object, never a segment pointing at missing data.
 
@@ -72,6 +78,14 @@ _MAX_DAY_LISTS = 62
 
 _NAME = re.compile(r"^(\d{8}T\d{6}\.\d{6}Z)_(\d{8}T\d{6}\.\d{6}Z)_([0-9a-f]{8,32})\.json$")
 _OBS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+
+
+CAUGHT_UP_NAME = "caught-up"
+CAUGHT_UP_KIND = "journal-caught-up"
+
+
+def caught_up_key(pool_id: str) -> str:
+    return f"{pool_prefix(pool_id)}{CAUGHT_UP_NAME}"
 
 
 def record_order(rec: dict[str, Any]) -> tuple[str, str, int]:
@@ -394,9 +408,45 @@ class Journal:
             seen.add(order)
             yield rec
 
+    # ---- the caught-up marker ---------------------------------------------------------------------
+    def mark_caught_up(self, pool_id: str, until: dt.datetime, writer: dict[str, Any] | None = None) -> None:
+        """Record that every change of `pool_id` that reached the capture's queue before `until` is
+        durable in the journal (written by each capture poll that drained the queue, even an empty one)."""
+        body = {
+            "format_version": SEGMENT_FORMAT_VERSION,
+            "kind": CAUGHT_UP_KIND,
+            "user_pool_id": pool_id,
+            "caught_up_to": format_time(until),
+            "written_at": format_time(self.clock()),
+            "writer": writer or {},
+        }
+        data = (json.dumps(body, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        self.store.put_bytes(caught_up_key(pool_id), data)
+
+    def caught_up(self, pool_id: str) -> str | None:
+        """The time the marker names (fixed-width UTC), or None when no capture ever wrote one."""
+        key = caught_up_key(pool_id)
+        try:
+            data = self.store.get_bytes(key)
+        except ObjectNotFound:
+            return None
+        return parse_caught_up(key, pool_id, data)
+
     def last_observed(self, pool_id: str) -> str | None:
         refs = self.list_segments(pool_id)
         return max((r.last_observed for r in refs), default=None)
+
+
+def parse_caught_up(key: str, pool_id: str, data: bytes) -> str:
+    try:
+        body = json.loads(data.decode("utf-8"))
+        stamp = str(body["caught_up_to"])
+        if body["kind"] != CAUGHT_UP_KIND or body["user_pool_id"] != pool_id or not _OBS.match(stamp):
+            raise ValueError("fields do not match")
+        return stamp
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        why = type(exc).__name__
+        raise RepositoryDamaged(f"journal marker {key} is not a valid caught-up marker ({why})") from None
 
 
 def journal_check(store: Store, read_data: bool = False) -> list[str]:
@@ -416,6 +466,13 @@ def journal_check(store: Store, read_data: bool = False) -> list[str]:
         if info.key.startswith(JOURNAL_PREFIX + OBJECTS_PREFIX):
             continue
         ref = SegmentRef.from_key(info.key)
+        parts = info.key[len(JOURNAL_PREFIX) :].split("/")
+        if ref is None and len(parts) == 2 and parts[1] == CAUGHT_UP_NAME:
+            try:
+                parse_caught_up(info.key, parts[0], store.get_bytes(info.key))
+            except (RepositoryDamaged, ObjectNotFound) as exc:
+                problems.append(str(getattr(exc, "message", exc)))
+            continue
         if ref is None:
             problems.append(f"{info.key}: not a journal segment name")
             continue

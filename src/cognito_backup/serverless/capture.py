@@ -69,9 +69,33 @@ def _messages(event: Any) -> list[Any]:
     return out
 
 
-def handler(event: Any, context: Any) -> dict[str, list[dict[str, str]]]:
+CHECK_KEY = "caught_up_check"  # the scheduled invocation's input (deploy/template.yaml)
+QUEUE_VAR = "COGNITO_BACKUP_CAPTURE_QUEUE_URL"
+
+
+def _caught_up_check() -> dict[str, Any]:
+    """Scheduled: write the pool's caught-up marker when the queue is drained (docs/capture.md)."""
+    import os
+
+    from cognito_backup.aws.session import AwsContext
+    from cognito_backup.ops.capture import SqsQueue, mark_if_drained
+
+    capturer, journal = _components()
+    url = os.environ.get(QUEUE_VAR, "")
+    pools = capturer.options.pools or ()
+    if not url or not pools:
+        log.error("caught-up check needs %s and COGNITO_BACKUP_USER_POOL_ID", QUEUE_VAR)
+        return {"caught_up_to": None}
+    until = mark_if_drained(SqsQueue(AwsContext().client("sqs"), url), journal, pools, writer={"source": "lambda"})
+    log.info("caught-up check: %s", f"marker {until}" if until else "queue not drained, marker unchanged")
+    return {"caught_up_to": until}
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
     from cognito_backup.ops.capture import capture_batch
 
+    if isinstance(event, dict) and event.get(CHECK_KEY):
+        return _caught_up_check()
     messages = _messages(event)
     try:
         capturer, journal = _components()
