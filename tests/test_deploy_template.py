@@ -388,10 +388,12 @@ def test_bucket_policy_denies_insecure_transport_and_non_kms_writes(template: di
         s
         for s in statements
         if s["Effect"] == "Deny"
-        and s.get("Condition", {}).get("StringNotEqualsIfExists", {}).get("s3:x-amz-server-side-encryption")
-        == "aws:kms"
+        and s.get("Condition", {}).get("StringNotEquals", {}).get("s3:x-amz-server-side-encryption") == "aws:kms"
     ]
     assert sse and sse[0]["Action"] == "s3:PutObject"
+    # Only a header that is present can be wrong: an absent one (every UploadPart) is not refused here.
+    assert sse[0]["Condition"]["Null"] == {"s3:x-amz-server-side-encryption": "false"}
+    # (tests/test_bucket_policy.py evaluates these statements against the store's requests)
 
 
 def test_created_key_rotates(template: dict[str, Any]) -> None:
