@@ -84,6 +84,19 @@ def _seconds_left(context: Any) -> Any:
     return lambda: end - time.monotonic()
 
 
+def _publish_snapshot(pool_id: str, result: Any) -> None:
+    """LastSnapshotUsers and LastSnapshotAge (from the snapshot's start, its point in time)."""
+    import datetime as dt
+
+    from cognito_backup.repo.repository import parse_time
+    from cognito_backup.serverless.metrics import SNAPSHOT_AGE, SNAPSHOT_USERS, publish, seconds_between
+
+    values = {SNAPSHOT_USERS: float(result.users_so_far)}
+    if result.manifest is not None:
+        values[SNAPSHOT_AGE] = seconds_between(parse_time(result.manifest.started_at), dt.datetime.now(dt.UTC))
+    publish(values, pool_id)
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
     started = time.monotonic()
     seconds_left = _seconds_left(context)
@@ -123,6 +136,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         seconds=round(time.monotonic() - started, 3),
         seconds_left=round(seconds_left(), 3),
     )
+    if result.done:
+        _publish_snapshot(reader.pool_id, result)
     return {
         "done": result.done,
         "checkpoint": None
