@@ -11,8 +11,10 @@ It implements what the template uses, with the semantics of the IAM reference
 - several values for one key: any of them for a positive operator, all of them (AND) for a negated one;
 - all operators of a Condition block, and all keys under one operator, must hold (AND).
 
-An explicit Deny wins over everything; no Allow is looked at (the roles' grants are tested against the
-operation table elsewhere). Anything else it meets is refused loudly, never guessed.
+`denying_statements` looks at Deny statements only (a bucket policy's guard rails); `decide` is the
+whole single-policy decision (explicit Deny, else an applying Allow, else implicit deny), with the
+request's resource matched against each statement's Resource. Anything else it meets is refused loudly,
+never guessed.
 
 Values are plain data: callers resolve CloudFormation intrinsics first (`resolve`).
 """
@@ -43,11 +45,13 @@ _NEGATED = {
 
 @dataclass(frozen=True)
 class Request:
-    """What a bucket policy sees of one request: the IAM action and the request-context keys present."""
+    """What a policy sees of one request: the IAM action, the request-context keys present and, for
+    identity policies, the resource ARN (None: statements match whatever their Resource)."""
 
     action: str
     context: Mapping[str, str] = field(default_factory=dict)
     operation: str = ""  # the API operation, for messages only
+    resource: str | None = None
 
 
 def _values(value: Any) -> list[str]:
@@ -88,12 +92,24 @@ def action_matches(pattern: str, action: str) -> bool:
 
 
 def statement_applies(stmt: Mapping[str, Any], request: Request) -> bool:
-    if "NotAction" in stmt:
-        raise ValueError("iam_eval does not implement NotAction")
+    if "NotAction" in stmt or "NotResource" in stmt:
+        raise ValueError("iam_eval does not implement NotAction / NotResource")
     actions = _values(stmt.get("Action", []))
     if not any(action_matches(a, request.action) for a in actions):
         return False
+    # ARNs match case-sensitively, with * and ? wildcards
+    resources = _values(stmt["Resource"]) if request.resource is not None and "Resource" in stmt else None
+    if resources is not None and not any(fnmatch.fnmatchcase(str(request.resource), r) for r in resources):
+        return False
     return condition_holds(stmt.get("Condition", {}), request.context)
+
+
+def decide(statements: list[Mapping[str, Any]], request: Request) -> str:
+    """ "Deny" (an explicit Deny applies), "Allow" (an Allow applies and no Deny) or "ImplicitDeny"."""
+    applying = [s for s in statements if statement_applies(s, request)]
+    if any(s.get("Effect") == "Deny" for s in applying):
+        return "Deny"
+    return "Allow" if any(s.get("Effect") == "Allow" for s in applying) else "ImplicitDeny"
 
 
 def denying_statements(statements: list[Mapping[str, Any]], request: Request) -> list[str]:

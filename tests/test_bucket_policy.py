@@ -16,7 +16,7 @@ import pytest
 
 from cognito_backup.serverless.permissions import iam_actions_of
 from cognito_backup.store.s3 import S3Store
-from tests.iam_eval import Request, condition_holds, denying_statements, operator_holds, resolve
+from tests.iam_eval import Request, condition_holds, decide, denying_statements, operator_holds, resolve
 from tests.op_recorder import Call, recording
 from tests.test_deploy_template import TEMPLATE, load_template
 
@@ -113,6 +113,21 @@ def test_a_condition_block_is_an_and_of_everything() -> None:
     assert condition_holds(block, {"a": "y"})
     assert not condition_holds(block, {"a": "x"})
     assert not condition_holds(block, {})
+
+
+def test_decide_explicit_deny_allow_and_implicit_deny() -> None:
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::b/p/*"},
+        {
+            "Effect": "Deny",
+            "Action": "s3:PutObject",
+            "Condition": {"Null": {SSE: "false"}, "StringNotEquals": {SSE: "aws:kms"}},
+        },
+    ]
+    assert decide(statements, Request("s3:GetObject", resource="arn:aws:s3:::b/p/k")) == "Allow"
+    assert decide(statements, Request("s3:GetObject", resource="arn:aws:s3:::b/other/k")) == "ImplicitDeny"
+    assert decide(statements, Request("s3:PutObject", {SSE: "AES256"}, resource="arn:aws:s3:::b/p/k")) == "Deny"
+    assert decide(statements, Request("s3:DeleteObject", resource="arn:aws:s3:::b/p/k")) == "ImplicitDeny"
 
 
 def test_unknown_operators_are_refused_not_guessed() -> None:

@@ -102,7 +102,8 @@ _KMS_MULTIPART = ("kms:GenerateDataKey", "kms:Decrypt")
 
 # operation -> IAM actions, where not simply the same name. S3 answers a read of a missing key with 404
 # only to a caller allowed s3:ListBucket on the bucket, and with 403 AccessDenied to anyone else: the
-# store tells "absent" (a new object, no cursor or checkpoint yet) from a failure by that 404.
+# store tells "absent" (a new object, no cursor or checkpoint yet) from a failure by that 404. S3 checks
+# that grant with the object's key as s3:prefix, which the roles' prefix condition admits.
 _READ_MISSING = ("s3:ListBucket",)
 IAM_ACTIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
