@@ -91,10 +91,13 @@ def _publish_snapshot(pool_id: str, result: Any) -> None:
     from cognito_backup.repo.repository import parse_time
     from cognito_backup.serverless.metrics import SNAPSHOT_AGE, SNAPSHOT_USERS, publish, seconds_between
 
-    values = {SNAPSHOT_USERS: float(result.users_so_far)}
-    if result.manifest is not None:
-        values[SNAPSHOT_AGE] = seconds_between(parse_time(result.manifest.started_at), dt.datetime.now(dt.UTC))
-    publish(values, pool_id)
+    try:
+        values = {SNAPSHOT_USERS: float(result.users_so_far)}
+        if result.manifest is not None:
+            values[SNAPSHOT_AGE] = seconds_between(parse_time(result.manifest.started_at), dt.datetime.now(dt.UTC))
+        publish(values, pool_id)
+    except Exception as exc:  # the snapshot is complete: metrics must not fail the step
+        log_json(log, "metrics_not_published", error=type(exc).__name__)
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:

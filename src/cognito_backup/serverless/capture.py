@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cognito_backup.serverless.metrics import MetricDef
 
 log = logging.getLogger("cognito_backup.capture")
 
@@ -96,24 +99,28 @@ def change_times(messages: list[Any]) -> dict[str, dt.datetime]:
     return out
 
 
-def recovery_metrics(times: dict[str, dt.datetime], not_done: set[str], now: dt.datetime) -> dict[Any, float]:
+def recovery_metrics(times: dict[str, dt.datetime], not_done: set[str], now: dt.datetime) -> dict[MetricDef, float]:
     """CaptureDelay (the oldest change now durable) and JournalCaughtUpAge (the oldest change left for a
     retry, 0 when none is): the journal is complete up to `now - JournalCaughtUpAge`."""
     from cognito_backup.serverless.metrics import CAPTURE_DELAY, JOURNAL_CAUGHT_UP_AGE, seconds_between
 
     durable = [t for mid, t in times.items() if mid not in not_done]
     waiting = [t for mid, t in times.items() if mid in not_done]
-    values: dict[Any, float] = {JOURNAL_CAUGHT_UP_AGE: seconds_between(min(waiting), now) if waiting else 0.0}
+    values: dict[MetricDef, float] = {JOURNAL_CAUGHT_UP_AGE: seconds_between(min(waiting), now) if waiting else 0.0}
     if durable:
         values[CAPTURE_DELAY] = seconds_between(min(durable), now)
     return values
 
 
 def _publish(messages: list[Any], not_done: set[str], pool_id: str | None) -> None:
+    """The batch's metrics; a failure here must not send back messages whose records are durable."""
     from cognito_backup.serverless.metrics import publish
 
-    now = dt.datetime.now(dt.UTC)
-    publish(recovery_metrics(change_times(messages), not_done, now), pool_id)
+    try:
+        now = dt.datetime.now(dt.UTC)
+        publish(recovery_metrics(change_times(messages), not_done, now), pool_id)
+    except Exception as exc:
+        log.warning("recovery point metrics not published (%s)", type(exc).__name__)
 
 
 def handler(event: Any, context: Any) -> dict[str, list[dict[str, str]]]:
