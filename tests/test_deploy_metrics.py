@@ -164,7 +164,7 @@ def stack(aws: None, monkeypatch: pytest.MonkeyPatch) -> Stack:
 
 
 def test_backup_handler_publishes_the_snapshot_users_and_age(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    out = snapshot_in_steps(stack)
+    out = snapshot_in_steps(stack, pages_per_step=1_000_000)  # one step: the metric comes at the end
     docs = emf_lines(capsys.readouterr().out)
     assert len(docs) == 1  # once, when the snapshot completes
     assert values_of(docs, SNAPSHOT_USERS.name) == [float(out["users"])] == [5.0]
@@ -204,7 +204,7 @@ def test_capture_handler_reports_a_change_left_waiting(stack: Stack, capsys: pyt
 
 
 def test_replicate_handler_publishes_the_standby_lag(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    snapshot_in_steps(stack)
+    snapshot_in_steps(stack, pages_per_step=1_000_000)
     stack.monkeypatch.setenv("COGNITO_BACKUP_STANDBY_POOL_ID", divergent_standby(stack.cognito))
     stack.monkeypatch.setenv("COGNITO_BACKUP_STANDBY_REGION", "us-east-1")
     capsys.readouterr()
