@@ -62,6 +62,9 @@ class Stack:
     repo_url: str
     monkeypatch: pytest.MonkeyPatch
     calls: dict[str, set[str]] = field(default_factory=dict)
+    # handler -> the pool ids its Cognito calls named (UserPoolId, or the pool in a ResourceArn; a call
+    # that names no pool, such as DescribeUserPoolDomain, adds nothing)
+    pools: dict[str, set[str]] = field(default_factory=dict)
     last: Recording | None = None
 
     @contextmanager
@@ -73,7 +76,15 @@ class Stack:
         with recording() as rec:
             yield rec
         self.calls.setdefault(handler, set()).update(rec.names())
+        self.pools.setdefault(handler, set()).update(p for c in rec.of("cognito-idp") if (p := pool_named(c.params)))
         self.last = rec
+
+
+def pool_named(params: dict[str, Any]) -> str | None:
+    if params.get("UserPoolId"):
+        return str(params["UserPoolId"])
+    arn = str(params.get("ResourceArn") or "")
+    return arn.rpartition(":userpool/")[2] or None if ":userpool/" in arn else None
 
 
 def make_stack(monkeypatch: pytest.MonkeyPatch) -> Stack:

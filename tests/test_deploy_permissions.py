@@ -15,16 +15,19 @@ from typing import Any
 import pytest
 
 from cognito_backup.serverless.permissions import (
+    BACKUP,
+    CAPTURE,
     HANDLERS,
     NOT_EXERCISED,
     OPERATIONS,
     REPLICATE,
     ROLE_OF_HANDLER,
+    TRIGGER,
     UNSCOPED_ACTIONS,
     iam_actions,
     operations_of,
 )
-from tests.deployed_paths import make_stack, run_all_paths
+from tests.deployed_paths import Stack, make_stack, run_all_paths
 from tests.test_deploy_template import TEMPLATE, actions_of, iter_statements, load_template, sub_text
 
 
@@ -50,7 +53,7 @@ def role_mismatch(doc: dict[str, Any], handler: str) -> tuple[set[str], set[str]
 # code == table
 # --------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
+def paths(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     """Every handler path run once for the module (about half a minute against moto in-process)."""
     from moto import mock_aws
 
@@ -65,9 +68,23 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
     try:
         with mock_aws():
             stack = make_stack(mp)
-            return run_all_paths(stack, Path(tmp_path_factory.mktemp("paths")))
+            run_all_paths(stack, Path(tmp_path_factory.mktemp("paths")))
+            return stack
     finally:
         mp.undo()
+
+
+@pytest.fixture(scope="module")
+def recorded(paths: Stack) -> dict[str, set[str]]:
+    return paths.calls
+
+
+def test_each_handler_calls_cognito_on_its_own_pool_only(paths: Stack) -> None:
+    """What the roles' Resource scoping assumes: backup and capture touch the source pool only, replicate
+    the standby pools only (it reads the source from the repository), the trigger no pool."""
+    assert paths.pools[BACKUP] == paths.pools[CAPTURE] == {paths.source}
+    assert paths.pools[REPLICATE] and paths.source not in paths.pools[REPLICATE]
+    assert paths.pools[TRIGGER] == set()
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
