@@ -86,6 +86,22 @@ def _seconds_left(context: Any) -> Any:
     return lambda: end - time.monotonic()
 
 
+def _publish_snapshot(pool_id: str, result: Any) -> None:
+    """LastSnapshotUsers and LastSnapshotAge (from the snapshot's start, its point in time)."""
+    import datetime as dt
+
+    from cognito_backup.repo.repository import parse_time
+    from cognito_backup.serverless.metrics import SNAPSHOT_AGE, SNAPSHOT_USERS, publish, seconds_between
+
+    try:
+        values = {SNAPSHOT_USERS: float(result.users_so_far)}
+        if result.manifest is not None:
+            values[SNAPSHOT_AGE] = seconds_between(parse_time(result.manifest.started_at), dt.datetime.now(dt.UTC))
+        publish(values, pool_id)
+    except Exception as exc:  # the snapshot is complete: metrics must not fail the step
+        log_json(log, "metrics_not_published", error=type(exc).__name__)
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
     started = time.monotonic()
     seconds_left = _seconds_left(context)
@@ -128,6 +144,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if result.incomplete:
         # Section names and error codes only: nothing personal. Alarms can key on this event.
         log_json(log, "backup_incomplete", snapshot=result.snapshot_id, incomplete=result.incomplete)
+    if result.done:
+        _publish_snapshot(reader.pool_id, result)
     return {
         "done": result.done,
         "checkpoint": None

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cognito_backup.serverless.metrics import MetricDef
 
 log = logging.getLogger("cognito_backup.capture")
 
 _runtime: dict[str, Any] = {}
 
 
-def _build(env_key: tuple[Any, ...]) -> tuple[Any, Any]:
+def _build(env_key: tuple[Any, ...]) -> tuple[Any, Any, str | None]:
     from cognito_backup.aws.pacing import Pacer
     from cognito_backup.aws.session import AwsContext
     from cognito_backup.cli.journal_cmds import reader_factory
@@ -31,10 +34,10 @@ def _build(env_key: tuple[Any, ...]) -> tuple[Any, Any]:
         pools=frozenset({env.pool_id}) if env.pool_id else None,
     )
     capturer = Capturer(reader_factory(cognito, ()), options)
-    return capturer, Journal(open_repo_store(env))
+    return capturer, Journal(open_repo_store(env)), env.pool_id
 
 
-def _components() -> tuple[Any, Any]:
+def _components() -> tuple[Any, Any, str | None]:
     import os
 
     key = tuple(
@@ -49,7 +52,7 @@ def _components() -> tuple[Any, Any]:
     if _runtime.get("key") != key:  # warm invocations reuse clients, pacer and caches
         _runtime["key"] = key
         _runtime["parts"] = _build(key)
-    parts: tuple[Any, Any] = _runtime["parts"]
+    parts: tuple[Any, Any, str | None] = _runtime["parts"]
     return parts
 
 
@@ -80,7 +83,7 @@ def _caught_up_check() -> dict[str, Any]:
     from cognito_backup.aws.session import AwsContext
     from cognito_backup.ops.capture import SqsQueue, mark_if_drained
 
-    capturer, journal = _components()
+    capturer, journal, _ = _components()
     url = os.environ.get(QUEUE_VAR, "")
     pools = capturer.options.pools or ()
     if not url or not pools:
@@ -91,18 +94,74 @@ def _caught_up_check() -> dict[str, Any]:
     return {"caught_up_to": until}
 
 
+def change_times(messages: list[Any]) -> dict[str, dt.datetime]:
+    """message id -> when its change happened: the earliest event time it carries, else when SQS got
+    it. A message that names no change (nothing to journal) has none."""
+    from cognito_backup.core.events import EventParseError, hints_from_sqs_body
+    from cognito_backup.repo.repository import parse_time
+
+    def parsed(stamp: str) -> dt.datetime | None:
+        try:
+            return parse_time(stamp)
+        except ValueError:
+            return None
+
+    out: dict[str, dt.datetime] = {}
+    for m in messages:
+        try:
+            hints = hints_from_sqs_body(m.body, m.id)
+        except EventParseError:
+            hints = None  # never journaled (it ends in the DLQ): waiting since SQS got it
+        if hints == []:
+            continue
+        times = [t for t in (parsed(h.changed_at) for h in hints or [] if h.changed_at) if t is not None]
+        when = min(times) if times else m.sent_at
+        if when is not None:
+            out[m.id] = when
+    return out
+
+
+def recovery_metrics(times: dict[str, dt.datetime], not_done: set[str], now: dt.datetime) -> dict[MetricDef, float]:
+    """CaptureDelay (the oldest change now durable) and JournalCaughtUpAge (the oldest change left for a
+    retry, 0 when none is): the journal is complete up to `now - JournalCaughtUpAge`."""
+    from cognito_backup.serverless.metrics import CAPTURE_DELAY, JOURNAL_CAUGHT_UP_AGE, seconds_between
+
+    durable = [t for mid, t in times.items() if mid not in not_done]
+    waiting = [t for mid, t in times.items() if mid in not_done]
+    values: dict[MetricDef, float] = {JOURNAL_CAUGHT_UP_AGE: seconds_between(min(waiting), now) if waiting else 0.0}
+    if durable:
+        values[CAPTURE_DELAY] = seconds_between(min(durable), now)
+    return values
+
+
+def _publish(messages: list[Any], not_done: set[str], pool_id: str | None) -> None:
+    """The batch's metrics; a failure here must not send back messages whose records are durable."""
+    from cognito_backup.serverless.metrics import publish
+
+    try:
+        now = dt.datetime.now(dt.UTC)
+        publish(recovery_metrics(change_times(messages), not_done, now), pool_id)
+    except Exception as exc:
+        log.warning("recovery point metrics not published (%s)", type(exc).__name__)
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    import os
+
     from cognito_backup.ops.capture import capture_batch
+    from cognito_backup.serverless._env import POOL_VAR
 
     if isinstance(event, dict) and event.get(CHECK_KEY):
         return _caught_up_check()
     messages = _messages(event)
     try:
-        capturer, journal = _components()
+        capturer, journal, pool_id = _components()
         result = capture_batch(capturer, journal, messages, writer_info={"source": "lambda"})
     except Exception as exc:  # configuration or a bug: nothing is acknowledged, everything is retried
         log.exception("capture failed for the whole batch (%s)", type(exc).__name__)
+        _publish(messages, {m.id for m in messages}, os.environ.get(POOL_VAR))
         return {"batchItemFailures": [{"itemIdentifier": m.id} for m in messages]}
+    _publish(messages, set(result.not_done_ids), pool_id)
     for mid, why in {**result.failed, **result.poison}.items():
         log.error("message %s not captured: %s", mid, why)
     log.info(

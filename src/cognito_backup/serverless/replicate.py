@@ -55,6 +55,15 @@ def _components() -> tuple[Any, Any, Any, str, str]:
     return parts
 
 
+def standby_lag(result: Any) -> float | None:
+    """The standby's lag behind the journal: 0 when a clean round found nothing new to apply (however
+    old the last change is), else how old the newest journal position the round reached is."""
+    if not result.applied and not result.failed:
+        return 0.0
+    lag: float | None = result.lag_seconds
+    return lag
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
     from cognito_backup.errors import CognitoBackupError, OperationsFailed
     from cognito_backup.ops.replicate import replicate_once
@@ -72,6 +81,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             seconds=round(time.monotonic() - started, 3),
         )
         raise
+    lag = standby_lag(result)
+    if lag is not None:
+        from cognito_backup.serverless.metrics import STANDBY_LAG, publish
+
+        # Also before a failed round raises: its lag is what the standby lag alarm must see.
+        publish({STANDBY_LAG: lag}, source)
     summary = {"source_user_pool_id": source, "standby_user_pool_id": standby, **result.to_json()}
     log_json(log, "replicate", seconds=round(time.monotonic() - started, 3), **summary)
     if result.failed:
