@@ -1,0 +1,82 @@
+"""The scheduled snapshot as deployed: EventBridge Scheduler's input -> the template's state machine in
+moto's Step Functions engine -> the backup Lambda (its own process, its own environment, its role's
+permissions) in a checkpoint loop -> the repository; and a failing step reaching the SNS topic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from cognito_backup.aws.pacing import Pacer
+from cognito_backup.aws.reader import PoolReader
+from cognito_backup.ops.backup import run_backup
+from cognito_backup.repo.repository import Repository
+from cognito_backup.store.local import LocalStore
+from cognito_backup.store.s3 import S3Store
+from tests.deployed.harness import REGION, Deployed, deploy_stack
+from tests.deployed.lambdas import Lambdas
+from tests.helpers import fill_pool, make_pool
+from tests.test_serverless_backup import content
+
+
+def _snapshot_in(d: Deployed) -> tuple[Repository, Any]:
+    repo = Repository(S3Store(d.client("s3"), d.bucket, d.prefix, kms_key_id=d.kms_key_arn))
+    snapshots = repo.list_snapshots()
+    assert len(snapshots) == 1
+    return repo, snapshots[0]
+
+
+def test_scheduled_snapshot_over_several_steps_equals_the_pool(
+    deployed_env: tuple[str, Lambdas, Path], tmp_path: Path
+) -> None:
+    url, lambdas, work = deployed_env
+    cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=url)
+    pool = make_pool(cognito)
+    fill_pool(cognito, pool, n_users=130, n_groups=3, big_group=70)
+    # A Timeout equal to the step's safety margin (60 s): every step does its one guaranteed unit of work
+    # (a page) and returns its checkpoint, so the loop runs many times over a small pool.
+    d = deploy_stack(url, lambdas, work, {"UserPoolId": pool}, timeouts={"BackupFunction": 60})
+
+    execution = d.wait_execution(d.start_scheduled_snapshot(), timeout=120)
+
+    assert execution["status"] == "SUCCEEDED", execution
+    output = json.loads(execution["output"])
+    steps = d.function("BackupFunction").invocations
+    assert len(steps) >= 4, f"expected a loop of several steps, got {len(steps)}"
+    assert all(s.error is None for s in steps)
+    assert output["users"] == 130
+    repo, manifest = _snapshot_in(d)
+    assert output["snapshot"] == manifest.id
+    # The same content as a one-shot backup of the pool by the library itself.
+    reference = Repository(LocalStore(str(tmp_path / "reference")))
+    reference.init_if_needed()
+    run_backup(PoolReader(cognito, Pacer(), pool), reference, REGION)
+    assert content(repo, manifest) == content(reference, reference.list_snapshots()[0])
+    assert d.denied() == []
+    # Every object went through the bucket policy with the repository key.
+    puts = [a for a in d.audit() if a["action"] == "s3:PutObject"]
+    assert puts and all(a["resource"].startswith(f"arn:aws:s3:::{d.bucket}/{d.prefix}/") for a in puts)
+
+
+def test_a_failing_step_reaches_the_sns_topic(deployed_env: tuple[str, Lambdas, Path]) -> None:
+    url, lambdas, work = deployed_env
+    cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=url)
+    pool = make_pool(cognito)
+    d = deploy_stack(url, lambdas, work, {"UserPoolId": pool})
+    cognito.delete_user_pool(UserPoolId=pool)  # the pool is gone: a step error no Retry covers
+
+    execution = d.wait_execution(d.start_scheduled_snapshot(), timeout=60)
+
+    assert execution["status"] == "FAILED", execution
+    error = execution.get("error")
+    sqs = d.client("sqs")
+    got = sqs.receive_message(QueueUrl=d.inbox_url, WaitTimeSeconds=2, MaxNumberOfMessages=10)["Messages"]
+    assert len(got) == 1
+    note = json.loads(got[0]["Body"])
+    assert note["Subject"] == "cognito-backup: scheduled snapshot FAILED"
+    assert pool in note["Message"] and execution["executionArn"] in note["Message"]
+    assert error and error in note["Message"]
+    assert len(d.function("BackupFunction").invocations) == 1  # not retried: a missing pool stays missing
