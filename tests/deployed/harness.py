@@ -65,6 +65,25 @@ class Deployed:
     def function(self, logical_id: str) -> LambdaFunction:
         return self.lambdas.get(self.stack.refs[logical_id])
 
+    def sandbox_of(self, logical_id: str, handler: str) -> LambdaFunction:
+        """Another handler run exactly as `logical_id` runs: its environment, timeout and role."""
+        model = self.function(logical_id)
+        spec = json.loads(model.spec_file.read_text(encoding="utf-8"))
+        spec["handler"] = handler
+        spec_file = self.workdir / f"{logical_id}-{handler.rsplit('.', 1)[-1]}.json"
+        spec_file.write_text(json.dumps(spec), encoding="utf-8")
+        probe = LambdaFunction(
+            name=f"{model.name}-probe",
+            arn=f"{model.arn}-probe",
+            handler=handler,
+            environment=dict(model.environment),
+            timeout=model.timeout,
+            spec_file=spec_file,
+            log_file=self.workdir / f"{logical_id}-probe.log",
+        )
+        self.lambdas.add(probe)
+        return probe
+
     def audit(self) -> list[dict[str, Any]]:
         path = self.workdir / "iam-audit.jsonl"
         if not path.exists():
