@@ -55,6 +55,7 @@ def _deployed_emulator() -> Iterator[tuple[str, Lambdas]]:
 def deployed_env(_deployed_emulator: tuple[str, Lambdas], tmp_path: Path) -> Iterator[tuple[str, Lambdas, Path]]:
     url, lambdas = _deployed_emulator
     _post(f"{url}/moto-api/reset")
+    lambdas.denied.clear()
     yield url, lambdas, tmp_path
     lambdas.stop()
     lambdas.functions.clear()

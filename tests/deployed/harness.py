@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,12 +175,17 @@ def deploy_stack(
     *,
     timeouts: dict[str, float] | None = None,
     endpoints: dict[str, dict[str, str]] | None = None,
+    edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> Deployed:
     """Create the template's resources in the emulator at `url` and register its functions.
     `timeouts` overrides a function's Timeout (named in the calling test); `endpoints` adds endpoint
-    variables to one function's process (e.g. an unreachable S3 endpoint)."""
+    variables to one function's process (e.g. an unreachable S3 endpoint); `edit` changes the loaded
+    template first (a test injecting a defect, to show the harness catches it)."""
+    template = load_template(TEMPLATE.read_text(encoding="utf-8"))
+    if edit is not None:
+        edit(template)
     stack = Stack(
-        load_template(TEMPLATE.read_text(encoding="utf-8")),
+        template,
         dict(parameters),
         region=REGION,
         account=ACCOUNT,

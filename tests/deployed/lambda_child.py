@@ -62,6 +62,7 @@ class Authorizer:
         try:
             requests = requests_for(signing, model.name, params, site)
         except UnmappedCall as exc:
+            self._audit(model.name, str(exc), "", "unmapped")
             return self._deny(service, f"the test harness has no IAM mapping for {exc}", model.name)
         for req in requests:
             bucket_policy: list[dict[str, Any]] = []

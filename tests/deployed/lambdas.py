@@ -11,6 +11,8 @@ evaluated too: the engine's calls are checked against the state machine's role.
 
 from __future__ import annotations
 
+import html
+import io
 import json
 import os
 import re
@@ -164,9 +166,14 @@ class Lambdas:
     def middleware(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
         def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             match = _INVOKE.match(environ.get("PATH_INFO", ""))
-            if environ.get("REQUEST_METHOD") != "POST" or match is None:
-                return app(environ, start_response)
-            return self._invoke(environ, start_response, urllib.parse.unquote(match.group("name")))
+            if environ.get("REQUEST_METHOD") == "POST" and match is not None:
+                return self._invoke(environ, start_response, urllib.parse.unquote(match.group("name")))
+            caller = self._caller(environ)
+            if caller is not None and environ.get("REQUEST_METHOD") == "POST":
+                denied = self._check_sns_publish(environ, caller)
+                if denied is not None:
+                    return _sns_denied(start_response, denied)
+            return app(environ, start_response)
 
         return serve
 
@@ -204,10 +211,35 @@ class Lambdas:
             return _json(start_response, 200, result.error, headers)
         return _json(start_response, 200, result.payload, headers)
 
+    def _check_sns_publish(self, environ: dict[str, Any], caller: Caller) -> str | None:
+        """The state machine's sns:Publish (query protocol) against its role; the body is put back for
+        moto. Returns the denial message, or None when allowed or not a Publish."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        if form.get("Action") != ["Publish"] or "TopicArn" not in form:
+            return None
+        topic = form["TopicArn"][0]
+        if evaluate(caller.statements, Request("sns:Publish", topic)) == "allow":
+            return None
+        message = f"User: {caller.role_arn} is not authorized to perform: SNS:Publish on resource: {topic}"
+        self.denied.append(message)
+        return message
+
     def _caller(self, environ: dict[str, Any]) -> Caller | None:
         auth = str(environ.get("HTTP_AUTHORIZATION", ""))
         found = re.search(r"Credential=([^/]+)/", auth)
         return self.callers.get(found.group(1)) if found else None
+
+
+def _sns_denied(start_response: Callable[..., Any], message: str) -> list[bytes]:
+    data = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code>"
+        f"<Message>{html.escape(message)}</Message></Error><RequestId>harness</RequestId></ErrorResponse>"
+    ).encode()
+    start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(data)))])
+    return [data]
 
 
 def _json(start_response: Callable[..., Any], status: int, value: Any, headers: dict[str, str]) -> list[bytes]:

@@ -55,7 +55,7 @@ def test_scheduled_snapshot_over_several_steps_equals_the_pool(
     reference.init_if_needed()
     run_backup(PoolReader(cognito, Pacer(), pool), reference, REGION)
     assert content(repo, manifest) == content(reference, reference.list_snapshots()[0])
-    assert d.denied() == []
+    assert d.denied() == [] and lambdas.denied == []  # the functions' calls, and the engine's
     # Every object went through the bucket policy with the repository key.
     puts = [a for a in d.audit() if a["action"] == "s3:PutObject"]
     assert puts and all(a["resource"].startswith(f"arn:aws:s3:::{d.bucket}/{d.prefix}/") for a in puts)
@@ -80,3 +80,30 @@ def test_a_failing_step_reaches_the_sns_topic(deployed_env: tuple[str, Lambdas, 
     assert pool in note["Message"] and execution["executionArn"] in note["Message"]
     assert error and error in note["Message"]
     assert len(d.function("BackupFunction").invocations) == 1  # not retried: a missing pool stays missing
+    assert lambdas.denied == []  # the engine's lambda:InvokeFunction and sns:Publish, under its role
+
+
+def _drop_statement(role: str, sid: str) -> Any:
+    def edit(template: dict[str, Any]) -> None:
+        doc = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]
+        doc["Statement"] = [s for s in doc["Statement"] if s.get("Sid") != sid]
+
+    return edit
+
+
+def test_the_engine_calls_are_checked_against_the_state_machine_role(
+    deployed_env: tuple[str, Lambdas, Path],
+) -> None:
+    """The harness's own check of the engine's calls, on a role with a defect injected: without Notify,
+    the failure cannot reach the topic (and the execution still ends FAILED, through the Catch)."""
+    url, lambdas, work = deployed_env
+    cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=url)
+    pool = make_pool(cognito)
+    d = deploy_stack(url, lambdas, work, {"UserPoolId": pool}, edit=_drop_statement("StateMachineRole", "Notify"))
+    cognito.delete_user_pool(UserPoolId=pool)
+
+    execution = d.wait_execution(d.start_scheduled_snapshot(), timeout=60)
+
+    assert execution["status"] == "FAILED"
+    assert lambdas.denied and all("SNS:Publish" in m for m in lambdas.denied)
+    assert "Messages" not in d.client("sqs").receive_message(QueueUrl=d.inbox_url, WaitTimeSeconds=1)
