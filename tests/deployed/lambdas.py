@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,6 +245,7 @@ def _sns_denied(start_response: Callable[..., Any], message: str) -> list[bytes]
 
 def _json(start_response: Callable[..., Any], status: int, value: Any, headers: dict[str, str]) -> list[bytes]:
     data = json.dumps(value).encode()
+    headers = {"x-amzn-RequestId": str(uuid.uuid4()), **headers}  # every Lambda API answer has one
     reason = {200: "OK", 403: "Forbidden", 404: "Not Found"}[status]
     start_response(
         f"{status} {reason}",

@@ -108,3 +108,45 @@ def test_an_unknown_reference_or_parameter_fails_loudly(template: dict[str, Any]
         stack.resolve({"Ref": "NoSuchThing"})
     with pytest.raises(KeyError):
         Stack(template, {"UserPoolId": "us-east-1_P", "NotAParameter": "x"})
+
+
+def _publish_environ(topic: str, access_key: str) -> dict[str, Any]:
+    import io
+    import urllib.parse
+
+    body = urllib.parse.urlencode({"Action": "Publish", "TopicArn": topic, "Message": "m"}).encode()
+    return {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential={access_key}/20260101/us-east-1/sns/aws4_request",
+        "wsgi.input": io.BytesIO(body),
+    }
+
+
+def test_the_engine_s_sns_publish_is_checked_against_its_role() -> None:
+    from tests.deployed.lambdas import Caller, Lambdas
+
+    topic = "arn:aws:sns:us-east-1:123456789012:t"
+    lambdas = Lambdas()
+    lambdas.callers["ak"] = Caller(
+        "arn:aws:iam::123456789012:role/sm", [{"Effect": "Allow", "Action": "sns:Publish", "Resource": topic}]
+    )
+    passed: list[bytes] = []
+
+    def moto(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        passed.append(environ["wsgi.input"].read())  # the body is still there for moto
+        start_response("200 OK", [])
+        return [b""]
+
+    statuses: list[str] = []
+    serve = lambdas.middleware(moto)
+    serve(_publish_environ(topic, "ak"), lambda status, headers: statuses.append(status))
+    serve(_publish_environ(topic + "-other", "ak"), lambda status, headers: statuses.append(status))
+    serve(_publish_environ(topic + "-other", "someone-else"), lambda status, headers: statuses.append(status))
+
+    assert statuses == ["200 OK", "403 Forbidden", "200 OK"]  # only the engine's calls are the role's
+    assert len(passed) == 2 and b"Action=Publish" in passed[0]
+    assert lambdas.denied == [
+        f"User: arn:aws:iam::123456789012:role/sm is not authorized to perform: SNS:Publish on resource: {topic}-other"
+    ]

@@ -35,7 +35,8 @@ def test_scheduled_snapshot_over_several_steps_equals_the_pool(
     url, lambdas, work = deployed_env
     cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=url)
     pool = make_pool(cognito)
-    fill_pool(cognito, pool, n_users=130, n_groups=3, big_group=70)
+    # Two pages of users and two of a group's members (60 a page).
+    fill_pool(cognito, pool, n_users=65, n_groups=2, big_group=62)
     # A Timeout equal to the step's safety margin (60 s): every step does its one guaranteed unit of work
     # (a page) and returns its checkpoint, so the loop runs many times over a small pool.
     d = deploy_stack(url, lambdas, work, {"UserPoolId": pool}, timeouts={"BackupFunction": 60})
@@ -46,8 +47,9 @@ def test_scheduled_snapshot_over_several_steps_equals_the_pool(
     output = json.loads(execution["output"])
     steps = d.function("BackupFunction").invocations
     assert len(steps) >= 4, f"expected a loop of several steps, got {len(steps)}"
+    print(f"snapshot in {len(steps)} steps: {[round(s.wall_ms) for s in steps]} ms")
     assert all(s.error is None for s in steps)
-    assert output["users"] == 130
+    assert output["users"] == 65
     repo, manifest = _snapshot_in(d)
     assert output["snapshot"] == manifest.id
     # The same content as a one-shot backup of the pool by the library itself.
@@ -94,16 +96,17 @@ def _drop_statement(role: str, sid: str) -> Any:
 def test_the_engine_calls_are_checked_against_the_state_machine_role(
     deployed_env: tuple[str, Lambdas, Path],
 ) -> None:
-    """The harness's own check of the engine's calls, on a role with a defect injected: without Notify,
-    the failure cannot reach the topic (and the execution still ends FAILED, through the Catch)."""
+    """The harness's own check of the engine's calls, on a role with a defect injected: without
+    InvokeBackupStep the engine cannot run a step, and the operator hears of it."""
     url, lambdas, work = deployed_env
-    cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=url)
-    pool = make_pool(cognito)
-    d = deploy_stack(url, lambdas, work, {"UserPoolId": pool}, edit=_drop_statement("StateMachineRole", "Notify"))
-    cognito.delete_user_pool(UserPoolId=pool)
+    pool = make_pool(boto3.client("cognito-idp", region_name=REGION, endpoint_url=url))
+    edit = _drop_statement("StateMachineRole", "InvokeBackupStep")
+    d = deploy_stack(url, lambdas, work, {"UserPoolId": pool}, edit=edit)
 
     execution = d.wait_execution(d.start_scheduled_snapshot(), timeout=60)
 
     assert execution["status"] == "FAILED"
-    assert lambdas.denied and all("SNS:Publish" in m for m in lambdas.denied)
-    assert "Messages" not in d.client("sqs").receive_message(QueueUrl=d.inbox_url, WaitTimeSeconds=1)
+    assert d.function("BackupFunction").invocations == []
+    assert lambdas.denied and all("lambda:InvokeFunction" in m for m in lambdas.denied)
+    (note,) = d.client("sqs").receive_message(QueueUrl=d.inbox_url, WaitTimeSeconds=2)["Messages"]
+    assert "Error: Lambda.AccessDeniedException" in json.loads(note["Body"])["Message"]
