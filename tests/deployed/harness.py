@@ -48,7 +48,8 @@ class Deployed:
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
-            self.clients[service] = boto3.client(service, region_name=REGION, endpoint_url=self.url)
+            name: Any = service  # any service of the emulator
+            self.clients[service] = boto3.client(name, region_name=REGION, endpoint_url=self.url)
         return self.clients[service]
 
     @property
@@ -311,7 +312,6 @@ def _register_function(d: Deployed, logical: str, timeout: float | None, endpoin
         region=REGION,
         endpoint=d.url,
         memory=memory,
-        timeout=seconds,
         log_group=log_group,
     )
     env.update(endpoints)

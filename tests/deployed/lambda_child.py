@@ -93,9 +93,10 @@ class Authorizer:
     @staticmethod
     def _deny(service: str, message: str, operation: str) -> Any:
         from botocore.awsrequest import AWSResponse
+        from botocore.compat import HTTPHeaders
 
         code, status = _DENIED.get(service, ("AccessDeniedException", 400))
-        response = AWSResponse("https://denied.invalid", status, {}, None)
+        response = AWSResponse("https://denied.invalid", status, HTTPHeaders(), None)
         parsed = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
         return response, parsed
 

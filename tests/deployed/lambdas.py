@@ -261,7 +261,6 @@ def lambda_environment(
     region: str,
     endpoint: str,
     memory: int,
-    timeout: float,
     log_group: str,
 ) -> dict[str, str]:
     """What a function's process sees: the template's variables, what the Lambda runtime defines
@@ -289,5 +288,4 @@ def lambda_environment(
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_ENDPOINT_URL": endpoint,
     }
-    del timeout
     return {**runtime, **template_env}
