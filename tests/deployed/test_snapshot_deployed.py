@@ -10,16 +10,13 @@ from typing import Any
 
 import boto3
 
-from cognito_backup.aws.pacing import Pacer
-from cognito_backup.aws.reader import PoolReader
 from cognito_backup.ops.backup import run_backup
 from cognito_backup.repo.repository import Repository
-from cognito_backup.store.local import LocalStore
 from cognito_backup.store.s3 import S3Store
 from tests.deployed.harness import REGION, Deployed, deploy_stack
 from tests.deployed.lambdas import Lambdas
 from tests.helpers import fill_pool, make_pool
-from tests.test_serverless_backup import content
+from tests.test_serverless_backup import content, new_repo, reader_for
 
 
 def _snapshot_in(d: Deployed) -> tuple[Repository, Any]:
@@ -35,8 +32,7 @@ def test_scheduled_snapshot_over_several_steps_equals_the_pool(
     url, lambdas, work = deployed_env
     cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=url)
     pool = make_pool(cognito)
-    # Two pages of users and two of a group's members (60 a page).
-    fill_pool(cognito, pool, n_users=65, n_groups=2, big_group=62)
+    fill_pool(cognito, pool, n_users=25, n_groups=2, big_group=20)
     # A Timeout equal to the step's safety margin (60 s): every step does its one guaranteed unit of work
     # (a page) and returns its checkpoint, so the loop runs many times over a small pool.
     d = deploy_stack(url, lambdas, work, {"UserPoolId": pool}, timeouts={"BackupFunction": 60})
@@ -49,13 +45,13 @@ def test_scheduled_snapshot_over_several_steps_equals_the_pool(
     assert len(steps) >= 4, f"expected a loop of several steps, got {len(steps)}"
     print(f"snapshot in {len(steps)} steps: {[round(s.wall_ms) for s in steps]} ms")
     assert all(s.error is None for s in steps)
-    assert output["users"] == 65
+    assert output["users"] == 25
     repo, manifest = _snapshot_in(d)
     assert output["snapshot"] == manifest.id
     # The same content as a one-shot backup of the pool by the library itself.
-    reference = Repository(LocalStore(str(tmp_path / "reference")))
+    reference = new_repo(tmp_path, "reference")
     reference.init_if_needed()
-    run_backup(PoolReader(cognito, Pacer(), pool), reference, REGION)
+    run_backup(reader_for(cognito, pool), reference, REGION)
     assert content(repo, manifest) == content(reference, reference.list_snapshots()[0])
     assert d.denied() == [] and lambdas.denied == []  # the functions' calls, and the engine's
     # Every object went through the bucket policy with the repository key.
