@@ -67,11 +67,12 @@ class Deployed:
     def function(self, logical_id: str) -> LambdaFunction:
         return self.lambdas.get(self.stack.refs[logical_id])
 
-    def sandbox_of(self, logical_id: str, handler: str) -> LambdaFunction:
-        """Another handler run exactly as `logical_id` runs: its environment, timeout and role."""
+    def sandbox_of(self, logical_id: str, handler: str, *, timeout: float | None = None) -> LambdaFunction:
+        """Another handler run exactly as `logical_id` runs: its environment, timeout (unless given) and role."""
         model = self.function(logical_id)
         spec = json.loads(model.spec_file.read_text(encoding="utf-8"))
         spec["handler"] = handler
+        spec["timeout"] = timeout if timeout is not None else model.timeout
         spec_file = self.workdir / f"{logical_id}-{handler.rsplit('.', 1)[-1]}.json"
         spec_file.write_text(json.dumps(spec), encoding="utf-8")
         probe = LambdaFunction(
@@ -79,7 +80,7 @@ class Deployed:
             arn=f"{model.arn}-probe",
             handler=handler,
             environment=dict(model.environment),
-            timeout=model.timeout,
+            timeout=float(spec["timeout"]),
             spec_file=spec_file,
             log_file=self.workdir / f"{logical_id}-probe.log",
         )

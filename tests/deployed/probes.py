@@ -32,3 +32,15 @@ def put_object_with(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bucket, _, prefix = os.environ["COGNITO_BACKUP_REPO"].removeprefix("s3://").partition("/")
     boto3.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/{event['key']}", Body=b"x", **event["args"])
     return {}
+
+
+def environment(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """What the function's process sees."""
+    return {"environ": dict(os.environ), "remaining_ms": context.get_remaining_time_in_millis()}
+
+
+def sleep(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    import time
+
+    time.sleep(float(event["seconds"]))
+    return {}
