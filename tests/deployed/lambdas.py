@@ -73,10 +73,10 @@ class LambdaFunction:
     def invoke(self, event: Any) -> Invocation:
         # Reserved concurrency aside, one environment serves one invocation at a time.
         with self._lock:
-            cold = self._proc is None or self._proc.poll() is not None
-            if cold:
-                self._proc = self._start()
             proc = self._proc
+            cold = proc is None or proc.poll() is not None
+            if proc is None or cold:
+                proc = self._proc = self._start()
             assert proc.stdin is not None and proc.stdout is not None
             started = time.monotonic()
             proc.stdin.write(json.dumps({"event": event}) + "\n")
