@@ -137,6 +137,9 @@ class Caller:
 
 
 class Lambdas:
+    """The functions by name and ARN, the callers of the Invoke API by access key, and the denials of
+    those callers' calls."""
+
     def __init__(self) -> None:
         self.functions: dict[str, LambdaFunction] = {}
         self.callers: dict[str, Caller] = {}
