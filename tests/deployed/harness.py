@@ -44,6 +44,7 @@ class Deployed:
     workdir: Path
     inbox_url: str  # an SQS queue subscribed to the notification topic (the operator's mailbox)
     state_machine_arn: str = ""
+    in_flight: list[str] = field(default_factory=list)  # receipt handles of messages reported failed
     clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
@@ -98,6 +99,10 @@ class Deployed:
 
     # -- EventBridge Scheduler -> state machine -----------------------------------------------------------
     def start_scheduled_snapshot(self) -> str:
+        if not self.state_machine_arn:
+            # Created on first use: moto's engine parses the definition slowly (seconds), and most
+            # scenarios never start it.
+            _create_state_machine(self)
         schedule = self.stack.resolve(self.stack.resource("SnapshotSchedule")["Properties"])
         sfn = self.client("stepfunctions")
         started = sfn.start_execution(
@@ -143,9 +148,21 @@ class Deployed:
             return len(messages), {"error": result.error}  # the whole batch comes back
         failed = {f["itemIdentifier"] for f in (result.payload or {}).get("batchItemFailures", [])}
         for m in messages:
-            if m["MessageId"] not in failed:
+            if m["MessageId"] in failed:
+                self.in_flight.append(m["ReceiptHandle"])
+            else:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
         return len(messages), dict(result.payload or {})
+
+    def elapse_visibility_timeout(self) -> None:
+        """The capture queue's VisibilityTimeout (720 s) passes for the messages a batch reported failed:
+        they become visible again, as they would after that time."""
+        sqs = self.client("sqs")
+        for handle in self.in_flight:
+            sqs.change_message_visibility(
+                QueueUrl=self.stack.refs["CaptureQueue"], ReceiptHandle=handle, VisibilityTimeout=0
+            )
+        self.in_flight.clear()
 
 
 def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
@@ -202,8 +219,6 @@ def deploy_stack(
     for logical in FUNCTIONS:
         if stack.exists(logical):
             _register_function(deployed, logical, (timeouts or {}).get(logical), (endpoints or {}).get(logical, {}))
-    if stack.condition("BackupEnabled"):
-        _create_state_machine(deployed)
     return deployed
 
 

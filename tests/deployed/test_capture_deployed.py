@@ -94,3 +94,39 @@ def test_the_standby_follows_the_journal(deployed_env: tuple[str, Lambdas, Path]
     assert result.error is None, result.error
     users = {u["Username"] for u in cognito.list_users(UserPoolId=standby)["Users"]}
     assert users == {"existing", "newcomer"}
+
+
+def test_a_malformed_event_is_reported_alone_and_ends_in_the_dead_letter_queue(
+    deployed_env: tuple[str, Lambdas, Path],
+) -> None:
+    """ReportBatchItemFailures and the queue's RedrivePolicy together: the good change of the batch is
+    journaled and acknowledged; the malformed one comes back until maxReceiveCount, then sits in the DLQ
+    (where CaptureDeadLetterAlarm sees it)."""
+    url, lambdas, work = deployed_env
+    cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=url)
+    pool = make_pool(cognito)
+    d = deploy_stack(url, lambdas, work, {"UserPoolId": pool})
+    add_user(cognito, pool, "newcomer", {"email": "newcomer@example.com"})
+    _put_on_bus(d, render("AdminCreateUser", pool=pool, sub=_sub(cognito, pool, "newcomer")))
+    malformed = render("AdminAddUserToGroup", pool=pool)
+    del malformed["detail"]["requestParameters"]["groupName"]  # passes the rule, cannot be captured
+    _put_on_bus(d, malformed)
+
+    delivered, answer = d.deliver_capture_batch()
+
+    assert delivered == 2
+    assert len(answer["batchItemFailures"]) == 1
+    assert [r["key"] for r in _journal(d, pool)] == ["newcomer"]
+    redrive = d.stack.resolve(d.stack.resource("CaptureQueue")["Properties"])["RedrivePolicy"]
+    receives = 1
+    while True:
+        d.elapse_visibility_timeout()
+        count, _ = d.deliver_capture_batch(wait=0)
+        if count == 0:
+            break
+        receives += 1
+    assert receives == int(redrive["maxReceiveCount"])
+    sqs = d.client("sqs")
+    dlq = sqs.receive_message(QueueUrl=d.stack.refs["CaptureDeadLetterQueue"], WaitTimeSeconds=1)["Messages"]
+    assert [json.loads(m["Body"])["detail"]["eventName"] for m in dlq] == ["AdminAddUserToGroup"]
+    assert [r["key"] for r in _journal(d, pool)] == ["newcomer"]  # nothing recorded twice
