@@ -1,10 +1,12 @@
 """deploy/template.yaml "deployed" into moto: its resources created, its functions served locally.
 
-`deploy_stack` creates what the template creates (KMS key, bucket with its encryption, versioning and
-bucket policy, SNS topic, capture queues, EventBridge rule and targets, the snapshot state machine with
-its definition substitutions) in the emulator, resolves the template against them (cfn.py), and
-registers each function with the local Lambda service (lambdas.py): its handler, the environment the
-template gives it, its timeout, and its role's statements for the in-process IAM check.
+`deploy_stack` creates what the template creates (KMS key, bucket with its encryption and versioning,
+SNS topic, capture queues, EventBridge rule and targets, and on first use the snapshot state machine with
+its definition substitutions) in the emulator; the bucket policy stays with the harness, which evaluates
+it (moto would apply its Deny statements without their conditions). It then resolves the template
+against them (cfn.py) and registers each function with the local Lambda service (lambdas.py): its
+handler, the environment the template gives it, its timeout, and its role's statements for the
+in-process IAM check.
 
 What the harness plays itself, and why: Lambda (moto runs functions in Docker; here each handler runs in
 its own process), the SQS event source mapping of the capture function (`deliver_capture_batch`, as
