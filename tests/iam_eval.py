@@ -1,155 +1,164 @@
-"""A small, pure evaluator of the template's resource-policy statements (the bucket policy) against one
-request: its IAM action and the condition keys present in its request context.
+"""A pure evaluator of IAM policy statements, for the deployed-stack tier (tests/deployed).
 
-It implements what the template uses, with the semantics of the IAM reference
-(docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html):
+moto does not enforce IAM, so the harness evaluates each AWS call a Lambda makes against the role the
+template gives that function, and S3 calls also against the bucket policy, the way AWS documents it
+(IAM User Guide, "Policy evaluation logic"): an explicit Deny in any policy wins; otherwise the call
+needs an Allow (here: in the identity policy, since role and bucket are in the same account).
 
-- a key absent from the request context makes a positive operator (StringEquals, Bool, NumericLessThan,
-  ...) false, and a negated one (StringNotEquals, ...) TRUE;
-- `...IfExists` is true when the key is absent, else the operator without the suffix;
-- `Null: {key: "true"}` holds when the key is absent, `"false"` when it is present;
-- several values for one key: any of them for a positive operator, all of them (AND) for a negated one;
-- all operators of a Condition block, and all keys under one operator, must hold (AND).
-
-`denying_statements` looks at Deny statements only (a bucket policy's guard rails); `decide` is the
-whole single-policy decision (explicit Deny, else an applying Allow, else implicit deny), with the
-request's resource matched against each statement's Resource. Anything else it meets is refused loudly,
-never guessed.
-
-Values are plain data: callers resolve CloudFormation intrinsics first (`resolve`).
+Supported: Effect, Action / NotAction and Resource / NotResource with `*` and `?` wildcards (actions
+case-insensitive, resources case-sensitive), and the condition operators the template uses plus their
+siblings: String*, Arn*, Bool, Numeric*, each with the `...IfExists` form, and `Null`. A condition
+operator the evaluator does not know makes the statement raise, never silently match or not match.
 """
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-_POSITIVE: dict[str, Callable[[str, str], bool]] = {
-    "StringEquals": lambda have, want: have == want,
-    "StringLike": lambda have, want: fnmatch.fnmatchcase(have, want),
-    "ArnEquals": lambda have, want: have == want,
-    "ArnLike": lambda have, want: fnmatch.fnmatchcase(have, want),
-    "Bool": lambda have, want: have.lower() == str(want).lower(),
-    "NumericLessThan": lambda have, want: float(have) < float(want),
-    "NumericGreaterThan": lambda have, want: float(have) > float(want),
-}
-_NEGATED = {
-    "StringNotEquals": "StringEquals",
-    "StringNotLike": "StringLike",
-    "ArnNotEquals": "ArnEquals",
-    "ArnNotLike": "ArnLike",
-}
+Decision = Literal["allow", "explicit-deny", "implicit-deny"]
+
+# Request context values: a key absent from the mapping is absent from the request.
+ContextValues = Mapping[str, str | Sequence[str]]
 
 
 @dataclass(frozen=True)
 class Request:
-    """What a policy sees of one request: the IAM action, the request-context keys present and, for
-    identity policies, the resource ARN (None: statements match whatever their Resource)."""
-
-    action: str
-    context: Mapping[str, str] = field(default_factory=dict)
-    operation: str = ""  # the API operation, for messages only
-    resource: str | None = None
+    action: str  # "service:Operation"
+    resource: str  # an ARN, or "*" for actions without resource-level permissions
+    context: ContextValues = field(default_factory=dict)
 
 
-def _values(value: Any) -> list[str]:
-    return [str(v) for v in (value if isinstance(value, list) else [value])]
+def _wild(pattern: str, value: str, *, case: bool) -> bool:
+    # Not fnmatch: IAM has only * and ?, no [] classes.
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, 0 if case else re.IGNORECASE) is not None
 
 
-def operator_holds(operator: str, key: str, wanted: Any, context: Mapping[str, str]) -> bool:
-    """One `operator: {key: wanted}` entry of a Condition block against a request context."""
-    present = key in context
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _values(context: ContextValues, key: str) -> list[str] | None:
+    # Condition keys are case-insensitive.
+    for k, v in context.items():
+        if k.lower() == key.lower():
+            return [v] if isinstance(v, str) else list(v)
+    return None
+
+
+def _num(value: str) -> float:
+    return float(value)
+
+
+_STRING_TESTS: dict[str, Any] = {
+    "StringEquals": lambda have, want: have == want,
+    "StringNotEquals": lambda have, want: have == want,
+    "StringEqualsIgnoreCase": lambda have, want: have.lower() == want.lower(),
+    "StringNotEqualsIgnoreCase": lambda have, want: have.lower() == want.lower(),
+    "StringLike": lambda have, want: _wild(want, have, case=True),
+    "StringNotLike": lambda have, want: _wild(want, have, case=True),
+    "ArnEquals": lambda have, want: _wild(want, have, case=True),
+    "ArnLike": lambda have, want: _wild(want, have, case=True),
+    "ArnNotEquals": lambda have, want: _wild(want, have, case=True),
+    "ArnNotLike": lambda have, want: _wild(want, have, case=True),
+    "NumericEquals": lambda have, want: _num(have) == _num(want),
+    "NumericNotEquals": lambda have, want: _num(have) == _num(want),
+    "NumericLessThan": lambda have, want: _num(have) < _num(want),
+    "NumericLessThanEquals": lambda have, want: _num(have) <= _num(want),
+    "NumericGreaterThan": lambda have, want: _num(have) > _num(want),
+    "NumericGreaterThanEquals": lambda have, want: _num(have) >= _num(want),
+    "Bool": lambda have, want: have.lower() == str(want).lower(),
+}
+_NEGATED = {"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "ArnNotEquals", "ArnNotLike"}
+_NEGATED |= {"NumericNotEquals"}
+
+
+def condition_holds(operator: str, key: str, wanted: Any, context: ContextValues) -> bool:
+    """One condition entry (operator, key, wanted values) against the request context."""
     if operator == "Null":
-        (flag,) = _values(wanted)
-        return (not present) if flag.lower() == "true" else present
-    if operator.endswith("IfExists"):
-        return True if not present else operator_holds(operator[: -len("IfExists")], key, wanted, context)
-    if operator in _NEGATED:
-        if not present:
-            return True
-        test = _POSITIVE[_NEGATED[operator]]
-        return all(not test(context[key], w) for w in _values(wanted))
-    if operator in _POSITIVE:
-        if not present:
+        # {"Null": {"k": "true"}} holds when k is absent.
+        absent = _values(context, key) is None
+        return absent == (str(wanted).lower() == "true")
+    if_exists = operator.endswith("IfExists")
+    base = operator[: -len("IfExists")] if if_exists else operator
+    for prefix in ("ForAllValues:", "ForAnyValue:"):
+        if base.startswith(prefix):
+            raise NotImplementedError(f"set operator {operator} is not supported by the harness")
+    test = _STRING_TESTS.get(base)
+    if test is None:
+        raise NotImplementedError(f"condition operator {operator} is not supported by the harness")
+    have = _values(context, key)
+    if have is None:
+        # "...IfExists": the condition holds when the key is absent. Otherwise a missing key never
+        # matches, negated operators included (IAM User Guide, condition operators).
+        return if_exists
+    wants = [str(w) for w in _as_list(wanted)]
+    # Single-valued keys; a request value matches if it matches any wanted value.
+    matched = any(test(h, w) for h in have for w in wants)
+    return not matched if base in _NEGATED else matched
+
+
+def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]] | None, context: ContextValues) -> bool:
+    for operator, entries in (conditions or {}).items():
+        for key, wanted in entries.items():
+            if not condition_holds(operator, key, wanted, context):
+                return False
+    return True
+
+
+def statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
+    """Whether the statement's action, resource and conditions all match the request."""
+    if "Action" in statement:
+        actions = _as_list(statement["Action"])
+        if not any(_wild(a, request.action, case=False) for a in actions):
             return False
-        test = _POSITIVE[operator]
-        return any(test(context[key], w) for w in _values(wanted))
-    raise ValueError(f"iam_eval does not implement the condition operator {operator}")
-
-
-def condition_holds(condition: Mapping[str, Mapping[str, Any]], context: Mapping[str, str]) -> bool:
-    return all(
-        operator_holds(operator, key, wanted, context)
-        for operator, entries in condition.items()
-        for key, wanted in entries.items()
-    )
-
-
-def action_matches(pattern: str, action: str) -> bool:
-    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
-
-
-def statement_applies(stmt: Mapping[str, Any], request: Request) -> bool:
-    if "NotAction" in stmt or "NotResource" in stmt:
-        raise ValueError("iam_eval does not implement NotAction / NotResource")
-    actions = _values(stmt.get("Action", []))
-    if not any(action_matches(a, request.action) for a in actions):
+    elif "NotAction" in statement:
+        if any(_wild(a, request.action, case=False) for a in _as_list(statement["NotAction"])):
+            return False
+    else:
+        raise ValueError(f"statement without Action or NotAction: {statement!r}")
+    if "Resource" in statement:
+        if not any(_resource_matches(r, request.resource) for r in _as_list(statement["Resource"])):
+            return False
+    elif "NotResource" in statement and any(
+        _resource_matches(r, request.resource) for r in _as_list(statement["NotResource"])
+    ):
         return False
-    # ARNs match case-sensitively, with * and ? wildcards
-    resources = _values(stmt["Resource"]) if request.resource is not None and "Resource" in stmt else None
-    if resources is not None and not any(fnmatch.fnmatchcase(str(request.resource), r) for r in resources):
-        return False
-    return condition_holds(stmt.get("Condition", {}), request.context)
+    return _conditions_hold(statement.get("Condition"), request.context)
 
 
-def decide(statements: list[Mapping[str, Any]], request: Request) -> str:
-    """ "Deny" (an explicit Deny applies), "Allow" (an Allow applies and no Deny) or "ImplicitDeny"."""
-    applying = [s for s in statements if statement_applies(s, request)]
-    if any(s.get("Effect") == "Deny" for s in applying):
-        return "Deny"
-    return "Allow" if any(s.get("Effect") == "Allow" for s in applying) else "ImplicitDeny"
+def _resource_matches(pattern: str, resource: str) -> bool:
+    if pattern == "*":
+        return True
+    return _wild(pattern, resource, case=True)
 
 
-def denying_statements(statements: list[Mapping[str, Any]], request: Request) -> list[str]:
-    """The Sids of the Deny statements that refuse `request` (empty: the policy does not refuse it)."""
-    return [
-        str(stmt.get("Sid", "?"))
-        for stmt in statements
-        if stmt.get("Effect") == "Deny" and statement_applies(stmt, request)
-    ]
+def evaluate(
+    identity: Iterable[Mapping[str, Any]], request: Request, *, resource_policy: Iterable[Mapping[str, Any]] = ()
+) -> Decision:
+    """The decision for `request` given the role's statements and the resource's policy statements
+    (same account: an Allow in either is enough, a Deny in either wins)."""
+    identity = list(identity)
+    resource_policy = list(resource_policy)
+    applicable = [s for s in identity + resource_policy if statement_applies(s, request)]
+    if any(s.get("Effect") == "Deny" for s in applicable):
+        return "explicit-deny"
+    if any(s.get("Effect") == "Allow" for s in applicable):
+        return "allow"
+    return "implicit-deny"
 
 
-def resolve(value: Any, refs: Mapping[str, Any], conditions: Mapping[str, bool]) -> Any:
-    """Plain data from a template fragment: `Ref`/`Fn::GetAtt` looked up in `refs` (by logical id, or
-    "Res.Attr"), `Fn::If` decided by `conditions`, `Fn::Sub` filled from `refs`; AWS::NoValue dropped."""
-    if isinstance(value, list):
-        out = [resolve(v, refs, conditions) for v in value]
-        return [v for v in out if v is not _NO_VALUE]
-    if not isinstance(value, dict):
-        return value
-    if set(value) == {"Ref"}:
-        return _NO_VALUE if value["Ref"] == "AWS::NoValue" else refs[value["Ref"]]
-    if set(value) == {"Fn::GetAtt"}:
-        return refs[".".join(value["Fn::GetAtt"])]
-    if set(value) == {"Fn::If"}:
-        name, yes, no = value["Fn::If"]
-        return resolve(yes if conditions[name] else no, refs, conditions)
-    if set(value) == {"Fn::Sub"}:
-        sub = value["Fn::Sub"]
-        text, extra = (sub, {}) if isinstance(sub, str) else (sub[0], resolve(sub[1], refs, conditions))
-        names = {**refs, **extra}
-        for name, replacement in names.items():
-            text = text.replace("${" + name + "}", str(replacement))
-        return text
-    out = {k: resolve(v, refs, conditions) for k, v in value.items()}
-    return {k: v for k, v in out.items() if v is not _NO_VALUE}
+def statements_of(policy_documents: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """All statements of some policy documents (a lone statement object counts as a list of one)."""
+    out: list[dict[str, Any]] = []
+    for doc in policy_documents:
+        out.extend(dict(s) for s in _as_list(doc.get("Statement")))
+    return out
 
 
-class _NoValue:
-    def __repr__(self) -> str:
-        return "AWS::NoValue"
-
-
-_NO_VALUE = _NoValue()
+__all__ = ["Decision", "Request", "condition_holds", "evaluate", "statement_applies", "statements_of"]

@@ -16,7 +16,7 @@ import pytest
 
 from cognito_backup.serverless.permissions import iam_actions_of
 from cognito_backup.store.s3 import S3Store
-from tests.iam_eval import Request, condition_holds, decide, denying_statements, operator_holds, resolve
+from tests.bucket_policy_eval import Request, condition_holds, decide, denying_statements, operator_holds, resolve
 from tests.op_recorder import Call, recording
 from tests.test_deploy_template import TEMPLATE, load_template
 
