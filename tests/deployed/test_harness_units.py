@@ -96,7 +96,7 @@ def test_conditions_and_role_statements_resolve(template: dict[str, Any]) -> Non
     )
     with_standby = _stack(template, StandbyUserPoolId="us-east-1_S")
     statements = with_standby.role_statements("ReplicateRole")
-    writes = next(s for s in statements if s.get("Sid") == "WriteStandbyPoolOnly")
+    writes = next(s for s in statements if s.get("Sid") == "ReadWriteStandbyPoolOnly")
     assert writes["Resource"] == "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_S"
     listing = next(s for s in statements if s.get("Sid") == "ListRepository")
     assert listing["Condition"]["StringLike"]["s3:prefix"] == ["cognito-backup", "cognito-backup/*"]

@@ -69,8 +69,9 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         # the standby's tag (#8.2): read by read_config above, written by replicate
         "cognito-idp:TagResource": frozenset({REPLICATE}),
         # the repository: content-addressed objects are checked (HeadObject) before they are written;
-        # replicate lists the journal and keeps its cursor; backup drops its lock and temporary objects
-        "s3:ListObjectsV2": frozenset({REPLICATE}),
+        # replicate lists the journal and keeps its cursor; backup drops its lock and temporary objects and
+        # lists the location once to tell a new repository from a non-empty location that is not one
+        "s3:ListObjectsV2": frozenset({BACKUP, REPLICATE}),
         "s3:GetObject": frozenset({BACKUP, REPLICATE}),
         "s3:HeadObject": frozenset({BACKUP, CAPTURE, TRIGGER}),
         "s3:PutObject": _ALL,
