@@ -246,7 +246,7 @@ class Capturer:
     def observe(self, hints: Iterable[ChangeHint]) -> Observed:
         """Re-read every target once (duplicates and repeats within the batch coalesce)."""
         result = Observed()
-        by_target: dict[tuple[str | None, str, str], list[ChangeHint]] = {}
+        by_target: dict[tuple[str, str, str], list[ChangeHint]] = {}
         for hint in hints:
             pool = hint.pool_id or self.options.default_pool_id
             if pool is None:
@@ -265,16 +265,15 @@ class Capturer:
                     result.outcomes[id(hint)] = HintOutcome("ignored", "another pool's app client")
                     continue
             result.pools_of[id(hint)] = pool
-            target = (pool, *hint.target[1:])
+            target = (pool, hint.target[1], hint.target[2])
             if hint.kind == "unknown_user":
                 target = (pool, "unknown_user", "")
             by_target.setdefault(target, []).append(hint)
 
         def work(
-            item: tuple[tuple[str | None, str, str], list[ChangeHint]],
+            item: tuple[tuple[str, str, str], list[ChangeHint]],
         ) -> tuple[list[ChangeHint], list[Record], HintOutcome]:
             (pool, kind, _), group = item
-            assert pool is not None
             # The newest event of a target is its representative; images from triggers win (no read).
             rep = max(group, key=lambda h: (h.image is not None, h.changed_at or "", h.event_id))
             if any(h.kind == "membership" for h in group) and rep.kind != "membership":

@@ -75,9 +75,10 @@ class Repository:
             ) from None
         try:
             body = json.loads(data)
-            assert body["format"] == FORMAT_NAME
+            if not isinstance(body, dict) or body.get("format") != FORMAT_NAME:
+                raise ValueError("not a cognito-backup repository config")
             version = int(body["version"])
-        except (ValueError, KeyError, AssertionError, TypeError):
+        except (ValueError, KeyError, TypeError):
             raise RepositoryDamaged(f"{self.store.describe()}/{CONFIG_KEY} is not a repository config") from None
         if version > FORMAT_VERSION:
             raise RepositoryDamaged(
@@ -109,9 +110,8 @@ class Repository:
             snaps = [s for s in snaps if s.user_pool_id == user_pool_id] or snaps
         if not snaps:
             raise RepositoryNotFound(f"The repository at {self.store.describe()} holds no snapshot yet")
-        if snapshot in (None, "", "latest"):
+        if snapshot is None or snapshot in ("", "latest"):
             return snaps[-1]
-        assert snapshot is not None
         matches = [s for s in snaps if s.id == snapshot] or [s for s in snaps if s.id.startswith(snapshot)]
         if not matches:
             raise RepositoryNotFound(

@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -15,6 +15,15 @@ from cognito_backup.store.base import ObjectInfo, ObjectNotFound
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the directory's entries (a rename into it, a directory created in it) durable."""
+    dir_fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 class LocalStore:
@@ -42,10 +51,13 @@ class LocalStore:
                 probe = probe.parent
             for level in reversed(missing):
                 level.mkdir(mode=DIR_MODE, exist_ok=True)
+                # A new directory's entry lives in its parent: without this fsync a crash can lose the
+                # directory, and with it objects whose own fsync already returned.
+                _fsync_dir(level.parent)
         except OSError as exc:
             raise StoreUnavailable(f"Cannot create directory {path}: {exc.strerror}") from exc
 
-    def _atomic_write(self, key: str, writer: object) -> None:
+    def _atomic_write(self, key: str, writer: Callable[[BinaryIO], object]) -> None:
         target = self._path(key)
         self._ensure_dir(target.parent)
         # The temp file lives in the target's directory so the rename is atomic on one filesystem.
@@ -56,16 +68,11 @@ class LocalStore:
         try:
             os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
-                assert callable(writer)
                 writer(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp_name, target)
-            dir_fd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            _fsync_dir(target.parent)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
