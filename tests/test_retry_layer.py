@@ -109,3 +109,75 @@ def test_s3_keeps_botocores_retries(aws: None) -> None:
     s3.put_object(Bucket="bkt", Key="k", Body=b"v")
     assert faults.attempts["PutObject"] == 2
     assert s3.get_object(Bucket="bkt", Key="k")["Body"].read() == b"v"
+
+
+# ---- the category's rate adapts (pure: fake clock, no HTTP) ------------------------------------------
+
+
+def _throttle_error() -> ClientError:
+    return ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}, "ListUsers")
+
+
+def test_a_category_slows_on_throttling_and_speeds_back_up_never_above_its_rate() -> None:
+    clock = FakeClock()
+    pacer = Pacer({"UserList": 30}, clock=clock, sleep=clock.sleep, rng=lambda: 0.5)
+    answers: list[Exception | None] = [_throttle_error()] * 5 + [None]
+
+    def call() -> None:
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+
+    pacer.call("ListUsers", call)
+    slowed = pacer._buckets["UserList"].rate
+    assert slowed < 30 * 0.7  # five throttles in a row: well down
+    rates = []
+    for _ in range(200):
+        pacer.call("ListUsers", lambda: None)
+        rates.append(pacer._buckets["UserList"].rate)
+    assert rates[-1] == 30  # recovered fully once throttling stopped...
+    assert max(rates) <= 30  # ...and never beyond the configured rate
+    assert rates.index(30) < 40  # within a few dozen calls
+
+
+def test_the_first_retry_of_a_throttled_call_waits_only_for_its_slot() -> None:
+    clock = FakeClock()
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.sleep(seconds)
+
+    pacer = Pacer({"UserList": 10}, clock=clock, sleep=sleep, rng=lambda: 0.5, base_backoff=0.25)
+    answers: list[Exception | None] = [_throttle_error(), _throttle_error(), None]
+
+    def call() -> None:
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+
+    pacer.call("ListUsers", call)
+    # slot for attempt 2 (the slowed rate's interval), backoff 0.25 s, slot for attempt 3.
+    assert sleeps[0] == pytest.approx(1 / 10)
+    assert 0.25 in sleeps
+    assert pacer.summary()["UserList"]["throttle_wait_s"] == 0.25
+
+
+def test_background_throttling_does_not_starve_a_category() -> None:
+    """A 30% share of throttles that does not depend on our rate (another cause than our own excess)
+    must not drive the category down to a crawl: it keeps most of its configured rate."""
+    import random
+
+    clock = FakeClock()
+    rng = random.Random(3)
+    pacer = Pacer({"UserList": 30}, clock=clock, sleep=clock.sleep, rng=rng.random)
+
+    def call() -> None:
+        if rng.random() < 0.3:
+            raise _throttle_error()
+
+    rates = []
+    for _ in range(2000):
+        pacer.call("ListUsers", call)
+        rates.append(pacer._buckets["UserList"].rate)
+    assert sum(rates[500:]) / len(rates[500:]) > 0.6 * 30

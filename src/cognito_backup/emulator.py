@@ -18,6 +18,8 @@ from typing import Any
 
 from cognito_backup.errors import UsageError
 
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -28,8 +30,16 @@ def free_port() -> int:
 class Emulator:
     """`with Emulator() as url:` or start()/stop(); `url` is the endpoint for --endpoint-url."""
 
-    def __init__(self, latency: float = 0.0, port: int | None = None) -> None:
+    def __init__(
+        self,
+        latency: float = 0.0,
+        port: int | None = None,
+        wrap: Callable[[WsgiApp], WsgiApp] | None = None,
+    ) -> None:
+        """`wrap` puts a WSGI layer in front of moto (the throttling benchmark's quota double): it sees
+        every HTTP request as the real service would, after the latency and outside moto's lock."""
         self.latency = latency
+        self.wrap = wrap
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: Any = None
@@ -57,7 +67,8 @@ class Emulator:
             with lock:
                 return list(app(environ, start_response))
 
-        self._server = make_server("127.0.0.1", self.port, serialized, True, request_handler=MotoRequestHandler)
+        served = self.wrap(serialized) if self.wrap is not None else serialized
+        self._server = make_server("127.0.0.1", self.port, served, True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
         self._thread.start()
         return self.url
