@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -10,11 +11,27 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from cognito_backup.errors import StoreUnavailable
+from cognito_backup.errors import AccessDenied, CognitoBackupError, StoreUnavailable
 from cognito_backup.store.base import ObjectInfo, ObjectNotFound
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+
+
+def local_store_error(exc: OSError, what: str) -> CognitoBackupError:
+    """What a failed disk operation means for the user (`what`: "Cannot write /path"). Pure."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreUnavailable(
+            f"{what}: {reason}",
+            hint="Free space on that filesystem (or raise the quota) and re-run: the partial file was removed "
+            "and nothing already in the repository changed.",
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return AccessDenied(f"{what}: {reason}", hint="The repository must be readable and writable by this user.")
+    if exc.errno == errno.EROFS:
+        return StoreUnavailable(f"{what}: {reason}", hint="The filesystem is mounted read-only.")
+    return StoreUnavailable(f"{what}: {reason}")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -55,7 +72,7 @@ class LocalStore:
                 # directory, and with it objects whose own fsync already returned.
                 _fsync_dir(level.parent)
         except OSError as exc:
-            raise StoreUnavailable(f"Cannot create directory {path}: {exc.strerror}") from exc
+            raise local_store_error(exc, f"Cannot create directory {path}") from exc
 
     def _atomic_write(self, key: str, writer: Callable[[BinaryIO], object]) -> None:
         target = self._path(key)
@@ -64,7 +81,7 @@ class LocalStore:
         try:
             fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
         except OSError as exc:
-            raise StoreUnavailable(f"Cannot write in {target.parent}: {exc.strerror or exc}") from exc
+            raise local_store_error(exc, f"Cannot write in {target.parent}") from exc
         try:
             os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
@@ -76,7 +93,7 @@ class LocalStore:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
-            raise StoreUnavailable(f"Cannot write {target}: {exc.strerror or exc}") from exc
+            raise local_store_error(exc, f"Cannot write {target}") from exc
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
@@ -102,7 +119,7 @@ class LocalStore:
         except FileNotFoundError as exc:
             raise ObjectNotFound(key) from exc
         except OSError as exc:
-            raise StoreUnavailable(f"Cannot read {self._path(key)}: {exc.strerror}") from exc
+            raise local_store_error(exc, f"Cannot read {self._path(key)}") from exc
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -115,7 +132,13 @@ class LocalStore:
         if not start.is_dir():
             return
         found: list[ObjectInfo] = []
-        for dirpath, _dirnames, filenames in os.walk(start):
+
+        def unreadable(exc: OSError) -> None:
+            # os.walk skips a directory it cannot read unless told otherwise: a listing with holes
+            # would let `check` and `prune` act on part of the repository.
+            raise local_store_error(exc, f"Cannot list {exc.filename or start}") from exc
+
+        for dirpath, _dirnames, filenames in os.walk(start, onerror=unreadable):
             for name in filenames:
                 if name.startswith(".tmp-"):
                     continue  # an interrupted write: never visible as an object
@@ -137,4 +160,4 @@ class LocalStore:
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise StoreUnavailable(f"Cannot delete {self._path(key)}: {exc.strerror}") from exc
+            raise local_store_error(exc, f"Cannot delete {self._path(key)}") from exc
