@@ -127,7 +127,9 @@ def test_backup_to_s3_denied_exits_3_and_leaves_nothing_check_trips_on(cognito: 
     repo = f"s3://{BUCKET}/backups"
     runner = CliRunner()
     assert runner.invoke(cli, ["backup", "--user-pool-id", pool_id, "--repo", repo]).exit_code == 0
-    # Objects go up, then S3 refuses the rest (a bucket policy changed mid-backup).
+    for i in range(3):  # new users: the next backup uploads new objects (boto3's upload_file)
+        add_user(cognito, pool_id, f"late-{i}", {"email": f"late{i}@example.com"})
+    # The lock goes up, then S3 refuses the rest (a bucket policy changed mid-backup).
     faults = HttpFaults(lambda op, n: Fault(403, "AccessDenied") if op == "PutObject" and n >= 2 else None)
     with every_new_client(faults):
         result = runner.invoke(cli, ["backup", "--user-pool-id", pool_id, "--repo", repo, "--json"])
