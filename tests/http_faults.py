@@ -68,12 +68,16 @@ class HttpFaults:
     """Counts every HTTP attempt per operation and answers the ones `plan` picks with its fault."""
 
     plan: Plan
+    # Only requests whose URL contains this count and may fail (e.g. "/journal/": one kind of object).
+    url_contains: str = ""
     attempts: Counter[str] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def handler(self, request: Any, event_name: str = "", **_: Any) -> AWSResponse | None:
         operation = event_name.rsplit(".", 1)[-1]
+        if self.url_contains and self.url_contains not in str(request.url):
+            return None
         with self._lock:
             self.attempts[operation] += 1
             fault = self.plan(operation, self.attempts[operation])

@@ -24,6 +24,7 @@ from cognito_backup.aws.session import AwsContext
 from cognito_backup.cli.main import cli
 from cognito_backup.core.retention import Policy
 from cognito_backup.errors import AccessDenied, RepositoryNotFound, StoreUnavailable
+from cognito_backup.model import User
 from cognito_backup.ops.backup import run_backup
 from cognito_backup.ops.prune import prune
 from cognito_backup.ops.restore import RestoreRequest, run_restore
@@ -31,6 +32,7 @@ from cognito_backup.repo.check import check_repository
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store.local import LocalStore, local_store_error
 from cognito_backup.store.s3 import S3Store
+from tests.capture_helpers import render
 from tests.conftest import REGION
 from tests.failing_store import FailingStore
 from tests.helpers import add_user, fill_pool, make_pool
@@ -254,3 +256,32 @@ def test_prune_failing_on_any_delete_exits_10_and_leaves_a_consistent_repository
     assert report.ok, report.problems  # every snapshot still listed is whole
     prune(Repository(inner), Policy(keep_last=1), grace_seconds=0)  # the store is back: prune finishes
     _clean(inner, snapshots=1)
+
+
+def test_capture_whose_journal_write_is_denied_exits_3_and_deletes_no_message(cognito: Any) -> None:
+    sqs = boto3.client("sqs", region_name=REGION)
+    pool = make_pool(cognito)
+    add_user(cognito, pool, "jane.doe", {"email": "jane@example.com"})
+    sub = User.from_api(cognito.admin_get_user(UserPoolId=pool, Username="jane.doe")).sub
+    url = sqs.create_queue(QueueName="capture", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(render("AdminDisableUser", pool=pool, sub=sub)))
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    args = ["capture", "--repo", f"s3://{BUCKET}/r", "--queue", url, "--user-pool-id", pool, "--json"]
+
+    def queued() -> int:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        return sum(int(attrs[n]) for n in names)
+
+    runner = CliRunner()
+    journal_denied = HttpFaults(
+        lambda op, n: Fault(403, "AccessDenied") if op == "PutObject" else None, url_contains="/journal/"
+    )
+    with every_new_client(journal_denied):
+        denied = runner.invoke(cli, args)
+    assert journal_denied.injected["PutObject"] >= 1
+    assert denied.exit_code == 3, denied.output  # was 0: "not captured" printed, the job not done
+    assert queued() == 1  # nothing acknowledged
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output)["records"] == 1 and queued() == 0

@@ -136,15 +136,17 @@ def capture(
         )
     if as_json:
         emit_json(summary.to_json())
-        return
-    console = out_console()
-    console.print(
-        f"{summary.messages:,} messages -> {summary.records:,} journal records in {summary.segments} segment(s); "
-        f"{summary.deleted:,} deleted from the queue, {summary.failed + summary.poison} failed "
-        f"({summary.poison} unparseable), {summary.deferred} deferred."
-    )
-    for mid, why in sorted(summary.failures.items()):
-        console.print(f"  [yellow]not captured[/] {mid}: {why}")
+    else:
+        console = out_console()
+        console.print(
+            f"{summary.messages:,} messages -> {summary.records:,} journal records in {summary.segments} segment(s); "
+            f"{summary.deleted:,} deleted from the queue, {summary.failed + summary.poison} failed "
+            f"({summary.poison} unparseable), {summary.deferred} deferred."
+        )
+        for mid, why in sorted(summary.failures.items()):
+            console.print(f"  [yellow]not captured[/] {mid}: {why}")
+    if summary.store_error is not None:
+        raise summary.store_error
 
 
 @click.command()

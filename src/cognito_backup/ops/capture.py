@@ -328,6 +328,7 @@ class BatchResult:
     unresolved: dict[str, str] = field(default_factory=dict)
     ignored: int = 0
     durable_at: dt.datetime | None = None
+    store_error: CognitoBackupError | None = None  # the first journal write that failed (exit code)
 
     @property
     def not_done_ids(self) -> list[str]:
@@ -356,6 +357,8 @@ def capture_batch(
         except Exception as exc:  # the store is down: nothing of this pool may be acknowledged
             reason = exc.message if isinstance(exc, CognitoBackupError) else f"{type(exc).__name__}"
             failed_pools[pool] = f"journal write failed: {reason}"
+            if isinstance(exc, CognitoBackupError) and result.store_error is None:
+                result.store_error = exc
             log.error("journal write for pool %s failed (%s); %d records not stored", pool, reason, len(records))
             continue
         result.records += len(records)
@@ -446,9 +449,13 @@ class CaptureSummary:
     lag_seconds: float | None = None
     max_lag_seconds: float | None = None
     failures: dict[str, str] = field(default_factory=dict)
+    # A storage failure the run met: the command ends with its exit code once the run is over (the
+    # messages it concerns stay in the queue), never 0.
+    store_error: CognitoBackupError | None = None
 
     def add(self, batch: BatchResult, deleted: int, messages: Sequence[Message]) -> None:
         self.batches += 1
+        self.store_error = self.store_error or batch.store_error
         self.messages += batch.messages
         self.records += batch.records
         self.segments += batch.segments
