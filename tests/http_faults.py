@@ -84,7 +84,7 @@ class HttpFaults:
             if fault is None:
                 return None
             self.injected[operation] += 1
-        protocol = str(request.context.get("protocol") or _protocol_of(request))
+        protocol = _protocol_of(request)
         request.url = _NOWHERE
         if fault.exception is not None:
             raise fault.exception
@@ -101,6 +101,7 @@ class HttpFaults:
 
 
 def _protocol_of(request: Any) -> str:
+    """Cognito (JSON protocol) requests say so in their Content-Type; S3's (REST-XML) do not."""
     content_type = str(request.headers.get("Content-Type", b"") or "")
     return "json" if "json" in content_type else "rest-xml"
 

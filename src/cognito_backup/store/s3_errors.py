@@ -25,9 +25,7 @@ from cognito_backup.errors import AccessDenied, CognitoBackupError, RepositoryNo
 from cognito_backup.store.base import ObjectNotFound
 
 MISSING_KEY_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-UNAVAILABLE_CODES = frozenset(
-    {"SlowDown", "ServiceUnavailable", "503", "InternalError", "500", "RequestTimeout", "RequestTimeTooSkewed"}
-)
+UNAVAILABLE_CODES = frozenset({"SlowDown", "ServiceUnavailable", "503", "InternalError", "500", "RequestTimeout"})
 
 RETRY_LATER = "S3 kept failing after every retry; nothing was lost: re-run the same command later."
 
@@ -64,6 +62,11 @@ def s3_store_error(exc: BaseException, action: str, key: str, url: str) -> Objec
             f"{where}: access denied by S3 ({code})",
             hint="The credentials need s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on the "
             "repository prefix (and kms:GenerateDataKey / kms:Decrypt on an SSE-KMS key).",
+        )
+    if code == "RequestTimeTooSkewed":
+        return StoreUnavailable(
+            f"{where}: S3 refused the request's time ({code})",
+            hint="This machine's clock is off by more than 15 minutes: synchronise it (NTP) and re-run.",
         )
     if code in UNAVAILABLE_CODES or _status(exc) >= 500:
         return StoreUnavailable(f"{where}: S3 unavailable ({code or _status(exc)})", hint=RETRY_LATER)
