@@ -285,3 +285,34 @@ def test_capture_whose_journal_write_is_denied_exits_3_and_deletes_no_message(co
     again = runner.invoke(cli, args)
     assert again.exit_code == 0, again.output
     assert json.loads(again.output)["records"] == 1 and queued() == 0
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("AccessDenied", 403, AccessDenied),
+        ("KMS.NotFoundException", 400, AccessDenied),
+        ("NoSuchBucket", 404, RepositoryNotFound),
+        ("SlowDown", 503, StoreUnavailable),
+        ("InternalError", 500, StoreUnavailable),
+        ("", 502, StoreUnavailable),  # a proxy's page, no AWS error code
+        ("RequestTimeTooSkewed", 403, StoreUnavailable),
+        ("SomethingNew", 400, StoreUnavailable),
+    ],
+)
+def test_every_s3_error_has_a_code_never_70(code: str, status: int, expected: type) -> None:
+    from boto3.exceptions import S3UploadFailedError
+    from botocore.exceptions import ClientError
+
+    from cognito_backup.store.s3_errors import s3_store_error
+
+    client_error = ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject"
+    )
+    try:
+        raise S3UploadFailedError("Failed to upload") from None
+    except S3UploadFailedError as wrapped:
+        wrapped.__context__ = client_error  # as boto3 raises it: inside `except ClientError`
+        for exc in (client_error, wrapped):
+            err = s3_store_error(exc, "PutObject", "k", "s3://b/k")
+            assert isinstance(err, expected) and err.hint, (code, err)
