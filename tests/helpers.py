@@ -90,7 +90,8 @@ class FaultInjector:
     status: int = 400
     operations: set[str] | None = None
     probability: float = 0.0
-    fail_on_call: int | None = None  # the n-th matching call (1-based) fails, once
+    fail_on_call: int | None = None  # the n-th matching call (1-based) fails...
+    repeat: int = 1  # ...and so do the `repeat - 1` matching calls after it (the pacer's retries)
     seed: int = 7
     calls: int = 0
     injected: int = 0
@@ -112,9 +113,9 @@ class FaultInjector:
             return None
         with self._lock:
             self.calls += 1
-            hit = (self.fail_on_call is not None and self.calls == self.fail_on_call) or (
-                self.probability > 0 and self._rng.random() < self.probability
-            )
+            hit = (
+                self.fail_on_call is not None and self.fail_on_call <= self.calls < self.fail_on_call + self.repeat
+            ) or (self.probability > 0 and self._rng.random() < self.probability)
             if not hit:
                 return None
             self.injected += 1

@@ -1,78 +1,118 @@
-"""HTTP answers injected at botocore's `before-send` event: below botocore's retry layer, so that every
-retry (botocore's and the tool's) sees the fault exactly as it would see a failing endpoint's answer."""
+"""Faults injected BELOW botocore's retry layer, on every HTTP attempt (botocore's 'before-send' event).
+
+botocore emits 'before-send' once per HTTP attempt, inside its retry loop, where a real request would
+leave for the endpoint: an answer given here is parsed, classified and retried by botocore exactly as
+the same answer from AWS would be. So a test sees every retry layer at work (botocore's and the tool's)
+and counts true HTTP attempts, i.e. quota hits.
+
+Works against moto in-process (mock_aws) and against moto's HTTP server. Under mock_aws, moto answers
+from a 'before-send' handler of its own that runs whatever the others answered; a faulted request is
+therefore re-addressed to a host no handler serves, so moto never carries it out (a throttled or failed
+call has no effect, as on AWS).
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
+from botocore import handlers
 from botocore.awsrequest import AWSResponse
 
+# (operation name, 1-based attempt number of that operation) -> a fault to answer with, or None.
+Plan = Callable[[str, int], "Fault | None"]
 
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
+_NOWHERE = "https://fault-injected.invalid/"
 
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
+
+@dataclass(frozen=True)
+class Fault:
+    status: int
+    code: str = ""
+    body: bytes | None = None  # the raw answer; default: an AWS error document for `code`
+    headers: dict[str, str] = field(default_factory=dict)
+    # A connection that breaks instead of answering (botocore raises as for a dead socket).
+    exception: Exception | None = None
+
+
+def throttle() -> Fault:
+    return Fault(400, "TooManyRequestsException")
+
+
+def internal_error() -> Fault:
+    return Fault(500, "InternalErrorException")
+
+
+class _Raw(io.BytesIO):
+    """What botocore reads an HTTP body from (urllib3's response offers `stream`)."""
+
+    def stream(self, amt: int | None = None, decode_content: bool | None = None) -> Iterator[bytes]:
+        while chunk := self.read(amt or 65536):
+            yield chunk
+
+
+def _error_body(protocol: str, code: str) -> bytes:
+    if protocol in ("json", "rest-json"):
+        return json.dumps({"__type": code, "message": "injected by test"}).encode()
+    return f"<Error><Code>{code}</Code><Message>injected by test</Message></Error>".encode()
 
 
 @dataclass
-class HttpFault:
-    """Answer `operation` with `status` and `body` instead of sending it; `times` None = every time."""
+class HttpFaults:
+    """Counts every HTTP attempt per operation and answers the ones `plan` picks with its fault."""
 
-    operation: str
-    status: int = 500
-    code: str | None = "InternalErrorException"  # None: `body` is sent as it is (e.g. an HTML page)
-    body: bytes = b""
-    content_type: str = "application/x-amz-json-1.1"
-    times: int | None = None
-    sent: int = 0  # requests of `operation` that reached the hook (every attempt counts)
-    injected: int = 0
+    plan: Plan
+    # Only requests whose URL contains this count and may fail (e.g. "/journal/": one kind of object).
+    url_contains: str = ""
+    attempts: Counter[str] = field(default_factory=Counter)
+    injected: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def install(self, client: Any) -> HttpFault:
-        client.meta.events.register(f"before-send.cognito-idp.{self.operation}", self._hook)
-        return self
-
-    def _hook(self, request: Any, **_: Any) -> AWSResponse | None:
+    def handler(self, request: Any, event_name: str = "", **_: Any) -> AWSResponse | None:
+        operation = event_name.rsplit(".", 1)[-1]
+        if self.url_contains and self.url_contains not in str(request.url):
+            return None
         with self._lock:
-            self.sent += 1
-            if self.times is not None and self.injected >= self.times:
+            self.attempts[operation] += 1
+            fault = self.plan(operation, self.attempts[operation])
+            if fault is None:
                 return None
-            self.injected += 1
-        body = self.body
-        if self.code is not None:
-            body = json.dumps({"__type": self.code, "message": "injected by test"}).encode()
-        headers = {"content-type": self.content_type, "content-length": str(len(body))}
-        return AWSResponse(request.url, self.status, headers, _Raw(body))
+            self.injected[operation] += 1
+        protocol = _protocol_of(request)
+        request.url = _NOWHERE
+        if fault.exception is not None:
+            raise fault.exception
+        body = fault.body if fault.body is not None else _error_body(protocol, fault.code)
+        headers = {"Content-Length": str(len(body)), **fault.headers}
+        return AWSResponse(_NOWHERE, fault.status, headers, _Raw(body))
+
+    def install(self, client: Any) -> None:
+        """On one client (every service): runs before moto's own handler."""
+        client.meta.events.register_first("before-send", self.handler)
+
+    def remove(self, client: Any) -> None:
+        client.meta.events.unregister("before-send", self.handler)
 
 
-HTML_PAGE = b"<!DOCTYPE html><html><body><h1>500 Internal Server Error</h1></body></html>"
+def _protocol_of(request: Any) -> str:
+    """Cognito (JSON protocol) requests say so in their Content-Type; S3's (REST-XML) do not."""
+    content_type = str(request.headers.get("Content-Type", b"") or "")
+    return "json" if "json" in content_type else "rest-xml"
 
 
 @contextmanager
-def on_every_client(*faults: HttpFault) -> Iterator[None]:
-    """Install the faults on every cognito-idp client created meanwhile (the CLI builds its own)."""
-    import botocore.session
-
-    original = botocore.session.Session.create_client
-
-    def create_client(self: Any, service_name: str, *a: Any, **kw: Any) -> Any:
-        client = original(self, service_name, *a, **kw)
-        if service_name == "cognito-idp":
-            for fault in faults:
-                fault.install(client)
-        return client
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(botocore.session.Session, "create_client", create_client)
+def every_new_client(faults: HttpFaults, service_event: str = "before-send") -> Iterator[HttpFaults]:
+    """For clients the code under test creates itself (a CLI command): botocore registers its built-in
+    handlers on each new session, first ones first."""
+    entry = (service_event, faults.handler)
+    handlers.BUILTIN_HANDLERS.insert(0, entry)
     try:
-        yield
+        yield faults
     finally:
-        mp.undo()
+        handlers.BUILTIN_HANDLERS.remove(entry)

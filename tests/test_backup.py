@@ -135,8 +135,10 @@ def test_error_on_a_late_page_leaves_no_snapshot(cognito: Any, tmp_repo: str) ->
     pool_id = make_pool(cognito)
     fill_pool(cognito, pool_id, n_users=400, n_groups=2)
     repo = Repository(LocalStore(tmp_repo))
-    # The 9th ListUsers call (a late page of some chain) fails with a non-retryable error.
-    FaultInjector(cognito, code="InternalErrorException", status=500, operations={"ListUsers"}, fail_on_call=9)
+    # From the 9th ListUsers call on (a late page of some chain), Cognito fails past the pacer's retries.
+    FaultInjector(
+        cognito, code="InternalErrorException", status=500, operations={"ListUsers"}, fail_on_call=9, repeat=10**6
+    )
     with pytest.raises(AwsError) as err:
         backup(cognito, pool_id, repo)
     assert "ListUsers" in str(err.value) and "InternalErrorException" in str(err.value)

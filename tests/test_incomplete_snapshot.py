@@ -1,6 +1,6 @@
 """No silent gaps (issue 9, point 2): an optional configuration read that keeps failing, or is denied by
 IAM, marks the snapshot incomplete (exit 11) instead of passing for "not offered". Faults are HTTP
-answers injected at botocore's before-send (tests/http_faults.py), against moto's HTTP server."""
+answers injected at botocore's before-send (tests/section_faults.py), against moto's HTTP server."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from cognito_backup.ops.backup_steps import run_backup_step
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store.local import LocalStore
 from tests.helpers import add_user, make_pool
-from tests.http_faults import HTML_PAGE, HttpFault, on_every_client
+from tests.section_faults import HTML_PAGE, HttpFault, on_every_client
 
 REGION = "us-east-1"
 JSON = "application/x-amz-json-1.1"

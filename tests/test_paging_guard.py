@@ -1,6 +1,6 @@
 """An endpoint that hands back a paging token it already gave (cognito-local ignores paging tokens) must
 end the read with an error, never loop forever. The endpoint is moto's server with the repeating answers
-injected at botocore's before-send (tests/http_faults.py)."""
+injected at botocore's before-send (tests/section_faults.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.errors import AwsError
 from tests.helpers import make_pool
-from tests.http_faults import HttpFault
+from tests.section_faults import HttpFault
 
 JSON = "application/x-amz-json-1.1"
 

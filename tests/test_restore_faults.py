@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from cognito_backup.aws.pacing import Pacer
 from cognito_backup.core.diff import differences
 from cognito_backup.core.plan import PlanOptions
 from cognito_backup.errors import PlanRefused
@@ -66,7 +67,8 @@ def test_a_failure_at_a_random_operation_then_a_rerun_completes_without_duplicat
         operations=USER_WRITES,
         fail_on_call=random.Random(seed).randint(1, total_writes),
     )
-    first = reconcile(cognito, quiet_pacer(), target, desired, checkpoint=ckpt)
+    # One attempt per call: a 5xx the pacer would retry away must here stay a failure of that operation.
+    first = reconcile(cognito, Pacer(sleep=lambda s: None, max_transient_attempts=1), target, desired, checkpoint=ckpt)
     assert fault.injected == 1
     assert len(first.failures()) >= 1  # named, never swallowed
     fault.remove()

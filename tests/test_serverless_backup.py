@@ -154,12 +154,15 @@ def test_a_failed_step_is_retried_from_the_same_checkpoint(
     cp = result.checkpoint_id
     assert cp is not None and not result.done
 
-    # The next invocation fails on its second page, after a first page was read.
-    faults = FaultInjector(cognito, code="InternalErrorException", status=500, operations={operation}, fail_on_call=2)
+    # The next invocation fails on its second page, after a first page was read (every attempt the pacer
+    # makes at that page fails).
+    faults = FaultInjector(
+        cognito, code="InternalErrorException", status=500, operations={operation}, fail_on_call=2, repeat=3
+    )
     with pytest.raises(AwsError):
         step(cp, pages=5)
     faults.remove()
-    assert faults.injected == 1
+    assert faults.injected == 3
     assert not list(repo.store.list("snapshots/"))
 
     # The state machine's Retry runs the step again with the same input, until done.

@@ -77,3 +77,19 @@ def test_open_store_parses_urls(tmp_path: Path) -> None:
     with mock_aws():
         s3 = open_store("s3://bucket/some/prefix/")
         assert isinstance(s3, S3Store) and s3.describe() == "s3://bucket/some/prefix/"
+
+
+def test_failing_store_wrapper_conforms_and_fails_cleanly(store: Store, tmp_path: Path) -> None:
+    """tests/failing_store.py wraps every backend: without faults it is the backend; a put that fails
+    leaves the key absent and the other keys whole; a read that breaks mid-stream is StoreUnavailable."""
+    from tests.failing_store import FailingStore
+
+    test_put_get_list_delete(FailingStore(store), tmp_path)
+    store.put_bytes("k/kept", b"kept" * 100)
+    failing = FailingStore(store, {"put": 1}, break_reads_after=10)
+    with pytest.raises(StoreUnavailable):
+        failing.put_bytes("k/new", b"new")
+    assert [i.key for i in store.list("k/")] == ["k/kept"]
+    with pytest.raises(StoreUnavailable):
+        failing.get_bytes("k/kept")
+    assert store.get_bytes("k/kept") == b"kept" * 100

@@ -36,9 +36,11 @@ class Emulator:
         port: int | None = None,
         middleware: Callable[[WsgiApp], WsgiApp] | None = None,
     ) -> None:
+        """`middleware` puts a WSGI layer in front of moto, outside its lock and after the latency: it sees
+        every HTTP request as the real service would (the throttling benchmark's quota double), and a
+        request it serves itself (the deployed-stack tests answer Lambda Invoke by running the handler,
+        which calls back into the emulator) never holds the lock."""
         self.latency = latency
-        # Wraps the serialised app, outside its lock: a request it serves itself (the deployed-stack tests
-        # answer Lambda Invoke by running the handler, which calls back into the emulator) never holds it.
         self.middleware = middleware
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -7,12 +7,14 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
     ProfileNotFound,
     ReadTimeoutError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from cognito_backup.errors import (
     AccessDenied,
@@ -49,6 +51,25 @@ def error_code(exc: BaseException) -> str:
 
 def is_throttling(exc: BaseException) -> bool:
     return error_code(exc) in THROTTLING_CODES
+
+
+# A server-side failure that a later attempt may not meet (the codes botocore's standard retry mode
+# treats as transient, for the services this tool calls).
+TRANSIENT_CODES = frozenset(
+    {"InternalErrorException", "InternalFailure", "InternalError", "ServiceUnavailable", "ServiceUnavailableException"}
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A connection error, a timeout, or a 5xx answer: worth another attempt, a bounded number of times.
+
+    Throttling is not transient in this sense: the pacer handles it by slowing down (see pacing.py)."""
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return True
+    if not isinstance(exc, ClientError) or is_throttling(exc):
+        return False
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return error_code(exc) in TRANSIENT_CODES or int(status or 0) >= 500
 
 
 def translate_client_error(exc: BaseException, action: str) -> CognitoBackupError:

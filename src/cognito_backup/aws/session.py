@@ -9,6 +9,23 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+# Every Cognito call goes through cognito_backup.aws.pacing, which paces, counts and retries it (throttling
+# by slowing the whole quota category down; connection errors and 5xx a bounded number of times). A
+# botocore retry underneath would make one paced call several quota hits the pacer never sees, so
+# Cognito clients make exactly one HTTP attempt. (`total_max_attempts` counts the first attempt;
+# botocore's `max_attempts` counts retries only, so max_attempts=1 would still allow one retry.)
+PACED_SERVICES = frozenset({"cognito-idp"})
+
+
+def client_config(service: str, max_pool_connections: int) -> Config:
+    """botocore's settings for one service: no retry for paced services, standard mode otherwise (S3 and
+    SQS have no pacer: botocore retries their throttling, 5xx and connection errors, 5 attempts in all)."""
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": 1 if service in PACED_SERVICES else 5},
+        max_pool_connections=max_pool_connections,
+        user_agent_extra="cognito-backup",
+    )
+
 
 @dataclass
 class AwsContext:
@@ -25,14 +42,7 @@ class AwsContext:
         return self._session
 
     def client(self, service: str, region: str | None = None) -> Any:
-        # botocore keeps retrying transient network and 5xx errors (standard mode, 3 attempts); throttling
-        # is paced and retried by cognito_backup.aws.pacing, which also slows the whole category down.
-        config = Config(
-            retries={"mode": "standard", "total_max_attempts": 3},
-            max_pool_connections=self.max_pool_connections,
-            user_agent_extra="cognito-backup",
-        )
-        kwargs: dict[str, Any] = {"config": config}
+        kwargs: dict[str, Any] = {"config": client_config(service, self.max_pool_connections)}
         if region or self.region:
             kwargs["region_name"] = region or self.region
         if self.endpoint_url:

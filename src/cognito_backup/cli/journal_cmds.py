@@ -150,6 +150,8 @@ def capture(
         )
         for mid, why in sorted(summary.failures.items()):
             console.print(f"  [yellow]not captured[/] {mid}: {why}")
+    if summary.store_error is not None:
+        raise summary.store_error  # the storage failure's own code (3, 7, 10): the messages stay queued
     if not_captured and not follow:
         # A drain is one job: exit 0 would tell a scheduler every message is in the journal. (With
         # --follow the job is "run until stopped"; failed messages go back to SQS and its DLQ.)

@@ -24,6 +24,15 @@ from typing import Any
 from cognito_backup.model import Group, Membership, PoolConfig, PoolState, User
 
 
+def _after(rec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The record's observed image; a record without one is malformed (the journal refuses to write
+    such records, so this is damage or a bug, never data to skip silently)."""
+    after = rec.get("after")
+    if not isinstance(after, Mapping):
+        raise ValueError(f"journal record of type {rec.get('type')!r} has no 'after' image")
+    return after
+
+
 def _order(rec: Mapping[str, Any]) -> tuple[str, str, int]:
     return (str(rec["observed_at"]), str(rec.get("event_id") or ""), int(rec.get("seq") or 0))
 
@@ -72,10 +81,8 @@ class Folder:
     def apply(self, rec: Mapping[str, Any]) -> None:
         kind = rec["type"]
         key = rec.get("key")
-        after = rec.get("after")
         if kind == "user_upsert":
-            assert isinstance(after, Mapping)
-            self._put_user(User.from_record(after))
+            self._put_user(User.from_record(_after(rec)))
         elif kind == "user_delete":
             sub = rec.get("sub")
             if key:
@@ -88,7 +95,7 @@ class Folder:
                 if name is not None:
                     self._drop_user(name)
         elif kind == "user_groups":
-            assert isinstance(after, Mapping)
+            after = _after(rec)
             current = self.users.get(str(key))
             sub = rec.get("sub")
             if current is not None and sub and current.sub and current.sub != sub:
@@ -103,8 +110,7 @@ class Folder:
             else:
                 groups.discard(group_name)
         elif kind == "group_upsert":
-            assert isinstance(after, Mapping)
-            new_group = Group.from_record(after)
+            new_group = Group.from_record(_after(rec))
             old_group = self.groups.get(new_group.name)
             recreated = old_group is not None and None not in (old_group.created, new_group.created)
             if recreated and old_group is not None and old_group.created != new_group.created:
@@ -118,8 +124,7 @@ class Folder:
             for groups in self.member_of.values():
                 groups.discard(str(key))
         elif kind == "config_changed":
-            assert isinstance(after, Mapping)
-            self.config = PoolConfig.from_record(after)
+            self.config = PoolConfig.from_record(_after(rec))
         else:
             raise ValueError(f"unknown journal record type {kind!r}")
         self.applied += 1

@@ -247,7 +247,7 @@ class Capturer:
     def observe(self, hints: Iterable[ChangeHint]) -> Observed:
         """Re-read every target once (duplicates and repeats within the batch coalesce)."""
         result = Observed()
-        by_target: dict[tuple[str | None, str, str], list[ChangeHint]] = {}
+        by_target: dict[tuple[str, str, str], list[ChangeHint]] = {}
         for hint in hints:
             pool = hint.pool_id or self.options.default_pool_id
             if pool is None:
@@ -266,16 +266,15 @@ class Capturer:
                     result.outcomes[id(hint)] = HintOutcome("ignored", "another pool's app client")
                     continue
             result.pools_of[id(hint)] = pool
-            target = (pool, *hint.target[1:])
+            target = (pool, hint.target[1], hint.target[2])
             if hint.kind == "unknown_user":
                 target = (pool, "unknown_user", "")
             by_target.setdefault(target, []).append(hint)
 
         def work(
-            item: tuple[tuple[str | None, str, str], list[ChangeHint]],
+            item: tuple[tuple[str, str, str], list[ChangeHint]],
         ) -> tuple[list[ChangeHint], list[Record], HintOutcome]:
             (pool, kind, _), group = item
-            assert pool is not None
             # The newest event of a target is its representative; images from triggers win (no read).
             rep = max(group, key=lambda h: (h.image is not None, h.changed_at or "", h.event_id))
             if any(h.kind == "membership" for h in group) and rep.kind != "membership":
@@ -331,6 +330,7 @@ class BatchResult:
     unresolved: dict[str, str] = field(default_factory=dict)
     ignored: int = 0
     durable_at: dt.datetime | None = None
+    store_error: CognitoBackupError | None = None  # the first journal write that failed (exit code)
 
     @property
     def not_done_ids(self) -> list[str]:
@@ -359,6 +359,8 @@ def capture_batch(
         except Exception as exc:  # the store is down: nothing of this pool may be acknowledged
             reason = exc.message if isinstance(exc, CognitoBackupError) else f"{type(exc).__name__}"
             failed_pools[pool] = f"journal write failed: {reason}"
+            if isinstance(exc, CognitoBackupError) and result.store_error is None:
+                result.store_error = exc
             log.error("journal write for pool %s failed (%s); %d records not stored", pool, reason, len(records))
             continue
         result.records += len(records)
@@ -462,9 +464,13 @@ class CaptureSummary:
     max_lag_seconds: float | None = None
     failures: dict[str, str] = field(default_factory=dict)
     caught_up_to: str | None = None  # the last caught-up marker written (docs/capture.md)
+    # A storage failure the run met: the command ends with its exit code once the run is over (the
+    # messages it concerns stay in the queue), never 0.
+    store_error: CognitoBackupError | None = None
 
     def add(self, batch: BatchResult, deleted: int, messages: Sequence[Message]) -> None:
         self.batches += 1
+        self.store_error = self.store_error or batch.store_error
         self.messages += batch.messages
         self.records += batch.records
         self.segments += batch.segments

@@ -96,9 +96,10 @@ class Repository:
             ) from None
         try:
             body = json.loads(data)
-            assert body["format"] == FORMAT_NAME
+            if not isinstance(body, dict) or body.get("format") != FORMAT_NAME:
+                raise ValueError("not a cognito-backup repository config")
             version = int(body["version"])
-        except (ValueError, KeyError, AssertionError, TypeError):
+        except (ValueError, KeyError, TypeError):
             raise RepositoryDamaged(f"{self.store.describe()}/{CONFIG_KEY} is not a repository config") from None
         if version > FORMAT_VERSION:
             raise RepositoryDamaged(
@@ -155,9 +156,8 @@ class Repository:
                 )
         if not snaps and not scan.damaged:
             raise RepositoryNotFound(f"The repository at {self.store.describe()} holds no snapshot yet")
-        if snapshot in (None, "", "latest"):
+        if snapshot is None or snapshot in ("", "latest"):
             return snaps[-1]
-        assert snapshot is not None
         ids = [s.id for s in snaps] + [d.snapshot_id for d in scan.damaged]
         matches = [i for i in ids if i == snapshot] or [i for i in ids if i.startswith(snapshot)]
         if not matches:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from cognito_backup.errors import StoreUnavailable
+from cognito_backup.errors import AccessDenied, CognitoBackupError, StoreUnavailable
 from cognito_backup.store.base import ObjectInfo, ObjectNotFound
 
 DIR_MODE = 0o700
@@ -28,6 +29,34 @@ def make_private_dirs(path: Path) -> None:
     for level in reversed(missing):
         level.mkdir(mode=DIR_MODE, exist_ok=True)
         os.chmod(level, DIR_MODE)  # mkdir's mode goes through the umask; this makes it exactly 0700
+        # A new directory's entry lives in its parent: without this fsync a crash can lose the directory,
+        # and with it objects whose own fsync already returned.
+        _fsync_dir(level.parent)
+
+
+def local_store_error(exc: OSError, what: str) -> CognitoBackupError:
+    """What a failed disk operation means for the user (`what`: "Cannot write /path"). Pure."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreUnavailable(
+            f"{what}: {reason}",
+            hint="Free space on that filesystem (or raise the quota) and re-run: the partial file was removed "
+            "and nothing already in the repository changed.",
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return AccessDenied(f"{what}: {reason}", hint="The repository must be readable and writable by this user.")
+    if exc.errno == errno.EROFS:
+        return StoreUnavailable(f"{what}: {reason}", hint="The filesystem is mounted read-only.")
+    return StoreUnavailable(f"{what}: {reason}")
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the directory's entries (a rename into it, a directory created in it) durable."""
+    dir_fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 class LocalStore:
@@ -46,33 +75,28 @@ class LocalStore:
         try:
             make_private_dirs(path)
         except OSError as exc:
-            raise StoreUnavailable(f"Cannot create directory {path}: {exc.strerror}") from exc
+            raise local_store_error(exc, f"Cannot create directory {path}") from exc
 
-    def _atomic_write(self, key: str, writer: object) -> None:
+    def _atomic_write(self, key: str, writer: Callable[[BinaryIO], object]) -> None:
         target = self._path(key)
         self._ensure_dir(target.parent)
         # The temp file lives in the target's directory so the rename is atomic on one filesystem.
         try:
             fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
         except OSError as exc:
-            raise StoreUnavailable(f"Cannot write in {target.parent}: {exc.strerror or exc}") from exc
+            raise local_store_error(exc, f"Cannot write in {target.parent}") from exc
         try:
             os.fchmod(fd, FILE_MODE)
             with os.fdopen(fd, "wb") as fh:
-                assert callable(writer)
                 writer(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp_name, target)
-            dir_fd = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            _fsync_dir(target.parent)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
-            raise StoreUnavailable(f"Cannot write {target}: {exc.strerror or exc}") from exc
+            raise local_store_error(exc, f"Cannot write {target}") from exc
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
@@ -98,7 +122,7 @@ class LocalStore:
         except FileNotFoundError as exc:
             raise ObjectNotFound(key) from exc
         except OSError as exc:
-            raise StoreUnavailable(f"Cannot read {self._path(key)}: {exc.strerror}") from exc
+            raise local_store_error(exc, f"Cannot read {self._path(key)}") from exc
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -111,7 +135,13 @@ class LocalStore:
         if not start.is_dir():
             return
         found: list[ObjectInfo] = []
-        for dirpath, _dirnames, filenames in os.walk(start):
+
+        def unreadable(exc: OSError) -> None:
+            # os.walk skips a directory it cannot read unless told otherwise: a listing with holes
+            # would let `check` and `prune` act on part of the repository.
+            raise local_store_error(exc, f"Cannot list {exc.filename or start}") from exc
+
+        for dirpath, _dirnames, filenames in os.walk(start, onerror=unreadable):
             for name in filenames:
                 if name.startswith(".tmp-"):
                     continue  # an interrupted write: never visible as an object
@@ -133,4 +163,4 @@ class LocalStore:
         except FileNotFoundError:
             return
         except OSError as exc:
-            raise StoreUnavailable(f"Cannot delete {self._path(key)}: {exc.strerror}") from exc
+            raise local_store_error(exc, f"Cannot delete {self._path(key)}") from exc
