@@ -75,3 +75,30 @@ def test_prune_refreshes_its_lock_and_stops_when_it_stalled_too_long() -> None:
     assert lock.keep() and lock.refreshed == clock[0]
     clock[0] += EXCLUSIVE_STALE_SECONDS  # a stall: others may have judged the lock stale meanwhile
     assert lock.keep() is False
+
+
+def test_a_resumed_step_waiting_for_a_prune_keeps_the_lock_its_checkpoint_needs() -> None:
+    store = MemoryStore()
+    acquire_shared(store, "snap-1", "backup", "2026-11-30T12:00:00Z")  # the first step
+    prune, _ = ExclusiveLock.try_acquire(store, "prune")
+    assert prune is None
+    # A prune that is already sweeping (it listed the locks before the first step's lock existed).
+    store.put_bytes(lock_key("prune-abc"), b'{"id": "prune-abc", "mode": "exclusive", "purpose": "prune"}')
+    clock = [time.time()]
+
+    def sleep(seconds: float) -> None:
+        assert "snap-1" in {lock.id for lock in list_locks(store)}  # never withdrawn while waiting
+        clock[0] += seconds
+
+    with pytest.raises(RepositoryBusy):
+        acquire_shared(
+            store,
+            "snap-1",
+            "backup",
+            "2026-11-30T12:00:00Z",
+            now=lambda: clock[0],
+            sleep=sleep,
+            wait_seconds=6,
+            fresh=False,
+        )
+    assert "snap-1" in {lock.id for lock in list_locks(store)}

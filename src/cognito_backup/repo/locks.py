@@ -125,16 +125,23 @@ def acquire_shared(
     now: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    fresh: bool = True,
 ) -> None:
-    """Hold a shared lock (rewriting it refreshes it): returns once no live exclusive lock is listed
-    AFTER ours was put. Waits for a running prune; RepositoryBusy after `wait_seconds`."""
+    """Take a shared lock (`fresh`), or refresh one already held (a resumed backup step): returns once
+    no live exclusive lock is listed AFTER ours was put. Waits for a running prune; RepositoryBusy after
+    `wait_seconds`.
+
+    A fresh lock is withdrawn while waiting (nothing is stored under it yet, and a process killed while
+    waiting leaves no lock behind); a held one stays, since the objects its checkpoint refers to need it
+    (a prune that is already sweeping ignores it, any later prune sees it)."""
     begin = now()
     while True:
         _put(store, lock_body(lock_id, SHARED, purpose, started_at, now()))
         blocking = blockers(SHARED, lock_id, list_locks(store), now())
         if not blocking:
             return
-        store.delete(lock_key(lock_id))  # so that the prune we wait for may sweep
+        if fresh:
+            store.delete(lock_key(lock_id))
         if now() - begin >= wait_seconds:
             raise RepositoryBusy(
                 f"{store.describe()} is being pruned ({', '.join(sorted(lock.id for lock in blocking))})",

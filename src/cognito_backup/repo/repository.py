@@ -21,7 +21,7 @@ from cognito_backup.repo.layout import (
     lock_key,
     snapshot_key,
 )
-from cognito_backup.repo.locks import acquire_shared
+from cognito_backup.repo.locks import DEFAULT_WAIT_SECONDS, acquire_shared
 from cognito_backup.repo.manifest import Manifest, ObjectRef
 from cognito_backup.repo.objects import ObjectWriter, iter_object, sweep_stale_staging
 from cognito_backup.store.base import ObjectNotFound, Store
@@ -68,6 +68,7 @@ class Repository:
         # (which tests and compaction may set to another time).
         self.lock_now = lock_now
         self.lock_sleep = lock_sleep
+        self.lock_wait_seconds = DEFAULT_WAIT_SECONDS
 
     # ---- repository config -------------------------------------------------------------------
     def init_if_needed(self) -> None:
@@ -190,13 +191,23 @@ class Repository:
             started,
             options or {},
             max_records_per_object,
+            resuming=snapshot_id is not None,
         )
 
     # ---- locks (repo/locks.py: a writer that may reuse objects holds a shared lock, prune's sweep
     # the exclusive one) --------------------------------------------------------------------------
-    def write_lock(self, lock_id: str, started: dt.datetime, purpose: str) -> None:
-        """Take (or refresh) a shared lock; waits while a prune sweeps (RepositoryBusy if too long)."""
-        acquire_shared(self.store, lock_id, purpose, format_time(started), now=self.lock_now, sleep=self.lock_sleep)
+    def write_lock(self, lock_id: str, started: dt.datetime, purpose: str, *, fresh: bool = True) -> None:
+        """Take (`fresh`) or refresh a shared lock; waits while a prune sweeps (RepositoryBusy if too long)."""
+        acquire_shared(
+            self.store,
+            lock_id,
+            purpose,
+            format_time(started),
+            now=self.lock_now,
+            sleep=self.lock_sleep,
+            wait_seconds=self.lock_wait_seconds,
+            fresh=fresh,
+        )
 
     def remove_lock(self, lock_id: str) -> None:
         self.store.delete(lock_key(lock_id))
@@ -218,6 +229,7 @@ class SnapshotWriter:
         started: dt.datetime,
         options: dict[str, Any],
         max_records_per_object: int,
+        resuming: bool = False,
     ) -> None:
         self.repo = repo
         self.id = snapshot_id
@@ -230,7 +242,8 @@ class SnapshotWriter:
         self.counts: dict[str, int] = {}
         self._open: dict[str, ObjectWriter] = {}
         self.committed: Manifest | None = None
-        repo.write_lock(self.id, started, "backup")
+        # A resumed step refreshes the lock its first step took (and never withdraws it).
+        repo.write_lock(self.id, started, "backup", fresh=not resuming)
 
     def __enter__(self) -> SnapshotWriter:
         return self
