@@ -26,7 +26,7 @@ from typing import Any
 
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader, quote_filter_value
-from cognito_backup.core.applied import DEFAULT_SETTLE_SECONDS, AppliedSegments, Listed
+from cognito_backup.core.applied import AppliedSegments, Listed
 from cognito_backup.core.fold import Folder
 from cognito_backup.core.plan import identity_key, username_attributes
 from cognito_backup.errors import RepositoryNotFound
@@ -37,6 +37,12 @@ from cognito_backup.repo.repository import Repository, format_time, parse_time
 from cognito_backup.store.base import ObjectNotFound
 
 CURSOR_PREFIX = "replication/"
+# A journal segment stamped (by the store) this long before the newest one listed is taken as applied
+# once listed: covers a PUT in flight and S3 Replication Time Control's 15 minutes for a replica bucket.
+SETTLE_SECONDS = 15 * 60.0
+# At least this often a round compares every standby user, even with nothing new (repairs a segment
+# that arrived later than the settle window, e.g. a replica bucket without RTC).
+FULL_COMPARISON_SECONDS = 3600.0
 
 
 def cursor_key(standby_pool_id: str) -> str:
@@ -51,6 +57,7 @@ class Cursor:
     position: tuple[str, str, int] | None = None
     applied_at: str | None = None
     segments: AppliedSegments = field(default_factory=AppliedSegments)
+    compared_at: str | None = None  # the last round that compared every standby user
 
     def to_json(self) -> bytes:
         body = {
@@ -60,6 +67,7 @@ class Cursor:
             "position": list(self.position) if self.position else None,
             "applied_at": self.applied_at,
             "segments": self.segments.to_record(),
+            "compared_at": self.compared_at,
         }
         return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
 
@@ -77,6 +85,7 @@ class Cursor:
             position=(str(pos[0]), str(pos[1]), int(pos[2])) if pos else None,
             applied_at=body.get("applied_at"),
             segments=AppliedSegments.from_record(body.get("segments")),
+            compared_at=body.get("compared_at"),
         )
 
 
@@ -112,7 +121,8 @@ def replicate_once(
     options: RestoreOptions | None = None,
     clock: Callable[[], dt.datetime] | None = None,
     force: bool = False,
-    settle_seconds: float = DEFAULT_SETTLE_SECONDS,
+    settle_seconds: float = SETTLE_SECONDS,
+    full_every_seconds: float = FULL_COMPARISON_SECONDS,
 ) -> ReplicateRound:
     now = clock or repo.clock
     snaps = [s for s in repo.list_snapshots() if s.user_pool_id == source_pool_id]
@@ -131,7 +141,12 @@ def replicate_once(
     same_base = not force and cursor.base_snapshot == base.id and cursor.position is not None
     done = cursor.segments if same_base else AppliedSegments()
     new_keys = {seg.key for seg in done.unapplied(listing)}
-    if same_base and cursor.position is not None and not new_keys:
+    # A segment can still turn up stamped before the watermark (an S3 replica keeps its source's
+    # time and may arrive after the settle window): a periodic full comparison repairs that.
+    full_due = cursor.compared_at is None or (now() - parse_time(cursor.compared_at)).total_seconds() >= (
+        full_every_seconds
+    )
+    if same_base and cursor.position is not None and not new_keys and not full_due:
         return ReplicateRound(
             applied=False, records=0, position=cursor.position, lag_seconds=_lag(now(), cursor.position)
         )
@@ -141,7 +156,7 @@ def replicate_once(
         ref.key in new_keys and ref.first_observed <= cursor.position[0] for ref, _ in stamped
     )
     folder = Folder(repo.load_state(base))
-    incremental = same_base and not late
+    incremental = same_base and not late and not full_due
     touched = _Touched(username_attributes(folder.config)) if incremental else None
     for rec in journal.iter_records(source_pool_id, since=since, segments=[ref for ref, _ in stamped]):
         after_cursor = cursor.position is not None and record_order(rec) > cursor.position
@@ -171,6 +186,8 @@ def replicate_once(
         cursor.base_snapshot = base.id
         cursor.position = position
         cursor.segments = done.advance(listing, settle_seconds)
+        if touched is None:
+            cursor.compared_at = format_time(now())
         cursor.applied_at = format_time(now())
         repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())
     return ReplicateRound(
