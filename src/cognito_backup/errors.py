@@ -109,6 +109,13 @@ class NotRestorable(CognitoBackupError):
     kind = "not_restorable"
 
 
+class RepositoryBusy(CognitoBackupError):
+    """A backup waited for a running prune (its exclusive lock, docs/format.md "Locks") and gave up."""
+
+    exit_code = 13
+    kind = "repository_busy"
+
+
 class Interrupted(CognitoBackupError):
     """Stopped by SIGINT/SIGTERM after saving progress; re-running the same command resumes."""
 
@@ -134,6 +141,7 @@ EXIT_CODES: list[tuple[int, str, str]] = [
         "The snapshot was written but some sections could not be read; it is marked incomplete.",
     ),
     (12, "not_restorable", "The restore did all it could; items the target cannot take are named."),
+    (13, "repository_busy", "A prune held the repository's exclusive lock for too long; nothing written."),
     (70, "internal", "A bug in cognito-backup: please report it with the traceback."),
     (130, "interrupted", "Stopped by Ctrl-C/SIGTERM after saving progress; re-run to resume."),
     (141, "broken_pipe", "The reader of stdout went away (`| head`); stopped quietly, as a shell reports SIGPIPE."),

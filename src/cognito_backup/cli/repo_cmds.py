@@ -19,7 +19,7 @@ from cognito_backup.cli.common import (
     out_console,
 )
 from cognito_backup.core.retention import Policy
-from cognito_backup.errors import RepositoryDamaged, UsageError
+from cognito_backup.errors import OperationsFailed, RepositoryDamaged, UsageError
 from cognito_backup.ops.pitr import coverage
 from cognito_backup.ops.prune import DEFAULT_GRACE_SECONDS, prune
 from cognito_backup.repo.check import check_repository
@@ -291,8 +291,12 @@ def prune_cmd(
         )
     repository = app(ctx).repository(repo)
     result = prune(repository, policy, dry_run=dry_run, user_pool_id=user_pool_id, grace_seconds=grace)
+    # A sweep held back by a running backup (or cut short) is not the whole job: exit 1 after the report.
+    unfinished = not dry_run and bool(result.sweep_skipped_for or result.sweep_interrupted)
     if as_json:
         emit_json(result.summary())
+        if unfinished:
+            raise SystemExit(OperationsFailed.exit_code)
         return
     console = out_console()
     verb = "would remove" if dry_run else "removed"
@@ -305,6 +309,16 @@ def prune_cmd(
         f"{verb}; {len(result.removed_objects)} unreferenced object(s) ({_human_bytes(result.removed_bytes)}) "
         f"{verb}, {result.kept_young_objects} too young to remove."
     )
+    if result.sweep_skipped_for:
+        console.print(
+            f"{'Would not sweep' if dry_run else 'Did not sweep'} unreferenced objects: running backup(s) hold "
+            f"the repository's shared lock ({', '.join(result.sweep_skipped_for)}) and may reuse them. "
+            "When they are done, run prune again."
+        )
+    if result.sweep_interrupted:
+        console.print("The sweep stopped early: this prune stalled too long to keep its lock; run prune again.")
+    if unfinished:
+        raise SystemExit(OperationsFailed.exit_code)
 
 
 def register(group: click.Group) -> None:

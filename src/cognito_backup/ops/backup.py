@@ -113,6 +113,9 @@ def run_backup(
 ) -> BackupResult:
     opts = options or BackupOptions()
     begin = clock()
+    # Taken before the first read: a change made while the configuration is read is after started_at,
+    # so point-in-time restores from this snapshot fold its journal record (as backup_steps does).
+    started = repo.clock()
     stage("config")
     config = reader.read_config()  # before anything is written: a wrong pool id fails here, cleanly
     on_config(config)
@@ -121,6 +124,7 @@ def run_backup(
         region,
         options=snapshot_options(opts),
         max_records_per_object=opts.max_records_per_object,
+        started_at=started,
     ) as writer:
         writer.add("config", config.to_record())
         stage("groups")

@@ -1,8 +1,11 @@
 """Prune: forget snapshots a retention policy does not keep, then sweep objects no snapshot uses.
 
-Sweeping is the only deletion in the repository. It never removes an object younger than the oldest
-running backup (its lock's start time), nor younger than `grace_seconds`, because a backup running
-concurrently may have stored it and not yet written the manifest that refers to it.
+Sweeping is the only deletion in the repository. It runs under the repository's exclusive lock
+(repo/locks.py, docs/format.md "Locks"), taken before the snapshots are listed: while any backup holds
+its shared lock (it may have decided to reuse an OLD object that no manifest refers to yet) prune
+forgets snapshots but sweeps nothing, and says so; a backup that starts during a sweep waits for it.
+Objects younger than `grace_seconds` are kept too (a safety margin for stores written by older
+versions, which took no lock).
 """
 
 from __future__ import annotations
@@ -14,11 +17,25 @@ from typing import Any
 
 from cognito_backup.core.retention import Decision, Policy, SnapshotTime, apply_policy
 from cognito_backup.errors import RepositoryDamaged
-from cognito_backup.repo.layout import CHECKPOINTS_PREFIX, LOCKS_PREFIX, OBJECTS_PREFIX, object_hash_from_key
+from cognito_backup.repo.layout import (
+    CHECKPOINTS_PREFIX,
+    LOCKS_PREFIX,
+    OBJECTS_PREFIX,
+    lock_key,
+    object_hash_from_key,
+)
+from cognito_backup.repo.locks import (
+    EXCLUSIVE,
+    SHARED_STALE_SECONDS,
+    ExclusiveLock,
+    HeldLock,
+    blockers,
+    list_locks,
+)
 from cognito_backup.repo.repository import Repository, SnapshotScan, parse_time
 
 DEFAULT_GRACE_SECONDS = 3600.0
-STALE_LOCK_SECONDS = 2 * 86400.0
+STALE_LOCK_SECONDS = SHARED_STALE_SECONDS
 
 
 @dataclass
@@ -29,6 +46,10 @@ class PruneResult:
     removed_bytes: int = 0
     kept_young_objects: int = 0
     removed_stale: int = 0
+    # Live locks that kept the sweep from running ("<purpose> <lock id>"); empty when it ran.
+    sweep_skipped_for: list[str] = field(default_factory=list)
+    # The sweep stopped early: this process stalled so long that its lock may have been judged stale.
+    sweep_interrupted: bool = False
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -40,6 +61,8 @@ class PruneResult:
             "removed_bytes": self.removed_bytes,
             "kept_young_objects": self.kept_young_objects,
             "removed_stale_locks_and_checkpoints": self.removed_stale,
+            "sweep_skipped_for": self.sweep_skipped_for,
+            "sweep_interrupted": self.sweep_interrupted,
         }
 
 
@@ -51,6 +74,30 @@ def prune(
     user_pool_id: str | None = None,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     now: Callable[[], float] = time.time,
+) -> PruneResult:
+    lock: ExclusiveLock | None = None
+    if dry_run:
+        blocking = blockers(EXCLUSIVE, "", list_locks(repo.store), now())
+    else:
+        # Before listing snapshots: a backup that commits after this listing held its shared lock
+        # when the lock was taken, and is seen below.
+        lock, blocking = ExclusiveLock.try_acquire(repo.store, "prune", now=now)
+    try:
+        return _prune(repo, policy, dry_run, user_pool_id, grace_seconds, now, lock, blocking)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _prune(
+    repo: Repository,
+    policy: Policy,
+    dry_run: bool,
+    user_pool_id: str | None,
+    grace_seconds: float,
+    now: Callable[[], float],
+    lock: ExclusiveLock | None,
+    blocking: list[HeldLock],
 ) -> PruneResult:
     scan = repo.scan_snapshots()
     refuse_if_damaged(scan)
@@ -71,18 +118,14 @@ def prune(
     referenced = {ref.sha256 for s in kept for ref in s.objects}
     current = now()
     cutoff = current - grace_seconds
-    for lock in repo.active_locks():
-        try:
-            started = parse_time(str(lock["started_at"])).timestamp()
-        except (KeyError, ValueError):
-            continue
-        if current - started < STALE_LOCK_SECONDS:
-            cutoff = min(cutoff, started)
     if not dry_run:
         for snap in snapshots:
             if snap.id in remove:
                 repo.delete_snapshot(snap)
-        result.removed_stale = _remove_stale_state(repo, current)
+        result.removed_stale = _remove_stale_state(repo, current, own=lock_key(lock.id) if lock else None)
+    if blocking:
+        result.sweep_skipped_for = sorted(f"{held.purpose} {held.id}" for held in blocking)
+        return result
     for info in repo.store.list(OBJECTS_PREFIX):
         digest = object_hash_from_key(info.key)
         if digest is None or digest in referenced:
@@ -90,6 +133,9 @@ def prune(
         if info.modified > cutoff:
             result.kept_young_objects += 1
             continue
+        if lock is not None and not lock.keep():
+            result.sweep_interrupted = True
+            break
         result.removed_objects.append(digest)
         result.removed_bytes += info.size
         if not dry_run:
@@ -110,13 +156,13 @@ def refuse_if_damaged(scan: SnapshotScan) -> None:
         )
 
 
-def _remove_stale_state(repo: Repository, now: float) -> int:
+def _remove_stale_state(repo: Repository, now: float, own: str | None) -> int:
     """Locks and step checkpoints of backups that died more than two days ago (a serverless backup
     that failed for good, a SIGKILLed process): they would otherwise hold back the sweep forever."""
     removed = 0
     for prefix in (LOCKS_PREFIX, CHECKPOINTS_PREFIX):
         for info in repo.store.list(prefix):
-            if now - info.modified > STALE_LOCK_SECONDS:
+            if now - info.modified > STALE_LOCK_SECONDS and info.key != own:
                 repo.store.delete(info.key)
                 removed += 1
     return removed

@@ -3,10 +3,13 @@
 Each round folds the newest snapshot of the source pool with the journal from its start, and hands the
 result to `ops.restore.reconcile` with prune on (deletions and membership removals are replicated):
 silent (no messages sent), idempotent (a repeated round plans nothing) and paced like any restore. The
-position reached is kept in `replication/<standby-pool-id>.json` in the repository; a round that finds
-no journal record after that position does nothing and costs one listing. Rounds after the first read
-only the standby users the new records name (see `_Touched`); a group or configuration record makes a
-round compare everything.
+position reached is kept in `replication/<standby-pool-id>.json` in the repository, with the journal
+segments applied in the store's WRITE order (core/applied.py): a round that lists no segment it has not
+applied does nothing and costs one listing. A segment written late, holding observations older than the
+position reached, is applied by the next round like any other (the fold keeps the newest observation of
+every entity, whatever order segments arrive in), and that round compares every standby user. Other
+rounds after the first read only the standby users the new records name (see `_Touched`); a group or
+configuration record makes a round compare everything.
 
 A replicated deletion is undone with a point-in-time restore into the standby (or the source):
 `restore --at <time before the deletion>`.
@@ -23,6 +26,7 @@ from typing import Any
 
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader, quote_filter_value
+from cognito_backup.core.applied import AppliedSegments, Listed
 from cognito_backup.core.fold import Folder
 from cognito_backup.core.plan import identity_key, username_attributes
 from cognito_backup.errors import RepositoryNotFound
@@ -33,6 +37,12 @@ from cognito_backup.repo.repository import Repository, format_time, parse_time
 from cognito_backup.store.base import ObjectNotFound
 
 CURSOR_PREFIX = "replication/"
+# A journal segment stamped (by the store) this long before the newest one listed is taken as applied
+# once listed: covers a PUT in flight and S3 Replication Time Control's 15 minutes for a replica bucket.
+SETTLE_SECONDS = 15 * 60.0
+# At least this often a round compares every standby user, even with nothing new (repairs a segment
+# that arrived later than the settle window, e.g. a replica bucket without RTC).
+FULL_COMPARISON_SECONDS = 3600.0
 
 
 def cursor_key(standby_pool_id: str) -> str:
@@ -46,6 +56,8 @@ class Cursor:
     base_snapshot: str | None = None
     position: tuple[str, str, int] | None = None
     applied_at: str | None = None
+    segments: AppliedSegments = field(default_factory=AppliedSegments)
+    compared_at: str | None = None  # the last round that compared every standby user
 
     def to_json(self) -> bytes:
         body = {
@@ -54,6 +66,8 @@ class Cursor:
             "base_snapshot": self.base_snapshot,
             "position": list(self.position) if self.position else None,
             "applied_at": self.applied_at,
+            "segments": self.segments.to_record(),
+            "compared_at": self.compared_at,
         }
         return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
 
@@ -70,6 +84,8 @@ class Cursor:
             base_snapshot=body.get("base_snapshot"),
             position=(str(pos[0]), str(pos[1]), int(pos[2])) if pos else None,
             applied_at=body.get("applied_at"),
+            segments=AppliedSegments.from_record(body.get("segments")),
+            compared_at=body.get("compared_at"),
         )
 
 
@@ -105,6 +121,8 @@ def replicate_once(
     options: RestoreOptions | None = None,
     clock: Callable[[], dt.datetime] | None = None,
     force: bool = False,
+    settle_seconds: float = SETTLE_SECONDS,
+    full_every_seconds: float = FULL_COMPARISON_SECONDS,
 ) -> ReplicateRound:
     now = clock or repo.clock
     snaps = [s for s in repo.list_snapshots() if s.user_pool_id == source_pool_id]
@@ -116,19 +134,31 @@ def replicate_once(
     base = max(snaps, key=lambda s: (s.finished_at, s.id))
     cursor = Cursor.load(repo, standby_pool_id, source_pool_id)
     journal = Journal(repo.store)
-    if not force and cursor.base_snapshot == base.id and cursor.position is not None:
-        newer = next(
-            iter(journal.iter_records(source_pool_id, since=parse_time(cursor.position[0]), after=cursor.position)),
-            None,
+    since = parse_time(base.started_at)
+    # One listing decides what is new AND what this round folds: nothing read is left unmarked.
+    stamped = journal.list_segments_stamped(source_pool_id, since=since)
+    listing = [Listed(ref.key, modified) for ref, modified in stamped]
+    same_base = not force and cursor.base_snapshot == base.id and cursor.position is not None
+    done = cursor.segments if same_base else AppliedSegments()
+    new_keys = {seg.key for seg in done.unapplied(listing)}
+    # A segment can still turn up stamped before the watermark (an S3 replica keeps its source's
+    # time and may arrive after the settle window): a periodic full comparison repairs that.
+    full_due = cursor.compared_at is None or (now() - parse_time(cursor.compared_at)).total_seconds() >= (
+        full_every_seconds
+    )
+    if same_base and cursor.position is not None and not new_keys and not full_due:
+        return ReplicateRound(
+            applied=False, records=0, position=cursor.position, lag_seconds=_lag(now(), cursor.position)
         )
-        if newer is None:
-            return ReplicateRound(
-                applied=False, records=0, position=cursor.position, lag_seconds=_lag(now(), cursor.position)
-            )
+    # A new segment observed at or before the position reached was written late: the records after the
+    # position do not name every user it changes, so this round compares them all.
+    late = cursor.position is not None and any(
+        ref.key in new_keys and ref.first_observed <= cursor.position[0] for ref, _ in stamped
+    )
     folder = Folder(repo.load_state(base))
-    incremental = not force and cursor.base_snapshot == base.id and cursor.position is not None
+    incremental = same_base and not late and not full_due
     touched = _Touched(username_attributes(folder.config)) if incremental else None
-    for rec in journal.iter_records(source_pool_id, since=parse_time(base.started_at)):
+    for rec in journal.iter_records(source_pool_id, since=since, segments=[ref for ref, _ in stamped]):
         after_cursor = cursor.position is not None and record_order(rec) > cursor.position
         if touched is not None and after_cursor and not touched.add(rec, folder):
             touched = None  # a group, config or sub-only change: this round compares everything
@@ -155,6 +185,9 @@ def replicate_once(
         # Only a clean round moves the cursor: a failed operation is retried by the next round.
         cursor.base_snapshot = base.id
         cursor.position = position
+        cursor.segments = done.advance(listing, settle_seconds)
+        if touched is None:
+            cursor.compared_at = format_time(now())
         cursor.applied_at = format_time(now())
         repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())
     return ReplicateRound(

@@ -34,7 +34,10 @@ A record (documented in docs/capture.md):
      "seq": position among the records one observation produced,
      "after": the full after-image (User/Group/PoolConfig .to_record(), {"groups": [...]}) | null}
 
-Total order: (observed_at, event_id, seq).
+Total order of records: (observed_at, event_id, seq); it decides which observation of an entity is the
+newest (core/fold.py). Observation times come from the clocks of different writers, and a segment can
+be written after segments holding later observations: readers that follow the journal as it grows
+(replicate) track the segments they applied by the store's WRITE order instead (core/applied.py).
 """
 
 from __future__ import annotations
@@ -324,6 +327,13 @@ class Journal:
         self, pool_id: str, since: dt.datetime | None = None, until: dt.datetime | None = None
     ) -> list[SegmentRef]:
         """Segments that may hold records with since <= observed_at <= until, oldest first."""
+        return [ref for ref, _ in self.list_segments_stamped(pool_id, since, until)]
+
+    def list_segments_stamped(
+        self, pool_id: str, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> list[tuple[SegmentRef, float]]:
+        """list_segments, each with the store's modification time of its manifest: the WRITE order of
+        segments, one clock for all writers (core/applied.py)."""
         prefix = pool_prefix(pool_id)
         lo = format_time(since) if since else None
         hi = format_time(until) if until else None
@@ -352,8 +362,8 @@ class Journal:
                 continue
             if hi is not None and ref.first_observed > hi:
                 continue
-            refs.append(ref)
-        return sorted(refs, key=lambda r: (r.first_observed, r.key))
+            refs.append((ref, info.modified))
+        return sorted(refs, key=lambda r: (r[0].first_observed, r[0].key))
 
     def load_segment(self, ref: SegmentRef) -> Segment:
         try:
@@ -373,15 +383,21 @@ class Journal:
         until: dt.datetime | None = None,
         *,
         after: tuple[str, str, int] | None = None,
+        segments: list[SegmentRef] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Records with since <= observed_at <= until (and order key > `after`), in journal order.
 
-        Segments are merged: one is opened only when the merge reaches its first record, so memory
-        holds the segments that overlap in time, not the whole range.
+        `segments`: read exactly these (a listing the caller already took and keeps track of) instead
+        of listing the range. Segments are merged: one is opened only when the merge reaches its first
+        record, so memory holds the segments that overlap in time, not the whole range.
         """
         lo = format_time(since) if since else ""
         hi = format_time(until) if until else None
-        refs = self.list_segments(pool_id, since, until)
+        refs = (
+            sorted(segments, key=lambda r: (r.first_observed, r.key))
+            if segments is not None
+            else self.list_segments(pool_id, since, until)
+        )
         heap: list[tuple[tuple[str, str, int], int, dict[str, Any]]] = []
         tie = 0
         seen: set[tuple[str, str, int]] = set()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +19,11 @@ from cognito_backup.repo.layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
     JOURNAL_PREFIX,
-    LOCKS_PREFIX,
     SNAPSHOTS_PREFIX,
     lock_key,
     snapshot_key,
 )
+from cognito_backup.repo.locks import DEFAULT_WAIT_SECONDS, acquire_shared
 from cognito_backup.repo.manifest import Manifest, ObjectRef
 from cognito_backup.repo.objects import ObjectWriter, iter_object, sweep_stale_staging
 from cognito_backup.store.base import ObjectNotFound, Store
@@ -55,9 +56,21 @@ def new_snapshot_id(started: dt.datetime) -> str:
 
 
 class Repository:
-    def __init__(self, store: Store, clock: Callable[[], dt.datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], dt.datetime] = utcnow,
+        *,
+        lock_now: Callable[[], float] = time.time,
+        lock_sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.store = store
         self.clock = clock
+        # Lock ages compare with the store's modification times: wall-clock seconds, not `clock`
+        # (which tests and compaction may set to another time).
+        self.lock_now = lock_now
+        self.lock_sleep = lock_sleep
+        self.lock_wait_seconds = DEFAULT_WAIT_SECONDS
 
     # ---- repository config -------------------------------------------------------------------
     def location_is_new(self) -> bool:
@@ -231,24 +244,26 @@ class Repository:
             started,
             options or {},
             max_records_per_object,
+            resuming=snapshot_id is not None,
         )
 
-    # ---- locks (advisory: they tell prune which objects may still be in flight) ------------------
-    def write_lock(self, lock_id: str, started: dt.datetime, purpose: str) -> None:
-        body = {"id": lock_id, "started_at": format_time(started), "purpose": purpose}
-        self.store.put_bytes(lock_key(lock_id), json.dumps(body).encode())
+    # ---- locks (repo/locks.py: a writer that may reuse objects holds a shared lock, prune's sweep
+    # the exclusive one) --------------------------------------------------------------------------
+    def write_lock(self, lock_id: str, started: dt.datetime, purpose: str, *, fresh: bool = True) -> None:
+        """Take (`fresh`) or refresh a shared lock; waits while a prune sweeps (RepositoryBusy if too long)."""
+        acquire_shared(
+            self.store,
+            lock_id,
+            purpose,
+            format_time(started),
+            now=self.lock_now,
+            sleep=self.lock_sleep,
+            wait_seconds=self.lock_wait_seconds,
+            fresh=fresh,
+        )
 
     def remove_lock(self, lock_id: str) -> None:
         self.store.delete(lock_key(lock_id))
-
-    def active_locks(self) -> list[dict[str, Any]]:
-        locks = []
-        for info in self.store.list(LOCKS_PREFIX):
-            try:
-                locks.append(json.loads(self.store.get_bytes(info.key)))
-            except (ObjectNotFound, ValueError):
-                continue
-        return locks
 
 
 @dataclass(frozen=True)
@@ -284,6 +299,7 @@ class SnapshotWriter:
         started: dt.datetime,
         options: dict[str, Any],
         max_records_per_object: int,
+        resuming: bool = False,
     ) -> None:
         self.repo = repo
         self.id = snapshot_id
@@ -296,7 +312,8 @@ class SnapshotWriter:
         self.counts: dict[str, int] = {}
         self._open: dict[str, ObjectWriter] = {}
         self.committed: Manifest | None = None
-        repo.write_lock(self.id, started, "backup")
+        # A resumed step refreshes the lock its first step took (and never withdraws it).
+        repo.write_lock(self.id, started, "backup", fresh=not resuming)
 
     def __enter__(self) -> SnapshotWriter:
         return self

@@ -55,6 +55,9 @@ def _components() -> tuple[Any, Any, str | None]:
         reader = PoolReader(client, Pacer(max_throttle_wait=MAX_THROTTLE_WAIT), env.pool_id, chains=16)
         # Object uploads can be tens of MB: a longer read timeout than the trigger's.
         repo = Repository(open_repo_store(env, connect_timeout=5.0, read_timeout=60.0, attempts=5))
+        # A step waits for a running prune (repo/locks.py) well within the Lambda's 15-minute limit; past
+        # that it fails with RepositoryBusy and the next scheduled run starts again.
+        repo.lock_wait_seconds = 300.0
         _runtime["key"] = key
         _runtime["parts"] = (reader, repo, env.pool_region)
     parts: tuple[Any, Any, str | None] = _runtime["parts"]
