@@ -33,8 +33,8 @@ Typical use:
 AWS options follow the AWS CLI: --region, --profile, --endpoint-url and the AWS_* variables.
 Exit codes: 0 ok, 1 differences/partial failure, 2 usage, 3 access denied, 4 pool not found,
 5 throttled, 6 repository damaged, 7 not found, 8 plan refused, 9 other AWS error,
-10 storage unavailable, 11 snapshot incomplete, 12 not restorable, 70 internal error, 130 interrupted,
-141 output pipe closed (see docs/exit-codes.md).
+10 storage unavailable, 11 snapshot incomplete, 12 not restorable, 13 repository busy, 70 internal
+error, 130 interrupted, 141 output pipe closed (see docs/exit-codes.md).
 """
 
 
