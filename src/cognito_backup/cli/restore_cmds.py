@@ -25,7 +25,7 @@ from cognito_backup.cli.common import (
 from cognito_backup.core.diff import differences
 from cognito_backup.core.plan import DEFAULT_PASSWORD_MODE, PASSWORD_MODES, Plan, PlanOptions
 from cognito_backup.errors import DifferencesFound, OperationsFailed, UsageError
-from cognito_backup.ops.pitr import resolve_desired
+from cognito_backup.ops.pitr import select_desired
 from cognito_backup.ops.restore import USERS_VIA, RestoreOptions, RestoreOutcome, RestoreProgress, RestoreRequest
 from cognito_backup.ops.restore import run_restore as _run_restore
 from cognito_backup.repo.repository import parse_time
@@ -46,7 +46,9 @@ def _parse_at(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 def at_options(fn: Any) -> Any:
     fn = click.option(
         "--source-user-pool-id",
-        help="With --at: whose journal to replay, when the repository holds several pools' backups.",
+        help="The pool whose snapshots (and journal, with --at) to use. Default: the target's own when it was "
+        "backed up in this repository, else the repository's only pool. Writing another pool's snapshot into an "
+        "existing pool needs it (or a --snapshot ID of that pool).",
     )(fn)
     fn = click.option(
         "--at",
@@ -85,7 +87,10 @@ def diff(
     """
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo)
-    desired, label = resolve_desired(repository, snapshot, at, source_user_pool_id, hint_pool_id=user_pool_id)
+    chosen = select_desired(repository, snapshot, at, source_pool_id=source_user_pool_id, target_pool_id=user_pool_id)
+    desired, label = chosen.state, chosen.label
+    if chosen.source_pool_id != user_pool_id:
+        label = f"{label} of {chosen.source_pool_id}"
     progress = Progress(enabled=not as_json)
     reader = PoolReader(ctx_app.cognito(), make_pacer(rates), user_pool_id, progress=ReadProgress())
     with progress.running(f"Comparing {user_pool_id} with snapshot {label}"):
@@ -94,7 +99,8 @@ def diff(
         emit_json(
             {
                 "user_pool_id": user_pool_id,
-                "snapshot": label,
+                "snapshot": chosen.label,
+                "source_user_pool_id": chosen.source_pool_id,
                 "equal": not found,
                 "differences": [d.to_json() for d in found],
             }
@@ -355,7 +361,11 @@ def _report(outcome: RestoreOutcome, as_json: bool) -> None:
             sys.exit(OperationsFailed.exit_code)
         return
     if summary.dry_run:
-        _print_plan(summary.plan, f"Plan for {summary.user_pool_id or 'a new pool'} from snapshot {summary.snapshot}")
+        _print_plan(
+            summary.plan,
+            f"Plan for {summary.user_pool_id or 'a new pool'} from snapshot {summary.snapshot} "
+            f"of {summary.source_pool_id}",
+        )
         for w in summary.warnings:
             out_console().print(f"  note: {w}", markup=False)
         out_console().print("Dry run: nothing was written.")
@@ -382,11 +392,16 @@ def _print_done(body: dict[str, Any], plan: Plan) -> None:
             console.print(f"  {old} -> {new}", markup=False)
     detail = body["detail"]
     console.print(
-        f"Restore into [bold]{body['user_pool_id']}[/] from snapshot {body['snapshot']} finished in "
+        f"Restore into [bold]{body['user_pool_id']}[/] from snapshot {body['snapshot']} of "
+        f"{body['source_user_pool_id']} finished in "
         f"{body['seconds']:.1f}s: created {body['created']}, updated {body['updated']}, deleted {body['deleted']}, "
         f"unchanged {body['unchanged']}, skipped {body['skipped']}, failed {body['failed']} "
         f"(users: {detail['users']['created']} created, {detail['users']['failed']} failed)."
     )
+    if body["deleted_items"]:
+        console.print(f"Deleted ({len(body['deleted_items'])}):")
+        for item in body["deleted_items"]:
+            console.print(f"  {item['kind']} {item['name']}", markup=False)
     console.print(f"Report: {body['report']}\nSub map: {body['sub_map']}", markup=False)
     if body.get("passwords_file"):
         console.print(f"Temporary passwords (owner-only, hand out securely): {body['passwords_file']}", markup=False)

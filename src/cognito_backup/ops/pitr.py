@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from cognito_backup.core.fold import fold
+from cognito_backup.core.source import SourceChoice, choose_source
 from cognito_backup.errors import RepositoryNotFound, UsageError
 from cognito_backup.model import PoolState
 from cognito_backup.repo.journal import Journal
@@ -47,40 +48,61 @@ def desired_state_at(repo: Repository, user_pool_id: str, at: dt.datetime) -> tu
     return fold(state, records, until=at), base
 
 
-def resolve_desired(
+@dataclass(frozen=True)
+class Desired:
+    """What a restore, diff or replicate works towards, and where it comes from."""
+
+    state: PoolState
+    label: str  # the snapshot id, or "<snapshot id>+journal@<time>"
+    source_pool_id: str
+    source_named: bool  # the source was named (--snapshot / --source-user-pool-id), not inferred
+
+
+def select_snapshot(
+    repo: Repository,
+    snapshot: str | None = "latest",
+    *,
+    source_pool_id: str | None = None,
+    target_pool_id: str | None = None,
+    into_existing: bool = False,
+) -> tuple[SourceChoice, Manifest]:
+    """The source pool (the one rule of core/source.py) and its snapshot: the one `snapshot` names, or
+    the pool's latest. `target_pool_id`: the pool compared or written; `into_existing`: it is written."""
+    if snapshot not in (None, "", "latest"):
+        manifest = repo.resolve(snapshot)
+        pool = manifest.user_pool_id
+        return choose_source({pool}, named_source=source_pool_id, snapshot_pool=pool), manifest
+    snaps = repo.list_snapshots()
+    choice = choose_source(
+        {s.user_pool_id for s in snaps},
+        named_source=source_pool_id,
+        target=target_pool_id,
+        into_existing=into_existing,
+    )
+    # list_snapshots is oldest first: the last of the pool's is its latest.
+    return choice, [s for s in snaps if s.user_pool_id == choice.pool_id][-1]
+
+
+def select_desired(
     repo: Repository,
     snapshot: str | None = "latest",
     at: dt.datetime | None = None,
+    *,
     source_pool_id: str | None = None,
-    hint_pool_id: str | None = None,
-) -> tuple[PoolState, str]:
-    """The desired state of a restore or diff, and a label naming it: a snapshot as it is, or (with
-    `at`) the pool's state at that time from the best snapshot plus the journal.
-
-    `hint_pool_id` picks `latest` among several pools' snapshots (diff passes the live pool's id).
-    """
-    if at is None:
-        manifest = repo.resolve(snapshot, user_pool_id=hint_pool_id)
-        return repo.load_state(manifest), manifest.id
-    if snapshot not in (None, "", "latest"):
+    target_pool_id: str | None = None,
+    into_existing: bool = False,
+) -> Desired:
+    """The desired state of a restore or diff: a snapshot as it is, or (with `at`) the source pool's
+    state at that time from the best snapshot plus the journal."""
+    if at is not None and snapshot not in (None, "", "latest"):
         raise UsageError("Give either --snapshot or --at, not both: --at picks its snapshot itself")
-    pool = source_pool_id or _single_source_pool(repo, hint_pool_id)
-    state, base = desired_state_at(repo, pool, at)
-    return state, f"{base.id}+journal@{format_time(at)}"
-
-
-def _single_source_pool(repo: Repository, hint_pool_id: str | None) -> str:
-    pools = sorted({s.user_pool_id for s in repo.list_snapshots()})
-    if hint_pool_id in pools:
-        return str(hint_pool_id)
-    if len(pools) == 1:
-        return pools[0]
-    if not pools:
-        raise RepositoryNotFound(f"The repository at {repo.store.describe()} holds no snapshot yet")
-    raise UsageError(
-        "This repository holds several pools' backups: say which with --source-user-pool-id",
-        hint="Pools: " + ", ".join(pools),
+    choice, manifest = select_snapshot(
+        repo, snapshot, source_pool_id=source_pool_id, target_pool_id=target_pool_id, into_existing=into_existing
     )
+    if at is None:
+        return Desired(repo.load_state(manifest), manifest.id, choice.pool_id, choice.named)
+    state, base = desired_state_at(repo, choice.pool_id, at)
+    return Desired(state, f"{base.id}+journal@{format_time(at)}", choice.pool_id, choice.named)
 
 
 @dataclass(frozen=True)

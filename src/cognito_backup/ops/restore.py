@@ -25,11 +25,12 @@ from typing import Any
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.writer import EXISTED, Writer, random_password
+from cognito_backup.core.deletions import deleted_items
 from cognito_backup.core.plan import Op, Plan, PlanOptions, identity_key, plan, username_attributes
 from cognito_backup.errors import PlanRefused, UsageError
 from cognito_backup.model import PoolConfig, PoolState
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
-from cognito_backup.ops.pitr import resolve_desired
+from cognito_backup.ops.pitr import select_desired
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, OpResult, default_workers, run_ops
 from cognito_backup.repo.repository import Repository
 
@@ -66,6 +67,7 @@ class RestoreSummary:
     temporary_passwords: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (username, pw)
     import_report: dict[str, Any] | None = None
     snapshot: str | None = None
+    source_pool_id: str | None = None  # the pool the snapshot is of (core/source.py chose it)
     new_pool: bool = False
     seconds: float = 0.0
     calls: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -125,11 +127,13 @@ class RestoreSummary:
         return {
             "user_pool_id": self.user_pool_id,
             "snapshot": self.snapshot,
+            "source_user_pool_id": self.source_pool_id,
             "new_pool": self.new_pool,
             "dry_run": self.dry_run,
             **counts,
             "detail": self.detail(),
             "failures": self.failures(),
+            "deleted_items": deleted_items(r.op for r in self.results if r.ok),
             "skipped_items": [n.to_json() for n in self.plan.skipped],
             "notes": [n.to_json() for n in self.plan.notes],
             "drift": [n.to_json() for n in self.plan.drift],
@@ -350,7 +354,15 @@ def run_restore(
     prog = progress or RestoreProgress()
     opts = request.options
     prog.stage("loading the snapshot" if request.at is None else "folding the snapshot and the journal")
-    desired, source_label = resolve_desired(repo, request.snapshot, request.at, request.source_pool_id)
+    chosen = select_desired(
+        repo,
+        request.snapshot,
+        request.at,
+        source_pool_id=request.source_pool_id,
+        target_pool_id=request.target_pool_id,
+        into_existing=bool(request.target_pool_id),
+    )
+    desired, source_label = chosen.state, chosen.label
     if request.new_pool_name:
         run_key = f"new:{request.new_pool_name}@{source_label}"
     else:
@@ -365,6 +377,7 @@ def run_restore(
             if opts.dry_run and not created:
                 summary = _dry_run_new_pool(desired, opts)
                 summary.snapshot = source_label
+                summary.source_pool_id = chosen.source_pool_id
                 return RestoreOutcome(summary)
             if opts.dry_run and created:
                 pool_id = created
@@ -378,6 +391,7 @@ def run_restore(
     finally:
         checkpoint.close()
     summary.snapshot = source_label
+    summary.source_pool_id = chosen.source_pool_id
     summary.new_pool = bool(request.new_pool_name)
     summary.client_id_map = client_id_map
     summary.warnings = warnings + summary.warnings
