@@ -26,6 +26,14 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", REGION)
 
 
+@pytest.fixture(autouse=True)
+def _cognito_tagging(monkeypatch: pytest.MonkeyPatch) -> None:
+    # moto lacks Cognito's tagging calls: an honest double of them (tests/cognito_tags_double.py).
+    from tests import cognito_tags_double
+
+    cognito_tags_double.install(monkeypatch)
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
     """moto in-process for the duration of one test."""

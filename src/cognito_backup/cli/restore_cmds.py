@@ -149,7 +149,7 @@ def _check_keep_sub(value: str | None) -> None:
         raise UsageError(f"--keep-sub-in {value!r}: expected custom:NAME with NAME of 1 to 20 characters")
 
 
-def _print_plan(plan: Plan, title: str) -> None:
+def print_plan(plan: Plan, title: str) -> None:
     console = out_console()
     counts = plan.count_by_kind()
     console.print(f"[bold]{title}[/]: {len(plan.ops)} operations")
@@ -202,7 +202,7 @@ def _confirm_prune(plan: Plan) -> bool:
         )
         if counts.get(k)
     )
-    _print_plan(plan, "Plan")
+    print_plan(plan, "Plan")
     return click.confirm(f"--prune will DELETE {deletions} from the target. Continue?", default=False, err=True)
 
 
@@ -361,7 +361,7 @@ def _report(outcome: RestoreOutcome, as_json: bool) -> None:
             sys.exit(OperationsFailed.exit_code)
         return
     if summary.dry_run:
-        _print_plan(
+        print_plan(
             summary.plan,
             f"Plan for {summary.user_pool_id or 'a new pool'} from snapshot {summary.snapshot} "
             f"of {summary.source_pool_id}",
