@@ -127,3 +127,26 @@ def test_a_standby_of_another_source_is_not_taken_over(cognito: Any, tmp_path: P
     assert "keepme" in result.output
     assert "keepme" in read_state(cognito, other).users
     assert tags(cognito, other)[STANDBY_TAG] == "us-east-1_someoneelse"
+
+
+def test_a_pool_made_by_restore_new_pool_is_the_standby(cognito: Any, tmp_path: Path) -> None:
+    source = rich_pool(
+        cognito,
+        "source",
+    )
+    # The source is itself some pool's standby: the new pool must not inherit that claim.
+    cognito.tag_resource(
+        ResourceArn=cognito.describe_user_pool(UserPoolId=source)["UserPool"]["Arn"],
+        Tags={STANDBY_TAG: "us-east-1_elsewhere", "team": "identity"},
+    )
+    repo = str(tmp_path / "repo")
+    backup(cognito, source, repo)
+    made = run("restore", "--repo", repo, "--new-pool", "standby", "--json", "--report-dir", str(tmp_path / "r"))
+    assert made.exit_code == 0, made.output
+    standby = json.loads(made.output)["user_pool_id"]
+    assert tags(cognito, standby) == {STANDBY_TAG: source, "team": "identity"}
+    add_user(cognito, standby, "stray")
+    result = run("replicate", "--repo", repo, "--to-user-pool-id", standby, "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["standby"] == "standby" and body["deleted_items"] == [{"kind": "user", "name": "stray"}]

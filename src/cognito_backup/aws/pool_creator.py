@@ -51,9 +51,13 @@ def create_pool_from_config(
     target_region: str | None,
     warn: Callable[[str], None],
     target_account: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> CreatedPool:
     """Create the pool, its MFA configuration, resource servers, identity providers, app clients, domain
-    and hosted-UI CSS. Every warning is passed to `warn` as it is known and kept in the result."""
+    and hosted-UI CSS. Every warning is passed to `warn` as it is known and kept in the result.
+
+    `tags` are set on the pool as it is created (CreateUserPool's UserPoolTags, no later call), over the
+    snapshot's own tags of the same keys."""
     plan = translate_pool_config(
         config,
         pool_name,
@@ -65,6 +69,8 @@ def create_pool_from_config(
     )
     for message in plan.warnings:
         warn(message)
+    if tags:
+        plan.create_pool["UserPoolTags"] = {**(plan.create_pool.get("UserPoolTags") or {}), **tags}
     if plan.domain:
         _refuse_taken_domain(client, pacer, str(plan.domain["Domain"]))
     try:

@@ -27,6 +27,7 @@ from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.writer import EXISTED, Writer, random_password
 from cognito_backup.core.deletions import deleted_items
 from cognito_backup.core.plan import Op, Plan, PlanOptions, identity_key, plan, username_attributes
+from cognito_backup.core.standby import STANDBY_TAG
 from cognito_backup.errors import PlanRefused, UsageError
 from cognito_backup.model import PoolConfig, PoolState
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
@@ -382,7 +383,9 @@ def run_restore(
             if opts.dry_run and created:
                 pool_id = created
             else:
-                pool_id, client_id_map, warnings = _new_pool(client, pacer, desired.config, request, checkpoint, prog)
+                pool_id, client_id_map, warnings = _new_pool(
+                    client, pacer, desired.config, request, checkpoint, prog, source_pool_id=chosen.source_pool_id
+                )
         else:
             pool_id = str(request.target_pool_id)
         summary = reconcile(
@@ -425,8 +428,13 @@ def _new_pool(
     request: RestoreRequest,
     checkpoint: Checkpoint,
     prog: RestoreProgress,
+    *,
+    source_pool_id: str,
 ) -> tuple[str, dict[str, str], list[str]]:
-    """Create the pool once: a re-run after a crash finds its id in the checkpoint and reuses it."""
+    """Create the pool once: a re-run after a crash finds its id in the checkpoint and reuses it.
+
+    The new pool is tagged as the standby of the snapshot's pool (core/standby.py): `replicate` from that
+    pool may then keep it in step, deletions included, without asking."""
     from cognito_backup.aws.pool_creator import create_pool_from_config, created_pool_id
 
     name = str(request.new_pool_name)
@@ -454,6 +462,7 @@ def _new_pool(
             keep_sub_attribute=opts.keep_sub_in,
             target_region=request.target_region,
             warn=prog.note,
+            tags={STANDBY_TAG: source_pool_id},
         )
     except Exception as exc:
         pool_id = created_pool_id(exc)
