@@ -4,13 +4,16 @@ nothing (moto in-process through the CLI; Cognito's tagging calls come from test
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from cognito_backup.cli.main import cli
 from cognito_backup.core.standby import STANDBY_TAG
+from cognito_backup.errors import PlanRefused
 from tests.helpers import add_user, make_pool
 from tests.restore_support import backup, read_state, rich_pool
 
@@ -150,3 +153,27 @@ def test_a_pool_made_by_restore_new_pool_is_the_standby(cognito: Any, tmp_path: 
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
     assert body["standby"] == "standby" and body["deleted_items"] == [{"kind": "user", "name": "stray"}]
+
+
+def test_the_standby_lambda_refuses_the_same_way(
+    cognito: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cognito_backup.serverless import replicate as replicate_lambda
+
+    repo, source, target = setup(cognito, tmp_path)
+    before = snapshot_of(cognito, target)
+    for var, value in (
+        ("COGNITO_BACKUP_REPO", repo),
+        ("COGNITO_BACKUP_USER_POOL_ID", source),
+        ("COGNITO_BACKUP_USER_POOL_REGION", "us-east-1"),
+        ("COGNITO_BACKUP_STANDBY_POOL_ID", target),
+        ("COGNITO_BACKUP_STANDBY_REGION", "us-east-1"),
+    ):
+        monkeypatch.setenv(var, value)
+    caplog.set_level(logging.INFO, logger="cognito_backup.replicate")
+    with pytest.raises(PlanRefused):
+        replicate_lambda.handler({}, None)
+    assert snapshot_of(cognito, target) == before
+    failed = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cognito_backup.replicate"]
+    assert failed[-1]["event"] == "replicate_failed" and failed[-1]["error"] == "PlanRefused"
+    assert "xavier" in failed[-1]["message"] and "example.com" not in caplog.text
