@@ -177,3 +177,25 @@ def test_the_standby_lambda_refuses_the_same_way(
     failed = [json.loads(r.getMessage()) for r in caplog.records if r.name == "cognito_backup.replicate"]
     assert failed[-1]["event"] == "replicate_failed" and failed[-1]["error"] == "PlanRefused"
     assert "xavier" in failed[-1]["message"] and "example.com" not in caplog.text
+
+
+def test_a_pool_replicated_into_before_the_tag_existed_stays_the_standby(cognito: Any, tmp_path: Path) -> None:
+    from cognito_backup.ops.replicate import cursor_key
+
+    repo, source, target = setup(cognito, tmp_path)
+    # The progress record an earlier version wrote after its rounds into this pool (no "standby_checked").
+    legacy = {
+        "source_user_pool_id": source,
+        "standby_user_pool_id": target,
+        "base_snapshot": "20200101T000000Z-00000000",
+        "position": ["2020-01-01T00:00:00.000000Z", "", -1],
+        "applied_at": "2020-01-01T00:00:00.000000Z",
+    }
+    (Path(repo) / cursor_key(target)).parent.mkdir(parents=True, exist_ok=True)
+    (Path(repo) / cursor_key(target)).write_text(json.dumps(legacy))
+    result = run("replicate", "--repo", repo, "--to-user-pool-id", target, "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["standby"] == "adopt" and ("user", "xavier") in {(d["kind"], d["name"]) for d in body["deleted_items"]}
+    assert tags(cognito, target)[STANDBY_TAG] == source
+    assert json.loads((Path(repo) / cursor_key(target)).read_text())["standby_checked"] is True
