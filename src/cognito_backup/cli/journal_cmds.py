@@ -7,7 +7,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,6 +25,9 @@ from cognito_backup.cli.common import (
 from cognito_backup.errors import PlanRefused, UsageError
 from cognito_backup.ops.capture import BatchResult, CaptureOptions, Capturer, CaptureSummary, SqsQueue, run_capture
 from cognito_backup.repo.journal import Journal
+
+if TYPE_CHECKING:
+    from cognito_backup.ops.replicate import ReplicateRound
 
 
 @contextmanager
@@ -221,7 +224,6 @@ def replicate(
     that would delete is refused (exit 8, each deletion named, nothing written).
     """
     from cognito_backup.core.source import choose_source
-    from cognito_backup.ops.replicate import ReplicateRound
     from cognito_backup.ops.replicate import replicate as run_replicate
     from cognito_backup.ops.restore import RestoreOptions
 
@@ -229,12 +231,11 @@ def replicate(
         raise UsageError("--dry-run shows one round: give it without --follow")
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo)
-    if source != standby:
-        # The standby may be backed up in the same repository: it is never its own source.
-        pools = {m.user_pool_id for m in repository.list_snapshots()} - {standby}
-        source = choose_source(pools, named_source=source).pool_id
     if source == standby:
         raise UsageError("The standby must be another pool than the source")
+    # The standby may be backed up in the same repository too: it is never its own source.
+    pools = {m.user_pool_id for m in repository.list_snapshots()} - {standby}
+    source = choose_source(pools, named_source=source).pool_id
     progress = Progress(enabled=not as_json)
     stop = threading.Event()
 
@@ -270,8 +271,9 @@ def replicate(
         raise OperationsFailed(f"{last.failed} operation(s) failed on the standby; the next round retries them")
 
 
-def _print_round(source: str, standby: str, last: Any) -> None:
+def _print_round(source: str, standby: str, last: ReplicateRound) -> None:
     from cognito_backup.cli.restore_cmds import print_plan
+    from cognito_backup.core.standby import ADOPT
 
     console = out_console()
     if last.dry_run:
@@ -283,9 +285,9 @@ def _print_round(source: str, standby: str, last: Any) -> None:
                 "would delete the items listed below. Run once with --yes if it is meant to be.",
                 markup=False,
             )
-        elif last.standby == "adopt":
+        elif last.standby == ADOPT:
             console.print(f"A real round would first tag {standby} as the standby of {source}.", markup=False)
-    elif last.standby == "adopt":
+    elif last.standby == ADOPT:
         console.print(f"Tagged {standby} as the standby of {source} (cognito-backup:standby-of).", markup=False)
     if last.deleted_items:
         verb = "Would delete" if last.dry_run else "Deleted"

@@ -189,6 +189,7 @@ def replicate_once(
         tag_pool(client, pacer, standby_pool_id, arn, {STANDBY_TAG: source_pool_id})
 
     def refuse(plan: Plan) -> bool:
+        # Asked only for a plan with deletions, before anything is written: a refusal, not a cancel.
         raise _refusal(plan, source_pool_id, standby_pool_id)
 
     summary = reconcile(
