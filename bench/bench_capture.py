@@ -64,6 +64,9 @@ def main() -> None:
     from cognito_backup.repo.repository import Repository
     from cognito_backup.store.local import LocalStore
 
+    from cognito_backup import emulator_tags
+
+    emulator_tags.install()  # replicate tags its standby: Cognito's tagging calls, which moto lacks
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

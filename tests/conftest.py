@@ -27,11 +27,11 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _cognito_tagging(monkeypatch: pytest.MonkeyPatch) -> None:
-    # moto lacks Cognito's tagging calls: an honest double of them (tests/cognito_tags_double.py).
-    from tests import cognito_tags_double
+def _cognito_tagging() -> None:
+    # moto lacks Cognito's tagging calls: the emulator's double of them (cognito_backup/emulator_tags.py).
+    from cognito_backup import emulator_tags
 
-    cognito_tags_double.install(monkeypatch)
+    emulator_tags.install()
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """Issue 8.2: replicate deletes only from this source's standby; deletions are named; --dry-run writes
-nothing (moto in-process through the CLI; Cognito's tagging calls come from tests/cognito_tags_double.py)."""
+nothing (moto in-process through the CLI; Cognito's tagging calls come from cognito_backup/emulator_tags.py)."""
 
 from __future__ import annotations
 
