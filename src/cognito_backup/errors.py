@@ -128,11 +128,7 @@ EXIT_CODES: list[tuple[int, str, str]] = [
     (8, "plan_refused", "The target pool cannot take the snapshot (schema mismatch...); nothing written."),
     (9, "aws_error", "Any other AWS error (its code is printed)."),
     (10, "store_unavailable", "The repository storage (disk or S3) cannot be read or written."),
-    (
-        11,
-        "snapshot_incomplete",
-        "The snapshot was written but some sections could not be read; it is marked incomplete.",
-    ),
+    (11, "snapshot_incomplete", "The snapshot was written but some sections could not be read; it is marked incomplete."),
     (12, "not_restorable", "The restore did all it could; items the target cannot take are named."),
     (70, "internal", "A bug in cognito-backup: please report it with the traceback."),
     (130, "interrupted", "Stopped by Ctrl-C/SIGTERM after saving progress; re-run to resume."),
