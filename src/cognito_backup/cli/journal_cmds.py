@@ -196,7 +196,7 @@ def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bo
     is_flag=True,
     help="The target is this source's standby, deletions included: tag it so (once; later rounds and the "
     "deployed Lambda need no --yes). Without it, rounds that would delete from a pool that is not tagged as "
-    "this source's standby (and was not empty at its first round) are refused.",
+    "this source's standby (nor empty) are refused.",
 )
 @rate_options
 @json_option
@@ -220,7 +220,7 @@ def replicate(
     Start the standby with `restore --new-pool` (or an empty pool), then run this; the position reached
     is kept in the repository (replication/<standby>.json), and `lag_seconds` tells how far behind the
     newest applied change is. Deletes only from a pool tagged cognito-backup:standby-of=SOURCE (set by
-    `restore --new-pool`, by the first round into an empty pool, or by --yes): into any other pool a round
+    `restore --new-pool`, by a round that finds the pool empty, or by --yes): into any other pool a round
     that would delete is refused (exit 8, each deletion named, nothing written).
     """
     from cognito_backup.core.source import choose_source
