@@ -53,6 +53,7 @@ def main() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # the emulator's access log is not the result
 
+    from cognito_backup import emulator_tags
     from cognito_backup.aws.pacing import Pacer
     from cognito_backup.aws.reader import PoolReader
     from cognito_backup.model import User
@@ -64,6 +65,7 @@ def main() -> None:
     from cognito_backup.repo.repository import Repository
     from cognito_backup.store.local import LocalStore
 
+    emulator_tags.install()  # replicate tags its standby: Cognito's tagging calls, which moto lacks
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -26,6 +26,14 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", REGION)
 
 
+@pytest.fixture(autouse=True)
+def _cognito_tagging() -> None:
+    # moto lacks Cognito's tagging calls: the emulator's double of them (cognito_backup/emulator_tags.py).
+    from cognito_backup import emulator_tags
+
+    emulator_tags.install()
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
     """moto in-process for the duration of one test."""

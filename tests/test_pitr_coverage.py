@@ -208,17 +208,17 @@ def test_template_schedules_the_caught_up_check() -> None:
 
 
 def test_at_while_the_only_snapshot_was_being_taken_warns(aws: None, tmp_path: Path) -> None:
-    from cognito_backup.ops.pitr import resolve_point
+    from cognito_backup.ops.pitr import select_desired
     from cognito_backup.repo.repository import Repository, parse_time
 
     _, _, _, _, repo_path = setup(tmp_path)
     repo = Repository(LocalStore(repo_path))
     snap = repo.list_snapshots()[0]
     start, end = parse_time(snap.started_at), parse_time(snap.finished_at)
-    resolved = resolve_point(repo, at=start + (end - start) / 2)
+    resolved = select_desired(repo, at=start + (end - start) / 2)
     assert resolved.known_exactly_until == snap.finished_at
     assert any("still being taken" in w and snap.id in w for w in resolved.warnings)
-    assert resolve_point(repo, at=end).warnings == []
+    assert select_desired(repo, at=end).warnings == ()
 
 
 def test_a_message_waiting_to_be_captured_holds_the_marker_before_its_send_time(aws: None, tmp_path: Path) -> None:

@@ -68,7 +68,7 @@ def test_schema_refusal_exits_8_and_writes_nothing(cognito: Any, tmp_path: Path)
     bare = str(cognito.create_user_pool(PoolName="bare")["UserPool"]["Id"])
     result = run(
         "restore", "--repo", str(tmp_path / "repo"), "--user-pool-id", bare, "--no-add-attributes",
-        "--report-dir", str(tmp_path / "reports"),
+        "--source-user-pool-id", pool, "--report-dir", str(tmp_path / "reports"),
     )  # fmt: skip
     assert result.exit_code == 8
     assert "lacks custom attributes" in result.output and "Nothing was written" in result.output

@@ -57,6 +57,9 @@ class Emulator:
                 "The local Cognito emulator (moto's server) is not installed",
                 hint='Run `make demo`, or `pip install "cognito-backup[demo]"`.',
             ) from None
+        from cognito_backup import emulator_tags
+
+        emulator_tags.install()  # Cognito's tagging calls, which moto lacks (replicate tags its standby)
         # The emulator's request log would bury the caller's own output.
         logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
         app = DomainDispatcherApplication(create_backend_app)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,9 +23,12 @@ from cognito_backup.cli.common import (
     out_console,
     rate_options,
 )
-from cognito_backup.errors import OperationsFailed, UsageError
+from cognito_backup.errors import OperationsFailed, PlanRefused, UsageError
 from cognito_backup.ops.capture import BatchResult, CaptureOptions, Capturer, CaptureSummary, SqsQueue, run_capture
 from cognito_backup.repo.journal import Journal
+
+if TYPE_CHECKING:
+    from cognito_backup.ops.replicate import ReplicateRound
 
 
 @contextmanager
@@ -203,11 +207,23 @@ def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bo
     "--to-user-pool-id", "standby", type=USER_POOL_ID, required=True, help="The standby pool to keep in step."
 )
 @click.option(
-    "--user-pool-id", "source", type=USER_POOL_ID, help="The source pool (default: the only pool with snapshots)."
+    "--user-pool-id",
+    "--source-user-pool-id",
+    "source",
+    type=USER_POOL_ID,
+    help="The source pool (default: the only pool other than the standby with snapshots in the repository).",
 )
 @click.option("--region", "standby_region", help="Region of the standby pool (default: the global --region).")
 @click.option("--follow", is_flag=True, help="Keep applying new journal records until SIGTERM / Ctrl-C.")
 @click.option("--interval", default=10.0, show_default=True, help="Seconds between rounds with --follow.")
+@click.option("--dry-run", is_flag=True, help="Print what one round would do (deletions named) and write nothing.")
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="The target is this source's standby, deletions included: tag it so (once; later rounds and the "
+    "deployed Lambda need no --yes). Without it, rounds that would delete from a pool that is not tagged as "
+    "this source's standby (nor empty) are refused.",
+)
 @rate_options
 @json_option
 @click.pass_context
@@ -220,6 +236,8 @@ def replicate(
     standby_region: str | None,
     follow: bool,
     interval: float,
+    dry_run: bool,
+    yes: bool,
     rates: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -227,20 +245,23 @@ def replicate(
 
     Start the standby with `restore --new-pool` (or an empty pool), then run this; the position reached
     is kept in the repository (replication/<standby>.json), and `lag_seconds` tells how far behind the
-    newest applied change is.
+    newest applied change is. Deletes only from a pool tagged cognito-backup:standby-of=SOURCE (set by
+    `restore --new-pool`, by a round that finds the pool empty, or by --yes): into any other pool a round
+    that would delete is refused (exit 8, each deletion named, nothing written).
     """
-    from cognito_backup.ops.replicate import ReplicateRound
+    from cognito_backup.core.source import choose_source
     from cognito_backup.ops.replicate import replicate as run_replicate
+    from cognito_backup.ops.restore import RestoreOptions
 
+    if dry_run and follow:
+        raise UsageError("--dry-run shows one round: give it without --follow")
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo)
-    if source is None:
-        pools = sorted({m.user_pool_id for m in repository.list_snapshots()})
-        if len(pools) != 1:
-            raise UsageError("Give --user-pool-id SOURCE: the repository holds " + (", ".join(pools) or "no snapshot"))
-        source = pools[0]
     if source == standby:
         raise UsageError("The standby must be another pool than the source")
+    # The standby may be backed up in the same repository too: it is never its own source.
+    pools = {m.user_pool_id for m in repository.list_snapshots()} - {standby}
+    source = choose_source(pools, named_source=source).pool_id
     progress = Progress(enabled=not as_json)
     stop = threading.Event()
 
@@ -248,7 +269,8 @@ def replicate(
         if r.applied:
             progress.line(f"  applied {r.operations} operation(s), {r.failed} failed; lag {r.lag_seconds}s")
 
-    with _stop_on_signals(stop, progress), progress.running(f"Replicating {source} -> {standby}"):
+    title = f"Replicating {source} -> {standby}" + (" (dry run)" if dry_run else "")
+    with _stop_on_signals(stop, progress), progress.running(title):
         last = run_replicate(
             repository,
             ctx_app.cognito(region=standby_region),
@@ -259,19 +281,52 @@ def replicate(
             interval=interval,
             stop=stop,
             on_round=on_round,
+            options=RestoreOptions(dry_run=dry_run),
+            confirmed=yes,
         )
     body = {"source_user_pool_id": source, "standby_user_pool_id": standby, **last.to_json()}
     if as_json:
         emit_json(body)
     else:
-        out_console().print(
-            f"Standby {standby} is at journal position {body['position'] and body['position'][0]} "
-            f"(lag {last.lag_seconds}s); {last.operations} operation(s), {last.failed} failed."
-        )
+        _print_round(source, standby, last)
+    if last.refused:
+        sys.exit(PlanRefused.exit_code)
     if last.failed:
         from cognito_backup.errors import OperationsFailed
 
         raise OperationsFailed(f"{last.failed} operation(s) failed on the standby; the next round retries them")
+
+
+def _print_round(source: str, standby: str, last: ReplicateRound) -> None:
+    from cognito_backup.cli.restore_cmds import print_plan
+    from cognito_backup.core.standby import ADOPT
+
+    console = out_console()
+    if last.dry_run:
+        if last.plan is not None:
+            print_plan(last.plan, f"Plan for standby {standby} from {source} (dry run)")
+        if last.refused:
+            console.print(
+                f"A real round would be REFUSED (exit 8): {standby} is not a standby of {source} and the round "
+                "would delete the items listed below. Run once with --yes if it is meant to be.",
+                markup=False,
+            )
+        elif last.standby == ADOPT:
+            console.print(f"A real round would first tag {standby} as the standby of {source}.", markup=False)
+    elif last.standby == ADOPT:
+        console.print(f"Tagged {standby} as the standby of {source} (cognito-backup:standby-of).", markup=False)
+    if last.deleted_items:
+        verb = "Would delete" if last.dry_run else "Deleted"
+        console.print(f"{verb} ({len(last.deleted_items)}):")
+        for item in last.deleted_items:
+            console.print(f"  {item['kind']} {item['name']}", markup=False)
+    if last.dry_run:
+        console.print("Dry run: nothing was written.")
+        return
+    console.print(
+        f"Standby {standby} is at journal position {last.position and last.position[0]} "
+        f"(lag {last.lag_seconds}s); {last.operations} operation(s), {last.failed} failed."
+    )
 
 
 def register(group: click.Group) -> None:

@@ -20,7 +20,7 @@ from cognito_backup.cli.common import (
 )
 from cognito_backup.core.retention import Policy
 from cognito_backup.errors import OperationsFailed, RepositoryDamaged, UsageError
-from cognito_backup.ops.pitr import coverage
+from cognito_backup.ops.pitr import coverage, select_snapshot
 from cognito_backup.ops.prune import DEFAULT_GRACE_SECONDS, prune
 from cognito_backup.repo.check import check_repository
 from cognito_backup.repo.journal import journal_check
@@ -141,13 +141,17 @@ def _human_bytes(n: int) -> str:
 @click.command()
 @repo_option
 @click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix) or 'latest'.")
+@click.option(
+    "--user-pool-id",
+    help="Show this pool's latest snapshot. Needed for `latest` when the repository holds several pools.",
+)
 @json_option
 @click.pass_context
 @handle_errors
-def show(ctx: click.Context, repo: str, snapshot: str, as_json: bool) -> None:
+def show(ctx: click.Context, repo: str, snapshot: str, user_pool_id: str | None, as_json: bool) -> None:
     """Show what a snapshot holds: counts, users by status, and the pool configuration summary."""
     repository = app(ctx).repository(repo)
-    manifest = repository.resolve(snapshot)
+    _, manifest = select_snapshot(repository, snapshot, source_pool_id=user_pool_id)
     config = repository.load_config(manifest)
     by_status: dict[str, int] = {}
     disabled = 0

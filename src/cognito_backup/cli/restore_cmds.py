@@ -26,7 +26,7 @@ from cognito_backup.cli.common import (
 from cognito_backup.core.diff import differences
 from cognito_backup.core.plan import DEFAULT_PASSWORD_MODE, PASSWORD_MODES, Plan, PlanOptions
 from cognito_backup.errors import DifferencesFound, UsageError
-from cognito_backup.ops.pitr import resolve_point
+from cognito_backup.ops.pitr import select_desired
 from cognito_backup.ops.restore import (
     USERS_VIA,
     RestoreOptions,
@@ -60,7 +60,9 @@ def at_options(fn: Any) -> Any:
     )(fn)
     fn = click.option(
         "--source-user-pool-id",
-        help="With --at: whose journal to replay, when the repository holds several pools' backups.",
+        help="The pool whose snapshots (and journal, with --at) to use. Default: the target's own when it was "
+        "backed up in this repository, else the repository's only pool. Writing another pool's snapshot into an "
+        "existing pool needs it (or a --snapshot ID of that pool).",
     )(fn)
     fn = click.option(
         "--at",
@@ -104,15 +106,17 @@ def diff(
     """
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo)
-    resolved = resolve_point(
+    chosen = select_desired(
         repository,
         snapshot,
         at,
-        source_user_pool_id,
-        hint_pool_id=user_pool_id,
+        source_pool_id=source_user_pool_id,
+        target_pool_id=user_pool_id,
         allow_after_coverage=allow_after_coverage,
     )
-    desired, label = resolved.state, resolved.label
+    desired, label = chosen.state, chosen.label
+    if chosen.source_pool_id != user_pool_id:
+        label = f"{label} of {chosen.source_pool_id}"
     progress = Progress(enabled=not as_json)
     reader = PoolReader(ctx_app.cognito(), make_pacer(rates), user_pool_id, progress=ReadProgress())
     with progress.running(f"Comparing {user_pool_id} with snapshot {label}"):
@@ -121,16 +125,17 @@ def diff(
         emit_json(
             {
                 "user_pool_id": user_pool_id,
-                "snapshot": label,
-                "known_exactly_until": resolved.known_exactly_until,
-                "warnings": resolved.warnings,
+                "snapshot": chosen.label,
+                "source_user_pool_id": chosen.source_pool_id,
+                "known_exactly_until": chosen.known_exactly_until,
+                "warnings": list(chosen.warnings),
                 "equal": not found,
                 "differences": [d.to_json() for d in found],
             }
         )
     else:
         console = out_console()
-        _print_known(resolved.known_exactly_until, resolved.warnings)
+        _print_known(chosen.known_exactly_until, list(chosen.warnings))
         if not found:
             console.print(f"{user_pool_id} matches snapshot {label} (sub, dates and password state ignored).")
         else:
@@ -181,7 +186,7 @@ def _check_keep_sub(value: str | None) -> None:
         raise UsageError(f"--keep-sub-in {value!r}: expected custom:NAME with NAME of 1 to 20 characters")
 
 
-def _print_plan(plan: Plan, title: str) -> None:
+def print_plan(plan: Plan, title: str) -> None:
     console = out_console()
     counts = plan.count_by_kind()
     console.print(f"[bold]{title}[/]: {len(plan.ops)} operations")
@@ -237,7 +242,7 @@ def _confirm_prune(plan: Plan) -> bool:
         )
         if counts.get(k)
     )
-    _print_plan(plan, "Plan")
+    print_plan(plan, "Plan")
     return click.confirm(f"--prune will DELETE {deletions} from the target. Continue?", default=False, err=True)
 
 
@@ -404,7 +409,11 @@ def _report(outcome: RestoreOutcome, as_json: bool) -> None:
             sys.exit(error.exit_code)
         return
     if summary.dry_run:
-        _print_plan(summary.plan, f"Plan for {summary.user_pool_id or 'a new pool'} from snapshot {summary.snapshot}")
+        print_plan(
+            summary.plan,
+            f"Plan for {summary.user_pool_id or 'a new pool'} from snapshot {summary.snapshot} "
+            f"of {summary.source_pool_id}",
+        )
         _print_known(summary.known_exactly_until, [])
         for w in summary.warnings:
             out_console().print(f"  note: {w}", markup=False)
@@ -431,12 +440,17 @@ def _print_done(body: dict[str, Any], plan: Plan) -> None:
             console.print(f"  {old} -> {new}", markup=False)
     detail = body["detail"]
     console.print(
-        f"Restore into [bold]{body['user_pool_id']}[/] from snapshot {body['snapshot']} finished in "
+        f"Restore into [bold]{body['user_pool_id']}[/] from snapshot {body['snapshot']} of "
+        f"{body['source_user_pool_id']} finished in "
         f"{body['seconds']:.1f}s: created {body['created']}, updated {body['updated']}, deleted {body['deleted']}, "
         f"unchanged {body['unchanged']}, skipped {body['skipped']}, failed {body['failed']} "
         f"(users: {detail['users']['created']} created, {detail['users']['failed']} failed)."
     )
     _print_known(body["known_exactly_until"], [])
+    if body["deleted_items"]:
+        console.print(f"Deleted ({len(body['deleted_items'])}):")
+        for item in body["deleted_items"]:
+            console.print(f"  {item['kind']} {item['name']}", markup=False)
     console.print(f"Report: {body['report']}\nSub map: {body['sub_map']}", markup=False)
     if body["kept_passwords"]:
         console.print(

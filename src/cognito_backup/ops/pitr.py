@@ -8,9 +8,10 @@ is exact at any time T the capture had caught up with (docs/capture.md).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cognito_backup.core.fold import fold
+from cognito_backup.core.source import SourceChoice, choose_source
 from cognito_backup.errors import PlanRefused, RepositoryNotFound, UsageError
 from cognito_backup.model import PoolState
 from cognito_backup.repo.journal import Journal
@@ -51,51 +52,67 @@ def desired_state_at(repo: Repository, user_pool_id: str, at: dt.datetime) -> tu
 BACKLOG_LOOKAHEAD = dt.timedelta(hours=1)
 
 
-@dataclass
-class Resolved:
-    """A desired state, the label naming it and, for a point in time, up to which second the
-    repository knows the pool's state exactly, with warnings about that time."""
+@dataclass(frozen=True)
+class Desired:
+    """What a restore, diff or replicate works towards, and where it comes from."""
 
     state: PoolState
-    label: str
+    label: str  # the snapshot id, or "<snapshot id>+journal@<time>"
+    source_pool_id: str
+    source_named: bool  # the source was named (--snapshot / --source-user-pool-id), not inferred
+    # With --at: up to which second the repository knows the pool's state exactly, and warnings about it.
     known_exactly_until: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
 
 
-def resolve_desired(
+def select_snapshot(
     repo: Repository,
-    snapshot: str | None = None,
-    at: dt.datetime | None = None,
-    source_pool_id: str | None = None,
-    hint_pool_id: str | None = None,
-) -> tuple[PoolState, str]:
-    """`resolve_point` without the coverage details (for callers that need only the state)."""
-    resolved = resolve_point(repo, snapshot, at, source_pool_id, hint_pool_id)
-    return resolved.state, resolved.label
-
-
-def resolve_point(
-    repo: Repository,
-    snapshot: str | None = None,
-    at: dt.datetime | None = None,
-    source_pool_id: str | None = None,
-    hint_pool_id: str | None = None,
+    snapshot: str | None = "latest",
     *,
+    source_pool_id: str | None = None,
+    target_pool_id: str | None = None,
+    into_existing: bool = False,
+) -> tuple[SourceChoice, Manifest]:
+    """The source pool (the one rule of core/source.py) and its snapshot: the one `snapshot` names, or
+    the pool's latest. `target_pool_id`: the pool compared or written; `into_existing`: it is written."""
+    if snapshot not in (None, "", "latest"):
+        manifest = repo.resolve(snapshot)
+        pool = manifest.user_pool_id
+        return choose_source({pool}, named_source=source_pool_id, snapshot_pool=pool), manifest
+    snaps = repo.list_snapshots()
+    choice = choose_source(
+        {s.user_pool_id for s in snaps},
+        named_source=source_pool_id,
+        target=target_pool_id,
+        into_existing=into_existing,
+    )
+    # resolve, not the listing: it refuses `latest` while a damaged manifest may be the newest.
+    return choice, repo.resolve("latest", user_pool_id=choice.pool_id)
+
+
+def select_desired(
+    repo: Repository,
+    snapshot: str | None = None,
+    at: dt.datetime | None = None,
+    *,
+    source_pool_id: str | None = None,
+    target_pool_id: str | None = None,
+    into_existing: bool = False,
     allow_after_coverage: bool = False,
-) -> Resolved:
-    """The desired state of a restore or diff, and a label naming it: a snapshot as it is (None means
-    the latest), or (with `at`) the pool's state at that time from the best snapshot plus the journal.
+) -> Desired:
+    """The desired state of a restore, diff or replicate: a snapshot as it is (None: the source's latest),
+    or (with `at`) the source pool's state at that time from the best snapshot plus the journal.
 
     With `at`: a snapshot named too is a usage error (`at` picks its own); a time later than the
-    repository knows exactly is refused (PlanRefused) unless `allow_after_coverage`.
-    `hint_pool_id` picks `latest` among several pools' snapshots (diff passes the live pool's id).
-    """
-    if at is None:
-        manifest = repo.resolve(snapshot or "latest", user_pool_id=hint_pool_id)
-        return Resolved(repo.load_state(manifest), manifest.id)
-    if snapshot is not None:
+    repository knows exactly is refused (PlanRefused) unless `allow_after_coverage`."""
+    if at is not None and snapshot not in (None, ""):
         raise UsageError("Give either --snapshot or --at, not both: --at picks its snapshot itself")
-    pool = source_pool_id or _single_source_pool(repo, hint_pool_id)
+    choice, manifest = select_snapshot(
+        repo, snapshot, source_pool_id=source_pool_id, target_pool_id=target_pool_id, into_existing=into_existing
+    )
+    if at is None:
+        return Desired(repo.load_state(manifest), manifest.id, choice.pool_id, choice.named)
+    pool = choice.pool_id
     known = known_exactly_until(repo, pool)
     stamp = format_time(at)
     warnings = []
@@ -118,7 +135,7 @@ def resolve_point(
             "read after that second may show later changes"
         )
     warnings += backlog_warnings(Journal(repo.store), pool, at)
-    return Resolved(state, f"{base.id}+journal@{stamp}", known, warnings)
+    return Desired(state, f"{base.id}+journal@{stamp}", pool, choice.named, known, tuple(warnings))
 
 
 def _second(stamp: str) -> str:
@@ -152,20 +169,6 @@ def backlog_warnings(journal: Journal, pool_id: str, at: dt.datetime) -> list[st
         f"at {_second(stamp)} the capture was behind: {len(late)} changes made at or before that second were "
         f"journaled only later (the last at {_second(max(late))}), so the state at {_second(stamp)} lacks them"
     ]
-
-
-def _single_source_pool(repo: Repository, hint_pool_id: str | None) -> str:
-    pools = sorted({s.user_pool_id for s in repo.list_snapshots()})
-    if hint_pool_id in pools:
-        return str(hint_pool_id)
-    if len(pools) == 1:
-        return pools[0]
-    if not pools:
-        raise RepositoryNotFound(f"The repository at {repo.store.describe()} holds no snapshot yet")
-    raise UsageError(
-        "This repository holds several pools' backups: say which with --source-user-pool-id",
-        hint="Pools: " + ", ".join(pools),
-    )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ configuration record makes a round compare everything.
 
 A replicated deletion is undone with a point-in-time restore into the standby (or the source):
 `restore --at <time before the deletion>`.
+
+Deletions only where asked for: a round deletes only from a pool tagged as this source's standby
+(core/standby.py). A pool found empty, or confirmed once (`--yes`), is tagged before anything is written;
+into any other pool a round that would delete anything is refused (PlanRefused), each deletion named.
 """
 
 from __future__ import annotations
@@ -26,12 +30,15 @@ from typing import Any
 
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader, quote_filter_value
+from cognito_backup.aws.tags import tag_pool
 from cognito_backup.core.applied import AppliedSegments, Listed
+from cognito_backup.core.deletions import deleted_items, describe_deletions
 from cognito_backup.core.fold import Folder
-from cognito_backup.core.plan import identity_key, username_attributes
-from cognito_backup.errors import RepositoryNotFound
+from cognito_backup.core.plan import Plan, identity_key, username_attributes
+from cognito_backup.core.standby import ADOPT, NOT_STANDBY, STANDBY_TAG, pool_tags, standby_status
+from cognito_backup.errors import PlanRefused, RepositoryNotFound
 from cognito_backup.model import Membership, PoolConfig, PoolState, User, jsonable
-from cognito_backup.ops.restore import RestoreOptions, reconcile
+from cognito_backup.ops.restore import RestoreOptions, read_actual, reconcile
 from cognito_backup.repo.journal import Journal, record_order
 from cognito_backup.repo.repository import Repository, format_time, parse_time
 from cognito_backup.store.base import ObjectNotFound
@@ -58,6 +65,9 @@ class Cursor:
     applied_at: str | None = None
     segments: AppliedSegments = field(default_factory=AppliedSegments)
     compared_at: str | None = None  # the last round that compared every standby user
+    # Written by a version that did not check the standby tag (no "standby_checked" key): such a replicate
+    # of this source into this pool already deleted freely, so the pool is taken as its standby.
+    legacy: bool = False
 
     def to_json(self) -> bytes:
         body = {
@@ -68,6 +78,7 @@ class Cursor:
             "applied_at": self.applied_at,
             "segments": self.segments.to_record(),
             "compared_at": self.compared_at,
+            "standby_checked": True,
         }
         return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
 
@@ -78,14 +89,16 @@ class Cursor:
         except ObjectNotFound:
             return cls(source_pool_id=source, standby_pool_id=standby)
         pos = body.get("position")
+        recorded_source = str(body.get("source_pool_id") or source)
         return cls(
-            source_pool_id=str(body.get("source_pool_id") or source),
+            source_pool_id=recorded_source,
             standby_pool_id=standby,
             base_snapshot=body.get("base_snapshot"),
             position=(str(pos[0]), str(pos[1]), int(pos[2])) if pos else None,
             applied_at=body.get("applied_at"),
             segments=AppliedSegments.from_record(body.get("segments")),
             compared_at=body.get("compared_at"),
+            legacy=pos is not None and recorded_source == source and "standby_checked" not in body,
         )
 
 
@@ -98,9 +111,14 @@ class ReplicateRound:
     position: tuple[str, str, int] | None = None
     lag_seconds: float | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    standby: str | None = None  # core/standby.py status; None when the round had nothing to do
+    deleted_items: list[dict[str, str]] = field(default_factory=list)  # deleted (dry run: would delete)
+    dry_run: bool = False
+    refused: bool = False  # dry run: a real round would be refused (it would delete from a non-standby)
+    plan: Plan | None = None  # dry run: what a real round would do
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "applied": self.applied,
             "records": self.records,
             "operations": self.operations,
@@ -108,7 +126,14 @@ class ReplicateRound:
             "position": list(self.position) if self.position else None,
             "lag_seconds": self.lag_seconds,
             **self.counts,
+            "standby": self.standby,
+            "deleted_items": list(self.deleted_items),
+            "dry_run": self.dry_run,
+            "refused": self.refused,
         }
+        if self.plan is not None:
+            body["plan"] = self.plan.to_json()
+        return body
 
 
 def replicate_once(
@@ -123,7 +148,10 @@ def replicate_once(
     force: bool = False,
     settle_seconds: float = SETTLE_SECONDS,
     full_every_seconds: float = FULL_COMPARISON_SECONDS,
+    confirmed: bool = False,
 ) -> ReplicateRound:
+    """One round. `confirmed`: the operator says the standby is this source's (`--yes`): it is tagged so.
+    With `options.dry_run` nothing is written (no tag, no cursor) and the round says what it would do."""
     now = clock or repo.clock
     snaps = [s for s in repo.list_snapshots() if s.user_pool_id == source_pool_id]
     if not snaps:
@@ -146,7 +174,7 @@ def replicate_once(
     full_due = cursor.compared_at is None or (now() - parse_time(cursor.compared_at)).total_seconds() >= (
         full_every_seconds
     )
-    if same_base and cursor.position is not None and not new_keys and not full_due:
+    if same_base and not confirmed and cursor.position is not None and not new_keys and not full_due:
         return ReplicateRound(
             applied=False, records=0, position=cursor.position, lag_seconds=_lag(now(), cursor.position)
         )
@@ -169,7 +197,7 @@ def replicate_once(
     opts = options or RestoreOptions()
     opts = replace(opts, plan=replace(opts.plan, prune=True), read_back=False)
     if touched is None:
-        summary = reconcile(client, pacer, standby_pool_id, desired, opts)
+        actual = read_actual(client, pacer, standby_pool_id)
     else:
         # Only the users the new records name are read from the standby and compared: a round costs
         # a few calls per changed user instead of a listing of the whole standby (which would also eat
@@ -177,10 +205,43 @@ def replicate_once(
         keys = touched.keys(desired)
         opts = replace(opts, plan=replace(opts.plan, only_users=frozenset(keys)))
         actual = _read_standby_users(client, pacer, standby_pool_id, keys, touched.attrs)
-        summary = reconcile(client, pacer, standby_pool_id, touched.desired(desired), opts, actual=actual)
-    failed = len(summary.failed_results)
+        desired = touched.desired(desired)
+    status = standby_status(
+        pool_tags(actual.config.user_pool, actual.config.tags),
+        source_pool_id,
+        empty=touched is None and not actual.users and not actual.groups,
+        confirmed=confirmed,
+        legacy_cursor=cursor.legacy,
+    )
+    if status == ADOPT and not opts.dry_run:
+        # Before any write: from now on every machine (and the deployed Lambda) sees the pool as the standby.
+        arn = str(actual.config.user_pool.get("Arn") or "")
+        tag_pool(client, pacer, standby_pool_id, arn, {STANDBY_TAG: source_pool_id})
+
+    def refuse(plan: Plan) -> bool:
+        # Asked only for a plan with deletions, before anything is written: a refusal, not a cancel.
+        raise _refusal(plan, source_pool_id, standby_pool_id)
+
+    summary = reconcile(
+        client, pacer, standby_pool_id, desired, opts, actual=actual, confirm=refuse if status == NOT_STANDBY else None
+    )
     # With no journal record yet, the position is the base snapshot itself (nothing newer applied).
     position = folder.position or (base.started_at, "", -1)
+    if opts.dry_run:
+        would_delete = deleted_items(summary.plan.ops)
+        return ReplicateRound(
+            applied=False,
+            records=folder.applied,
+            operations=len(summary.plan.ops),
+            position=position,
+            lag_seconds=_lag(now(), position),
+            standby=status,
+            deleted_items=would_delete,
+            dry_run=True,
+            refused=status == NOT_STANDBY and bool(would_delete),
+            plan=summary.plan,
+        )
+    failed = len(summary.failed_results)
     if failed == 0:
         # Only a clean round moves the cursor: a failed operation is retried by the next round.
         cursor.base_snapshot = base.id
@@ -198,6 +259,18 @@ def replicate_once(
         position=position,
         lag_seconds=_lag(now(), position),
         counts=summary.counts(),
+        standby=status,
+        deleted_items=deleted_items(r.op for r in summary.results if r.ok),
+    )
+
+
+def _refusal(plan: Plan, source_pool_id: str, standby_pool_id: str) -> PlanRefused:
+    return PlanRefused(
+        f"{standby_pool_id} is not a standby of {source_pool_id}, and this round would delete "
+        f"{describe_deletions(deleted_items(plan.ops))}. Refused: nothing was written.",
+        hint=f"If {standby_pool_id} is meant to follow {source_pool_id}, deletions included, run this replicate "
+        f"once with --yes: it tags the pool {STANDBY_TAG}={source_pool_id}, and later rounds (and the deployed "
+        "Lambda) need no --yes. `replicate --dry-run` shows the whole plan.",
     )
 
 
@@ -282,10 +355,12 @@ def replicate(
     stop: threading.Event | None = None,
     options: RestoreOptions | None = None,
     on_round: Callable[[ReplicateRound], None] | None = None,
+    confirmed: bool = False,
 ) -> ReplicateRound:
-    """One round, or (follow) rounds every `interval` seconds until `stop` is set. Returns the last round."""
+    """One round, or (follow) rounds every `interval` seconds until `stop` is set. Returns the last round.
+    `confirmed` applies to the first round: it tags the standby, which later rounds then find."""
     stop = stop or threading.Event()
-    last = replicate_once(repo, client, pacer, source_pool_id, standby_pool_id, options=options)
+    last = replicate_once(repo, client, pacer, source_pool_id, standby_pool_id, options=options, confirmed=confirmed)
     if on_round:
         on_round(last)
     while follow and not stop.wait(interval):

@@ -26,6 +26,7 @@ from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.writer import DONE, EXISTED, Writer, random_password
 from cognito_backup.core.csv_cells import spreadsheet_csv
+from cognito_backup.core.deletions import deleted_items
 from cognito_backup.core.ownership import FORCE_CHANGE_PASSWORD, REASON_UNSET, ours, passwords_to_set
 from cognito_backup.core.plan import (
     Op,
@@ -36,6 +37,7 @@ from cognito_backup.core.plan import (
     plan,
     username_attributes,
 )
+from cognito_backup.core.standby import STANDBY_TAG
 from cognito_backup.errors import (
     CognitoBackupError,
     NotRestorable,
@@ -46,7 +48,7 @@ from cognito_backup.errors import (
 )
 from cognito_backup.model import PoolConfig, PoolState
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
-from cognito_backup.ops.pitr import Resolved, resolve_point
+from cognito_backup.ops.pitr import Desired, select_desired
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, OpResult, default_workers, run_ops
 from cognito_backup.repo.repository import Repository
 
@@ -88,6 +90,7 @@ class RestoreSummary:
     kept_passwords: list[str] = field(default_factory=list)  # usernames found already there: left alone
     import_report: dict[str, Any] | None = None
     snapshot: str | None = None
+    source_pool_id: str | None = None  # the pool the snapshot is of (core/source.py chose it)
     new_pool: bool = False
     seconds: float = 0.0
     calls: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -152,11 +155,13 @@ class RestoreSummary:
             "user_pool_id": self.user_pool_id,
             "snapshot": self.snapshot,
             "known_exactly_until": self.known_exactly_until,
+            "source_user_pool_id": self.source_pool_id,
             "new_pool": self.new_pool,
             "dry_run": self.dry_run,
             **counts,
             "detail": self.detail(),
             "failures": self.failures(),
+            "deleted_items": deleted_items(r.op for r in self.results if r.ok),
             "skipped_items": [n.to_json() for n in self.plan.skipped],
             "not_restorable": [n.to_json() for n in self.plan.unrestorable],
             "missing_after_restore": list(self.missing_after),
@@ -482,14 +487,16 @@ def run_restore(
     prog = progress or RestoreProgress()
     opts = request.options
     prog.stage("loading the snapshot" if request.at is None else "folding the snapshot and the journal")
-    resolved = resolve_point(
+    chosen = select_desired(
         repo,
         request.snapshot,
         request.at,
-        request.source_pool_id,
+        source_pool_id=request.source_pool_id,
+        target_pool_id=request.target_pool_id,
+        into_existing=bool(request.target_pool_id),
         allow_after_coverage=request.allow_after_coverage,
     )
-    desired, source_label = resolved.state, resolved.label
+    desired, source_label = chosen.state, chosen.label
     require_selection(desired, opts.plan)
     if request.new_pool_name:
         run_key = f"new:{request.new_pool_name}@{source_label}"
@@ -504,13 +511,20 @@ def run_restore(
             state = checkpoint.load()
             if opts.dry_run and not state.pool_id:
                 summary = _dry_run_new_pool(desired, opts)
-                _describe_source(summary, resolved)
+                _describe_source(summary, chosen)
                 return RestoreOutcome(summary)
             if opts.dry_run and state.pool_id:
                 pool_id = state.pool_id
             else:
                 pool_id, client_id_map, warnings = _new_pool(
-                    client, pacer, desired.config, request, checkpoint, state, prog
+                    client,
+                    pacer,
+                    desired.config,
+                    request,
+                    checkpoint,
+                    state,
+                    prog,
+                    source_pool_id=chosen.source_pool_id,
                 )
         else:
             pool_id = str(request.target_pool_id)
@@ -526,16 +540,17 @@ def run_restore(
     summary.new_pool = bool(request.new_pool_name)
     summary.client_id_map = client_id_map
     summary.warnings = warnings + summary.warnings
-    _describe_source(summary, resolved)
+    _describe_source(summary, chosen)
     if opts.dry_run:
         return RestoreOutcome(summary)
     return write_reports(summary, request.report_dir, run_key)
 
 
-def _describe_source(summary: RestoreSummary, resolved: Resolved) -> None:
-    summary.snapshot = resolved.label
-    summary.known_exactly_until = resolved.known_exactly_until
-    summary.warnings = summary.warnings + resolved.warnings
+def _describe_source(summary: RestoreSummary, chosen: Desired) -> None:
+    summary.snapshot = chosen.label
+    summary.source_pool_id = chosen.source_pool_id
+    summary.known_exactly_until = chosen.known_exactly_until
+    summary.warnings = summary.warnings + list(chosen.warnings)
 
 
 def _dry_run_new_pool(desired: PoolState, opts: RestoreOptions) -> RestoreSummary:
@@ -564,9 +579,14 @@ def _new_pool(
     checkpoint: Checkpoint,
     state: CheckpointState,
     prog: RestoreProgress,
+    *,
+    source_pool_id: str,
 ) -> tuple[str, dict[str, str], list[str]]:
     """Create the pool once. Its id is recorded in the repository; a run killed before that finds the
-    pool by name and the restore-id tag it was created with, and finishes its configuration."""
+    pool by name and the restore-id tag it was created with, and finishes its configuration.
+
+    The new pool is also tagged as the standby of the snapshot's pool (core/standby.py): `replicate` from
+    that pool may then keep it in step, deletions included, without asking."""
     from cognito_backup.aws.pool_creator import (
         create_prepared_pool,
         created_pool_id,
@@ -626,7 +646,13 @@ def _new_pool(
         checkpoint.record("pool_creating", durable=True, name=name, restore_id=restore_id)
         try:
             created = create_prepared_pool(
-                client, pacer, prepared, name, prog.note, tags={RESTORE_TAG: restore_id}, resume_hint=resume_hint
+                client,
+                pacer,
+                prepared,
+                name,
+                prog.note,
+                tags={RESTORE_TAG: restore_id, STANDBY_TAG: source_pool_id},
+                resume_hint=resume_hint,
             )
         except Exception as exc:
             pool_id = created_pool_id(exc)
