@@ -162,6 +162,9 @@ def test_point_in_time_restore(local: Any, server_url: str, tmp_path: Path, monk
     captured = run("capture", "--repo", repo, "--queue", queue, "--json")
     assert captured.exit_code == 0, captured.output
     after = _stamp()
+    # A poll after `after` records that capture had caught up then (docs/capture.md, caught-up marker):
+    # without it `--at after` is past what the repository knows and is refused.
+    assert run("capture", "--repo", repo, "--queue", queue, "--json").exit_code == 0
 
     restored = run(
         "restore",
