@@ -9,6 +9,16 @@ Supported: Effect, Action / NotAction and Resource / NotResource with `*` and `?
 case-insensitive, resources case-sensitive), and the condition operators the template uses plus their
 siblings: String*, Arn*, Bool, Numeric*, each with the `...IfExists` form, and `Null`. A condition
 operator the evaluator does not know makes the statement raise, never silently match or not match.
+
+A key absent from the request context makes a positive operator false and a negated one (StringNotEquals,
+ArnNotLike, ...) TRUE; `...IfExists` holds when the key is absent; `Null: {key: "true"}` holds when it is
+absent (IAM User Guide, "Condition operators"). Several wanted values for one key: any of them for a
+positive operator, none of them (NOR) for a negated one. All operators of a Condition block, and all keys
+under one operator, must hold (AND).
+
+`evaluate` is the whole decision; `denying_statements` names the Deny statements that refuse a request (a
+bucket policy's guard rails, tests/test_bucket_policy.py). Values are plain data: callers resolve
+CloudFormation intrinsics first (tests/deployed/cfn.py).
 """
 
 from __future__ import annotations
@@ -27,8 +37,11 @@ ContextValues = Mapping[str, str | Sequence[str]]
 @dataclass(frozen=True)
 class Request:
     action: str  # "service:Operation"
-    resource: str  # an ARN, or "*" for actions without resource-level permissions
+    # An ARN, or "*" for actions without resource-level permissions; None: the resource is not
+    # considered (statements match whatever their Resource / NotResource).
+    resource: str | None = None
     context: ContextValues = field(default_factory=dict)
+    operation: str = ""  # the API operation, for messages only
 
 
 def _wild(pattern: str, value: str, *, case: bool) -> bool:
@@ -81,9 +94,10 @@ _NEGATED |= {"NumericNotEquals"}
 def condition_holds(operator: str, key: str, wanted: Any, context: ContextValues) -> bool:
     """One condition entry (operator, key, wanted values) against the request context."""
     if operator == "Null":
-        # {"Null": {"k": "true"}} holds when k is absent.
+        # {"Null": {"k": "true"}} holds when k is absent, {"Null": {"k": "false"}} when it is present.
+        (flag,) = [str(w) for w in _as_list(wanted)]
         absent = _values(context, key) is None
-        return absent == (str(wanted).lower() == "true")
+        return absent == (flag.lower() == "true")
     if_exists = operator.endswith("IfExists")
     base = operator[: -len("IfExists")] if if_exists else operator
     for prefix in ("ForAllValues:", "ForAnyValue:"):
@@ -94,16 +108,18 @@ def condition_holds(operator: str, key: str, wanted: Any, context: ContextValues
         raise NotImplementedError(f"condition operator {operator} is not supported by the harness")
     have = _values(context, key)
     if have is None:
-        # "...IfExists": the condition holds when the key is absent. Otherwise a missing key never
-        # matches, negated operators included (IAM User Guide, condition operators).
-        return if_exists
+        # "...IfExists": the condition holds when the key is absent. Otherwise a missing key matches no
+        # value: a positive operator is false, a negated one true (IAM User Guide, condition operators).
+        return if_exists or base in _NEGATED
     wants = [str(w) for w in _as_list(wanted)]
-    # Single-valued keys; a request value matches if it matches any wanted value.
+    # Single-valued keys; a request value matches if it matches any wanted value (a negated operator:
+    # if it matches none of them).
     matched = any(test(h, w) for h in have for w in wants)
     return not matched if base in _NEGATED else matched
 
 
-def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]] | None, context: ContextValues) -> bool:
+def conditions_hold(conditions: Mapping[str, Mapping[str, Any]] | None, context: ContextValues) -> bool:
+    """A whole Condition block: every operator, and every key under it, must hold."""
     for operator, entries in (conditions or {}).items():
         for key, wanted in entries.items():
             if not condition_holds(operator, key, wanted, context):
@@ -122,14 +138,16 @@ def statement_applies(statement: Mapping[str, Any], request: Request) -> bool:
             return False
     else:
         raise ValueError(f"statement without Action or NotAction: {statement!r}")
-    if "Resource" in statement:
-        if not any(_resource_matches(r, request.resource) for r in _as_list(statement["Resource"])):
+    resource = request.resource
+    if resource is not None:
+        if "Resource" in statement:
+            if not any(_resource_matches(r, resource) for r in _as_list(statement["Resource"])):
+                return False
+        elif "NotResource" in statement and any(
+            _resource_matches(r, resource) for r in _as_list(statement["NotResource"])
+        ):
             return False
-    elif "NotResource" in statement and any(
-        _resource_matches(r, request.resource) for r in _as_list(statement["NotResource"])
-    ):
-        return False
-    return _conditions_hold(statement.get("Condition"), request.context)
+    return conditions_hold(statement.get("Condition"), request.context)
 
 
 def _resource_matches(pattern: str, resource: str) -> bool:
@@ -153,6 +171,11 @@ def evaluate(
     return "implicit-deny"
 
 
+def denying_statements(statements: Iterable[Mapping[str, Any]], request: Request) -> list[str]:
+    """The Sids of the Deny statements that refuse `request` (empty: the policy does not refuse it)."""
+    return [str(s.get("Sid", "?")) for s in statements if s.get("Effect") == "Deny" and statement_applies(s, request)]
+
+
 def statements_of(policy_documents: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """All statements of some policy documents (a lone statement object counts as a list of one)."""
     out: list[dict[str, Any]] = []
@@ -161,4 +184,13 @@ def statements_of(policy_documents: Iterable[Mapping[str, Any]]) -> list[dict[st
     return out
 
 
-__all__ = ["Decision", "Request", "condition_holds", "evaluate", "statement_applies", "statements_of"]
+__all__ = [
+    "Decision",
+    "Request",
+    "condition_holds",
+    "conditions_hold",
+    "denying_statements",
+    "evaluate",
+    "statement_applies",
+    "statements_of",
+]

@@ -1,9 +1,10 @@
 """The repository bucket policy (issue 13.1): still refuses unencrypted and wrong-key writes, and lets
 the store write an object above boto3's multipart threshold.
 
-The policy is the template's, resolved to plain data and evaluated by tests/iam_eval.py against the
-requests the project's S3 store really makes (recorded at botocore's before-sign against moto, which
-does not evaluate bucket policies itself): each request's IAM action and the encryption headers present.
+The policy is the template's, resolved to plain data (tests/deployed/cfn.py) and evaluated by
+tests/iam_eval.py against the requests the project's S3 store really makes (recorded at botocore's
+before-sign against moto, which does not evaluate bucket policies itself): each request's IAM action and
+the encryption headers present.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pytest
 
 from cognito_backup.serverless.permissions import iam_actions_of
 from cognito_backup.store.s3 import S3Store
-from tests.bucket_policy_eval import Request, condition_holds, decide, denying_statements, operator_holds, resolve
+from tests.deployed.cfn import Stack
+from tests.iam_eval import Request, condition_holds, conditions_hold, denying_statements, evaluate
 from tests.op_recorder import Call, recording
 from tests.test_deploy_template import TEMPLATE, load_template
 
@@ -46,19 +48,19 @@ OLD_STATEMENTS: list[dict[str, Any]] = [
 ]
 
 
-def template_statements(conditions: dict[str, bool] | None = None) -> list[dict[str, Any]]:
+def template_stack(create_key: bool = True) -> Stack:
+    """The template with the repository key either created by the stack or passed in (KmsKeyArn)."""
     template = load_template(TEMPLATE.read_text(encoding="utf-8"))
-    refs = {
-        "BackupBucket": BUCKET,
-        "BackupBucket.Arn": f"arn:aws:s3:::{BUCKET}",
-        "BackupKey.Arn": KEY_ARN,
-        "KmsKeyArn": KEY_ARN,
-    }
-    doc = resolve(
-        template["Resources"]["BackupBucketPolicy"]["Properties"]["PolicyDocument"],
-        refs,
-        conditions or {"CreateKmsKey": True},
-    )
+    stack = Stack(template, {"KmsKeyArn": "" if create_key else KEY_ARN})
+    stack.refs["BackupBucket"] = BUCKET
+    stack.attributes.update({"BackupBucket.Arn": f"arn:aws:s3:::{BUCKET}", "BackupKey.Arn": KEY_ARN})
+    return stack
+
+
+def template_statements(create_key: bool = True) -> list[dict[str, Any]]:
+    stack = template_stack(create_key)
+    assert stack.condition("CreateKmsKey") is create_key
+    doc = stack.resolve(stack.resource("BackupBucketPolicy")["Properties"]["PolicyDocument"])
     statements: list[dict[str, Any]] = doc["Statement"]
     return statements
 
@@ -72,11 +74,11 @@ def request_of(call: Call) -> Request:
     ):
         if header in call.headers:
             context[key] = call.headers[header]
-    return Request(action=iam_actions_of(f"s3:{call.operation}")[0], context=context, operation=call.operation)
+    return Request(iam_actions_of(f"s3:{call.operation}")[0], context=context, operation=call.operation)
 
 
 def put(context: dict[str, str], operation: str = "PutObject") -> Request:
-    return Request("s3:PutObject", {**TLS, **context}, operation)
+    return Request("s3:PutObject", context={**TLS, **context}, operation=operation)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -105,17 +107,17 @@ def put(context: dict[str, str], operation: str = "PutObject") -> Request:
     ],
 )
 def test_operator_semantics(operator: str, wanted: Any, context: dict[str, str], holds: bool) -> None:
-    assert operator_holds(operator, "k", wanted, context) is holds
+    assert condition_holds(operator, "k", wanted, context) is holds
 
 
 def test_a_condition_block_is_an_and_of_everything() -> None:
     block = {"StringNotEquals": {"a": "x"}, "Null": {"a": "false"}}
-    assert condition_holds(block, {"a": "y"})
-    assert not condition_holds(block, {"a": "x"})
-    assert not condition_holds(block, {})
+    assert conditions_hold(block, {"a": "y"})
+    assert not conditions_hold(block, {"a": "x"})
+    assert not conditions_hold(block, {})
 
 
-def test_decide_explicit_deny_allow_and_implicit_deny() -> None:
+def test_evaluate_explicit_deny_allow_and_implicit_deny() -> None:
     statements: list[dict[str, Any]] = [
         {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "arn:aws:s3:::b/p/*"},
         {
@@ -124,25 +126,15 @@ def test_decide_explicit_deny_allow_and_implicit_deny() -> None:
             "Condition": {"Null": {SSE: "false"}, "StringNotEquals": {SSE: "aws:kms"}},
         },
     ]
-    assert decide(statements, Request("s3:GetObject", resource="arn:aws:s3:::b/p/k")) == "Allow"
-    assert decide(statements, Request("s3:GetObject", resource="arn:aws:s3:::b/other/k")) == "ImplicitDeny"
-    assert decide(statements, Request("s3:PutObject", {SSE: "AES256"}, resource="arn:aws:s3:::b/p/k")) == "Deny"
-    assert decide(statements, Request("s3:DeleteObject", resource="arn:aws:s3:::b/p/k")) == "ImplicitDeny"
+    assert evaluate(statements, Request("s3:GetObject", "arn:aws:s3:::b/p/k")) == "allow"
+    assert evaluate(statements, Request("s3:GetObject", "arn:aws:s3:::b/other/k")) == "implicit-deny"
+    assert evaluate(statements, Request("s3:PutObject", "arn:aws:s3:::b/p/k", {SSE: "AES256"})) == "explicit-deny"
+    assert evaluate(statements, Request("s3:DeleteObject", "arn:aws:s3:::b/p/k")) == "implicit-deny"
 
 
 def test_unknown_operators_are_refused_not_guessed() -> None:
-    with pytest.raises(ValueError, match="DateLessThan"):
-        operator_holds("DateLessThan", "k", "2020-01-01", {"k": "x"})
-
-
-def test_resolve_turns_intrinsics_into_data() -> None:
-    value = {
-        "A": {"Fn::If": ["C", {"Fn::GetAtt": ["K", "Arn"]}, {"Ref": "P"}]},
-        "B": {"Fn::Sub": "${X}/*"},
-        "C": [{"Ref": "AWS::NoValue"}, "kept"],
-    }
-    out = resolve(value, {"K.Arn": "key", "P": "param", "X": "arn"}, {"C": True})
-    assert out == {"A": "key", "B": "arn/*", "C": ["kept"]}
+    with pytest.raises(NotImplementedError, match="DateLessThan"):
+        condition_holds("DateLessThan", "k", "2020-01-01", {"k": "x"})
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -172,7 +164,7 @@ def test_policy_refuses_other_encryption_and_other_keys(context: dict[str, str],
 
 @pytest.mark.parametrize("create_key", [True, False])
 def test_policy_allows_the_repository_key_and_headerless_parts(create_key: bool) -> None:
-    statements = template_statements({"CreateKmsKey": create_key})
+    statements = template_statements(create_key)
     good = {SSE: "aws:kms", SSE_KEY: KEY_ARN}
     for request in (
         put(good, "PutObject"),
@@ -194,17 +186,13 @@ def test_a_write_without_headers_gets_the_repository_key_from_the_bucket_default
     default = rule["ServerSideEncryptionByDefault"]
     assert default["SSEAlgorithm"] == "aws:kms"
     pinned = next(s for s in template_statements() if s["Sid"] == "DenyOtherKmsKey")
-    refs = {"BackupKey.Arn": KEY_ARN, "KmsKeyArn": KEY_ARN}
-    assert (
-        resolve(default["KMSMasterKeyID"], refs, {"CreateKmsKey": True})
-        == pinned["Condition"]["StringNotEquals"][SSE_KEY]
-    )
+    assert template_stack().resolve(default["KMSMasterKeyID"]) == pinned["Condition"]["StringNotEquals"][SSE_KEY]
     assert denying_statements(template_statements(), put({}, "PutObject")) == []
 
 
 def test_policy_refuses_plain_http() -> None:
     assert "DenyInsecureTransport" in denying_statements(
-        template_statements(), Request("s3:GetObject", {"aws:SecureTransport": "false"})
+        template_statements(), Request("s3:GetObject", context={"aws:SecureTransport": "false"})
     )
 
 

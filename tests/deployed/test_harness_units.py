@@ -102,6 +102,22 @@ def test_conditions_and_role_statements_resolve(template: dict[str, Any]) -> Non
     assert listing["Condition"]["StringLike"]["s3:prefix"] == ["cognito-backup", "cognito-backup/*"]
 
 
+def test_resolve_turns_intrinsics_into_data() -> None:
+    template = {
+        "Parameters": {"P": {"Type": "String"}, "Flag": {"Type": "String", "Default": "on"}},
+        "Conditions": {"C": {"Fn::Equals": [{"Ref": "Flag"}, "on"]}},
+        "Resources": {},
+    }
+    stack = Stack(template, {"P": "param"}, refs={"X": "arn"}, attributes={"K.Arn": "key"})
+    value = {
+        "A": {"Fn::If": ["C", {"Fn::GetAtt": ["K", "Arn"]}, {"Ref": "P"}]},
+        "B": {"Fn::Sub": "${X}/*"},
+        "C": [{"Ref": "AWS::NoValue"}, "kept"],
+    }
+    assert stack.resolve(value) == {"A": "key", "B": "arn/*", "C": ["kept"]}
+    assert Stack(template, {"P": "param", "Flag": "off"}).resolve(value["A"]) == "param"
+
+
 def test_an_unknown_reference_or_parameter_fails_loudly(template: dict[str, Any]) -> None:
     stack = _stack(template)
     with pytest.raises(KeyError):

@@ -57,9 +57,11 @@ def test_not_action_and_not_resource() -> None:
         ("StringEquals", "aws:kms", {"k": "AES256"}, False),
         ("StringEquals", "aws:kms", {}, False),
         ("StringNotEquals", "aws:kms", {"k": "AES256"}, True),
-        # A missing key never matches, even a negated operator...
-        ("StringNotEquals", "aws:kms", {}, False),
-        # ...except in the IfExists form, which holds when the key is absent (issue 13's bucket policy bug).
+        # A missing key matches no value: a positive operator is false, a negated one (StringNotLike,
+        # ArnNotLike, ...) TRUE (IAM User Guide, "Condition operators")...
+        ("StringNotEquals", "aws:kms", {}, True),
+        ("ArnNotLike", "arn:aws:sns:*", {}, True),
+        # ...and so does the IfExists form (issue 13's bucket policy bug: it held for every UploadPart).
         ("StringNotEqualsIfExists", "aws:kms", {}, True),
         ("StringNotEqualsIfExists", "aws:kms", {"k": "aws:kms"}, False),
         ("StringNotEqualsIfExists", "aws:kms", {"k": "AES256"}, True),
