@@ -5,6 +5,10 @@ leave for the endpoint: an answer given here is parsed, classified and retried b
 the same answer from AWS would be. So a test sees every retry layer at work (botocore's and the tool's)
 and counts true HTTP attempts, i.e. quota hits.
 
+A plan picks the fault per (operation, attempt): any function, or `by_operation` for fixed answers to
+named operations. `HttpFaults.install` puts it on one client, `every_new_client` on every client created
+meanwhile (a CLI command or a Lambda handler builds its own).
+
 Works against moto in-process (mock_aws) and against moto's HTTP server. Under mock_aws, moto answers
 from a 'before-send' handler of its own that runs whatever the others answered; a faulted request is
 therefore re-addressed to a host no handler serves, so moto never carries it out (a throttled or failed
@@ -17,12 +21,13 @@ import io
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore import handlers
+import botocore.session
+import pytest
 from botocore.awsrequest import AWSResponse
 
 # (operation name, 1-based attempt number of that operation) -> a fault to answer with, or None.
@@ -35,7 +40,9 @@ _NOWHERE = "https://fault-injected.invalid/"
 class Fault:
     status: int
     code: str = ""
-    body: bytes | None = None  # the raw answer; default: an AWS error document for `code`
+    body: bytes | None = None  # the raw answer (e.g. an HTML page); default: an AWS error document for `code`
+    # The answer's Content-Type; default: the protocol's for the error document, none for a raw `body`.
+    content_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     # A connection that breaks instead of answering (botocore raises as for a dead socket).
     exception: Exception | None = None
@@ -49,6 +56,21 @@ def internal_error() -> Fault:
     return Fault(500, "InternalErrorException")
 
 
+# An emulator's answer to a call it does not implement (no AWS error document).
+HTML_PAGE = b"<!DOCTYPE html><html><body><h1>500 Internal Server Error</h1></body></html>"
+
+
+def by_operation(faults: Mapping[str, Fault], *, times: int | None = None) -> Plan:
+    """A plan answering each named operation with its fault: on every attempt, or on its first `times`."""
+
+    def plan(operation: str, attempt: int) -> Fault | None:
+        if times is not None and attempt > times:
+            return None
+        return faults.get(operation)
+
+    return plan
+
+
 class _Raw(io.BytesIO):
     """What botocore reads an HTTP body from (urllib3's response offers `stream`)."""
 
@@ -57,10 +79,11 @@ class _Raw(io.BytesIO):
             yield chunk
 
 
-def _error_body(protocol: str, code: str) -> bytes:
-    if protocol in ("json", "rest-json"):
-        return json.dumps({"__type": code, "message": "injected by test"}).encode()
-    return f"<Error><Code>{code}</Code><Message>injected by test</Message></Error>".encode()
+def _error_document(protocol: str, code: str) -> tuple[bytes, str]:
+    """An AWS error document for `code` and its Content-Type."""
+    if protocol == "json":
+        return json.dumps({"__type": code, "message": "injected by test"}).encode(), "application/x-amz-json-1.1"
+    return f"<Error><Code>{code}</Code><Message>injected by test</Message></Error>".encode(), "application/xml"
 
 
 @dataclass
@@ -88,13 +111,20 @@ class HttpFaults:
         request.url = _NOWHERE
         if fault.exception is not None:
             raise fault.exception
-        body = fault.body if fault.body is not None else _error_body(protocol, fault.code)
-        headers = {"Content-Length": str(len(body)), **fault.headers}
-        return AWSResponse(_NOWHERE, fault.status, headers, _Raw(body))
+        if fault.body is not None:
+            body, content_type = fault.body, fault.content_type
+        else:
+            body, default_type = _error_document(protocol, fault.code)
+            content_type = fault.content_type or default_type
+        headers = {"Content-Length": str(len(body))}
+        if content_type:
+            headers["Content-Type"] = content_type
+        return AWSResponse(_NOWHERE, fault.status, {**headers, **fault.headers}, _Raw(body))
 
-    def install(self, client: Any) -> None:
-        """On one client (every service): runs before moto's own handler."""
+    def install(self, client: Any) -> HttpFaults:
+        """On one client (of any service): runs before moto's own handler."""
         client.meta.events.register_first("before-send", self.handler)
+        return self
 
     def remove(self, client: Any) -> None:
         client.meta.events.unregister("before-send", self.handler)
@@ -107,12 +137,16 @@ def _protocol_of(request: Any) -> str:
 
 
 @contextmanager
-def every_new_client(faults: HttpFaults, service_event: str = "before-send") -> Iterator[HttpFaults]:
-    """For clients the code under test creates itself (a CLI command): botocore registers its built-in
-    handlers on each new session, first ones first."""
-    entry = (service_event, faults.handler)
-    handlers.BUILTIN_HANDLERS.insert(0, entry)
-    try:
+def every_new_client(faults: HttpFaults) -> Iterator[HttpFaults]:
+    """`faults` installed on every client created meanwhile, by any botocore session (new or not): for
+    clients the code under test creates itself (a CLI command, a Lambda handler's cold start)."""
+    original = botocore.session.Session.create_client
+
+    def create_client(self: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
+        client = original(self, *args, **kwargs)
+        faults.install(client)
+        return client
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session.Session, "create_client", create_client)
         yield faults
-    finally:
-        handlers.BUILTIN_HANDLERS.remove(entry)

@@ -1,6 +1,6 @@
 """No silent gaps (issue 9, point 2): an optional configuration read that keeps failing, or is denied by
 IAM, marks the snapshot incomplete (exit 11) instead of passing for "not offered". Faults are HTTP
-answers injected at botocore's before-send (tests/section_faults.py), against moto's HTTP server."""
+answers injected at botocore's before-send (tests/http_faults.py), against moto's HTTP server."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from cognito_backup.ops.backup_steps import run_backup_step
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store.local import LocalStore
 from tests.helpers import add_user, make_pool
-from tests.section_faults import HTML_PAGE, HttpFault, on_every_client
+from tests.http_faults import HTML_PAGE, Fault, HttpFaults, by_operation, every_new_client, internal_error
 
 REGION = "us-east-1"
 JSON = "application/x-amz-json-1.1"
@@ -101,7 +101,7 @@ def _backup(client: Any, pool_id: str, tmp_path: Path) -> Any:
 def test_mfa_config_failing_every_time_makes_the_snapshot_incomplete(
     server_cognito: Any, pool: str, tmp_path: Path
 ) -> None:
-    fault = HttpFault("GetUserPoolMfaConfig").install(server_cognito)
+    faults = HttpFaults(by_operation({"GetUserPoolMfaConfig": internal_error()})).install(server_cognito)
     result = _backup(server_cognito, pool, tmp_path)
     # written, with the users, and marked
     assert result.manifest.counts["users"] == 1
@@ -111,16 +111,16 @@ def test_mfa_config_failing_every_time_makes_the_snapshot_incomplete(
     assert "GetUserPoolMfaConfig" not in result.manifest.extra["unavailable"]
     assert result.summary()["incomplete"] == result.manifest.incomplete
     # the tool asked again beyond botocore's own attempts
-    assert fault.sent > OPTIONAL_ATTEMPTS
+    assert faults.attempts["GetUserPoolMfaConfig"] > OPTIONAL_ATTEMPTS
     repo = Repository(LocalStore(tmp_path / "repo"))
     config = repo.load_config(repo.resolve("latest"))
     assert config.incomplete == result.manifest.incomplete
 
 
 def test_mfa_config_failing_once_is_retried_and_complete(server_cognito: Any, pool: str, tmp_path: Path) -> None:
-    fault = HttpFault("GetUserPoolMfaConfig", times=1).install(server_cognito)
+    faults = HttpFaults(by_operation({"GetUserPoolMfaConfig": internal_error()}, times=1)).install(server_cognito)
     result = _backup(server_cognito, pool, tmp_path)
-    assert fault.injected == 1 and fault.sent == 2
+    assert faults.injected["GetUserPoolMfaConfig"] == 1 and faults.attempts["GetUserPoolMfaConfig"] == 2
     assert result.manifest.incomplete == {}
     repo = Repository(LocalStore(tmp_path / "repo"))
     assert repo.load_config(repo.resolve("latest")).mfa_config["MfaConfiguration"] == "OPTIONAL"
@@ -130,7 +130,7 @@ def test_mfa_config_failing_once_is_retried_and_complete(server_cognito: Any, po
 def test_denied_section_makes_the_snapshot_incomplete(
     server_cognito: Any, pool: str, tmp_path: Path, code: str
 ) -> None:
-    HttpFault("GetUserPoolMfaConfig", status=400, code=code).install(server_cognito)
+    HttpFaults(by_operation({"GetUserPoolMfaConfig": Fault(400, code)})).install(server_cognito)
     result = _backup(server_cognito, pool, tmp_path)
     assert result.manifest.incomplete == {"GetUserPoolMfaConfig": f"access denied ({code})"}
 
@@ -138,21 +138,20 @@ def test_denied_section_makes_the_snapshot_incomplete(
 def test_html_page_means_not_offered_and_a_gateway_page_means_outage(
     server_cognito: Any, pool: str, tmp_path: Path
 ) -> None:
-    HttpFault("GetUserPoolMfaConfig", code=None, body=HTML_PAGE, content_type="text/html").install(server_cognito)
-    HttpFault("ListResourceServers", status=503, code=None, body=b"<html>503</html>", content_type="text/html").install(
-        server_cognito
-    )
+    pages = {
+        "GetUserPoolMfaConfig": Fault(500, body=HTML_PAGE, content_type="text/html"),
+        "ListResourceServers": Fault(503, body=b"<html>503</html>", content_type="text/html"),
+    }
+    HttpFaults(by_operation(pages)).install(server_cognito)
     result = _backup(server_cognito, pool, tmp_path)
     assert result.manifest.extra["unavailable"]["GetUserPoolMfaConfig"] == "HTTP 500 without an AWS error"
     assert result.manifest.incomplete == {"ListResourceServers": f"503 after {OPTIONAL_ATTEMPTS} attempts"}
 
 
 def test_a_pool_deleted_during_the_read_still_fails_the_backup(server_cognito: Any, pool: str, tmp_path: Path) -> None:
-    gone = HttpFault("GetUserPoolMfaConfig", status=400, code=None, content_type=JSON)
-    gone.body = json.dumps(
-        {"__type": "ResourceNotFoundException", "message": f"User pool {pool} does not exist."}
-    ).encode()
-    gone.install(server_cognito)
+    body = json.dumps({"__type": "ResourceNotFoundException", "message": f"User pool {pool} does not exist."})
+    gone = Fault(400, body=body.encode(), content_type=JSON)
+    HttpFaults(by_operation({"GetUserPoolMfaConfig": gone})).install(server_cognito)
     with pytest.raises(PoolNotFound):
         _backup(server_cognito, pool, tmp_path)
     assert not list(tmp_path.glob("repo/snapshots/*.json"))
@@ -164,14 +163,14 @@ def test_cli_backup_exits_11_and_every_view_says_incomplete(
     monkeypatch.setenv("AWS_ENDPOINT_URL", server_url)
     repo = str(tmp_path / "repo")
     runner = CliRunner()
-    with on_every_client(HttpFault("GetUserPoolMfaConfig")):
+    with every_new_client(HttpFaults(by_operation({"GetUserPoolMfaConfig": internal_error()}))):
         result = runner.invoke(cli, ["backup", "--user-pool-id", pool, "--repo", repo, "--json"])
     assert result.exit_code == SnapshotIncomplete.exit_code == 11, result.output
     body = json.loads(result.stdout)
     assert body["incomplete"] == {"GetUserPoolMfaConfig": f"InternalErrorException after {OPTIONAL_ATTEMPTS} attempts"}
     assert "incomplete" in result.stderr
 
-    with on_every_client(HttpFault("GetUserPoolMfaConfig")):
+    with every_new_client(HttpFaults(by_operation({"GetUserPoolMfaConfig": internal_error()}))):
         human = runner.invoke(cli, ["backup", "--user-pool-id", pool, "--repo", repo])
     assert human.exit_code == 11
     assert "GetUserPoolMfaConfig" in human.stderr
@@ -197,7 +196,7 @@ def test_cli_backup_exits_11_and_every_view_says_incomplete(
 
 
 def test_step_backup_carries_the_marker(server_cognito: Any, pool: str, tmp_path: Path) -> None:
-    HttpFault("GetUserPoolMfaConfig", status=400, code="AccessDeniedException").install(server_cognito)
+    HttpFaults(by_operation({"GetUserPoolMfaConfig": Fault(400, "AccessDeniedException")})).install(server_cognito)
     repo = Repository(LocalStore(tmp_path / "repo"))
     reader = PoolReader(server_cognito, Pacer(sleep=lambda s: None), pool)
     result = run_backup_step(reader, repo, REGION, None, deadline=lambda: 1000.0)
@@ -222,7 +221,7 @@ def test_lambda_result_says_incomplete(
     backup_lambda._runtime.clear()  # a cold container: its clients get the fault
     event: dict[str, Any] = {"checkpoint": None}
     try:
-        with on_every_client(HttpFault("GetUserPoolMfaConfig", status=400, code="AccessDeniedException")):
+        with every_new_client(HttpFaults(by_operation({"GetUserPoolMfaConfig": Fault(400, "AccessDeniedException")}))):
             for _ in range(20):
                 out = backup_lambda.handler(event, None)
                 if out["done"]:

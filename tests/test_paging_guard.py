@@ -1,6 +1,6 @@
 """An endpoint that hands back a paging token it already gave (cognito-local ignores paging tokens) must
 end the read with an error, never loop forever. The endpoint is moto's server with the repeating answers
-injected at botocore's before-send (tests/section_faults.py)."""
+injected at botocore's before-send (tests/http_faults.py)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.errors import AwsError
 from tests.helpers import make_pool
-from tests.section_faults import HttpFault
+from tests.http_faults import Fault, HttpFaults, by_operation
 
 JSON = "application/x-amz-json-1.1"
 
 
-def _same_token_every_time(operation: str, body: dict[str, Any]) -> HttpFault:
-    return HttpFault(operation, status=200, code=None, content_type=JSON, body=json.dumps(body).encode())
+def _answer(body: dict[str, Any]) -> Fault:
+    return Fault(200, body=json.dumps(body).encode(), content_type=JSON)
 
 
 @pytest.mark.parametrize(
@@ -34,11 +34,11 @@ def _same_token_every_time(operation: str, body: dict[str, Any]) -> HttpFault:
 )
 def test_a_repeated_token_ends_the_read(server_cognito: Any, operation: str, body: dict[str, Any], read: Any) -> None:
     pool = make_pool(server_cognito)
-    fault = _same_token_every_time(operation, body).install(server_cognito)
+    faults = HttpFaults(by_operation({operation: _answer(body)})).install(server_cognito)
     reader = PoolReader(server_cognito, Pacer(sleep=lambda s: None), pool, chains=1)
     with pytest.raises(AwsError, match="same pagination token"):
         read(reader)
-    assert fault.sent <= 2
+    assert faults.attempts[operation] <= 2
 
 
 def test_an_endpoint_ignoring_sub_prefix_filters_is_read_in_one_chain(server_cognito: Any) -> None:
@@ -52,9 +52,7 @@ def test_an_endpoint_ignoring_sub_prefix_filters_is_read_in_one_chain(server_cog
             ("bo", "a0b00000-0000-4000-8000-000000000002"),
         ]
     ]
-    HttpFault(
-        "ListUsers", status=200, code=None, content_type=JSON, body=json.dumps({"Users": users}).encode()
-    ).install(server_cognito)
+    HttpFaults(by_operation({"ListUsers": _answer({"Users": users})})).install(server_cognito)
     reader = PoolReader(server_cognito, Pacer(sleep=lambda s: None), pool, chains=16)
     assert sorted(u.username for u in reader.iter_users()) == ["ana", "bo"]
     assert reader.used_chains == 1
