@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from cognito_backup.cli.main import cli
+from cognito_backup.core.standby import STANDBY_TAG
 from cognito_backup.model import User
 from cognito_backup.serverless import backup as backup_lambda
 from cognito_backup.serverless import capture as capture_lambda
@@ -274,12 +275,14 @@ def standby_paths(stack: Stack, standby: str, tag: str) -> list[dict[str, Any]]:
     return rounds
 
 
-def divergent_standby(cognito: Any) -> str:
+def divergent_standby(cognito: Any, source: str) -> str:
     """A standby made by hand that differs from the source in every way a round repairs: a custom
     attribute missing, a group to update, one to create and one to delete, a user to enable, to update,
-    to strip of an attribute, to take out of a group, one to delete, and users to create."""
+    to strip of an attribute, to take out of a group, one to delete, and users to create. It carries the
+    standby tag, as after the operator's one `replicate --yes` (a round deletes only from a standby)."""
     schema = [a for a in CUSTOM_SCHEMA if a["Name"] != "vip"]
-    pool = str(cognito.create_user_pool(PoolName="plain-standby", Schema=schema)["UserPool"]["Id"])
+    tags = {STANDBY_TAG: source}
+    pool = str(cognito.create_user_pool(PoolName="plain-standby", Schema=schema, UserPoolTags=tags)["UserPool"]["Id"])
     cognito.create_group(UserPoolId=pool, GroupName="admins", Description="stale", Precedence=1)
     cognito.create_group(UserPoolId=pool, GroupName="legacy")
     alice = {"email": "alice@example.com", "email_verified": "true", "family_name": "Stale", "custom:tier": "old"}
@@ -301,7 +304,7 @@ def run_all_paths(
     trigger(stack)
     # A standby made by hand (an empty pool of the same schema) and one made by `restore --new-pool`,
     # which has the source's app clients, identity providers and domain to describe.
-    plain = divergent_standby(stack.cognito)
+    plain = divergent_standby(stack.cognito, stack.source)
     for r in standby_paths(stack, plain, "plain"):
         if on_round:
             on_round("plain", r)

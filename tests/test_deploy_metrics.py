@@ -205,7 +205,7 @@ def test_capture_handler_reports_a_change_left_waiting(stack: Stack, capsys: pyt
 
 def test_replicate_handler_publishes_the_standby_lag(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     snapshot_in_steps(stack, pages_per_step=1_000_000)
-    stack.monkeypatch.setenv("COGNITO_BACKUP_STANDBY_POOL_ID", divergent_standby(stack.cognito))
+    stack.monkeypatch.setenv("COGNITO_BACKUP_STANDBY_POOL_ID", divergent_standby(stack.cognito, stack.source))
     stack.monkeypatch.setenv("COGNITO_BACKUP_STANDBY_REGION", "us-east-1")
     capsys.readouterr()
     rounds = [replicate_round(stack)]  # the first round applies the snapshot

@@ -133,7 +133,7 @@ def test_at_with_snapshot_is_a_usage_error_even_latest(aws: None, tmp_path: Path
 
 
 def test_custom_attribute_conflict_exits_8_naming_it_and_writes_nothing(aws: None, tmp_path: Path) -> None:
-    cognito, _, _, _, repo = setup(tmp_path)
+    cognito, _, _, source, repo = setup(tmp_path)
     target = str(
         cognito.create_user_pool(
             PoolName="other",
@@ -143,7 +143,11 @@ def test_custom_attribute_conflict_exits_8_naming_it_and_writes_nothing(aws: Non
             ],
         )["UserPool"]["Id"]
     )
-    result = run("restore", "--repo", repo, "--user-pool-id", target, "--report-dir", str(tmp_path / "r"))
+    result = run(
+        "restore",
+        *("--repo", repo, "--source-user-pool-id", source, "--user-pool-id", target),
+        *("--report-dir", str(tmp_path / "r")),
+    )
     assert result.exit_code == 8, result.output
     assert "custom:score is Number in the snapshot but String in the target" in result.output
     assert "custom:tier is mutable in the snapshot but immutable in the target" in result.output

@@ -49,7 +49,11 @@ def test_federated_user_gives_exit_12_naming_it_text_and_json(cognito: Any, tmp_
     assert body["created"] >= 1  # ann is there: the restore did all it could
     assert {u["Username"] for u in cognito.list_users(UserPoolId=body["user_pool_id"])["Users"]} == {"ann"}
 
-    again = run("restore", "--repo", repo, "--user-pool-id", body["user_pool_id"], "--report-dir", reports)
+    again = run(
+        "restore",
+        *("--repo", repo, "--source-user-pool-id", pool, "--user-pool-id", body["user_pool_id"]),
+        *("--report-dir", reports),
+    )
     assert again.exit_code == 12
     assert "Google_1234567890" in again.output and "federated" in again.output
     assert "cannot take" in again.output
@@ -66,8 +70,8 @@ def test_a_restore_that_creates_none_of_the_users_is_not_a_success(cognito: Any,
             Schema=[{"Name": "given_name", "AttributeDataType": "String", "Required": True, "Mutable": True}],
         )["UserPool"]["Id"]
     )
-    result = run("restore", "--repo", str(tmp_path / "repo"), "--user-pool-id", strict, "--json",
-                 "--report-dir", str(tmp_path / "reports"))  # fmt: skip
+    result = run("restore", "--repo", str(tmp_path / "repo"), "--source-user-pool-id", pool, "--user-pool-id",
+                 strict, "--json", "--report-dir", str(tmp_path / "reports"))  # fmt: skip
     assert result.exit_code == 12, result.output
     body = json.loads(result.output)
     assert body["created"] == 0
@@ -138,6 +142,7 @@ def test_users_the_target_does_not_hold_afterwards_are_a_failure(cognito: Any, t
         Repository(open_store(str(tmp_path / "repo"), AwsContext())),
         RestoreRequest(
             snapshot="latest",
+            source_pool_id=pool,
             target_pool_id=target,
             options=RestoreOptions(plan=PlanOptions(password_mode="none")),
             report_dir=tmp_path / "reports",
@@ -209,7 +214,8 @@ def test_cli_exits_1_naming_users_missing_after_the_restore(
     proxy = LostCreateProxy(server_url)
     try:
         args = ["--endpoint-url", proxy.url, "restore", "--repo", str(tmp_path / "repo"), "--user-pool-id", target,
-                "--password-mode", "none", "--report-dir", str(tmp_path / "reports")]  # fmt: skip
+                "--source-user-pool-id", pool, "--password-mode", "none",
+                "--report-dir", str(tmp_path / "reports")]  # fmt: skip
         result = CliRunner().invoke(cli, [*args, "--json"])
         assert result.exit_code == 1, result.output
         body = json.loads(result.stdout)

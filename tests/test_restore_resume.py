@@ -132,7 +132,7 @@ def test_users_created_in_the_target_during_the_restore_keep_their_own_password(
     cognito.meta.events.register("before-call.cognito-idp.AdminCreateUser", meanwhile)
     recorder = CallRecorder(cognito)
     # One creating worker: the other administrator acts before the restore's second create is sent.
-    req = request(None, tmp_path / "reports", target_pool_id=target)
+    req = request(None, tmp_path / "reports", target_pool_id=target, source_pool_id=source)
     req.options.workers = {**default_workers(quiet_pacer().rates), "UserCreation": 1}
     outcome = run_restore(cognito, quiet_pacer(), repo, req)
     assert done
@@ -296,10 +296,14 @@ def test_a_dry_run_stores_no_state(cognito: Any, tmp_path: Path) -> None:
     source = rich_pool(cognito, "A")
     repo = backup(cognito, source, tmp_path / "repo")
     target = make_pool(cognito, "B")
-    run_restore(cognito, quiet_pacer(), repo, request(None, tmp_path / "r", target_pool_id=target))
+    run_restore(
+        cognito, quiet_pacer(), repo, request(None, tmp_path / "r", target_pool_id=target, source_pool_id=source)
+    )
     before = sorted(i.key for i in repo.store.list("restores/"))
     cognito.admin_delete_user(UserPoolId=target, Username="bob")
-    dry = RestoreRequest(target_pool_id=target, report_dir=tmp_path / "r", options=RestoreOptions(dry_run=True))
+    dry = RestoreRequest(
+        target_pool_id=target, source_pool_id=source, report_dir=tmp_path / "r", options=RestoreOptions(dry_run=True)
+    )
     assert run_restore(cognito, quiet_pacer(), repo, dry).summary.plan.count_by_kind()["create_user"] == 1
     new = RestoreRequest(new_pool_name="C", report_dir=tmp_path / "r", options=RestoreOptions(dry_run=True))
     run_restore(cognito, quiet_pacer(), repo, new)
@@ -380,9 +384,8 @@ def test_a_deleted_pool_is_recreated_and_an_untagged_one_refused(cognito: Any, t
     assert pool != first and again.summary.user_pool_id == pool
     assert again.summary.failures() == [] and again.summary.counts()["created"] == 5 + 3 + 7
     assert {u.status for u in read_state(cognito, pool).users.values()} == {"CONFIRMED"}
-    cognito.update_user_pool(
-        UserPoolId=pool, UserPoolTags={"team": "auth"}
-    )  # drops our tag (moto has no UntagResource)
+    arn = cognito.describe_user_pool(UserPoolId=pool)["UserPool"]["Arn"]
+    cognito.untag_resource(ResourceArn=arn, TagKeys=["cognito-backup:restore-id"])  # someone drops our tag
     recorder = CallRecorder(cognito)
     with pytest.raises(PlanRefused, match="no longer carries its tag"):
         run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "r"))
@@ -416,7 +419,11 @@ def test_without_write_access_to_the_repository_nothing_is_created(
     repo = backup(cognito, source, tmp_path / "repo")
     target = make_pool(cognito, "B")
     recorder = CallRecorder(cognito)
-    req = request("C", tmp_path / "r") if into_new_pool else request(None, tmp_path / "r", target_pool_id=target)
+    req = (
+        request("C", tmp_path / "r")
+        if into_new_pool
+        else request(None, tmp_path / "r", target_pool_id=target, source_pool_id=source)
+    )
     with pytest.raises(StoreUnavailable, match="restores/"):
         run_restore(cognito, quiet_pacer(), Repository(ReadOnlyStore(repo.store)), req)
     assert recorder.writes() == []
