@@ -97,6 +97,8 @@ class PitrDouble:
         self.recorded: dict[str, list[tuple[dt.datetime, dict[str, UserRecord]]]] = {}
         self.generating_polls = 1
         self.force_final: str | None = None
+        # Simulates the 24 hours passing between the preview and the Start call (a prompt left unanswered).
+        self.expire_before_start = False
         self.calls: list[str] = []
 
     # ---- test controls ---------------------------------------------------------------------------
@@ -239,6 +241,9 @@ class PitrDouble:
 
     def op_StartPointInTimeRecovery(self, req: dict[str, Any]) -> dict[str, Any]:
         rec = self._find(req)
+        if self.expire_before_start:
+            rec.initiated -= DAY + dt.timedelta(seconds=1)
+            self._expire(rec)
         if rec.status != "PREVIEW_GENERATED":
             raise DoubleError("ConcurrentModificationException", f"Recovery is {rec.status}.")
         rec.status = "RESTORING"

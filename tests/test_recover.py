@@ -299,3 +299,34 @@ def test_ctrl_c_before_the_start_cancels_the_recovery(double: PitrDouble) -> Non
     assert result.exit_code == 130, result.output
     assert "cancelled" in result.stderr and "writes resumed" in result.stderr
     assert double.recs[0].status == "PREVIEW_CANCELLED"
+
+
+def test_aborted_after_the_start_exits_9_and_says_writes_stay_paused(double: PitrDouble) -> None:
+    pool = old_pool(double)
+    double.force_final = "AWS_ABORTED"
+    result = run("--user-pool-id", pool, "--at", iso(an_hour_ago()), "--yes", "--json")
+    assert result.exit_code == 9
+    body = json.loads(result.stdout)
+    assert body["recovery"]["status"] == "AWS_ABORTED"
+    assert body["recovery"]["writes_paused"] is True
+    assert "support case" in body["error"]["message"]
+
+
+def test_preview_expired_before_the_start_says_the_write_pause_ended(double: PitrDouble) -> None:
+    pool = old_pool(double)
+    double.expire_before_start = True
+    result = run("--user-pool-id", pool, "--at", iso(an_hour_ago()), "--yes")
+    assert result.exit_code == 8, result.output
+    assert "expired" in result.stderr and "write pause ended" in result.stderr
+    status = json.loads(run("--user-pool-id", pool, "--status", "--json").stdout)
+    assert status["active"] is None
+    assert status["recoveries"][0]["status"] == "PREVIEW_EXPIRED"
+    assert run("--user-pool-id", pool, "--cancel").exit_code == 7  # nothing active any more
+
+
+def test_the_write_pause_is_announced_before_initiating(double: PitrDouble) -> None:
+    pool = old_pool(double)
+    result = run("--user-pool-id", pool, "--at", iso(an_hour_ago()), "--yes")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.index("pauses every write") < result.stderr.index("Initiated recovery")
+    assert "does not restore" in result.stderr or "never configuration" in result.stderr

@@ -181,7 +181,7 @@ def recover(
             raise Interrupted(
                 f"Not started: recovery {recovery.restore_id} cancelled, writes resumed, nothing changed."
             )
-        recovery = pitr.start(recovery.restore_id)
+        recovery = _start(pitr, recovery, body, as_json)
         started = True
     except KeyboardInterrupt:
         if started:
@@ -216,6 +216,18 @@ def recover(
         emit_json(body)
     if data_diffs:
         sys.exit(DifferencesFound.exit_code)
+
+
+def _start(pitr: NativePitr, recovery: Recovery, body: dict[str, Any], as_json: bool) -> Recovery:
+    """Start; a refusal is explained by the recovery's status when that tells more (the preview expired
+    while the prompt waited: the write pause ended and nothing changed)."""
+    try:
+        return pitr.start(recovery.restore_id)
+    except CognitoBackupError:
+        current = pitr.describe(recovery.restore_id)
+        if outcome_error(current, pitr.pool_id) is not None:
+            _fail_on(current, pitr.pool_id, body, as_json)
+        raise
 
 
 def _sleeper(seconds: float) -> Callable[[float], None]:
