@@ -288,6 +288,23 @@ def parse_restore_id(value: str) -> str:
     return value
 
 
+def native_alternative(at: dt.datetime, now: dt.datetime, target_pool: str, source_pool: str) -> str | None:
+    """For `restore --at T` into the pool the repository backs up: a sentence when AWS's own recovery
+    could do the same in place and keep what a restore cannot (passwords, MFA, passkeys, sub). The
+    feature plan is not known from here (the restore reads no tier), so the sentence names it."""
+    age = now - at
+    if target_pool != source_pool or age < MIN_AGE or age > WINDOWS["PLUS"]:
+        return None
+    plans = "Essentials or Plus" if age <= WINDOWS["ESSENTIALS"] else "Plus"
+    return (
+        f"AWS's own point-in-time recovery could restore {target_pool} to {_stamp(at)} in place and keep "
+        f"passwords, MFA settings, passkeys and each user's sub, if the pool is on the {plans} feature plan (it "
+        "reverts every user change after that time, deletes later sign-ups, restores no configuration and runs "
+        f"once per 24 hours): cognito-backup recover --user-pool-id {target_pool} --at {_stamp(at)} --repo REPO "
+        "--dry-run"
+    )
+
+
 # ---- this tool's own per-user view of the same recovery ------------------------------------------
 
 
