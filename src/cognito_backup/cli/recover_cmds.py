@@ -79,7 +79,13 @@ PAUSE_WARNING = (
 @click.option("--status", "show_status", is_flag=True, help="Show the pool's recoveries and what each status means.")
 @click.option("--cancel", "do_cancel", is_flag=True, help="Cancel the pool's recovery before it starts; writes resume.")
 @click.option("--restore-id", help="With --status or --cancel: one recovery (default: the active one).")
-@click.option("--poll-seconds", type=click.FloatRange(min=0.0), default=POLL_SECONDS, show_default=True, hidden=True)
+@click.option(
+    "--poll-seconds",
+    type=click.FloatRange(min=0.0),
+    default=POLL_SECONDS,
+    show_default=True,
+    help="Seconds between two looks at the recovery's status while waiting.",
+)
 @rate_options
 @json_option
 @click.pass_context
