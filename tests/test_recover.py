@@ -255,6 +255,7 @@ def test_repository_plan_beside_awss_counts_then_result_checked(double: PitrDoub
     backup_at(double, pool, repo, at)
     double.record(pool, at)
     mutate(double, pool)
+    double.client().update_user_pool(UserPoolId=pool, DeletionProtection="ACTIVE")  # configuration: not AWS's job
     result = run("--user-pool-id", pool, "--at", iso(at), "--repo", repo, "--yes", "--json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
@@ -264,6 +265,9 @@ def test_repository_plan_beside_awss_counts_then_result_checked(double: PitrDoub
     assert users["aws"] == {"entity": "Users", "create": 1, "update": 1, "delete": 1}
     assert users["tool"] == users["aws"]
     assert body["verify"]["user_data_differences"] == []
+    config = body["verify"]["configuration_differences"]
+    assert [d["name"] for d in config] == ["DeletionProtection"]
+    assert f"diff --repo {repo} --user-pool-id {pool} --at {iso(at)}" in body["configuration_hint"]
 
 
 def test_dry_run_checks_and_plans_without_initiating(double: PitrDouble, tmp_path: Path) -> None:

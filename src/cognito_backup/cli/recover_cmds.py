@@ -28,13 +28,13 @@ from cognito_backup.cli.restore_cmds import _parse_at
 from cognito_backup.core.recover_plan import (
     CANCELLABLE,
     COMPLETED,
-    CONFIG_HINT,
     GENERATED,
     NOT_RESTORED_BY_AWS,
     PreviewCount,
     Recovery,
     active_recovery,
     check_request,
+    config_hint,
     outcome_error,
     parse_restore_id,
     refusals,
@@ -217,7 +217,9 @@ def recover(
         }
         talk.verified(data_diffs, config_diffs, view.label or "")
     talk.say(NOT_RESTORED_BY_AWS)
-    talk.say("Hint: " + CONFIG_HINT)
+    hint = config_hint(user_pool_id, at, repo)
+    body["configuration_hint"] = hint
+    talk.say("Hint: " + hint)
     if as_json:
         emit_json(body)
     if data_diffs:

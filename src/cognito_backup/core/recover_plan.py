@@ -64,15 +64,21 @@ STATUS_SENTENCES = {
 }
 
 NOT_RESTORED_BY_AWS = (
-    "AWS's recovery restores user data only, never configuration: app clients, the attribute schema, groups' "
-    "settings beyond their existence, identity providers, resource servers, domain, triggers, MFA and "
-    "password policies, encryption and replication settings stay as they are now."
+    "AWS's recovery restores user data only (users, attributes, groups, memberships, passwords, MFA settings, "
+    "passkeys), never configuration: app clients, the attribute schema, identity providers, resource servers, "
+    "domain, triggers, MFA and password policies, encryption and replication settings stay as they are now."
 )
-CONFIG_HINT = (
-    "To see configuration that changed since then: `cognito-backup diff --repo REPO --user-pool-id POOL --at T`; "
-    "to rebuild it, `cognito-backup restore --repo REPO --at T --new-pool NAME` recreates the pool's whole "
-    "configuration from the repository."
-)
+
+
+def config_hint(pool_id: str, at: dt.datetime, repo: str | None) -> str:
+    """How to see and rebuild, from the repository, the configuration AWS's recovery leaves alone."""
+    where = repo or "REPO"
+    stamp = _stamp(at)
+    return (
+        f"configuration changed since {stamp} shows in `cognito-backup diff --repo {where} --user-pool-id {pool_id} "
+        f"--at {stamp}`; `cognito-backup restore --repo {where} --at {stamp} --new-pool NAME` recreates the whole "
+        "pool, configuration included, from the repository."
+    )
 
 
 @dataclass(frozen=True)
