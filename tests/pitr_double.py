@@ -99,6 +99,7 @@ class PitrDouble:
         self.force_final: str | None = None
         # Simulates the 24 hours passing between the preview and the Start call (a prompt left unanswered).
         self.expire_before_start = False
+        self.failing_describes = 0  # the next N DescribePointInTimeRecovery calls fail (InternalErrorException)
         self.calls: list[str] = []
 
     # ---- test controls ---------------------------------------------------------------------------
@@ -142,7 +143,8 @@ class PitrDouble:
                 result = handler(json.loads(body or b"{}"))
                 status, payload = "200 OK", result
             except DoubleError as err:
-                status, payload = "400 Bad Request", {"__type": err.code, "message": err.message}
+                status = "500 Internal Server Error" if err.code == "InternalErrorException" else "400 Bad Request"
+                payload = {"__type": err.code, "message": err.message}
             data = json.dumps(payload).encode()
             start_response(status, [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))])
             return [data]
@@ -215,6 +217,9 @@ class PitrDouble:
         return {"Restoration": rec.describe()}
 
     def op_DescribePointInTimeRecovery(self, req: dict[str, Any]) -> dict[str, Any]:
+        if self.failing_describes > 0:
+            self.failing_describes -= 1
+            raise DoubleError("InternalErrorException", "Internal error.")
         rec = self._find(req)
         if rec.status == "PREVIEW_GENERATING":
             rec.polls += 1

@@ -334,3 +334,12 @@ def test_the_write_pause_is_announced_before_initiating(double: PitrDouble) -> N
     assert result.exit_code == 0, result.output
     assert result.stderr.index("pauses every write") < result.stderr.index("Initiated recovery")
     assert "does not restore" in result.stderr or "never configuration" in result.stderr
+
+
+def test_a_failure_while_waiting_for_the_preview_cancels_so_writes_resume(double: PitrDouble) -> None:
+    pool = old_pool(double)
+    double.failing_describes = 10**6  # every look fails: AWS keeps answering InternalErrorException
+    result = run("--user-pool-id", pool, "--at", iso(an_hour_ago()), "--yes")
+    assert result.exit_code == 9, result.output
+    assert "cancelled" in result.stderr and "writes resumed" in result.stderr
+    assert double.recs[0].status == "PREVIEW_CANCELLED"

@@ -30,6 +30,7 @@ from cognito_backup.core.recover_plan import (
     COMPLETED,
     GENERATED,
     NOT_RESTORED_BY_AWS,
+    RESTORING,
     PreviewCount,
     Recovery,
     active_recovery,
@@ -168,11 +169,10 @@ def recover(
             emit_json(body)
         return
     talk.say(PAUSE_WARNING.format(pool=user_pool_id))
-    if not yes and not click.confirm("Initiate the recovery (pauses writes now)?", default=False, err=True):
+    if not yes and not _ask("Initiate the recovery (pauses writes now)?"):
         raise Interrupted("Not initiated: nothing changed.")
     recovery = pitr.initiate(at)
     talk.say(f"Initiated recovery {recovery.restore_id}: writes to {user_pool_id} are paused.")
-    started = False
     try:
         recovery = wait_for_preview(pitr, recovery.restore_id, on_status=talk.progress, sleep=_sleeper(poll_seconds))
         body["restore_id"] = recovery.restore_id
@@ -180,23 +180,19 @@ def recover(
             _fail_on(recovery, user_pool_id, body, as_json)
         body["comparison"] = side_by_side(recovery.preview, view.view.counts() if view.view else [])
         talk.preview(recovery.preview, view)
-        if not yes and not click.confirm(
-            "Start the recovery? It cannot be cancelled once started", default=False, err=True
-        ):
-            pitr.cancel(recovery.restore_id)
-            raise Interrupted(
-                f"Not started: recovery {recovery.restore_id} cancelled, writes resumed, nothing changed."
-            )
-        recovery = _start(pitr, recovery, body, as_json)
-        started = True
+        if not yes and not _ask("Start the recovery? It cannot be cancelled once started"):
+            raise Interrupted(_cancel_before_start(pitr, recovery.restore_id, "Not started"))
+        recovery = _start(pitr, recovery)
     except KeyboardInterrupt:
-        if started:
+        raise Interrupted(_cancel_before_start(pitr, recovery.restore_id, "Interrupted before the start")) from None
+    except CognitoBackupError as exc:
+        if isinstance(exc, Interrupted) or recovery.status not in CANCELLABLE:
             raise
-        cancelled = pitr.cancel(recovery.restore_id)
-        raise Interrupted(
-            f"Interrupted before the start: recovery {cancelled.restore_id} cancelled ({cancelled.status}); "
-            "writes resumed and nothing changed."
-        ) from None
+        # The pool must not stay paused for up to 24 hours because this command failed while waiting.
+        exc.message += " " + _cancel_before_start(pitr, recovery.restore_id, "Before the start")
+        raise
+    if recovery.status != RESTORING:  # refused at the start: the preview expired meanwhile, ...
+        _fail_on(recovery, user_pool_id, body, as_json)
     talk.say(f"Started recovery {recovery.restore_id}; it cannot be cancelled now.")
     try:
         recovery = wait_for_restore(pitr, recovery.restore_id, on_status=talk.progress, sleep=_sleeper(poll_seconds))
@@ -226,15 +222,47 @@ def recover(
         sys.exit(DifferencesFound.exit_code)
 
 
-def _start(pitr: NativePitr, recovery: Recovery, body: dict[str, Any], as_json: bool) -> Recovery:
-    """Start; a refusal is explained by the recovery's status when that tells more (the preview expired
-    while the prompt waited: the write pause ended and nothing changed)."""
+def _ask(question: str) -> bool:
+    """A yes/no on the terminal; Ctrl-C or end of input is a no (click.confirm would raise Abort)."""
+    try:
+        return click.confirm(question, default=False, err=True)
+    except click.Abort:
+        return False
+
+
+def _cancel_before_start(pitr: NativePitr, restore_id: str, what: str) -> str:
+    """Cancel a recovery that has not started (writes resume); the sentence saying what happened, also
+    when the cancel itself fails (then the pool stays paused until someone cancels or it expires)."""
+    try:
+        done = pitr.cancel(restore_id)
+    except CognitoBackupError as exc:
+        current = _describe_quietly(pitr, restore_id)
+        if current is not None and not current.writes_paused:
+            return f"{what}: recovery {restore_id} is {current.status}. {current.sentence}"
+        return (
+            f"{what}: cancelling recovery {restore_id} failed too ({exc.message}); writes to {pitr.pool_id} stay "
+            f"paused until `cognito-backup recover --user-pool-id {pitr.pool_id} --cancel` succeeds or the preview "
+            "expires 24 hours after initiation."
+        )
+    return f"{what}: recovery {done.restore_id} cancelled ({done.status}); writes resumed and nothing changed."
+
+
+def _describe_quietly(pitr: NativePitr, restore_id: str) -> Recovery | None:
+    try:
+        return pitr.describe(restore_id)
+    except CognitoBackupError:
+        return None
+
+
+def _start(pitr: NativePitr, recovery: Recovery) -> Recovery:
+    """Start. A refusal that the recovery's status explains (the preview expired while the prompt waited:
+    the write pause ended, nothing changed) returns that status for the caller to report."""
     try:
         return pitr.start(recovery.restore_id)
     except CognitoBackupError:
-        current = pitr.describe(recovery.restore_id)
-        if outcome_error(current, pitr.pool_id) is not None:
-            _fail_on(current, pitr.pool_id, body, as_json)
+        current = _describe_quietly(pitr, recovery.restore_id)
+        if current is not None and outcome_error(current, pitr.pool_id) is not None:
+            return current
         raise
 
 
