@@ -343,3 +343,47 @@ def test_a_failure_while_waiting_for_the_preview_cancels_so_writes_resume(double
     assert result.exit_code == 9, result.output
     assert "cancelled" in result.stderr and "writes resumed" in result.stderr
     assert double.recs[0].status == "PREVIEW_CANCELLED"
+
+
+# ---- every documented status and error has its sentence and exit code ---------------------------------
+
+OPERATIONS = (
+    "InitiatePointInTimeRecovery",
+    "DescribePointInTimeRecovery",
+    "StartPointInTimeRecovery",
+    "CancelPointInTimeRecovery",
+    "ListPointInTimeRecoveries",
+)
+
+
+def service_model() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("cognito-idp")
+
+
+def test_every_documented_status_has_a_sentence_and_final_failures_an_exit_code() -> None:
+    from cognito_backup.core.recover_plan import FINAL, STATUS_SENTENCES, outcome_error
+
+    statuses = service_model().shape_for("RestoreStatusType").enum
+    assert set(statuses) == set(STATUS_SENTENCES)
+    for status in FINAL - {"RESTORE_COMPLETED"}:
+        err = outcome_error(Recovery("0" * 8 + "-0000-0000-0000-" + "0" * 12, status), "us-east-1_A")
+        assert err is not None and err.exit_code in (1, 8, 9), status
+
+
+def test_every_documented_error_of_the_recovery_calls_gets_a_sentence() -> None:
+    from botocore.exceptions import ClientError
+
+    from cognito_backup.aws.errors import translate_client_error
+    from cognito_backup.core.recover_plan import error_for
+
+    model = service_model()
+    for name in OPERATIONS:
+        for shape in model.operation_model(name).error_shapes:
+            err = error_for(name, shape.name, "us-east-1_A", "0" * 8 + "-0000-0000-0000-" + "0" * 12)
+            if err is None:  # the general translation: access denied (3) or throttled (5)
+                exc = ClientError({"Error": {"Code": shape.name, "Message": ""}}, name)
+                err = translate_client_error(exc, name)
+                assert err.exit_code in (3, 5), shape.name
+            assert err.message and err.exit_code != 70, shape.name
