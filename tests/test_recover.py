@@ -387,3 +387,19 @@ def test_every_documented_error_of_the_recovery_calls_gets_a_sentence() -> None:
                 err = translate_client_error(exc, name)
                 assert err.exit_code in (3, 5), shape.name
             assert err.message and err.exit_code != 70, shape.name
+
+
+def test_a_botocore_without_the_operations_is_told_to_upgrade() -> None:
+    from cognito_backup.aws.native_pitr import NativePitr
+    from cognito_backup.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"botocore>=1\.44"):
+        NativePitr(object(), Pacer(), "us-east-1_A")
+
+
+def test_one_action_at_a_time(double: PitrDouble) -> None:
+    pool = old_pool(double)
+    result = run("--user-pool-id", pool, "--status", "--cancel")
+    assert result.exit_code == 2 and "exactly one" in result.stderr
+    assert run("--user-pool-id", pool).exit_code == 2
+    assert double.calls == []
