@@ -268,6 +268,7 @@ def test_repository_plan_beside_awss_counts_then_result_checked(double: PitrDoub
     config = body["verify"]["configuration_differences"]
     assert [d["name"] for d in config] == ["DeletionProtection"]
     assert f"diff --repo {repo} --user-pool-id {pool} --at {iso(at)}" in body["configuration_hint"]
+    assert f"backup --user-pool-id {pool} --repo {repo}" in body["next_step"]
 
 
 def test_dry_run_checks_and_plans_without_initiating(double: PitrDouble, tmp_path: Path) -> None:
@@ -403,3 +404,14 @@ def test_one_action_at_a_time(double: PitrDouble) -> None:
     assert result.exit_code == 2 and "exactly one" in result.stderr
     assert run("--user-pool-id", pool).exit_code == 2
     assert double.calls == []
+
+
+def test_a_repository_that_does_not_cover_t_is_no_failure(double: PitrDouble, tmp_path: Path) -> None:
+    pool = old_pool(double)
+    at = an_hour_ago()
+    repo = str(tmp_path / "repo")
+    backup_at(double, pool, repo, at + dt.timedelta(minutes=30))  # the only snapshot is later than T
+    result = run("--user-pool-id", pool, "--at", iso(at), "--repo", repo, "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)["tool_plan"]
+    assert plan["available"] is False and "No snapshot" in plan["reason"]

@@ -34,6 +34,7 @@ from cognito_backup.core.recover_plan import (
     PreviewCount,
     Recovery,
     active_recovery,
+    after_recovery,
     check_request,
     config_hint,
     outcome_error,
@@ -216,6 +217,8 @@ def recover(
     hint = config_hint(user_pool_id, at, repo)
     body["configuration_hint"] = hint
     talk.say("Hint: " + hint)
+    body["next_step"] = after_recovery(user_pool_id, repo)
+    talk.say(body["next_step"])
     if as_json:
         emit_json(body)
     if data_diffs:

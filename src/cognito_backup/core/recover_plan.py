@@ -70,6 +70,15 @@ NOT_RESTORED_BY_AWS = (
 )
 
 
+def after_recovery(pool_id: str, repo: str | None) -> str:
+    """What to do once AWS's recovery completed: its changes are not API calls that capture journals."""
+    return (
+        f"Take a fresh snapshot now (`cognito-backup backup --user-pool-id {pool_id} --repo {repo or 'REPO'}`): "
+        "AWS documents no per-user events for the recovery's changes, so the journal (and a standby that follows "
+        "it) may not know them; a point-in-time restore to a later time needs a snapshot taken after the recovery."
+    )
+
+
 def config_hint(pool_id: str, at: dt.datetime, repo: str | None) -> str:
     """How to see and rebuild, from the repository, the configuration AWS's recovery leaves alone."""
     where = repo or "REPO"
