@@ -195,6 +195,8 @@ def test_an_ineligible_pool_gets_awss_refusal_as_a_sentence(double: PitrDouble) 
     result = run("--user-pool-id", pool, "--at", iso(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)), "--yes")
     assert result.exit_code == 8
     assert "primary Region" in result.stderr and "OperationNotEnabledException" in result.stderr
+    body = json.loads(run("--user-pool-id", pool, "--at", iso(an_hour_ago()), "--yes", "--json").stdout)
+    assert body["checks"]["ok"] is True and body["error"]["kind"] == "plan_refused"
 
 
 def test_failed_preview_exits_9_and_says_writes_resumed(double: PitrDouble) -> None:

@@ -172,7 +172,10 @@ def recover(
     talk.say(PAUSE_WARNING.format(pool=user_pool_id))
     if not yes and not _ask("Initiate the recovery (pauses writes now)?"):
         raise Interrupted("Not initiated: nothing changed.")
-    recovery = pitr.initiate(at)
+    try:
+        recovery = pitr.initiate(at)
+    except CognitoBackupError as refused:  # AWS's own refusal (a limit the checks cannot see): keep the checks
+        _exit_with(refused, body, as_json)
     talk.say(f"Initiated recovery {recovery.restore_id}: writes to {user_pool_id} are paused.")
     try:
         recovery = wait_for_preview(pitr, recovery.restore_id, on_status=talk.progress, sleep=_sleeper(poll_seconds))
