@@ -380,13 +380,18 @@ class _Talk:
     def __init__(self, as_json: bool) -> None:
         self.quiet = as_json
         self.err = err_console()
+        self._last_status = ""
+        self._last_said = 0.0
 
     def say(self, text: str) -> None:
         if not self.quiet:
             self.err.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def progress(self, recovery: Recovery, waited: float) -> None:
-        self.say(f"  {recovery.status} after {waited:.0f}s")
+        # A line when the status changes, and a sign of life each minute while it stays.
+        if recovery.status != self._last_status or waited - self._last_said >= 60:
+            self._last_status, self._last_said = recovery.status, waited
+            self.say(f"  {recovery.status} after {waited:.0f}s")
 
     def checks(self, tier: str, found: list[str], view: RepoView) -> None:
         if self.quiet:
