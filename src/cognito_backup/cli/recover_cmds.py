@@ -134,7 +134,8 @@ def recover(
     if do_cancel:
         _cancel(pitr, restore_id, as_json)
         return
-    assert at is not None
+    if at is None:  # unreachable: exactly one of the three was checked above; says so to mypy
+        raise UsageError("Give exactly one of --at TIME, --status or --cancel")
     if restore_id is not None:
         raise UsageError("--restore-id goes with --status or --cancel; --at always initiates a new recovery")
     interactive = sys.stdin.isatty()
