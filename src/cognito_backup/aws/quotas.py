@@ -47,6 +47,8 @@ _CATEGORY_OPS: dict[str, tuple[str, ...]] = {
         "DescribeUserPool",
         "ListUserPools",
         "ListTagsForResource",
+        # The recovery calls: AWS's category table names none of them (late 2026); pool-level reads and
+        # writes are the closest, and `recover` makes a few calls a minute.
         "DescribePointInTimeRecovery",
         "ListPointInTimeRecoveries",
     ),
