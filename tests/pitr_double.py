@@ -99,6 +99,7 @@ class PitrDouble:
         self.force_final: str | None = None
         # Simulates the 24 hours passing between the preview and the Start call (a prompt left unanswered).
         self.expire_before_start = False
+        self.lose_initiate_answer = False  # the next Initiate acts, then answers InternalErrorException
         self.failing_describes = 0  # the next N DescribePointInTimeRecovery calls fail (InternalErrorException)
         self.calls: list[str] = []
 
@@ -214,6 +215,9 @@ class PitrDouble:
         points = [(t, s) for t, s in self.recorded.get(pool_id, []) if t <= at]
         rec.target = max(points, key=lambda p: p[0])[1] if points else None
         self.recs.insert(0, rec)
+        if self.lose_initiate_answer:
+            self.lose_initiate_answer = False
+            raise DoubleError("InternalErrorException", "Internal error.")
         return {"Restoration": rec.describe()}
 
     def op_DescribePointInTimeRecovery(self, req: dict[str, Any]) -> dict[str, Any]:

@@ -417,3 +417,12 @@ def test_a_repository_that_does_not_cover_t_is_no_failure(double: PitrDouble, tm
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)["tool_plan"]
     assert plan["available"] is False and "No snapshot" in plan["reason"]
+
+
+def test_an_initiation_whose_answer_was_lost_is_recognised_as_ours(double: PitrDouble) -> None:
+    pool = old_pool(double)
+    double.lose_initiate_answer = True  # AWS acted, answered 500; the pacer's retry is refused (one at a time)
+    result = run("--user-pool-id", pool, "--at", iso(an_hour_ago()), "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    assert double.calls.count("InitiatePointInTimeRecovery") == 2
+    assert len(double.recs) == 1 and double.recs[0].status == "RESTORE_COMPLETED"

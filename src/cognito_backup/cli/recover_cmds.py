@@ -34,6 +34,7 @@ from cognito_backup.core.recover_plan import (
     PreviewCount,
     Recovery,
     active_recovery,
+    adopt_after_failed_initiate,
     after_recovery,
     check_request,
     config_hint,
@@ -176,7 +177,10 @@ def recover(
     try:
         recovery = pitr.initiate(at)
     except CognitoBackupError as refused:  # AWS's own refusal (a limit the checks cannot see): keep the checks
-        _exit_with(refused, body, as_json)
+        ours = adopt_after_failed_initiate(facts.recoveries, pitr.recoveries(), at)
+        if ours is None:
+            _exit_with(refused, body, as_json)
+        recovery = ours
     talk.say(f"Initiated recovery {recovery.restore_id}: writes to {user_pool_id} are paused.")
     try:
         recovery = wait_for_preview(pitr, recovery.restore_id, on_status=talk.progress, sleep=_sleeper(poll_seconds))

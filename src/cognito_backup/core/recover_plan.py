@@ -213,6 +213,18 @@ def refusals(facts: PoolFacts, at: dt.datetime, now: dt.datetime) -> list[str]:
     return out
 
 
+def adopt_after_failed_initiate(
+    before: Iterable[Recovery], after: Iterable[Recovery], at: dt.datetime
+) -> Recovery | None:
+    """An initiation whose answer was lost (a 5xx after AWS acted, then a retry refused because a recovery
+    is active) still paused the pool: the active recovery to `at` that was not there before is ours."""
+    known = {r.restore_id for r in before}
+    active = active_recovery(after)
+    if active is None or active.restore_id in known or active.restore_timestamp != at:
+        return None
+    return active
+
+
 def check_request(facts: PoolFacts, at: dt.datetime, now: dt.datetime) -> None:
     found = refusals(facts, at, now)
     if found:
