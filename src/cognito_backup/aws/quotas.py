@@ -43,8 +43,24 @@ _CATEGORY_OPS: dict[str, tuple[str, ...]] = {
     "UserResourceRead": ("AdminListGroupsForUser", "AdminListDevices"),
     "UserResourceUpdate": ("AdminSetUserMFAPreference", "AdminSetUserSettings"),
     "UserAccountRecovery": ("AdminSetUserPassword", "AdminResetUserPassword"),
-    "UserPoolRead": ("DescribeUserPool", "ListUserPools", "ListTagsForResource"),
-    "UserPoolUpdate": ("CreateUserPool", "UpdateUserPool", "DeleteUserPool", "TagResource"),
+    "UserPoolRead": (
+        "DescribeUserPool",
+        "ListUserPools",
+        "ListTagsForResource",
+        # The recovery calls: AWS's category table names none of them (late 2026); pool-level reads and
+        # writes are the closest, and `recover` makes a few calls a minute.
+        "DescribePointInTimeRecovery",
+        "ListPointInTimeRecoveries",
+    ),
+    "UserPoolUpdate": (
+        "CreateUserPool",
+        "UpdateUserPool",
+        "DeleteUserPool",
+        "TagResource",
+        "InitiatePointInTimeRecovery",
+        "StartPointInTimeRecovery",
+        "CancelPointInTimeRecovery",
+    ),
     "UserPoolResourceRead": (
         "ListGroups",
         "GetGroup",

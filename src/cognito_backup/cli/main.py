@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "cognito_backup.cli.backup_cmds",
     "cognito_backup.cli.repo_cmds",
     "cognito_backup.cli.restore_cmds",
+    "cognito_backup.cli.recover_cmds",
     "cognito_backup.cli.journal_cmds",
     "cognito_backup.cli.demo",
     "cognito_backup.cli.emulator_cmd",

@@ -17,6 +17,7 @@ from cognito_backup.cli.common import (
     Progress,
     app,
     emit_json,
+    err_console,
     handle_errors,
     json_option,
     make_pacer,
@@ -25,6 +26,7 @@ from cognito_backup.cli.common import (
 )
 from cognito_backup.core.diff import differences
 from cognito_backup.core.plan import DEFAULT_PASSWORD_MODE, PASSWORD_MODES, Plan, PlanOptions
+from cognito_backup.core.recover_plan import native_alternative
 from cognito_backup.errors import DifferencesFound, UsageError
 from cognito_backup.ops.pitr import select_desired
 from cognito_backup.ops.restore import (
@@ -36,7 +38,7 @@ from cognito_backup.ops.restore import (
     outcome_error,
 )
 from cognito_backup.ops.restore import run_restore as _run_restore
-from cognito_backup.repo.repository import parse_time
+from cognito_backup.repo.repository import parse_time, utcnow
 
 MAX_PLAN_LINES = 200
 repo_option = click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
@@ -394,12 +396,21 @@ def restore(
             progress=hooks,
             confirm=None if (yes or dry_run) else _confirm_prune,
         )
-    _report(outcome, as_json)
+    native = None
+    if at is not None and target is not None:
+        # Restoring a pool onto itself: AWS's own recovery may be the better tool (it keeps passwords).
+        # A journal replayed from another pool (--source-user-pool-id) is no such case.
+        source = outcome.summary.source_pool_id or source_user_pool_id or target
+        native = native_alternative(at, utcnow(), target, source)
+    _report(outcome, as_json, native)
 
 
-def _report(outcome: RestoreOutcome, as_json: bool) -> None:
+def _report(outcome: RestoreOutcome, as_json: bool, native: str | None = None) -> None:
     summary = outcome.summary
     body = outcome.to_json()
+    body["native_recovery"] = native
+    if native and not as_json:
+        err_console().print(f"note: {native}", markup=False, highlight=False, soft_wrap=True)
     error = outcome_error(summary, str(outcome.report_path) if outcome.report_path else None)
     if as_json:
         if summary.dry_run:
