@@ -57,7 +57,11 @@ def test_restore_at_into_the_same_pool_names_aws_recovery(cognito: Any, tmp_path
     other = make_pool(cognito, "other")
     body = json.loads(
         CliRunner()
-        .invoke(cli, ["restore", "--repo", repo, "--at", stamp, "--user-pool-id", other, "--dry-run", "--json"])
+        .invoke(
+            cli,
+            ["restore", "--repo", repo, "--at", stamp, "--source-user-pool-id", pool, "--user-pool-id", other]
+            + ["--dry-run", "--json"],
+        )
         .stdout
     )
     assert body["native_recovery"] is None
