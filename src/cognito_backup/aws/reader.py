@@ -6,9 +6,10 @@ writes to Cognito; nothing here logs attribute values.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ class _Done:
 
 
 _DONE = _Done()
+_FED = _Done()  # one more task queued by a feeder of late tasks
 
 
 class PoolReader:
@@ -124,9 +126,16 @@ class PoolReader:
                 return items
 
     # ---- configuration --------------------------------------------------------------------------
-    def read_config(self) -> PoolConfig:
+    def describe_pool(self) -> dict[str, Any]:
+        """DescribeUserPool: the first answer that proves the pool exists."""
+        pool: dict[str, Any] = self.call("DescribeUserPool", UserPoolId=self.pool_id)["UserPool"]
+        return pool
+
+    def read_config(self, pool: dict[str, Any] | None = None) -> PoolConfig:
+        """The pool's configuration; `pool` is its DescribeUserPool answer when already read."""
         config = PoolConfig()
-        pool = self.call("DescribeUserPool", UserPoolId=self.pool_id)["UserPool"]
+        if pool is None:
+            pool = self.describe_pool()
         config.user_pool = jsonable(pool)
         config.tags = dict(pool.get("UserPoolTags", {}) or {})
         mfa = self._optional("GetUserPoolMfaConfig", config, UserPoolId=self.pool_id)
@@ -245,6 +254,47 @@ class PoolReader:
 
         workers = min(len(filters), max(1, self.chains))
         yield from _fan_in(filters, produce, workers, self.progress.users)
+
+    def iter_listing(
+        self, group_names: Callable[[], Iterable[str]], filters: list[str | None] | None = None
+    ) -> Generator[User | Membership]:
+        """Every user once and every membership, read together: ListUsers and ListUsersInGroup share the
+        UserList quota, so one work queue serves both and the quota stays busy to the end instead of
+        idling while the last user chains or the memberships finish alone. `group_names` runs on a
+        thread of its own (ListGroups is another quota, so the users need not wait for it); each
+        group's membership chain then goes ahead of the user chains not started yet. `chains` threads
+        list users and `workers` more take the memberships as soon as they are known. `filters` are
+        the user chains (`user_list_filters()` when not given)."""
+        if filters is None:
+            filters = self.user_list_filters()
+
+        def produce(task: tuple[str, str | None], out: Callable[[Any], None]) -> None:
+            kind, name = task
+            if kind == "users":
+                self._user_chain(name, out)
+                return
+            assert name is not None
+            for username in self.iter_group_members(name):
+                out(Membership(group=name, username=username))
+
+        def memberships(add: Callable[[tuple[str, str | None]], None]) -> None:
+            for name in group_names():
+                add(("members", name))
+
+        threads = min(len(filters), max(1, self.chains)) + self.workers
+        users = members = 0
+        tasks: list[tuple[str, str | None]] = [("users", f) for f in filters]
+        for item in _fan_in(tasks, produce, threads, lambda n: None, late=memberships):
+            # Only users count live (a display shows one bar at a time); memberships count at the end.
+            if isinstance(item, User):
+                users += 1
+                if users % PAGE == 0:
+                    self.progress.users(users)
+            else:
+                members += 1
+            yield item
+        self.progress.users(users)
+        self.progress.memberships(members)
 
     # ---- single pages (for resumable reads: the caller keeps the token between invocations) ------
     def user_list_filters(self) -> list[str | None]:
@@ -398,13 +448,21 @@ def _fan_in(
     produce: Callable[[Any, Callable[[Any], None]], None],
     workers: int,
     count: Callable[[int], None],
+    late: Callable[[Callable[[Any], None]], None] | None = None,
 ) -> Iterator[Any]:
-    """Run `produce(task, out)` for every task on a thread pool and yield what they output, in arrival
-    order. The queue is bounded, so slow consumers hold producers back and memory stays flat. The first
-    error stops every producer and is re-raised here."""
-    if not tasks:
+    """Run `produce(task, out)` for every task on `workers` threads and yield what they output, in
+    arrival order. The threads share one work queue: a thread that finishes a task takes the next one,
+    so none idles while tasks remain. `late(add)`, when given, runs on a thread of its own and adds
+    tasks known only after a read (the groups' membership chains, as their pages arrive); they go ahead
+    of the tasks not started yet. The output queue is bounded, so slow consumers hold producers back and memory stays
+    flat. The first error stops every producer and is re-raised here."""
+    if not tasks and late is None:
         return
     items: queue.Queue[Any] = queue.Queue(maxsize=4 * PAGE * max(1, workers))
+    # (priority, sequence, task): late tasks (priority 0) before the initial ones, each in given order.
+    work: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
+    for seq, task in enumerate(tasks):
+        work.put((1, seq, task))
     stop = threading.Event()
 
     class _Stopped(Exception):
@@ -420,27 +478,57 @@ def _fan_in(
             except queue.Full:
                 continue
 
-    def run(task: Any) -> None:
+    def fail(exc: BaseException) -> None:
+        stop.set()
+        items.put(_Failure(exc))
+
+    def worker() -> None:
+        while not stop.is_set():
+            try:
+                _, _, task = work.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                produce(task, out)
+            except _Stopped:
+                return
+            except BaseException as exc:
+                fail(exc)
+                return
+            items.put(_DONE)
+
+    fed = itertools.count()
+
+    def add(task: Any) -> None:
+        # Counted before it can be taken, so its end never arrives before the consumer expects it.
+        items.put(_FED)
+        work.put((0, next(fed), task))
+
+    def feed() -> None:
+        assert late is not None
         try:
-            produce(task, out)
-        except _Stopped:
-            return
+            late(add)
         except BaseException as exc:
-            stop.set()
-            items.put(_Failure(exc))
+            fail(exc)
             return
         items.put(_DONE)
 
-    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="cognito-read")
+    threads = max(1, workers)
+    pool = ThreadPoolExecutor(max_workers=threads + (1 if late else 0), thread_name_prefix="cognito-read")
     try:
-        for task in tasks:
-            pool.submit(run, task)
-        remaining = len(tasks)
+        if late is not None:
+            pool.submit(feed)
+        for _ in range(threads):
+            pool.submit(worker)
+        remaining = len(tasks) + (1 if late is not None else 0)  # the feeder counts until it has fed
         produced = 0
         while remaining:
             item = items.get()
             if item is _DONE:
                 remaining -= 1
+                continue
+            if item is _FED:
+                remaining += 1
                 continue
             if isinstance(item, _Failure):
                 raise item.exc
