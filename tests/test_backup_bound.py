@@ -171,3 +171,14 @@ def test_a_failing_feeder_fails_the_listing() -> None:
 
     with pytest.raises(RuntimeError, match="ListGroups failed"):
         list(_fan_in(["users-0"], lambda task, out: out(task), 1, lambda n: None, late=late))
+
+
+def test_configuration_sections_are_read_together(cognito: Any) -> None:
+    """The configuration takes as long as its slowest section, not the sum of all (an optional
+    section retried after 5xx answers holds up no other)."""
+    pool_id = make_pool(cognito)
+    hold = Hold(lambda op, params: op == "GetUserPoolMfaConfig", partner="ListUserPoolClients")
+    _hooked(cognito, hold)
+    PoolReader(cognito, quiet_pacer(), pool_id).read_config()
+    assert not hold.waited_out.is_set(), "the configuration sections were read one after another"
+    assert hold.sent.index("ListUserPoolClients") < hold.sent.index("GetUserPoolMfaConfig")

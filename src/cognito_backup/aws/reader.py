@@ -138,37 +138,64 @@ class PoolReader:
             pool = self.describe_pool()
         config.user_pool = jsonable(pool)
         config.tags = dict(pool.get("UserPoolTags", {}) or {})
-        mfa = self._optional("GetUserPoolMfaConfig", config, UserPoolId=self.pool_id)
-        config.mfa_config = jsonable(mfa) if mfa else {}
-        if pool.get("Arn"):
-            tags = self._optional("ListTagsForResource", config, ResourceArn=pool["Arn"])
-            if tags is not None:
-                config.tags = dict(tags.get("Tags", {}))
-        config.clients = [
-            jsonable(
-                self.call("DescribeUserPoolClient", UserPoolId=self.pool_id, ClientId=c["ClientId"])["UserPoolClient"]
-            )
-            for c in self._pages("ListUserPoolClients", "UserPoolClients", "NextToken", MaxResults=PAGE)
-        ]
-        idps = []
-        for p in self._optional_pages("ListIdentityProviders", "Providers", config, MaxResults=PAGE):
-            idp = self.call("DescribeIdentityProvider", UserPoolId=self.pool_id, ProviderName=p["ProviderName"])
-            idps.append(jsonable(idp["IdentityProvider"]))
-        config.identity_providers = idps
-        config.resource_servers = [
-            jsonable(rs) for rs in self._optional_pages("ListResourceServers", "ResourceServers", config, MaxResults=50)
-        ]
-        for field_name in ("Domain", "CustomDomain"):
-            domain = pool.get(field_name)
-            if domain:
-                desc = self._optional("DescribeUserPoolDomain", config, Domain=domain)
-                if desc and desc.get("DomainDescription"):
-                    config.domain = jsonable(desc["DomainDescription"])
-                    break
-        ui = self._optional("GetUICustomization", config, UserPoolId=self.pool_id)
-        config.ui_customization = jsonable(ui.get("UICustomization")) if ui else None
-        risk = self._optional("DescribeRiskConfiguration", config, UserPoolId=self.pool_id)
-        config.risk_configuration = jsonable(risk.get("RiskConfiguration")) if risk else None
+        arn = pool.get("Arn")
+
+        def mfa() -> None:
+            answer = self._optional("GetUserPoolMfaConfig", config, UserPoolId=self.pool_id)
+            config.mfa_config = jsonable(answer) if answer else {}
+
+        def tags() -> None:
+            answer = self._optional("ListTagsForResource", config, ResourceArn=arn) if arn else None
+            if answer is not None:
+                config.tags = dict(answer.get("Tags", {}))
+
+        def clients() -> None:
+            config.clients = [
+                jsonable(
+                    self.call("DescribeUserPoolClient", UserPoolId=self.pool_id, ClientId=c["ClientId"])[
+                        "UserPoolClient"
+                    ]
+                )
+                for c in self._pages("ListUserPoolClients", "UserPoolClients", "NextToken", MaxResults=PAGE)
+            ]
+
+        def identity_providers() -> None:
+            idps = []
+            for p in self._optional_pages("ListIdentityProviders", "Providers", config, MaxResults=PAGE):
+                idp = self.call("DescribeIdentityProvider", UserPoolId=self.pool_id, ProviderName=p["ProviderName"])
+                idps.append(jsonable(idp["IdentityProvider"]))
+            config.identity_providers = idps
+
+        def resource_servers() -> None:
+            config.resource_servers = [
+                jsonable(rs)
+                for rs in self._optional_pages("ListResourceServers", "ResourceServers", config, MaxResults=50)
+            ]
+
+        def domain() -> None:
+            for field_name in ("Domain", "CustomDomain"):
+                name = pool.get(field_name)
+                if name:
+                    desc = self._optional("DescribeUserPoolDomain", config, Domain=name)
+                    if desc and desc.get("DomainDescription"):
+                        config.domain = jsonable(desc["DomainDescription"])
+                        return
+
+        def ui() -> None:
+            answer = self._optional("GetUICustomization", config, UserPoolId=self.pool_id)
+            config.ui_customization = jsonable(answer.get("UICustomization")) if answer else None
+
+        def risk() -> None:
+            answer = self._optional("DescribeRiskConfiguration", config, UserPoolId=self.pool_id)
+            config.risk_configuration = jsonable(answer.get("RiskConfiguration")) if answer else None
+
+        # The sections are independent and mostly in different quota categories (the pacer keeps each
+        # within its rate): read together, the configuration takes as long as its slowest section, not
+        # the sum of them all. Each section sets its own fields; the first error is raised.
+        sections = (mfa, tags, clients, identity_providers, resource_servers, domain, ui, risk)
+        with ThreadPoolExecutor(max_workers=len(sections), thread_name_prefix="cognito-config") as pool_:
+            for future in [pool_.submit(section) for section in sections]:
+                future.result()
         return config
 
     def _pages(self, operation: str, items_key: str, token_key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
