@@ -182,3 +182,26 @@ def test_configuration_sections_are_read_together(cognito: Any) -> None:
     PoolReader(cognito, quiet_pacer(), pool_id).read_config()
     assert not hold.waited_out.is_set(), "the configuration sections were read one after another"
     assert hold.sent.index("ListUserPoolClients") < hold.sent.index("GetUserPoolMfaConfig")
+
+
+def test_a_consumer_that_stops_early_stops_every_thread() -> None:
+    """A backup that fails mid-listing (its configuration could not be read) closes the listing: the
+    workers and a feeder still adding tasks end, none left blocked on a full queue."""
+
+    def produce(task: int, out: Callable[[Any], None]) -> None:
+        for n in range(1000):
+            out((task, n))
+
+    def late(add: Callable[[Any], None]) -> None:
+        for n in range(100, 2000):
+            add(n)
+
+    def consume() -> None:
+        listing = _fan_in(list(range(20)), produce, 4, lambda n: None, late=late)
+        next(listing)
+        listing.close()  # type: ignore[attr-defined]
+
+    runner = threading.Thread(target=consume, daemon=True)
+    runner.start()
+    runner.join(20)
+    assert not runner.is_alive(), "closing the listing left threads blocked"

@@ -481,8 +481,8 @@ def _fan_in(
     arrival order. The threads share one work queue: a thread that finishes a task takes the next one,
     so none idles while tasks remain. `late(add)`, when given, runs on a thread of its own and adds
     tasks known only after a read (the groups' membership chains, as their pages arrive); they go ahead
-    of the tasks not started yet. The output queue is bounded, so slow consumers hold producers back and memory stays
-    flat. The first error stops every producer and is re-raised here."""
+    of the tasks not started yet. The output queue is bounded, so slow consumers hold producers back
+    and memory stays flat. The first error stops every producer and is re-raised here."""
     if not tasks and late is None:
         return
     items: queue.Queue[Any] = queue.Queue(maxsize=4 * PAGE * max(1, workers))
@@ -491,6 +491,7 @@ def _fan_in(
     for seq, task in enumerate(tasks):
         work.put((1, seq, task))
     stop = threading.Event()
+    left = threading.Event()  # the consumer is gone: nobody reads `items` any more
 
     class _Stopped(Exception):
         pass
@@ -505,16 +506,24 @@ def _fan_in(
             except queue.Full:
                 continue
 
+    def signal(item: Any) -> None:
+        """A control message (a task done or added, a failure): never blocks once the consumer is gone."""
+        while not left.is_set():
+            try:
+                items.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
     def fail(exc: BaseException) -> None:
         stop.set()
-        items.put(_Failure(exc))
+        signal(_Failure(exc))
 
     def worker() -> None:
         while not stop.is_set():
-            try:
-                _, _, task = work.get(timeout=0.2)
-            except queue.Empty:
-                continue
+            _, _, task = work.get()
+            if task is _DONE:
+                return
             try:
                 produce(task, out)
             except _Stopped:
@@ -522,23 +531,27 @@ def _fan_in(
             except BaseException as exc:
                 fail(exc)
                 return
-            items.put(_DONE)
+            signal(_DONE)
 
     fed = itertools.count()
 
     def add(task: Any) -> None:
         # Counted before it can be taken, so its end never arrives before the consumer expects it.
-        items.put(_FED)
+        if stop.is_set():
+            raise _Stopped
+        signal(_FED)
         work.put((0, next(fed), task))
 
     def feed() -> None:
         assert late is not None
         try:
             late(add)
+        except _Stopped:
+            return
         except BaseException as exc:
             fail(exc)
             return
-        items.put(_DONE)
+        signal(_DONE)
 
     threads = max(1, workers)
     pool = ThreadPoolExecutor(max_workers=threads + (1 if late else 0), thread_name_prefix="cognito-read")
@@ -566,7 +579,11 @@ def _fan_in(
         count(produced)
     finally:
         stop.set()
-        # Unblock producers waiting on a full queue, then wait for them.
+        left.set()
+        # Wake every idle worker at once (they block on the work queue: a poll would delay the end of
+        # every listing by its interval), unblock producers waiting on a full queue, then wait for them.
+        for n in range(threads):
+            work.put((-1, n, _DONE))
         while True:
             try:
                 items.get_nowait()
