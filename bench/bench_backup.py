@@ -11,9 +11,16 @@ process (so its peak RSS is its own) with the quota pacing disabled (--rate User
 emulator is the bottleneck being measured against, not Cognito's quota. With --real-quota the line also
 gives `bound_seconds`, the least time Cognito's UserList quota allows ((user pages + membership pages)
 / 30 per second, pages of 60), and `ratio_to_bound`, the wall time of the backup process over it
-(`backup_ratio_to_bound`: the backup's own `seconds`, without the process start). Prints one JSON line per
-N and a final line comparing peak RSS. The emulator answers each ListUsers page in time proportional to the
-pool's size (moto scans the whole pool per page), so users/s falls with N: that is the emulator, not the
+(`backup_ratio_to_bound`: the backup's own `seconds`, without the process start).
+
+    python bench/bench_backup.py --users 20000 --groups 5 --members-per-group 400 --latency 0.15 --double
+
+runs the backup in this process against bench/listing_double.py (pages prepared in memory, answered
+after --latency, paced at the default quotas) instead of moto, which cannot serve 30 pages/s of a
+20,000-user pool on a shared machine: it measures the tool's own scheduling against the UserList bound.
+
+Prints one JSON line per N and a final line comparing peak RSS. The emulator answers each ListUsers page
+in time proportional to the pool's size (moto scans the whole pool per page), so users/s falls with N: that is the emulator, not the
 tool; the real service's cost per page does not grow with the pool.
 """
 
@@ -139,6 +146,50 @@ def run_one(
     }
 
 
+def run_double(users: int, chains: int, latency: float, groups: int, members_per_group: int) -> dict[str, object]:
+    import boto3
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from cognito_backup.aws.pacing import Pacer
+    from cognito_backup.aws.reader import PoolReader
+    from cognito_backup.aws.session import client_config
+    from cognito_backup.ops.backup import run_backup
+    from cognito_backup.repo.repository import Repository
+    from cognito_backup.store.local import LocalStore
+    from listing_double import ListingDouble
+
+    pool_id = "us-east-1_benchdouble"
+    double = ListingDouble(pool_id, users, groups, members_per_group, latency)
+    client = boto3.client(
+        "cognito-idp",
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+        config=client_config("cognito-idp", 32),
+    )
+    double.install(client)
+    with tempfile.TemporaryDirectory() as repo:
+        result = run_backup(
+            PoolReader(client, Pacer(), pool_id, chains=chains), Repository(LocalStore(repo)), "us-east-1"
+        )
+    summary = result.summary()
+    bound = user_list_bound(users, groups, members_per_group)
+    return {
+        "users": summary["users"],
+        "memberships": summary["memberships"],
+        "backup_seconds": summary["seconds"],
+        "list_chains": summary["list_chains"],
+        "latency_s": latency,
+        "pacing": "default quotas",
+        "endpoint": "bench/listing_double.py",
+        "groups": groups,
+        "members_per_group": members_per_group,
+        "user_list_calls": summary["calls"]["UserList"]["calls"],
+        "bound_seconds": round(bound, 2),
+        "backup_ratio_to_bound": round(float(summary["seconds"]) / bound, 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, action="append", help="pool size (repeatable)")
@@ -147,7 +198,12 @@ def main() -> None:
     parser.add_argument("--real-quota", action="store_true", help="pace at Cognito's default quotas (30 RPS)")
     parser.add_argument("--groups", type=int, default=10, help="groups in the pool")
     parser.add_argument("--members-per-group", type=int, default=500, help="members of each group")
+    parser.add_argument("--double", action="store_true", help="in-process listing double instead of moto")
     args = parser.parse_args()
+    if args.double:
+        for n in sorted(args.users or [20_000]):
+            print(json.dumps(run_double(n, args.chains, args.latency, args.groups, args.members_per_group)), flush=True)
+        return
     results = []
     for n in sorted(args.users or [10_000, 100_000]):
         result = run_one(n, args.chains, args.latency, args.real_quota, args.groups, args.members_per_group)
