@@ -20,8 +20,8 @@ after --latency, paced at the default quotas) instead of moto, which cannot serv
 20,000-user pool on a shared machine: it measures the tool's own scheduling against the UserList bound.
 
 Prints one JSON line per N and a final line comparing peak RSS. The emulator answers each ListUsers page
-in time proportional to the pool's size (moto scans the whole pool per page), so users/s falls with N: that is the emulator, not the
-tool; the real service's cost per page does not grow with the pool.
+in time proportional to the pool's size (moto scans the whole pool per page), so users/s falls with N:
+that is the emulator, not the tool; the real service's cost per page does not grow with the pool.
 """
 
 from __future__ import annotations
