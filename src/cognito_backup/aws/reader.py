@@ -43,6 +43,20 @@ class _Done:
     pass
 
 
+@dataclass(frozen=True)
+class _UserChain:
+    """A listing task: one ListUsers chain (None: the whole pool unfiltered)."""
+
+    filter: str | None
+
+
+@dataclass(frozen=True)
+class _MemberChain:
+    """A listing task: one group's ListUsersInGroup chain."""
+
+    group: str
+
+
 _DONE = _Done()
 _FED = _Done()  # one more task queued by a feeder of late tasks
 
@@ -295,22 +309,20 @@ class PoolReader:
         if filters is None:
             filters = self.user_list_filters()
 
-        def produce(task: tuple[str, str | None], out: Callable[[Any], None]) -> None:
-            kind, name = task
-            if kind == "users":
-                self._user_chain(name, out)
+        def produce(task: _UserChain | _MemberChain, out: Callable[[Any], None]) -> None:
+            if isinstance(task, _UserChain):
+                self._user_chain(task.filter, out)
                 return
-            assert name is not None
-            for username in self.iter_group_members(name):
-                out(Membership(group=name, username=username))
+            for username in self.iter_group_members(task.group):
+                out(Membership(group=task.group, username=username))
 
-        def memberships(add: Callable[[tuple[str, str | None]], None]) -> None:
+        def memberships(add: Callable[[_MemberChain], None]) -> None:
             for name in group_names():
-                add(("members", name))
+                add(_MemberChain(name))
 
         threads = min(len(filters), max(1, self.chains)) + self.workers
         users = members = 0
-        tasks: list[tuple[str, str | None]] = [("users", f) for f in filters]
+        tasks = [_UserChain(f) for f in filters]
         for item in _fan_in(tasks, produce, threads, lambda n: None, late=memberships):
             # Only users count live (a display shows one bar at a time); memberships count at the end.
             if isinstance(item, User):
@@ -542,8 +554,7 @@ def _fan_in(
         signal(_FED)
         work.put((0, next(fed), task))
 
-    def feed() -> None:
-        assert late is not None
+    def feed(late: Callable[[Callable[[Any], None]], None]) -> None:
         try:
             late(add)
         except _Stopped:
@@ -557,7 +568,7 @@ def _fan_in(
     pool = ThreadPoolExecutor(max_workers=threads + (1 if late else 0), thread_name_prefix="cognito-read")
     try:
         if late is not None:
-            pool.submit(feed)
+            pool.submit(feed, late)
         for _ in range(threads):
             pool.submit(worker)
         remaining = len(tasks) + (1 if late is not None else 0)  # the feeder counts until it has fed
