@@ -6,9 +6,10 @@ writes to Cognito; nothing here logs attribute values.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +43,22 @@ class _Done:
     pass
 
 
+@dataclass(frozen=True)
+class _UserChain:
+    """A listing task: one ListUsers chain (None: the whole pool unfiltered)."""
+
+    filter: str | None
+
+
+@dataclass(frozen=True)
+class _MemberChain:
+    """A listing task: one group's ListUsersInGroup chain."""
+
+    group: str
+
+
 _DONE = _Done()
+_FED = _Done()  # one more task queued by a feeder of late tasks
 
 
 class PoolReader:
@@ -124,42 +140,76 @@ class PoolReader:
                 return items
 
     # ---- configuration --------------------------------------------------------------------------
-    def read_config(self) -> PoolConfig:
+    def describe_pool(self) -> dict[str, Any]:
+        """DescribeUserPool: the first answer that proves the pool exists."""
+        pool: dict[str, Any] = self.call("DescribeUserPool", UserPoolId=self.pool_id)["UserPool"]
+        return pool
+
+    def read_config(self, pool: dict[str, Any] | None = None) -> PoolConfig:
+        """The pool's configuration; `pool` is its DescribeUserPool answer when already read."""
         config = PoolConfig()
-        pool = self.call("DescribeUserPool", UserPoolId=self.pool_id)["UserPool"]
+        if pool is None:
+            pool = self.describe_pool()
         config.user_pool = jsonable(pool)
         config.tags = dict(pool.get("UserPoolTags", {}) or {})
-        mfa = self._optional("GetUserPoolMfaConfig", config, UserPoolId=self.pool_id)
-        config.mfa_config = jsonable(mfa) if mfa else {}
-        if pool.get("Arn"):
-            tags = self._optional("ListTagsForResource", config, ResourceArn=pool["Arn"])
-            if tags is not None:
-                config.tags = dict(tags.get("Tags", {}))
-        config.clients = [
-            jsonable(
-                self.call("DescribeUserPoolClient", UserPoolId=self.pool_id, ClientId=c["ClientId"])["UserPoolClient"]
-            )
-            for c in self._pages("ListUserPoolClients", "UserPoolClients", "NextToken", MaxResults=PAGE)
-        ]
-        idps = []
-        for p in self._optional_pages("ListIdentityProviders", "Providers", config, MaxResults=PAGE):
-            idp = self.call("DescribeIdentityProvider", UserPoolId=self.pool_id, ProviderName=p["ProviderName"])
-            idps.append(jsonable(idp["IdentityProvider"]))
-        config.identity_providers = idps
-        config.resource_servers = [
-            jsonable(rs) for rs in self._optional_pages("ListResourceServers", "ResourceServers", config, MaxResults=50)
-        ]
-        for field_name in ("Domain", "CustomDomain"):
-            domain = pool.get(field_name)
-            if domain:
-                desc = self._optional("DescribeUserPoolDomain", config, Domain=domain)
-                if desc and desc.get("DomainDescription"):
-                    config.domain = jsonable(desc["DomainDescription"])
-                    break
-        ui = self._optional("GetUICustomization", config, UserPoolId=self.pool_id)
-        config.ui_customization = jsonable(ui.get("UICustomization")) if ui else None
-        risk = self._optional("DescribeRiskConfiguration", config, UserPoolId=self.pool_id)
-        config.risk_configuration = jsonable(risk.get("RiskConfiguration")) if risk else None
+        arn = pool.get("Arn")
+
+        def mfa() -> None:
+            answer = self._optional("GetUserPoolMfaConfig", config, UserPoolId=self.pool_id)
+            config.mfa_config = jsonable(answer) if answer else {}
+
+        def tags() -> None:
+            answer = self._optional("ListTagsForResource", config, ResourceArn=arn) if arn else None
+            if answer is not None:
+                config.tags = dict(answer.get("Tags", {}))
+
+        def clients() -> None:
+            config.clients = [
+                jsonable(
+                    self.call("DescribeUserPoolClient", UserPoolId=self.pool_id, ClientId=c["ClientId"])[
+                        "UserPoolClient"
+                    ]
+                )
+                for c in self._pages("ListUserPoolClients", "UserPoolClients", "NextToken", MaxResults=PAGE)
+            ]
+
+        def identity_providers() -> None:
+            idps = []
+            for p in self._optional_pages("ListIdentityProviders", "Providers", config, MaxResults=PAGE):
+                idp = self.call("DescribeIdentityProvider", UserPoolId=self.pool_id, ProviderName=p["ProviderName"])
+                idps.append(jsonable(idp["IdentityProvider"]))
+            config.identity_providers = idps
+
+        def resource_servers() -> None:
+            config.resource_servers = [
+                jsonable(rs)
+                for rs in self._optional_pages("ListResourceServers", "ResourceServers", config, MaxResults=50)
+            ]
+
+        def domain() -> None:
+            for field_name in ("Domain", "CustomDomain"):
+                name = pool.get(field_name)
+                if name:
+                    desc = self._optional("DescribeUserPoolDomain", config, Domain=name)
+                    if desc and desc.get("DomainDescription"):
+                        config.domain = jsonable(desc["DomainDescription"])
+                        return
+
+        def ui() -> None:
+            answer = self._optional("GetUICustomization", config, UserPoolId=self.pool_id)
+            config.ui_customization = jsonable(answer.get("UICustomization")) if answer else None
+
+        def risk() -> None:
+            answer = self._optional("DescribeRiskConfiguration", config, UserPoolId=self.pool_id)
+            config.risk_configuration = jsonable(answer.get("RiskConfiguration")) if answer else None
+
+        # The sections are independent and mostly in different quota categories (the pacer keeps each
+        # within its rate): read together, the configuration takes as long as its slowest section, not
+        # the sum of them all. Each section sets its own fields; the first error is raised.
+        sections = (mfa, tags, clients, identity_providers, resource_servers, domain, ui, risk)
+        with ThreadPoolExecutor(max_workers=len(sections), thread_name_prefix="cognito-config") as pool_:
+            for future in [pool_.submit(section) for section in sections]:
+                future.result()
         return config
 
     def _pages(self, operation: str, items_key: str, token_key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
@@ -245,6 +295,45 @@ class PoolReader:
 
         workers = min(len(filters), max(1, self.chains))
         yield from _fan_in(filters, produce, workers, self.progress.users)
+
+    def iter_listing(
+        self, group_names: Callable[[], Iterable[str]], filters: list[str | None] | None = None
+    ) -> Generator[User | Membership]:
+        """Every user once and every membership, read together: ListUsers and ListUsersInGroup share the
+        UserList quota, so one work queue serves both and the quota stays busy to the end instead of
+        idling while the last user chains or the memberships finish alone. `group_names` runs on a
+        thread of its own (ListGroups is another quota, so the users need not wait for it); each
+        group's membership chain then goes ahead of the user chains not started yet. `chains` threads
+        list users and `workers` more take the memberships as soon as they are known. `filters` are
+        the user chains (`user_list_filters()` when not given)."""
+        if filters is None:
+            filters = self.user_list_filters()
+
+        def produce(task: _UserChain | _MemberChain, out: Callable[[Any], None]) -> None:
+            if isinstance(task, _UserChain):
+                self._user_chain(task.filter, out)
+                return
+            for username in self.iter_group_members(task.group):
+                out(Membership(group=task.group, username=username))
+
+        def memberships(add: Callable[[_MemberChain], None]) -> None:
+            for name in group_names():
+                add(_MemberChain(name))
+
+        threads = min(len(filters), max(1, self.chains)) + self.workers
+        users = members = 0
+        tasks = [_UserChain(f) for f in filters]
+        for item in _fan_in(tasks, produce, threads, lambda n: None, late=memberships):
+            # Only users count live (a display shows one bar at a time); memberships count at the end.
+            if isinstance(item, User):
+                users += 1
+                if users % PAGE == 0:
+                    self.progress.users(users)
+            else:
+                members += 1
+            yield item
+        self.progress.users(users)
+        self.progress.memberships(members)
 
     # ---- single pages (for resumable reads: the caller keeps the token between invocations) ------
     def user_list_filters(self) -> list[str | None]:
@@ -398,14 +487,23 @@ def _fan_in(
     produce: Callable[[Any, Callable[[Any], None]], None],
     workers: int,
     count: Callable[[int], None],
+    late: Callable[[Callable[[Any], None]], None] | None = None,
 ) -> Iterator[Any]:
-    """Run `produce(task, out)` for every task on a thread pool and yield what they output, in arrival
-    order. The queue is bounded, so slow consumers hold producers back and memory stays flat. The first
-    error stops every producer and is re-raised here."""
-    if not tasks:
+    """Run `produce(task, out)` for every task on `workers` threads and yield what they output, in
+    arrival order. The threads share one work queue: a thread that finishes a task takes the next one,
+    so none idles while tasks remain. `late(add)`, when given, runs on a thread of its own and adds
+    tasks known only after a read (the groups' membership chains, as their pages arrive); they go ahead
+    of the tasks not started yet. The output queue is bounded, so slow consumers hold producers back
+    and memory stays flat. The first error stops every producer and is re-raised here."""
+    if not tasks and late is None:
         return
     items: queue.Queue[Any] = queue.Queue(maxsize=4 * PAGE * max(1, workers))
+    # (priority, sequence, task): late tasks (priority 0) before the initial ones, each in given order.
+    work: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
+    for seq, task in enumerate(tasks):
+        work.put((1, seq, task))
     stop = threading.Event()
+    left = threading.Event()  # the consumer is gone: nobody reads `items` any more
 
     class _Stopped(Exception):
         pass
@@ -420,27 +518,68 @@ def _fan_in(
             except queue.Full:
                 continue
 
-    def run(task: Any) -> None:
+    def signal(item: Any) -> None:
+        """A control message (a task done or added, a failure): never blocks once the consumer is gone."""
+        while not left.is_set():
+            try:
+                items.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def fail(exc: BaseException) -> None:
+        stop.set()
+        signal(_Failure(exc))
+
+    def worker() -> None:
+        while not stop.is_set():
+            _, _, task = work.get()
+            if task is _DONE:
+                return
+            try:
+                produce(task, out)
+            except _Stopped:
+                return
+            except BaseException as exc:
+                fail(exc)
+                return
+            signal(_DONE)
+
+    fed = itertools.count()
+
+    def add(task: Any) -> None:
+        # Counted before it can be taken, so its end never arrives before the consumer expects it.
+        if stop.is_set():
+            raise _Stopped
+        signal(_FED)
+        work.put((0, next(fed), task))
+
+    def feed(late: Callable[[Callable[[Any], None]], None]) -> None:
         try:
-            produce(task, out)
+            late(add)
         except _Stopped:
             return
         except BaseException as exc:
-            stop.set()
-            items.put(_Failure(exc))
+            fail(exc)
             return
-        items.put(_DONE)
+        signal(_DONE)
 
-    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="cognito-read")
+    threads = max(1, workers)
+    pool = ThreadPoolExecutor(max_workers=threads + (1 if late else 0), thread_name_prefix="cognito-read")
     try:
-        for task in tasks:
-            pool.submit(run, task)
-        remaining = len(tasks)
+        if late is not None:
+            pool.submit(feed, late)
+        for _ in range(threads):
+            pool.submit(worker)
+        remaining = len(tasks) + (1 if late is not None else 0)  # the feeder counts until it has fed
         produced = 0
         while remaining:
             item = items.get()
             if item is _DONE:
                 remaining -= 1
+                continue
+            if item is _FED:
+                remaining += 1
                 continue
             if isinstance(item, _Failure):
                 raise item.exc
@@ -451,7 +590,11 @@ def _fan_in(
         count(produced)
     finally:
         stop.set()
-        # Unblock producers waiting on a full queue, then wait for them.
+        left.set()
+        # Wake every idle worker at once (they block on the work queue: a poll would delay the end of
+        # every listing by its interval), unblock producers waiting on a full queue, then wait for them.
+        for n in range(threads):
+            work.put((-1, n, _DONE))
         while True:
             try:
                 items.get_nowait()

@@ -4,14 +4,15 @@ is stored, so an error at any point (a late page, a killed process) leaves no sn
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.errors import SnapshotIncomplete
-from cognito_backup.model import PoolConfig, User
+from cognito_backup.model import Group, Membership, PoolConfig, User
 from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository
 
@@ -53,8 +54,9 @@ class BackupResult:
         }
 
 
-def _with_mfa(reader: PoolReader, users: Iterable[User], workers: int) -> Iterator[User]:
-    """AdminGetUser for each user, a bounded batch at a time (memory stays one batch)."""
+def _with_mfa(reader: PoolReader, items: Iterable[User | Membership], workers: int) -> Generator[User | Membership]:
+    """AdminGetUser for each user, a bounded batch at a time (memory stays one batch); memberships pass
+    through as they come."""
     from dataclasses import replace
 
     def enrich(user: User) -> User:
@@ -62,8 +64,11 @@ def _with_mfa(reader: PoolReader, users: Iterable[User], workers: int) -> Iterat
 
     batch: list[User] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cognito-mfa") as pool:
-        for user in users:
-            batch.append(user)
+        for item in items:
+            if not isinstance(item, User):
+                yield item
+                continue
+            batch.append(item)
             if len(batch) >= MFA_BATCH:
                 yield from pool.map(enrich, batch)
                 batch = []
@@ -116,33 +121,49 @@ def run_backup(
     # Taken before the first read: a change made while the configuration is read is after started_at,
     # so point-in-time restores from this snapshot fold its journal record (as backup_steps does).
     started = repo.clock()
-    stage("config")
-    config = reader.read_config()  # before anything is written: a wrong pool id fails here, cleanly
-    on_config(config)
-    with repo.begin_snapshot(
-        reader.pool_id,
-        region,
-        options=snapshot_options(opts),
-        max_records_per_object=opts.max_records_per_object,
-        started_at=started,
-    ) as writer:
-        writer.add("config", config.to_record())
-        stage("groups")
-        group_names: list[str] = []  # at most 10,000 per pool (Cognito quota)
+    stage("users")
+    # The configuration and the groups are other quotas than UserList: read them while the users and
+    # memberships are listed, so the listing (the bound on a backup's time) starts at once.
+    groups: list[Group] = []  # at most 10,000 per pool (Cognito quota)
+
+    def group_names() -> Iterator[str]:
+        # Runs on the listing's feeder thread: each group's memberships are queued as its page arrives.
         for group in reader.iter_groups():
-            group_names.append(group.name)
-            writer.add("groups", group.to_record())
-        stage("users")
-        users: Iterable[User] = reader.iter_users()
-        if opts.with_mfa_preferences:
-            users = _with_mfa(reader, users, workers=16)
-        for user in users:
-            writer.add("users", user.to_record())
-        stage("memberships")
-        for membership in reader.iter_memberships(group_names):
-            writer.add("memberships", membership.to_record())
-        stage("manifest")
-        manifest = writer.commit(extra={**config_extra(config), "list_chains": reader.used_chains})
+            groups.append(group)
+            yield group.name
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cognito-config") as side:
+        described = side.submit(reader.describe_pool)
+        probed = side.submit(reader.user_list_filters)  # the prefix-filter probe, meanwhile
+        pool = described.result()  # before anything is written: a wrong pool id fails here, cleanly
+        config_read = side.submit(reader.read_config, pool)
+        config_read.add_done_callback(lambda done: None if done.exception() else on_config(done.result()))
+        with repo.begin_snapshot(
+            reader.pool_id,
+            region,
+            options=snapshot_options(opts),
+            max_records_per_object=opts.max_records_per_object,
+            started_at=started,
+        ) as writer:
+            items: Generator[User | Membership] = reader.iter_listing(group_names, probed.result())
+            if opts.with_mfa_preferences:
+                items = _with_mfa(reader, items, workers=16)
+            with closing(items):  # a break below stops the listing's threads at once
+                for item in items:
+                    if isinstance(item, User):
+                        writer.add("users", item.to_record())
+                    else:
+                        writer.add("memberships", item.to_record())
+                    if config_read.done() and config_read.exception() is not None:
+                        break  # a configuration that cannot be read fails the backup: stop listing now
+            stage("config")
+            config = config_read.result()
+            writer.add("config", config.to_record())
+            stage("groups")
+            for group in groups:  # complete: the listing ends only after its feeder
+                writer.add("groups", group.to_record())
+            stage("manifest")
+            manifest = writer.commit(extra={**config_extra(config), "list_chains": reader.used_chains})
     return BackupResult(
         manifest=manifest,
         seconds=clock() - begin,
