@@ -122,7 +122,11 @@ def test_round_trip_backup_restore_diff(local: Any, tmp_path: Path) -> None:
     admins = {u["Username"] for u in local.list_users_in_group(UserPoolId=target, GroupName="admins")["Users"]}
     assert admins == {"ana", "di"}
     # A second restore into the same pool has nothing left to do.
-    again = run("restore", "--repo", repo, "--user-pool-id", target, "--json", "--report-dir", str(tmp_path / "r2"))
+    again = run(
+        "restore",
+        *("--repo", repo, "--source-user-pool-id", pool, "--user-pool-id", target),
+        *("--json", "--report-dir", str(tmp_path / "r2")),
+    )
     assert again.exit_code == 0, again.output
 
 

@@ -117,8 +117,10 @@ class Checkpoint:
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds
         self.compact_over = compact_over
-        # Object names sort by the run's start, then run, then sequence: folding in key order replays history.
-        self._run = f"{now().strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+        # Object names sort by run generation, then sequence: folding in key order replays history. The
+        # generation is one above the highest stored (set by load(), or at the first flush): clocks of the
+        # machines a restore is resumed from need not agree, nor runs started within one second differ.
+        self._run: str | None = None
         self._seq = 0
         self._pending: list[dict[str, Any]] = []
         self._last_flush = monotonic()
@@ -126,11 +128,28 @@ class Checkpoint:
         self._fd: int | None = None
         self._loaded: list[str] = []  # the objects the last load() read
 
+    def _next_run(self, keys: list[str]) -> str:
+        """`<generation>-<start>-<random>`: the generation orders runs; start and random name them."""
+        generations = [0]
+        for key in keys:
+            head = key[len(self.prefix) :].split("-", 1)[0]
+            if head.isdigit():
+                generations.append(int(head))
+        return f"{max(generations) + 1:08d}-{self.now().strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+
+    def _run_name(self) -> str:
+        if self._run is None:  # recorded before any load(): look at what is stored now
+            self._run = self._next_run([info.key for info in self.store.list(self.prefix)])
+        return self._run
+
     def load(self) -> CheckpointState:
         """Everything earlier runs of this restore stored (repository) and kept (this machine)."""
         state = CheckpointState()
         self._loaded = []
-        for info in sorted(self.store.list(self.prefix), key=lambda i: i.key):
+        listed = sorted(self.store.list(self.prefix), key=lambda i: i.key)
+        if self._run is None:
+            self._run = self._next_run([info.key for info in listed])
+        for info in listed:
             self._loaded.append(info.key)
             try:
                 body = json.loads(self.store.get_bytes(info.key))
@@ -155,7 +174,7 @@ class Checkpoint:
     def compact(self, state: CheckpointState) -> None:
         """Fold the objects the last load() read into one (when there are many): written first, then the
         old ones deleted, so a crash in between leaves both, which fold to the same state."""
-        old = [key for key in self._loaded if not key.startswith(f"{self.prefix}{self._run}-")]
+        old = [key for key in self._loaded if not key.startswith(f"{self.prefix}{self._run_name()}-")]
         if len(old) <= self.compact_over:
             return
         with self._lock:
@@ -198,7 +217,7 @@ class Checkpoint:
         self._seq += 1
         body = {"format": FORMAT, "run": self.run_key, "events": self._pending}
         data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        self.store.put_bytes(f"{self.prefix}{self._run}-{self._seq:06d}.json", data)
+        self.store.put_bytes(f"{self.prefix}{self._run_name()}-{self._seq:06d}.json", data)
         self._pending = []
 
     def close(self) -> None:
