@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -47,12 +46,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument(
-        "--emulator",
-        choices=("process", "thread"),
-        default="process",
-        help="moto's server in its own process, or in a thread of this one (the GIL then slows every side)",
+        "--precreate",
+        action="store_true",
+        help="create the users and make their changes before the timed phase, which then only sends the "
+        "changes' events at --rate (the emulator cannot take 100 changes/s and the capture's reads here)",
     )
-    parser.add_argument("--producers", type=int, default=4, help="threads sharing the producer's schedule")
+    parser.add_argument("--producers", type=int, default=1, help="threads sharing the producer's schedule")
     parser.add_argument(
         "--actor",
         choices=("admin", "self"),
@@ -84,20 +83,8 @@ def main() -> None:
     from cognito_backup.store.local import LocalStore
 
     port = free_port()
-    if args.emulator == "process":
-        # The emulator in its own process: moto's work does not compete for this process's GIL with the
-        # producer threads and the capture's workers (it still shares the machine's cores).
-        server: Any = subprocess.Popen(
-            [str(Path(sys.executable).parent / "cognito-backup"), "emulator", "--port", str(port)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert server.stdout is not None
-        server.stdout.readline()  # "listening on ...": it serves from now on
-    else:
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
     endpoint = f"http://127.0.0.1:{port}"
     try:
         cognito = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
@@ -158,7 +145,11 @@ def main() -> None:
                     time.sleep(delay)
                 i = n % args.users
                 name = f"user-{i:05d}"
-                if n < args.users:  # each user's first change creates it
+                if args.precreate:  # the changes were made beforehand: only their events are timed
+                    body = event(
+                        "UpdateUserAttributes" if args.actor == "self" else "AdminUpdateUserAttributes", n, subs[name]
+                    )
+                elif n < args.users:  # each user's first change creates it
                     resp = client.admin_create_user(
                         UserPoolId=pool,
                         Username=name,
@@ -185,6 +176,19 @@ def main() -> None:
                     )
                     body = event("AdminUpdateUserAttributes", n, subs[name])
                 queue.send_message(QueueUrl=url, MessageBody=body)
+
+        if args.precreate:
+            setup = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
+            for i in range(args.users):
+                name = f"user-{i:05d}"
+                resp = setup.admin_create_user(
+                    UserPoolId=pool,
+                    Username=name,
+                    MessageAction="SUPPRESS",
+                    UserAttributes=[{"Name": "email", "Value": f"{i}@x.example"}],
+                )
+                subs[name] = User.from_api(resp["User"]).sub or ""
+                by_sub[subs[name]] = name
 
         delays: list[float] = []
         deleted = [0]
@@ -245,7 +249,7 @@ def main() -> None:
             # what the producer reached (each change is a moto call plus an SQS send): the rate measured
             "produced_rate_per_s": round(args.events / produce_seconds, 1),
             "actor": args.actor,
-            "emulator": args.emulator,
+            "precreate": args.precreate,
             "users": args.users,
             "messages": summary.messages,
             "records": summary.records,
@@ -265,11 +269,7 @@ def main() -> None:
         }
         print(json.dumps(result, indent=2))
     finally:
-        if isinstance(server, subprocess.Popen):
-            server.terminate()
-            server.wait()
-        else:
-            server.stop()
+        server.stop()
 
 
 if __name__ == "__main__":
