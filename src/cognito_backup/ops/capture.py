@@ -616,7 +616,8 @@ def run_capture(
             # Only messages this run already failed on came back (a queue with no visibility timeout):
             # draining is over; they stay in the queue.
             break
-        seen.update(m.id for m in batch)
+        if not follow:  # only a drain needs it; a follower runs for days (100 ids/s would grow without end)
+            seen.update(m.id for m in batch)
     return summary
 
 
