@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,13 +139,12 @@ class Capturer:
         return (self.clock() - parse_time(hint.changed_at)).total_seconds()
 
     # ---- one target -----------------------------------------------------------------------------
-    def _image_user(self, pool: str, hint: ChangeHint) -> list[Record]:
+    def _image_user(self, pool: str, hint: ChangeHint, image: Mapping[str, Any]) -> list[Record]:
         """A trigger handed us the user's current attributes: no read."""
-        assert hint.image is not None
         user = User(
-            username=str(hint.image["username"]),
-            attributes=dict(hint.image["attributes"]),
-            status=str(hint.image.get("status", "CONFIRMED")),
+            username=str(image["username"]),
+            attributes=dict(image["attributes"]),
+            status=str(image.get("status", "CONFIRMED")),
         )
         return [
             self._record(
@@ -157,10 +156,8 @@ class Capturer:
         """AdminGetUser (the user is already a monthly active user: see core/capture_reads.py). Cognito
         accepts the sub as Username; an answer for another user (a username that is someone's sub) or
         UserNotFoundException is not believed on its own: the non-billing lookup by sub confirms it."""
-        who = read.username or read.sub
-        assert who is not None
         try:
-            resp = reader.call("AdminGetUser", UserPoolId=reader.pool_id, Username=who)
+            resp = reader.call("AdminGetUser", UserPoolId=reader.pool_id, Username=read.username or read.sub)
         except CognitoBackupError as err:
             if aws_code(err) != "UserNotFoundException":
                 raise
@@ -177,8 +174,8 @@ class Capturer:
     def _observe_user(self, pool: str, hints: Sequence[ChangeHint]) -> tuple[list[Record], HintOutcome]:
         read = plan_user_read(hints, self.clock())
         hint = read.rep
-        if read.how == IMAGE:
-            return self._image_user(pool, hint), HintOutcome()
+        if read.how == IMAGE and hint.image is not None:
+            return self._image_user(pool, hint, hint.image), HintOutcome()
         reader = self.reader_for(pool)
         found = self._get_user(reader, read) if read.how == GET else self._list_user(reader, read)
         if found is not None:
