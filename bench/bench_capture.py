@@ -8,6 +8,10 @@ arrival in the queue (SQS SentTimestamp) to the moment its journal record was du
 one replicate round to a standby pool and the standby's lag. Prints one JSON object.
 
     python bench/bench_capture.py --events 2000
+    python bench/bench_capture.py --events 2000 --users 2000 --actor self   # users' own changes
+
+With `--actor self` the events are the users' own calls (SignUp, UpdateUserAttributes), which the capture
+re-reads with AdminGetUser (UserRead quota, 120/s) instead of ListUsers (UserList, 30/s).
 """
 
 from __future__ import annotations
@@ -41,6 +45,20 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="changes per second the producer makes")
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument(
+        "--precreate",
+        action="store_true",
+        help="create the users and make their changes before the timed phase, which then only sends the "
+        "changes' events at --rate (the emulator cannot take 100 changes/s and the capture's reads here)",
+    )
+    parser.add_argument("--producers", type=int, default=1, help="threads sharing the producer's schedule")
+    parser.add_argument(
+        "--actor",
+        choices=("admin", "self"),
+        default="admin",
+        help="who makes the changes: an administrator (Admin* calls, re-read with ListUsers) or the users "
+        "themselves (SignUp, UpdateUserAttributes: re-read with AdminGetUser)",
+    )
     args = parser.parse_args()
 
     os.environ.update(
@@ -72,7 +90,6 @@ def main() -> None:
     endpoint = f"http://127.0.0.1:{port}"
     try:
         cognito = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
-        producer_cognito = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
         sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
         schema = [{"Name": "tier", "AttributeDataType": "String", "Mutable": True}]
         pool = cognito.create_user_pool(PoolName="bench", Schema=schema)["UserPool"]["Id"]
@@ -87,8 +104,15 @@ def main() -> None:
         replicate_once(repo, cognito, pacer, pool, standby, options=RestoreOptions(read_back=False))
 
         subs: dict[str, str] = {}
+        by_sub: dict[str, str] = {}
+
+        def sub_as_username(params: dict[str, Any], **_: Any) -> None:
+            # Stand-in for Cognito's documented AdminGetUser-by-sub ("this value must be the sub of a local
+            # user" when username is not an alias), which moto lacks: the producer knows every sub.
+            params["Username"] = by_sub.get(str(params.get("Username")), params.get("Username"))
+
+        cognito.meta.events.register("before-parameter-build.cognito-idp.AdminGetUser", sub_as_username)
         stop = threading.Event()
-        done_producing = threading.Event()
 
         def event(name: str, n: int, sub: str, group: str | None = None) -> str:
             rp: dict[str, Any] = {"userPoolId": pool, "username": "HIDDEN_DUE_TO_SECURITY_REASONS"}
@@ -112,38 +136,61 @@ def main() -> None:
                 }
             )
 
-        def produce() -> None:
-            interval = 1.0 / args.rate
-            nxt = time.monotonic()
-            for n in range(args.events):
+        def produce(first: int, start: float) -> None:
+            """Events first, first + producers, ...: event n is due at start + n / rate (one schedule for
+            all threads; one thread alone cannot make a moto call and an SQS send every 10 ms here)."""
+            client = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
+            queue = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+            for n in range(first, args.events, args.producers):
+                delay = start + n / args.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
                 i = n % args.users
                 name = f"user-{i:05d}"
-                if name not in subs:
-                    resp = producer_cognito.admin_create_user(
+                if args.precreate:  # the changes were made beforehand: only their events are timed
+                    body = event(
+                        "UpdateUserAttributes" if args.actor == "self" else "AdminUpdateUserAttributes", n, subs[name]
+                    )
+                elif n < args.users:  # each user's first change creates it
+                    resp = client.admin_create_user(
                         UserPoolId=pool,
                         Username=name,
                         MessageAction="SUPPRESS",
                         UserAttributes=[{"Name": "email", "Value": f"{i}@x.example"}],
                     )
                     subs[name] = User.from_api(resp["User"]).sub or ""
-                    body = event("AdminCreateUser", n, subs[name])
+                    by_sub[subs[name]] = name
+                    body = event("SignUp" if args.actor == "self" else "AdminCreateUser", n, subs[name])
+                elif args.actor == "self":  # the user's own attribute update (moto has no access tokens here)
+                    client.admin_update_user_attributes(
+                        UserPoolId=pool, Username=name, UserAttributes=[{"Name": "custom:tier", "Value": f"t{n}"}]
+                    )
+                    body = event("UpdateUserAttributes", n, subs[name])
                 elif n % 5 == 0:
-                    producer_cognito.admin_add_user_to_group(UserPoolId=pool, Username=name, GroupName="staff")
+                    client.admin_add_user_to_group(UserPoolId=pool, Username=name, GroupName="staff")
                     body = event("AdminAddUserToGroup", n, subs[name], "staff")
                 elif n % 7 == 0:
-                    producer_cognito.admin_disable_user(UserPoolId=pool, Username=name)
+                    client.admin_disable_user(UserPoolId=pool, Username=name)
                     body = event("AdminDisableUser", n, subs[name])
                 else:
-                    producer_cognito.admin_update_user_attributes(
+                    client.admin_update_user_attributes(
                         UserPoolId=pool, Username=name, UserAttributes=[{"Name": "custom:tier", "Value": f"t{n}"}]
                     )
                     body = event("AdminUpdateUserAttributes", n, subs[name])
-                sqs.send_message(QueueUrl=url, MessageBody=body)
-                nxt += interval
-                delay = nxt - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            done_producing.set()
+                queue.send_message(QueueUrl=url, MessageBody=body)
+
+        if args.precreate:
+            setup = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
+            for i in range(args.users):
+                name = f"user-{i:05d}"
+                resp = setup.admin_create_user(
+                    UserPoolId=pool,
+                    Username=name,
+                    MessageAction="SUPPRESS",
+                    UserAttributes=[{"Name": "email", "Value": f"{i}@x.example"}],
+                )
+                subs[name] = User.from_api(resp["User"]).sub or ""
+                by_sub[subs[name]] = name
 
         delays: list[float] = []
         deleted = [0]
@@ -161,8 +208,11 @@ def main() -> None:
         capturer = Capturer(reader_for, CaptureOptions(default_pool_id=pool, consistency_window=5))
         journal = Journal(repo.store)
         began = time.monotonic()
-        producer = threading.Thread(target=produce, name="producer")
-        producer.start()
+        producers = [
+            threading.Thread(target=produce, args=(k, began), name=f"producer-{k}") for k in range(args.producers)
+        ]
+        for thread in producers:
+            thread.start()
         out: list[CaptureSummary] = []
 
         def consume() -> None:
@@ -181,7 +231,9 @@ def main() -> None:
 
         consumer = threading.Thread(target=consume, name="capture")
         consumer.start()
-        producer.join()
+        for thread in producers:
+            thread.join()
+        produce_seconds = time.monotonic() - began
         deadline = time.monotonic() + 1800
         while deleted[0] < args.events and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -196,6 +248,11 @@ def main() -> None:
         result = {
             "events": args.events,
             "producer_rate_per_s": args.rate,
+            # what the producer reached (each change is a moto call plus an SQS send): the rate measured
+            "produced_rate_per_s": round(args.events / produce_seconds, 1),
+            "actor": args.actor,
+            "precreate": args.precreate,
+            "users": args.users,
             "messages": summary.messages,
             "records": summary.records,
             "segments": summary.segments,

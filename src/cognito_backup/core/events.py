@@ -79,6 +79,24 @@ CONFIG_EVENTS = frozenset(
         "UntagResource",
     }
 )
+# Calls a user makes on their own account (public or access-token APIs, the hosted UI's confirmation
+# page). Each is a sign-up, confirmation, password change or attribute update: it already makes the user a
+# monthly active user this month, so re-reading them with AdminGetUser (which counts toward MAU, UserRead
+# quota 120/s) adds no cost, while admin-made changes keep the non-billing ListUsers read (UserList, 30/s,
+# shared with every backup). Trigger images are not listed: Post Confirmation also fires for the admin's
+# AdminConfirmSignUp, and an image needs no read anyway.
+SELF_SERVICE_EVENTS = frozenset(
+    {
+        "SignUp",
+        "ConfirmSignUp",
+        "ConfirmForgotPassword",
+        "UpdateUserAttributes",
+        "DeleteUserAttributes",
+        "VerifyUserAttribute",
+        "Confirm_POST",
+        "DeleteUser",
+    }
+)
 # The hosted UI's sign-up form: CloudTrail logs nothing that identifies the new (unconfirmed) user.
 UNKNOWN_SIGNUP_EVENTS = frozenset({"Signup_POST"})
 
@@ -112,6 +130,8 @@ class ChangeHint:
     client_id: str | None = None
     # Trigger events carry the user's current attributes: {"username", "attributes", "status"}.
     image: Mapping[str, Any] | None = None
+    # The user made this change themselves (SELF_SERVICE_EVENTS): see plan_user_read.
+    self_made: bool = False
 
     @property
     def target(self) -> tuple[str | None, str, str]:
@@ -208,7 +228,13 @@ def hint_from_cloudtrail(detail: Mapping[str, Any], fallback_id: str | None = No
             return ChangeHint(kind="unknown_user", deleting=name in USER_DELETE_EVENTS, **common)
         kind = "membership" if name in MEMBERSHIP_EVENTS else "user"
         return ChangeHint(
-            kind=kind, sub=sub, username=username, group=group, deleting=name in USER_DELETE_EVENTS, **common
+            kind=kind,
+            sub=sub,
+            username=username,
+            group=group,
+            deleting=name in USER_DELETE_EVENTS,
+            self_made=name in SELF_SERVICE_EVENTS,
+            **common,
         )
     if name in UNKNOWN_SIGNUP_EVENTS:
         return ChangeHint(kind="unknown_user", **common)

@@ -2,8 +2,10 @@
 queue of Cognito events (EventBridge -> SQS) so that a message is deleted only once its records are
 durable in the journal.
 
-Re-reads never use AdminGetUser (it bills the user as a monthly active user): a user is re-read with
-ListUsers and a `sub`/`username` filter, its groups with AdminListGroupsForUser, a group with GetGroup,
+A user who made the change themselves is re-read with AdminGetUser (they are a monthly active user
+already; UserRead quota); anyone else with ListUsers and a `sub`/`username` filter, which bills no one
+(core/capture_reads.py decides; all changes of one user in a batch share one read). Its groups are read
+with AdminListGroupsForUser, a group with GetGroup,
 the configuration with the same reads as a backup. Every call goes through the Pacer.
 
 What a record promises: the state *as observed at observed_at* (the moment the re-read returned), not
@@ -15,13 +17,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from cognito_backup.aws.errors import aws_code
 from cognito_backup.aws.reader import PAGE, PoolReader
+from cognito_backup.core.capture_reads import GET, IMAGE, UserRead, plan_user_read
 from cognito_backup.core.events import UNKNOWN_SIGNUP_EVENTS, ChangeHint, EventParseError, hints_from_sqs_body
 from cognito_backup.errors import CognitoBackupError
 from cognito_backup.model import Group, User
@@ -136,26 +139,52 @@ class Capturer:
         return (self.clock() - parse_time(hint.changed_at)).total_seconds()
 
     # ---- one target -----------------------------------------------------------------------------
-    def _observe_user(self, pool: str, hint: ChangeHint) -> tuple[list[Record], HintOutcome]:
-        if hint.image is not None:  # a trigger handed us the user's current attributes
-            user = User(
-                username=str(hint.image["username"]),
-                attributes=dict(hint.image["attributes"]),
-                status=str(hint.image.get("status", "CONFIRMED")),
-            )
-            rec = self._record(
+    def _image_user(self, pool: str, hint: ChangeHint, image: Mapping[str, Any]) -> list[Record]:
+        """A trigger handed us the user's current attributes: no read."""
+        user = User(
+            username=str(image["username"]),
+            attributes=dict(image["attributes"]),
+            status=str(image.get("status", "CONFIRMED")),
+        )
+        return [
+            self._record(
                 "user_upsert", pool, user.username, hint, self.clock(), 0, after=user.to_record(), sub=user.sub
             )
-            return [rec], HintOutcome()
+        ]
+
+    def _get_user(self, reader: PoolReader, read: UserRead) -> User | None:
+        """AdminGetUser (the user is already a monthly active user: see core/capture_reads.py). Cognito
+        accepts the sub as Username; an answer for another user (a username that is someone's sub) or
+        UserNotFoundException is not believed on its own: the non-billing lookup by sub confirms it."""
+        try:
+            resp = reader.call("AdminGetUser", UserPoolId=reader.pool_id, Username=read.username or read.sub)
+        except CognitoBackupError as err:
+            if aws_code(err) != "UserNotFoundException":
+                raise
+        else:
+            user = User.from_api(resp)
+            if read.sub is None or user.sub == read.sub:
+                return user
+        return self._list_user(reader, read)
+
+    @staticmethod
+    def _list_user(reader: PoolReader, read: UserRead) -> User | None:
+        return reader.find_user(sub=read.sub) if read.sub else reader.find_user(username=read.username)
+
+    def _observe_user(self, pool: str, hints: Sequence[ChangeHint]) -> tuple[list[Record], HintOutcome]:
+        read = plan_user_read(hints, self.clock())
+        hint = read.rep
+        if read.how == IMAGE and hint.image is not None:
+            return self._image_user(pool, hint, hint.image), HintOutcome()
         reader = self.reader_for(pool)
-        found = reader.find_user(sub=hint.sub) if hint.sub else reader.find_user(username=hint.username)
+        found = self._get_user(reader, read) if read.how == GET else self._list_user(reader, read)
         if found is not None:
             records = [
                 self._record(
                     "user_upsert", pool, found.username, hint, self.clock(), 0, after=found.to_record(), sub=found.sub
                 )
             ]
-            if hint.kind != "membership":
+            if not read.groups:
                 return records, HintOutcome()
             try:
                 groups = sorted(reader.user_groups(found.username))
@@ -171,7 +200,7 @@ class Capturer:
                 return records, HintOutcome()
         if not hint.deleting and self._age(hint) < self.options.consistency_window:
             return [], HintOutcome("deferred", "user not visible to ListUsers yet")
-        rec = self._record("user_delete", pool, hint.username, hint, self.clock(), 0, sub=hint.sub)
+        rec = self._record("user_delete", pool, read.username, hint, self.clock(), 0, sub=read.sub)
         return [rec], HintOutcome()
 
     def _observe_group(self, pool: str, hint: ChangeHint) -> tuple[list[Record], HintOutcome]:
@@ -267,6 +296,8 @@ class Capturer:
                     continue
             result.pools_of[id(hint)] = pool
             target = (pool, hint.target[1], hint.target[2])
+            if hint.kind == "membership":  # one read of the user serves its own and its groups' changes
+                target = (pool, "user", hint.target[2])
             if hint.kind == "unknown_user":
                 target = (pool, "unknown_user", "")
             by_target.setdefault(target, []).append(hint)
@@ -275,13 +306,11 @@ class Capturer:
             item: tuple[tuple[str, str, str], list[ChangeHint]],
         ) -> tuple[list[ChangeHint], list[Record], HintOutcome]:
             (pool, kind, _), group = item
-            # The newest event of a target is its representative; images from triggers win (no read).
-            rep = max(group, key=lambda h: (h.image is not None, h.changed_at or "", h.event_id))
-            if any(h.kind == "membership" for h in group) and rep.kind != "membership":
-                rep = max((h for h in group if h.kind == "membership"), key=lambda h: (h.changed_at or "", h.event_id))
+            # The newest event of a target is its representative (plan_user_read chooses for users).
+            rep = max(group, key=lambda h: (h.changed_at or "", h.event_id))
             try:
-                if kind in ("user", "membership"):
-                    records, outcome = self._observe_user(pool, rep)
+                if kind == "user":
+                    records, outcome = self._observe_user(pool, group)
                 elif kind == "group":
                     records, outcome = self._observe_group(pool, rep)
                 elif kind == "config":
@@ -584,7 +613,8 @@ def run_capture(
             # Only messages this run already failed on came back (a queue with no visibility timeout):
             # draining is over; they stay in the queue.
             break
-        seen.update(m.id for m in batch)
+        if not follow:  # only a drain needs it; a follower runs for days (100 ids/s would grow without end)
+            seen.update(m.id for m in batch)
     return summary
 
 

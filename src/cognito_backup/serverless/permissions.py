@@ -51,6 +51,9 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         "cognito-idp:ListGroups": frozenset({BACKUP, REPLICATE}),
         "cognito-idp:ListUsersInGroup": frozenset({BACKUP, REPLICATE}),
         "cognito-idp:GetGroup": frozenset({CAPTURE}),
+        # capture re-reads a user who made the change themselves (already a monthly active user) with
+        # AdminGetUser, leaving the UserList quota to backups (core/capture_reads.py)
+        "cognito-idp:AdminGetUser": frozenset({CAPTURE}),
         "cognito-idp:AdminListGroupsForUser": frozenset({CAPTURE, REPLICATE}),
         # standby writes (the restore engine)
         "cognito-idp:AdminCreateUser": frozenset({REPLICATE}),
