@@ -202,3 +202,19 @@ def test_a_pool_replicated_into_before_the_tag_existed_stays_the_standby(cognito
     assert body["standby"] == "adopt" and ("user", "xavier") in {(d["kind"], d["name"]) for d in body["deleted_items"]}
     assert tags(cognito, target)[STANDBY_TAG] == source
     assert json.loads((Path(repo) / cursor_key(target)).read_text())["standby_checked"] is True
+
+
+def test_json_of_a_round_with_failed_operations_is_one_document(cognito: Any, tmp_path: Path) -> None:
+    """A script reading `replicate --json` gets exactly one JSON document on stdout, failures counted in
+    it, and exit 1: not the round's object followed by a second `{"error": ...}` object."""
+    from tests.http_faults import Fault, HttpFaults, by_operation, every_new_client
+
+    repo, _, _ = setup(cognito, tmp_path)
+    standby = make_pool(cognito, "standby")
+    refused = Fault(400, "InvalidParameterException")  # not retried: every user create fails
+    with every_new_client(HttpFaults(by_operation({"AdminCreateUser": refused}))):
+        result = CliRunner().invoke(cli, ["replicate", "--repo", repo, "--to-user-pool-id", standby, "--json"])
+    assert result.exit_code == 1, result.output
+    body = json.loads(result.stdout)  # raises on a second document
+    assert body["failed"] > 0 and "error" not in body
+    assert "failed on the standby" in result.stderr

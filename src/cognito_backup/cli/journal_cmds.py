@@ -17,6 +17,7 @@ from cognito_backup.cli.common import (
     Progress,
     app,
     emit_json,
+    err_console,
     handle_errors,
     json_option,
     make_pacer,
@@ -292,9 +293,12 @@ def replicate(
     if last.refused:
         sys.exit(PlanRefused.exit_code)
     if last.failed:
-        from cognito_backup.errors import OperationsFailed
-
-        raise OperationsFailed(f"{last.failed} operation(s) failed on the standby; the next round retries them")
+        failure = OperationsFailed(f"{last.failed} operation(s) failed on the standby; the next round retries them")
+        if as_json:
+            # stdout already holds the one JSON document (with `failed`): the message goes to stderr only.
+            err_console().print(f"error: {failure.message}", markup=False, soft_wrap=True)
+            sys.exit(failure.exit_code)
+        raise failure
 
 
 def _print_round(source: str, standby: str, last: ReplicateRound) -> None:
