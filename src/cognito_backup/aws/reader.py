@@ -508,24 +508,23 @@ def _fan_in(
     class _Stopped(Exception):
         pass
 
-    def out(item: Any) -> None:
-        while True:
-            if stop.is_set():
-                raise _Stopped
+    def offer(item: Any, until: threading.Event) -> bool:
+        """Put `item` for the consumer, waiting while the queue is full; False once `until` is set."""
+        while not until.is_set():
             try:
                 items.put(item, timeout=0.2)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
+
+    def out(item: Any) -> None:
+        if not offer(item, stop):
+            raise _Stopped
 
     def signal(item: Any) -> None:
         """A control message (a task done or added, a failure): never blocks once the consumer is gone."""
-        while not left.is_set():
-            try:
-                items.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+        offer(item, left)
 
     def fail(exc: BaseException) -> None:
         stop.set()

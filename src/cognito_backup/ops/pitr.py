@@ -16,17 +16,20 @@ from cognito_backup.errors import PlanRefused, RepositoryNotFound, UsageError
 from cognito_backup.model import PoolState
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.manifest import Manifest
-from cognito_backup.repo.repository import Repository, format_time, parse_time
+from cognito_backup.repo.repository import Repository, SnapshotScan, format_time, parse_time
 
 
-def choose_base(repo: Repository, user_pool_id: str, at: dt.datetime) -> Manifest:
+def choose_base(
+    repo: Repository, user_pool_id: str, at: dt.datetime, snapshots: list[Manifest] | None = None
+) -> Manifest:
     """The snapshot to start from for time `at`.
 
     Preferred: the newest snapshot that FINISHED at or before `at` (it holds nothing later than `at`).
     Otherwise the newest that STARTED before `at`: its users read after `at` may show later changes
     (the result is then marked inexact by `desired_state_at`).
     """
-    snaps = [s for s in repo.list_snapshots() if s.user_pool_id == user_pool_id]
+    listed = repo.list_snapshots() if snapshots is None else snapshots
+    snaps = [s for s in listed if s.user_pool_id == user_pool_id]
     finished = [s for s in snaps if parse_time(s.finished_at) <= at]
     if finished:
         return max(finished, key=lambda s: (s.finished_at, s.id))
@@ -39,10 +42,13 @@ def choose_base(repo: Repository, user_pool_id: str, at: dt.datetime) -> Manifes
     )
 
 
-def desired_state_at(repo: Repository, user_pool_id: str, at: dt.datetime) -> tuple[PoolState, Manifest]:
+def desired_state_at(
+    repo: Repository, user_pool_id: str, at: dt.datetime, snapshots: list[Manifest] | None = None
+) -> tuple[PoolState, Manifest]:
     """The pool's state at `at`: the base snapshot's state with every journal record observed from
-    the snapshot's start up to `at` folded over it. Returns (state, base manifest)."""
-    base = choose_base(repo, user_pool_id, at)
+    the snapshot's start up to `at` folded over it. Returns (state, base manifest). `snapshots`: the
+    manifests already read."""
+    base = choose_base(repo, user_pool_id, at, snapshots)
     state = repo.load_state(base)
     records = Journal(repo.store).iter_records(user_pool_id, since=parse_time(base.started_at), until=at)
     return fold(state, records, until=at), base
@@ -72,22 +78,24 @@ def select_snapshot(
     source_pool_id: str | None = None,
     target_pool_id: str | None = None,
     into_existing: bool = False,
+    scan: SnapshotScan | None = None,
 ) -> tuple[SourceChoice, Manifest]:
     """The source pool (the one rule of core/source.py) and its snapshot: the one `snapshot` names, or
-    the pool's latest. `target_pool_id`: the pool compared or written; `into_existing`: it is written."""
+    the pool's latest. `target_pool_id`: the pool compared or written; `into_existing`: it is written.
+    `scan`: the manifests already read."""
+    scan = scan or repo.scan_snapshots()
     if snapshot not in (None, "", "latest"):
-        manifest = repo.resolve(snapshot)
+        manifest = repo.resolve(snapshot, scan=scan)
         pool = manifest.user_pool_id
         return choose_source({pool}, named_source=source_pool_id, snapshot_pool=pool), manifest
-    snaps = repo.list_snapshots()
     choice = choose_source(
-        {s.user_pool_id for s in snaps},
+        {s.user_pool_id for s in scan.manifests},
         named_source=source_pool_id,
         target=target_pool_id,
         into_existing=into_existing,
     )
     # resolve, not the listing: it refuses `latest` while a damaged manifest may be the newest.
-    return choice, repo.resolve("latest", user_pool_id=choice.pool_id)
+    return choice, repo.resolve("latest", user_pool_id=choice.pool_id, scan=scan)
 
 
 def select_desired(
@@ -107,13 +115,19 @@ def select_desired(
     repository knows exactly is refused (PlanRefused) unless `allow_after_coverage`."""
     if at is not None and snapshot not in (None, ""):
         raise UsageError("Give either --snapshot or --at, not both: --at picks its snapshot itself")
+    scan = repo.scan_snapshots()  # once: every manifest is one GET on S3
     choice, manifest = select_snapshot(
-        repo, snapshot, source_pool_id=source_pool_id, target_pool_id=target_pool_id, into_existing=into_existing
+        repo,
+        snapshot,
+        source_pool_id=source_pool_id,
+        target_pool_id=target_pool_id,
+        into_existing=into_existing,
+        scan=scan,
     )
     if at is None:
         return Desired(repo.load_state(manifest), manifest.id, choice.pool_id, choice.named)
     pool = choice.pool_id
-    known = known_exactly_until(repo, pool)
+    known = known_exactly_until(repo, pool, scan.manifests)
     stamp = format_time(at)
     warnings = []
     if known is not None and stamp > known:
@@ -128,7 +142,7 @@ def select_desired(
                 "--allow-after-coverage to accept the state as last known.",
             )
         warnings.append(message + " (--allow-after-coverage): later changes are missing")
-    state, base = desired_state_at(repo, pool, at)
+    state, base = desired_state_at(repo, pool, at, scan.manifests)
     if parse_time(base.finished_at) > at:
         warnings.append(
             f"snapshot {base.id} was still being taken at {_second(stamp)} and no earlier one exists: users it "
@@ -143,11 +157,12 @@ def _second(stamp: str) -> str:
     return stamp[:19] + "Z"
 
 
-def known_exactly_until(repo: Repository, pool_id: str) -> str | None:
+def known_exactly_until(repo: Repository, pool_id: str, snapshots: list[Manifest] | None = None) -> str | None:
     """Up to when the repository knows `pool_id`'s state exactly: the capture's caught-up marker (or,
     in a journal written before markers existed, its last observation), and never less than the finish
     of the pool's newest snapshot; without a journal, that finish. None: no snapshot of the pool."""
-    finished = [s.finished_at for s in repo.list_snapshots() if s.user_pool_id == pool_id]
+    listed = repo.list_snapshots() if snapshots is None else snapshots
+    finished = [s.finished_at for s in listed if s.user_pool_id == pool_id]
     journal = Journal(repo.store)
     caught_up = journal.caught_up(pool_id) or journal.last_observed(pool_id)
     known = [t for t in (*finished, caught_up) if t]

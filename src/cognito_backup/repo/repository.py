@@ -149,9 +149,12 @@ class Repository:
             raise RepositoryNotFound(f"Snapshot manifest {key} disappeared while reading") from None
         return Manifest.from_json(data, where=key)
 
-    def resolve(self, snapshot: str | None = "latest", user_pool_id: str | None = None) -> Manifest:
-        """`latest` (optionally of one pool), a full id, or a unique id prefix."""
-        scan = self.scan_snapshots()
+    def resolve(
+        self, snapshot: str | None = "latest", user_pool_id: str | None = None, *, scan: SnapshotScan | None = None
+    ) -> Manifest:
+        """`latest` (optionally of one pool), a full id, or a unique id prefix. `scan`: the manifests
+        already read (every manifest is one GET on S3)."""
+        scan = scan or self.scan_snapshots()
         snaps = scan.manifests
         if user_pool_id and (snapshot in (None, "latest")):
             snaps = [s for s in snaps if s.user_pool_id == user_pool_id] or snaps
