@@ -29,7 +29,27 @@ COGNITO_SOURCE = "aws.cognito-idp"
 CLOUDTRAIL_DETAIL_TYPES = frozenset({"AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"})
 EVENT_SOURCE = "cognito-idp.amazonaws.com"
 
-# Calls after which a user must be re-read (attributes, status, enabled flag may have changed).
+# Calls a user makes on their own account (public or access-token APIs, the hosted UI's confirmation
+# page). Each is a sign-up, confirmation, password change or attribute update: it already makes the user a
+# monthly active user this month, so re-reading them with AdminGetUser (which counts toward MAU, UserRead
+# quota 120/s) adds no cost, while admin-made changes keep the non-billing ListUsers read (UserList, 30/s,
+# shared with every backup). Trigger images are not listed: Post Confirmation also fires for the admin's
+# AdminConfirmSignUp, and an image needs no read anyway.
+SELF_SERVICE_EVENTS = frozenset(
+    {
+        "SignUp",
+        "ConfirmSignUp",
+        "ConfirmForgotPassword",
+        "UpdateUserAttributes",
+        "DeleteUserAttributes",
+        "VerifyUserAttribute",
+        "Confirm_POST",
+        "DeleteUser",
+    }
+)
+USER_DELETE_EVENTS = frozenset({"AdminDeleteUser", "DeleteUser"})
+# Calls after which a user must be re-read (attributes, status, enabled flag may have changed): the
+# administrator's, and the user's own (SELF_SERVICE_EVENTS, above) but for deleting themselves.
 USER_EVENTS = frozenset(
     {
         "AdminCreateUser",
@@ -42,17 +62,8 @@ USER_EVENTS = frozenset(
         "AdminResetUserPassword",
         "AdminLinkProviderForUser",
         "AdminDisableProviderForUser",
-        "SignUp",
-        "ConfirmSignUp",
-        "ConfirmForgotPassword",
-        "UpdateUserAttributes",
-        "DeleteUserAttributes",
-        "VerifyUserAttribute",
-        # hosted UI (managed login) confirmation page: the sub is in additionalEventData.requestParameters
-        "Confirm_POST",
     }
-)
-USER_DELETE_EVENTS = frozenset({"AdminDeleteUser", "DeleteUser"})
+) | (SELF_SERVICE_EVENTS - USER_DELETE_EVENTS)
 MEMBERSHIP_EVENTS = frozenset({"AdminAddUserToGroup", "AdminRemoveUserFromGroup"})
 GROUP_EVENTS = frozenset({"CreateGroup", "UpdateGroup"})
 GROUP_DELETE_EVENTS = frozenset({"DeleteGroup"})
@@ -77,24 +88,6 @@ CONFIG_EVENTS = frozenset(
         "SetRiskConfiguration",
         "TagResource",
         "UntagResource",
-    }
-)
-# Calls a user makes on their own account (public or access-token APIs, the hosted UI's confirmation
-# page). Each is a sign-up, confirmation, password change or attribute update: it already makes the user a
-# monthly active user this month, so re-reading them with AdminGetUser (which counts toward MAU, UserRead
-# quota 120/s) adds no cost, while admin-made changes keep the non-billing ListUsers read (UserList, 30/s,
-# shared with every backup). Trigger images are not listed: Post Confirmation also fires for the admin's
-# AdminConfirmSignUp, and an image needs no read anyway.
-SELF_SERVICE_EVENTS = frozenset(
-    {
-        "SignUp",
-        "ConfirmSignUp",
-        "ConfirmForgotPassword",
-        "UpdateUserAttributes",
-        "DeleteUserAttributes",
-        "VerifyUserAttribute",
-        "Confirm_POST",
-        "DeleteUser",
     }
 )
 # The hosted UI's sign-up form: CloudTrail logs nothing that identifies the new (unconfirmed) user.
