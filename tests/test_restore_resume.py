@@ -207,8 +207,10 @@ def test_a_pool_with_the_same_name_but_not_this_restores_tag_is_not_adopted(cogn
     source = rich_pool(cognito, "A")
     repo = backup(cognito, source, tmp_path / "repo")
     stranger = make_pool(cognito, "B")
-    outcome = run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "one"))
-    assert outcome.summary.user_pool_id != stranger
+    # Neither adopted nor doubled: a name in use is refused (test_new_pool_never_makes_a_second_pool_...).
+    with pytest.raises(PlanRefused, match="already exists"):
+        run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "one"))
+    assert pools_named(cognito, "B") == [stranger]
     assert read_state(cognito, stranger).users == {}
 
 
@@ -427,3 +429,22 @@ def test_without_write_access_to_the_repository_nothing_is_created(
     with pytest.raises(StoreUnavailable, match="restores/"):
         run_restore(cognito, quiet_pacer(), Repository(ReadOnlyStore(repo.store)), req)
     assert recorder.writes() == []
+
+
+def test_new_pool_never_makes_a_second_pool_of_a_name_in_use(cognito: Any, tmp_path: Path) -> None:
+    """A re-run after a newer backup (latest is another snapshot, so another restore), or a name an
+    unrelated pool has: refused before anything is written, dry run included, naming the pool."""
+    source = rich_pool(cognito, "A")
+    repo = backup(cognito, source, tmp_path / "repo")
+    first = run_restore(cognito, quiet_pacer(), repo, request("V", tmp_path / "r")).summary.user_pool_id
+    backup(cognito, source, tmp_path / "repo")  # a scheduled backup lands before the re-run
+    unrelated = make_pool(cognito, "Prod")
+    for name, existing in (("V", first), ("Prod", unrelated)):
+        for dry_run in (True, False):
+            recorder = CallRecorder(cognito)
+            req = request(name, tmp_path / "r")
+            req.options.dry_run = dry_run
+            with pytest.raises(PlanRefused, match=f"named {name!r} already exists.*{existing}"):
+                run_restore(cognito, quiet_pacer(), repo, req)
+            assert recorder.writes() == []
+            assert pools_named(cognito, name) == [existing]

@@ -165,9 +165,9 @@ def finish_pool(
     return result
 
 
-def find_tagged_pool(client: Any, pacer: Pacer, name: str, tag: str, value: str) -> str | None:
-    """The pool named `name` whose tag `tag` is `value` (ListUserPools has no tags: DescribeUserPool
-    each pool of that name)."""
+def pools_named(client: Any, pacer: Pacer, name: str) -> list[str]:
+    """The ids of the account's pools (in the client's Region) named `name`: Cognito allows several."""
+    found: list[str] = []
     token: str | None = None
     while True:
         kwargs: dict[str, Any] = {"MaxResults": 60, **({"NextToken": token} if token else {})}
@@ -175,12 +175,19 @@ def find_tagged_pool(client: Any, pacer: Pacer, name: str, tag: str, value: str)
             resp = pacer.call("ListUserPools", client.list_user_pools, **kwargs)
         except ClientError as exc:
             raise translate_client_error(exc, "ListUserPools") from exc
-        for pool in resp.get("UserPools", []):
-            if pool.get("Name") == name and (pool_tags(client, pacer, str(pool["Id"])) or {}).get(tag) == value:
-                return str(pool["Id"])
+        found += [str(pool["Id"]) for pool in resp.get("UserPools", []) if pool.get("Name") == name]
         token = resp.get("NextToken")
         if not token:
-            return None
+            return found
+
+
+def find_tagged_pool(client: Any, pacer: Pacer, name: str, tag: str, value: str) -> str | None:
+    """The pool named `name` whose tag `tag` is `value` (ListUserPools has no tags: DescribeUserPool
+    each pool of that name)."""
+    for pool_id in pools_named(client, pacer, name):
+        if (pool_tags(client, pacer, pool_id) or {}).get(tag) == value:
+            return pool_id
+    return None
 
 
 def pool_tags(client: Any, pacer: Pacer, pool_id: str) -> dict[str, str] | None:

@@ -509,6 +509,8 @@ def run_restore(
     try:
         if request.new_pool_name:
             state = checkpoint.load()
+            if not (state.pool_id or state.pool_partial or state.pool_creating):
+                _refuse_name_in_use(client, pacer, request.new_pool_name)
             if opts.dry_run and not state.pool_id:
                 summary = _dry_run_new_pool(desired, opts)
                 _describe_source(summary, chosen)
@@ -668,6 +670,23 @@ def _new_pool(
         warnings=created.warnings,
     )
     return created.user_pool_id, dict(created.client_id_map), list(created.warnings)
+
+
+def _refuse_name_in_use(client: Any, pacer: Pacer, name: str) -> None:
+    """--new-pool never makes a second pool of a name in use: Cognito would allow it, but on an incident
+    day two pools of one name are a trap (which is the restored one?). It is also what a re-run after a
+    newer backup would do: `latest` is then another snapshot, so another restore that knows no pool."""
+    from cognito_backup.aws.pool_creator import pools_named
+
+    existing = pools_named(client, pacer, name)
+    if existing:
+        raise PlanRefused(
+            f"A user pool named {name!r} already exists ({', '.join(existing)}): --new-pool creates a new pool, "
+            "and a second one of the same name would be easy to mistake for it. Nothing was written.",
+            hint="If an earlier restore created it, run that restore again with the same --snapshot (or --at): "
+            "it carries on into that pool (`latest` may be a newer snapshot now). Otherwise restore into it with "
+            "--user-pool-id ID, or give --new-pool another name.",
+        )
 
 
 def _check_ours(tags: Mapping[str, str], pool_id: str, restore_id: str | None, name: str) -> None:
