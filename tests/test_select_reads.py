@@ -33,3 +33,12 @@ def test_each_manifest_is_read_once_for_a_snapshot_and_for_a_point_in_time(cogni
         select_desired(Repository(store), at=at, target_pool_id=source, allow_after_coverage=True)
         manifests = {k: n for k, n in store.reads.items() if k.startswith("snapshots/")}
         assert len(manifests) == 2 and set(manifests.values()) == {1}, manifests
+
+
+def test_the_after_coverage_message_never_names_one_second_twice() -> None:
+    from cognito_backup.ops.pitr import after_coverage_message
+
+    same = after_coverage_message("2026-11-30T17:58:52.900000Z", "2026-11-30T17:58:52.459787Z", "us-east-1_A")
+    assert "17:58:52.900000Z" in same and "17:58:52.459787Z" in same
+    apart = after_coverage_message("2026-11-30T17:59:10.000000Z", "2026-11-30T17:58:52.459787Z", "us-east-1_A")
+    assert "--at 2026-11-30T17:59:10Z" in apart and "until 2026-11-30T17:58:52Z" in apart

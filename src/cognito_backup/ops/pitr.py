@@ -131,10 +131,7 @@ def select_desired(
     stamp = format_time(at)
     warnings = []
     if known is not None and stamp > known:
-        message = (
-            f"--at {_second(stamp)} is after what the repository knows about {pool}: its state is known "
-            f"exactly until {_second(known)}"
-        )
+        message = after_coverage_message(stamp, known, pool)
         if not allow_after_coverage:
             raise PlanRefused(
                 message + ". Nothing was written.",
@@ -150,6 +147,14 @@ def select_desired(
         )
     warnings += backlog_warnings(Journal(repo.store), pool, at)
     return Desired(state, f"{base.id}+journal@{stamp}", pool, choice.named, known, tuple(warnings))
+
+
+def after_coverage_message(stamp: str, known: str, pool: str) -> str:
+    """Seconds read best; within one second, the fractions tell the two times apart."""
+    at, until = _second(stamp), _second(known)
+    if at == until:
+        at, until = f"{at} ({stamp})", f"{until} ({known})"
+    return f"--at {at} is after what the repository knows about {pool}: its state is known exactly until {until}"
 
 
 def _second(stamp: str) -> str:
