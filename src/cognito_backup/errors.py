@@ -123,6 +123,14 @@ class Interrupted(CognitoBackupError):
     kind = "interrupted"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or `kill` stopping us), raised where the signal lands. A KeyboardInterrupt, so
+    it takes exactly Ctrl-C's clean-up path (temporary files removed, locks released, progress saved);
+    only the exit code differs: 143, as a shell reports a process killed by SIGTERM (128 + 15)."""
+
+    exit_code = 143
+
+
 EXIT_CODES: list[tuple[int, str, str]] = [
     (0, "ok", "Success (for diff: pool and snapshot are equal)."),
     (1, "differences / partial_failure", "diff found differences; restore/replicate had failed operations."),
@@ -143,6 +151,7 @@ EXIT_CODES: list[tuple[int, str, str]] = [
     (12, "not_restorable", "The restore did all it could; items the target cannot take are named."),
     (13, "repository_busy", "A prune held the repository's exclusive lock for too long; nothing written."),
     (70, "internal", "A bug in cognito-backup: please report it with the traceback."),
-    (130, "interrupted", "Stopped by Ctrl-C/SIGTERM after saving progress; re-run to resume."),
+    (130, "interrupted", "Stopped by Ctrl-C after saving progress; re-run to resume."),
+    (143, "interrupted", "Stopped by SIGTERM after saving progress, as a shell reports it; re-run to resume."),
     (141, "broken_pipe", "The reader of stdout went away (`| head`); stopped quietly, as a shell reports SIGPIPE."),
 ]

@@ -23,12 +23,13 @@ from cognito_backup.aws.errors import translate_client_error
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.quotas import parse_rates
 from cognito_backup.aws.session import AwsContext
-from cognito_backup.errors import CognitoBackupError
+from cognito_backup.errors import CognitoBackupError, Interrupted, Terminated, UsageError
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 INTERNAL_ERROR_EXIT = 70
+INTERRUPTED_EXIT = Interrupted.exit_code
 # What a shell reports for a process killed by SIGPIPE (128 + 13): `cmd | head` must look the same
 # whether cmd is a C tool or this one.
 BROKEN_PIPE_EXIT = 141
@@ -145,9 +146,14 @@ def handle_errors(fn: F) -> F:
             fail(translate_client_error(exc, "AWS"), as_json)
         except BrokenPipeError:
             exit_on_broken_pipe()
-        except KeyboardInterrupt:
-            err_console().print("[yellow]interrupted[/]: progress so far is saved; re-run to continue.")
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            stopped = Interrupted(
+                "interrupted: stopped before the end; what was written so far is kept, and running the "
+                "same command again continues or redoes the rest."
+            )
+            if isinstance(exc, Terminated):
+                stopped.exit_code = Terminated.exit_code
+            fail(stopped, as_json)
         except click.exceptions.Exit:
             raise
         except click.ClickException:
@@ -158,6 +164,15 @@ def handle_errors(fn: F) -> F:
             sys.exit(INTERNAL_ERROR_EXIT)
 
     return wrapper  # type: ignore[return-value]
+
+
+def ask_yes_no(question: str) -> bool:
+    """A yes/no on the terminal (stderr, stdout stays for output); Ctrl-C or end of input is a no, so a
+    prompt without a terminal never turns into click's Abort (which would be an internal error here)."""
+    try:
+        return click.confirm(question, default=False, err=True)
+    except click.Abort:
+        return False
 
 
 def exit_on_broken_pipe() -> NoReturn:
@@ -175,7 +190,34 @@ def exit_on_broken_pipe() -> NoReturn:
 
 class PipeAwareGroup(click.Group):
     """The command group: --help and usage text into a closed pipe end like a command's output does
-    (click itself would exit 1 there). Commands are covered by handle_errors."""
+    (click itself would exit 1 there). Commands are covered by handle_errors.
+
+    A usage error click finds before a command runs (an unknown flag, a bad pool id) is printed as click
+    prints it, and, when the command line asks for --json, also as the one JSON document on stdout: a
+    script parsing stdout then always gets `error.kind`, not an empty string."""
+
+    def main(  # type: ignore[override]  # always non-standalone inside; exits as standalone does
+        self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None, **kwargs: Any
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        kwargs.pop("standalone_mode", None)
+        try:
+            rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            err_console().print("[yellow]interrupted[/]")
+            sys.exit(INTERRUPTED_EXIT)
+        except click.ClickException as exc:
+            if "--json" in argv:
+                kind = UsageError.kind if isinstance(exc, click.UsageError) else CognitoBackupError.kind
+                emit_json({"error": {"kind": kind, "message": exc.format_message(), "hint": None}})
+            exc.show()
+            sys.exit(exc.exit_code)
+        # Without standalone mode click returns the code of a ctx.exit(code) (--help, --version: 0).
+        if isinstance(rv, int) and not isinstance(rv, bool) and rv:
+            sys.exit(rv)
+        return rv
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         try:

@@ -251,6 +251,7 @@ def replicate(
     that would delete is refused (exit 8, each deletion named, nothing written).
     """
     from cognito_backup.core.source import choose_source
+    from cognito_backup.ops.replicate import refusal
     from cognito_backup.ops.replicate import replicate as run_replicate
     from cognito_backup.ops.restore import RestoreOptions
 
@@ -286,6 +287,10 @@ def replicate(
             confirmed=yes,
         )
     body = {"source_user_pool_id": source, "standby_user_pool_id": standby, **last.to_json()}
+    if last.refused and last.plan is not None:
+        # A dry run that a real round would refuse exits 8: its JSON says why, as every exit-8 document does.
+        refused = refusal(last.plan, source, standby)
+        body["error"] = {"kind": refused.kind, "message": refused.message, "hint": refused.hint}
     if as_json:
         emit_json(body)
     else:

@@ -10,6 +10,7 @@ import click
 from cognito_backup import __version__
 from cognito_backup.aws.session import AwsContext
 from cognito_backup.cli.common import AppContext, PipeAwareGroup, global_options
+from cognito_backup.errors import Terminated
 
 # Each module defines `register(group)`; one module per family of commands.
 COMMAND_MODULES = (
@@ -35,7 +36,7 @@ AWS options follow the AWS CLI: --region, --profile, --endpoint-url and the AWS_
 Exit codes: 0 ok, 1 differences/partial failure, 2 usage, 3 access denied, 4 pool not found,
 5 throttled, 6 repository damaged, 7 not found, 8 plan refused, 9 other AWS error,
 10 storage unavailable, 11 snapshot incomplete, 12 not restorable, 13 repository busy, 70 internal
-error, 130 interrupted, 141 output pipe closed (see docs/exit-codes.md).
+error, 130 interrupted (143 by SIGTERM), 141 output pipe closed (see docs/exit-codes.md).
 """
 
 
@@ -61,9 +62,9 @@ for _name in COMMAND_MODULES:
 
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM (a scheduler stopping us, `kill`) takes the same clean path as Ctrl-C: temp files removed,
-    # locks released, progress saved, exit 130. Commands with their own stop logic (capture --follow)
-    # install their own handler.
-    raise KeyboardInterrupt
+    # locks released, progress saved; it exits 143 as a shell reports SIGTERM. Commands with their own
+    # stop logic (capture --follow) install their own handler.
+    raise Terminated
 
 
 def main() -> None:

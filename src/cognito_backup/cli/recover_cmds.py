@@ -16,6 +16,7 @@ from cognito_backup.aws.reader import PoolReader, ReadProgress
 from cognito_backup.cli.common import (
     USER_POOL_ID,
     app,
+    ask_yes_no,
     emit_json,
     err_console,
     handle_errors,
@@ -172,7 +173,7 @@ def recover(
             emit_json(body)
         return
     talk.say(PAUSE_WARNING.format(pool=user_pool_id))
-    if not yes and not _ask("Initiate the recovery (pauses writes now)?"):
+    if not yes and not ask_yes_no("Initiate the recovery (pauses writes now)?"):
         raise Interrupted("Not initiated: nothing changed.")
     try:
         recovery = pitr.initiate(at)
@@ -189,7 +190,7 @@ def recover(
             _fail_on(recovery, user_pool_id, body, as_json)
         body["comparison"] = side_by_side(recovery.preview, view.view.counts() if view.view else [])
         talk.preview(recovery.preview, view)
-        if not yes and not _ask("Start the recovery? It cannot be cancelled once started"):
+        if not yes and not ask_yes_no("Start the recovery? It cannot be cancelled once started"):
             raise Interrupted(_cancel_before_start(pitr, recovery.restore_id, "Not started"))
         recovery = _start(pitr, recovery)
     except KeyboardInterrupt:
@@ -231,14 +232,6 @@ def recover(
         emit_json(body)
     if data_diffs:
         sys.exit(DifferencesFound.exit_code)
-
-
-def _ask(question: str) -> bool:
-    """A yes/no on the terminal; Ctrl-C or end of input is a no (click.confirm would raise Abort)."""
-    try:
-        return click.confirm(question, default=False, err=True)
-    except click.Abort:
-        return False
 
 
 def _cancel_before_start(pitr: NativePitr, restore_id: str, what: str) -> str:

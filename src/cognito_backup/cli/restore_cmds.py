@@ -16,6 +16,7 @@ from cognito_backup.cli.common import (
     USER_POOL_ID,
     Progress,
     app,
+    ask_yes_no,
     emit_json,
     err_console,
     handle_errors,
@@ -214,15 +215,21 @@ def print_plan(plan: Plan, title: str) -> None:
         console.print(table)
         if len(plan.ops) > MAX_PLAN_LINES:
             console.print(f"  ... and {len(plan.ops) - MAX_PLAN_LINES:,} more (--json lists them all)")
-    _print_notices(plan)
+    _print_notices(plan, ahead=True)
 
 
-def _print_notices(plan: Plan) -> None:
+def _print_notices(plan: Plan, *, ahead: bool = False) -> None:
+    """`ahead`: the plan before it runs (a dry run, a prompt), so the headings say what would happen."""
     console = out_console()
     for title, notices in (
-        ("Not restored: the target cannot take them", plan.unrestorable),
+        (
+            "Would not be restored: the target cannot take them"
+            if ahead
+            else "Not restored: the target cannot take them",
+            plan.unrestorable,
+        ),
         ("Left out by --only", [n for n in plan.skipped if n.by_choice]),
-        ("Restored, but not as they were", plan.notes),
+        ("Would be restored, but not as they were" if ahead else "Restored, but not as they were", plan.notes),
         ("Differences no restore can fix", plan.drift),
     ):
         if notices:
@@ -245,7 +252,7 @@ def _confirm_prune(plan: Plan) -> bool:
         if counts.get(k)
     )
     print_plan(plan, "Plan")
-    return click.confirm(f"--prune will DELETE {deletions} from the target. Continue?", default=False, err=True)
+    return ask_yes_no(f"--prune will DELETE {deletions} from the target. Continue?")
 
 
 @click.command()

@@ -220,7 +220,7 @@ def replicate_once(
 
     def refuse(plan: Plan) -> bool:
         # Asked only for a plan with deletions, before anything is written: a refusal, not a cancel.
-        raise _refusal(plan, source_pool_id, standby_pool_id)
+        raise refusal(plan, source_pool_id, standby_pool_id)
 
     summary = reconcile(
         client, pacer, standby_pool_id, desired, opts, actual=actual, confirm=refuse if status == NOT_STANDBY else None
@@ -264,7 +264,8 @@ def replicate_once(
     )
 
 
-def _refusal(plan: Plan, source_pool_id: str, standby_pool_id: str) -> PlanRefused:
+def refusal(plan: Plan, source_pool_id: str, standby_pool_id: str) -> PlanRefused:
+    """Why a round that would delete from a pool not tagged as this source's standby is refused."""
     return PlanRefused(
         f"{standby_pool_id} is not a standby of {source_pool_id}, and this round would delete "
         f"{describe_deletions(deleted_items(plan.ops))}. Refused: nothing was written.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cognito_backup.errors import UsageError
@@ -28,4 +29,19 @@ def open_store(repo: str, aws: AwsContext | None = None, kms_key_id: str | None 
         raise UsageError(f"Repository {repo!r}: only local paths and s3:// are supported")
     if kms_key_id:
         raise UsageError("--sse-kms-key-id applies to s3:// repositories only")
+    _refuse_file_in_path(Path(repo).expanduser())
     return LocalStore(repo)
+
+
+def _refuse_file_in_path(path: Path) -> None:
+    """A --repo that is (or lies under) a file is a typo, not storage trouble: say so as a usage error
+    (exit 2) before any command reads it as "not found" or writes next to it."""
+    for level in (path, *path.parents):
+        if level.is_file():
+            what = "is a file" if level == path else f"lies under {level}, which is a file"
+            raise UsageError(
+                f"Repository {str(path)!r} {what}, not a directory",
+                hint="--repo takes a directory (created on the first backup) or s3://BUCKET/PREFIX",
+            )
+        if level.is_dir():
+            return
