@@ -55,8 +55,8 @@ def test_the_trigger_answers_within_its_timeout_when_the_repository_is_unreachab
     result = fn.invoke(event)
     waited = time.monotonic() - started
 
-    # The whole budget: 2 attempts x 1.5 s read timeout, up to 1 s of retry backoff, and the handler's lazy
-    # imports and client creation, which run inside the invocation (CPU-bound: slow on a loaded machine).
+    # The handler waits for the journal write at most trigger.BUDGET_SECONDS (3 s), whatever the store does;
+    # the rest of the 5 s is the handler's lazy imports and client creation (slow on a loaded machine).
     assert result.error is None, f"{result.error} after {waited:.1f} s"  # the sign-up goes on
     assert result.payload == event  # Cognito gets its event back unchanged
     assert result.duration_ms < fn.timeout * 1000

@@ -9,6 +9,7 @@ record costs latency of the recovery point, not the change.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -18,6 +19,11 @@ log = logging.getLogger("cognito_backup.trigger")
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 1.5
 ATTEMPTS = 2
+# Per-call timeouts bound one call, not the several a segment takes (object, manifest): the journal write
+# runs on a thread the handler waits for at most this long. Cognito's 5 s also cover the cold start's
+# imports, so the budget leaves them 2 s. A write still running when the budget ends may finish later (the
+# environment thaws for the next invocation); a half-written segment has no manifest and is never read.
+BUDGET_SECONDS = 3.0
 
 
 def _journal_trigger(event: dict[str, Any], request_id: str) -> int:
@@ -46,6 +52,32 @@ def _journal_trigger(event: dict[str, Any], request_id: str) -> int:
     return written
 
 
+class BudgetExceeded(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the repository did not answer within the trigger's {seconds:.1f} s budget")
+        self.message = str(self)
+
+
+def _within_budget(work: Any, seconds: float) -> int:
+    """Run `work` on a daemon thread; its result, its exception, or BudgetExceeded after `seconds`."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the waiting handler, which decides
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="journal-trigger", daemon=True)
+    thread.start()
+    thread.join(max(seconds, 0.0))
+    if thread.is_alive():
+        raise BudgetExceeded(BUDGET_SECONDS)
+    if "error" in outcome:
+        raise outcome["error"]
+    return int(outcome["value"])
+
+
 def _now() -> Any:
     import datetime as dt
 
@@ -59,7 +91,9 @@ def handler(event: Any, context: Any) -> Any:
     pool = event.get("userPoolId") if isinstance(event, dict) else None
     try:
         request_id = str(getattr(context, "aws_request_id", "") or f"local-{time.time_ns()}")
-        written = _journal_trigger(event, request_id)
+        written = _within_budget(
+            lambda: _journal_trigger(event, request_id), BUDGET_SECONDS - (time.monotonic() - started)
+        )
         log.info("journaled %d record(s) for %s in %.0f ms", written, source, (time.monotonic() - started) * 1000)
     except Exception as exc:  # never fail the user's sign-up because of the backup
         message = getattr(exc, "message", None) or type(exc).__name__
