@@ -22,8 +22,10 @@ from cognito_backup.core.migrate_decide import (
     decide_lookup,
     movable_attributes,
 )
+from cognito_backup.serverless import migrate_trigger
 from cognito_backup.serverless.migrate_trigger import MigrationRefused, Settings, handle
-from tests.helpers import FaultInjector, add_user, make_pool
+from tests.helpers import add_user, make_pool
+from tests.http_faults import HttpFaults, every_new_client, throttle
 from tests.migrate_double import CognitoMigrationDouble
 
 PASSWORD = "Xx1!" + "a" * 12  # tests/helpers.add_user's password
@@ -154,13 +156,24 @@ def test_totp_user_moves_with_the_password_and_re_enrols(cognito: Any, pool_a: t
         handle(_event(AUTHENTICATION, "alice", "Wrong-pass1!"), cognito, settings)
 
 
-def test_a_throttling_fails_fast_with_try_again(cognito: Any, pool_a: tuple[str, Settings]) -> None:
-    _, settings = pool_a
-    faults = FaultInjector(cognito, operations={"AdminInitiateAuth"}, fail_on_call=1, repeat=100)
-    with pytest.raises(MigrationRefused) as refused:
-        handle(_event(AUTHENTICATION, "alice", PASSWORD), cognito, settings)
-    assert str(refused.value) == TRY_AGAIN
-    assert faults.calls == 1  # no retry beyond Cognito's budget
+def test_a_throttling_fails_fast_with_try_again(
+    cognito: Any, pool_a: tuple[str, Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Through the Lambda entry point, with the client it builds; the fault is below botocore's retry layer,
+    # so any retry would show as a second HTTP attempt.
+    pool, _ = pool_a
+    monkeypatch.setenv(migrate_trigger.FROM_POOL_VAR, pool)
+    monkeypatch.setattr(migrate_trigger, "_cached", None)
+    faults = HttpFaults(lambda op, n: throttle() if op == "AdminInitiateAuth" and n == 1 else None)
+    with every_new_client(faults):
+        with pytest.raises(MigrationRefused) as refused:
+            migrate_trigger.handler(_event(AUTHENTICATION, "alice", PASSWORD), None)
+        assert str(refused.value) == TRY_AGAIN
+        assert faults.attempts["AdminInitiateAuth"] == 1  # no retry beyond Cognito's budget
+        # The same container, A answering again: the user moves.
+        out = migrate_trigger.handler(_event(AUTHENTICATION, "alice", PASSWORD), None)
+    assert out["response"]["finalUserStatus"] == "CONFIRMED"
+    assert faults.attempts["AdminInitiateAuth"] == 2
 
 
 def test_no_call_starts_past_the_budget(cognito: Any, pool_a: tuple[str, Settings]) -> None:

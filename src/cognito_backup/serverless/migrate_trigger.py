@@ -196,6 +196,19 @@ def handle(
 _cached: tuple[Any, Settings] | None = None
 
 
+def client_config() -> Any:
+    """Bounded timeouts and one attempt: a retry would outlast Cognito's 5 seconds; the user retrying is
+    the retry."""
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        retries={"mode": "standard", "total_max_attempts": 1},
+        user_agent_extra="cognito-backup-migrate",
+    )
+
+
 def _client_and_settings() -> tuple[Any, Settings]:
     """Built once per container: the client of A (through the role in A's account when one is given),
     and the admin-auth client's id (the environment's, else the one `migrate start` named CLIENT_NAME)."""
@@ -203,16 +216,10 @@ def _client_and_settings() -> tuple[Any, Settings]:
     if _cached is not None:
         return _cached
     import boto3
-    from botocore.config import Config
 
     pool_id = os.environ[FROM_POOL_VAR]
     region = os.environ.get(FROM_REGION_VAR) or pool_id.split("_", 1)[0]
-    config = Config(
-        connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
-        retries={"mode": "standard", "total_max_attempts": 1},
-        user_agent_extra="cognito-backup-migrate",
-    )
+    config = client_config()
     session = boto3.Session()
     role = os.environ.get(ROLE_VAR)
     if role:
