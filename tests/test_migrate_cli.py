@@ -4,10 +4,13 @@ tests/migrate_double.py, a DOUBLE of Cognito's side), sync, status, finish; and 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from click.testing import CliRunner, Result
 
@@ -176,3 +179,33 @@ def test_sync_without_a_migration_says_so(cognito: Any, pool_a: str, tmp_repo: s
     result = run("migrate", "sync", "--repo", tmp_repo, "--from-user-pool-id", pool_a)
     assert result.exit_code == 7
     assert "No migration from" in result.output
+
+
+def _deploy_trigger(name: str, reads: str) -> str:
+    """A function as deploy/template.yaml's MigrateTriggerFunction is deployed (its environment names A)."""
+    role = boto3.client("iam").create_role(RoleName=f"role-{name}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("placeholder.py", "")
+    return str(
+        boto3.client("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler="cognito_backup.serverless.migrate_trigger.handler",
+            Code={"ZipFile": code.getvalue()},
+            Environment={"Variables": {"COGNITO_BACKUP_MIGRATE_FROM_POOL_ID": reads}},
+        )["FunctionArn"]
+    )
+
+
+def test_start_finds_the_deployed_trigger_without_trigger_arn(cognito: Any, pool_a: str, tmp_repo: str) -> None:
+    base = ("migrate", "start", "--repo", tmp_repo, "--from-user-pool-id", pool_a, "--new-pool", "B")
+    missing = run(*base, "--dry-run")
+    assert missing.exit_code == 2 and "No deployed migration trigger reads" in missing.output
+    _deploy_trigger("other-stack-MigrateTrigger", "us-east-1_Other")
+    arn = _deploy_trigger("stack-MigrateTriggerFunction-X", pool_a)
+    started = run_json(*base)
+    assert started["migration"]["trigger_arn"] == arn
+    b_pool = started["migration"]["to_user_pool_id"]
+    assert cognito.describe_user_pool(UserPoolId=b_pool)["UserPool"]["LambdaConfig"]["UserMigration"] == arn

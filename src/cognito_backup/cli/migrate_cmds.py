@@ -41,7 +41,12 @@ from_option = click.option(
 
 def _pools(ctx: click.Context, rates: tuple[str, ...], to_region: str | None) -> Pools:
     ctx_app = app(ctx)
-    return Pools(source=ctx_app.cognito(), target=ctx_app.cognito(region=to_region), pacer=make_pacer(rates))
+    return Pools(
+        source=ctx_app.cognito(),
+        target=ctx_app.cognito(region=to_region),
+        pacer=make_pacer(rates),
+        functions=ctx_app.aws.client("lambda", region=to_region),
+    )
 
 
 def _pools_of(ctx: click.Context, repo: Repository, from_pool: str, rates: tuple[str, ...]) -> Pools:
@@ -70,9 +75,9 @@ def migrate() -> None:
 @click.option("--to-region", help="B's Region, when it is not A's (default: A's Region, or --region).")
 @click.option(
     "--trigger-arn",
-    required=True,
-    help="ARN of the user-migration function (MigrateTriggerFunction of deploy/template.yaml, or your own). "
-    "Cognito must be allowed to invoke it (docs/migrate.md).",
+    help="ARN of the user-migration function. Default: the one deploy/template.yaml deployed for this source "
+    "pool in the target's Region (MigrateSourceUserPoolId; found with lambda:ListFunctions). Your own function "
+    "works too; Cognito must be allowed to invoke it (docs/migrate.md).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the plan and refusals; write nothing.")
 @rate_options
@@ -86,7 +91,7 @@ def start(
     to_pool: str | None,
     new_pool: str | None,
     to_region: str | None,
-    trigger_arn: str,
+    trigger_arn: str | None,
     dry_run: bool,
     rates: tuple[str, ...],
     as_json: bool,

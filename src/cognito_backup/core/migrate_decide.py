@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 AUTHENTICATION = "UserMigration_Authentication"
 FORGOT_PASSWORD = "UserMigration_ForgotPassword"
 TRIGGER_SOURCES = (AUTHENTICATION, FORGOT_PASSWORD)
+# The deployed trigger's environment names the pool it reads (deploy/template.yaml); `migrate start`
+# finds the function by it.
+TRIGGER_POOL_VAR = "COGNITO_BACKUP_MIGRATE_FROM_POOL_ID"
 
 # Cognito assigns these itself in B (sub: a new one; identities: federated links cannot move) and refuses
 # them in a migration answer.

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from cognito_backup.core.migrate_decide import TRIGGER_POOL_VAR
 from cognito_backup.core.plan import identity_key, username_attributes
 from cognito_backup.model import Membership, PoolConfig, PoolState, User
 
@@ -106,6 +107,15 @@ def start_refusals(
             "under way. Finish it first, or remove that trigger."
         )
     return out
+
+
+def triggers_for(functions: Iterable[Mapping[str, Any]], from_pool_id: str) -> list[str]:
+    """ARNs of the deployed migration triggers (ListFunctions items) that read pool `from_pool_id`."""
+    return sorted(
+        str(f["FunctionArn"])
+        for f in functions
+        if ((f.get("Environment") or {}).get("Variables") or {}).get(TRIGGER_POOL_VAR) == from_pool_id
+    )
 
 
 def lambda_config_with(user_pool: Mapping[str, Any], trigger_arn: str | None) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from cognito_backup.core.migrate_plan import (
     start_refusals,
     status_counts,
     sync_desired,
+    triggers_for,
 )
 from cognito_backup.core.plan import PlanOptions
 from cognito_backup.core.pool_translate import update_user_pool_kwargs
@@ -63,6 +64,7 @@ class Pools:
     source: Any
     target: Any
     pacer: Pacer
+    functions: Any = None  # a Lambda client in B's Region: finds the deployed trigger without --trigger-arn
 
 
 def _call(pools: Pools, client: Any, operation: str, action: str, **kwargs: Any) -> Any:
@@ -113,7 +115,7 @@ def save_state(repo: Repository, state: MigrationState) -> None:
 @dataclass
 class StartRequest:
     from_pool_id: str
-    trigger_arn: str
+    trigger_arn: str | None
     to_pool_id: str | None = None
     new_pool_name: str | None = None
     to_region: str | None = None
@@ -139,14 +141,13 @@ def plan_start(pools: Pools, repo: Repository, request: StartRequest) -> tuple[S
     """Read A and B, refuse what cannot work (PlanRefused, nothing written), and say what start will do."""
     if bool(request.to_pool_id) == bool(request.new_pool_name):
         raise UsageError("Give exactly one of --to-user-pool-id B and --new-pool NAME.")
-    if not request.trigger_arn:
-        raise UsageError("--trigger-arn is required: the ARN of the user-migration function (deploy/template.yaml).")
     same_region = (request.to_region or "") in ("", request.from_pool_id.split("_", 1)[0])
     if request.to_pool_id == request.from_pool_id and same_region:
         raise UsageError(
             f"{request.from_pool_id} is both the source and the target: give another pool, or --new-pool NAME."
         )
     a_pool = _describe(pools, pools.source, request.from_pool_id, "source")
+    trigger_arn = request.trigger_arn or find_trigger(pools, request.from_pool_id)
     earlier = load_state(repo, request.from_pool_id)
     b_pool: dict[str, Any] | None = None
     to_pool_id = request.to_pool_id
@@ -170,10 +171,10 @@ def plan_start(pools: Pools, repo: Repository, request: StartRequest) -> tuple[S
         raise PlanRefused(
             f"A pool named {request.new_pool_name!r} already exists: give --to-user-pool-id, or another name."
         )
-    refusals = start_refusals(request.from_pool_id, to_pool_id, a_pool, b_pool, request.trigger_arn, same_region)
+    refusals = start_refusals(request.from_pool_id, to_pool_id, a_pool, b_pool, trigger_arn, same_region)
     if refusals:
         raise PlanRefused(" ".join(refusals), hint="Nothing was written.")
-    plan = StartPlan(request.from_pool_id, to_pool_id, request.new_pool_name, request.trigger_arn)
+    plan = StartPlan(request.from_pool_id, to_pool_id, request.new_pool_name, trigger_arn)
     plan.steps = [
         f"take a fresh snapshot of {request.from_pool_id}",
         f"create pool {request.new_pool_name!r} from its configuration"
@@ -181,10 +182,37 @@ def plan_start(pools: Pools, repo: Repository, request: StartRequest) -> tuple[S
         else f"use pool {to_pool_id} (its settings are kept)",
         "create the groups it lacks (no users: they move at sign-in, or at `migrate finish`)",
         f"create app client {CLIENT_NAME!r} on {request.from_pool_id}: admin password auth only, no secret",
-        f"attach {request.trigger_arn} as the user-migration trigger (every other setting kept)",
+        f"attach {trigger_arn} as the user-migration trigger (every other setting kept)",
         "record the migration in the repository",
     ]
     return plan, a_pool
+
+
+def find_trigger(pools: Pools, from_pool_id: str) -> str:
+    """The migration trigger this project's stack deployed for pool A in B's Region (its environment names
+    A), when --trigger-arn is not given."""
+    hint = (
+        "Deploy deploy/template.yaml with MigrateSourceUserPoolId set to the source pool, in the target's "
+        "Region, or give --trigger-arn."
+    )
+    if pools.functions is None:
+        raise UsageError("--trigger-arn is required here.", hint=hint)
+    functions: list[dict[str, Any]] = []
+    marker: str | None = None
+    try:
+        while True:
+            page = pools.functions.list_functions(**({"Marker": marker} if marker else {}))
+            functions += page.get("Functions", [])
+            marker = page.get("NextMarker")
+            if not marker:
+                break
+    except Exception as exc:
+        raise translate_client_error(exc, "lambda ListFunctions (finding the migration trigger)") from exc
+    found = triggers_for(functions, from_pool_id)
+    if len(found) != 1:
+        what = "No deployed migration trigger reads" if not found else f"{len(found)} deployed triggers read"
+        raise UsageError(f"{what} {from_pool_id}{': ' + ', '.join(found) if found else ''}.", hint=hint)
+    return found[0]
 
 
 def run_start(
@@ -229,11 +257,11 @@ def run_start(
     stage("admin-auth client on the source pool")
     client_id = (earlier.client_id if earlier else None) or _ensure_client(pools, request.from_pool_id)
     stage("attaching the trigger")
-    _set_trigger(pools, to_pool_id, request.trigger_arn)
+    _set_trigger(pools, to_pool_id, plan.trigger_arn)
     record = MigrationState(
         from_user_pool_id=request.from_pool_id,
         to_user_pool_id=to_pool_id,
-        trigger_arn=request.trigger_arn,
+        trigger_arn=plan.trigger_arn,
         client_id=client_id,
         snapshot=backup.manifest.id,
         started_at=earlier.started_at if earlier else now_iso(clock()),

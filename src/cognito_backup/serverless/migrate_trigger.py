@@ -26,6 +26,7 @@ from typing import Any
 from cognito_backup.core.migrate_decide import (
     AUTHENTICATION,
     OK,
+    TRIGGER_POOL_VAR,
     AuthResult,
     Migrate,
     Refuse,
@@ -42,7 +43,7 @@ READ_TIMEOUT = 1.0
 BUDGET_SECONDS = 4.5  # Cognito's limit is 5 s; keep room for Lambda's own overhead
 CALL_SECONDS = CONNECT_TIMEOUT + READ_TIMEOUT
 
-FROM_POOL_VAR = "COGNITO_BACKUP_MIGRATE_FROM_POOL_ID"
+FROM_POOL_VAR = TRIGGER_POOL_VAR  # `migrate start` finds the deployed function by it
 FROM_REGION_VAR = "COGNITO_BACKUP_MIGRATE_FROM_REGION"
 CLIENT_ID_VAR = "COGNITO_BACKUP_MIGRATE_CLIENT_ID"
 ROLE_VAR = "COGNITO_BACKUP_MIGRATE_ROLE_ARN"
