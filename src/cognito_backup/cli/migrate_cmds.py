@@ -128,17 +128,25 @@ def start(
 @migrate.command()
 @repo_option
 @from_option
+@click.option(
+    "--all",
+    "everyone",
+    is_flag=True,
+    help="Re-read every user who moved, not only those who moved since the last sync (catches group or "
+    "disabled-state changes made in A after a user's move).",
+)
 @rate_options
 @json_option
 @click.pass_context
 @handle_errors
-def sync(ctx: click.Context, repo: str, from_pool: str, rates: tuple[str, ...], as_json: bool) -> None:
-    """Give the users who moved their groups and disabled state from A (one filtered read per user, paced)."""
+def sync(ctx: click.Context, repo: str, from_pool: str, everyone: bool, rates: tuple[str, ...], as_json: bool) -> None:
+    """Give the users who moved since the last sync their groups and disabled state from A (one filtered
+    read and one group listing per user, paced). Run it every few minutes while the migration lasts."""
     repository = app(ctx).repository(repo)
     pools = _pools_of(ctx, repository, from_pool, rates)
     progress = Progress(enabled=not as_json)
     with progress.running(f"Syncing moved users of {from_pool}"):
-        summary = run_sync(pools, repository, from_pool)
+        summary = run_sync(pools, repository, from_pool, everyone=everyone)
     body = summary.to_json()
     error = outcome_error(summary)
     if as_json:

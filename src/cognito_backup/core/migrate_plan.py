@@ -138,17 +138,41 @@ def groups_only(state: PoolState) -> PoolState:
 
 def moved_users(source: Iterable[User], target: Iterable[User], config: PoolConfig) -> dict[str, tuple[User, User]]:
     """Users of A that B holds now, by identity key (username, or the username attribute for email- or
-    phone-as-username pools): key -> (user in A, user in B)."""
+    phone-as-username pools): key -> (user in A, user in B). A user who signed in to B with an alias of A
+    (an email, a preferred_username) may be held under that name: matched by the alias value then."""
     attrs = username_attributes(config)
-    in_b = {identity_key(u, attrs): u for u in target}
-    # B's identity key may be the username typed at sign-in (an alias): match by username too.
-    by_name = {u.username: u for u in target}
+    targets = list(target)
+    in_b = {identity_key(u, attrs): u for u in targets}
+    by_name = {u.username: u for u in targets}
+    aliases = [str(a) for a in config.user_pool.get("AliasAttributes", []) or []]
+    by_alias = {(a, u.attributes[a]): u for u in targets for a in aliases if u.attributes.get(a)}
     out = {}
     for user in source:
         key = identity_key(user, attrs)
         found = in_b.get(key) or by_name.get(user.username)
+        for alias in aliases:
+            if found is None and user.attributes.get(alias):
+                found = by_alias.get((alias, user.attributes[alias]))
         if found is not None:
             out[key] = (user, found)
+    return out
+
+
+# A sync re-reads the users B created since the previous sync began, less this margin: the clocks of this
+# machine and of Cognito differ, and a sign-in may complete while the previous sync was reading.
+SYNC_OVERLAP = dt.timedelta(minutes=10)
+
+
+def moved_since(moved: Mapping[str, tuple[User, User]], since: dt.datetime | None) -> dict[str, tuple[User, User]]:
+    """The moved users B created at or after `since` less SYNC_OVERLAP (None: all of them)."""
+    if since is None:
+        return dict(moved)
+    cutoff = since - SYNC_OVERLAP
+    out = {}
+    for key, pair in moved.items():
+        created = pair[1].created
+        if not created or dt.datetime.fromisoformat(created.replace("Z", "+00:00")) >= cutoff:
+            out[key] = pair
     return out
 
 

@@ -30,6 +30,7 @@ from cognito_backup.core.migrate_plan import (
     groups_only,
     lambda_config_with,
     migration_key,
+    moved_since,
     moved_users,
     now_iso,
     source_subs,
@@ -50,7 +51,7 @@ from cognito_backup.errors import (
 from cognito_backup.model import PoolState
 from cognito_backup.ops.backup import run_backup
 from cognito_backup.ops.restore import RestoreOptions, RestoreOutcome, RestoreSummary, reconcile, write_reports
-from cognito_backup.repo.repository import Repository, utcnow
+from cognito_backup.repo.repository import Repository, parse_time, utcnow
 from cognito_backup.serverless.migrate_trigger import CLIENT_NAME
 from cognito_backup.store.base import ObjectNotFound
 
@@ -328,13 +329,23 @@ def _moved(pools: Pools, state: MigrationState, source: PoolState) -> Any:
     return moved_users(source.users.values(), target, source.config)
 
 
-def run_sync(pools: Pools, repo: Repository, from_pool_id: str) -> RestoreSummary:
-    """Memberships and disabled state of the moved users, read from A user by user (filtered, paced)."""
+def run_sync(
+    pools: Pools,
+    repo: Repository,
+    from_pool_id: str,
+    *,
+    everyone: bool = False,
+    clock: Callable[[], dt.datetime] = utcnow,
+) -> RestoreSummary:
+    """Memberships and disabled state of the users who moved since the last sync (`everyone`: of all who
+    moved), read from A user by user (filtered, paced)."""
+    began = clock()
     state = require_state(repo, from_pool_id)
     reader = _read_source(pools, state)
     # Who exists in A: the start snapshot lists them (a fresh listing of A is `finish`'s job).
     snapshot = repo.load_state(repo.resolve(state.snapshot))
-    moved = _moved(pools, state, snapshot)
+    since = None if everyone or not state.last_sync_at else parse_time(state.last_sync_at)
+    moved = moved_since(_moved(pools, state, snapshot), since)
     fresh: dict[str, tuple[Any, Any]] = {}
     groups_of: dict[str, list[str]] = {}
     for key, (old, new) in moved.items():
@@ -348,8 +359,9 @@ def run_sync(pools: Pools, repo: Repository, from_pool_id: str) -> RestoreSummar
     summary = reconcile(
         pools.target, pools.pacer, state.to_user_pool_id, desired, RestoreOptions(read_back=False), actual=target_state
     )
-    state.last_sync_at = now_iso(utcnow())
-    save_state(repo, state)
+    if not summary.failed_results:  # a failed one is retried by the next sync
+        state.last_sync_at = now_iso(began)
+        save_state(repo, state)
     return summary
 
 
