@@ -209,3 +209,15 @@ def test_start_finds_the_deployed_trigger_without_trigger_arn(cognito: Any, pool
     assert started["migration"]["trigger_arn"] == arn
     b_pool = started["migration"]["to_user_pool_id"]
     assert cognito.describe_user_pool(UserPoolId=b_pool)["UserPool"]["LambdaConfig"]["UserMigration"] == arn
+
+
+def test_start_again_resumes_into_the_same_pool_and_client(cognito: Any, pool_a: str, tmp_repo: str) -> None:
+    args = ("migrate", "start", "--repo", tmp_repo, "--from-user-pool-id", pool_a, "--new-pool", "B",
+            "--trigger-arn", ARN)  # fmt: skip
+    first = run_json(*args)["migration"]
+    second = run_json(*args)["migration"]
+    assert (second["to_user_pool_id"], second["client_id"]) == (first["to_user_pool_id"], first["client_id"])
+    assert [p["Name"] for p in cognito.list_user_pools(MaxResults=60)["UserPools"]].count("B") == 1
+    other = run("migrate", "start", "--repo", tmp_repo, "--from-user-pool-id", pool_a, "--new-pool", "C",
+                "--trigger-arn", ARN)  # fmt: skip
+    assert other.exit_code == 8 and "already under way" in other.output

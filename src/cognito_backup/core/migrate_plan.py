@@ -96,10 +96,6 @@ def start_refusals(
             f"{to_pool_id} lacks attributes {from_pool_id} uses ({', '.join(missing)}): a migrated user would "
             "be refused by Cognito. Add them to the target (custom attributes cannot be added by the trigger)."
         )
-    a_keys = sorted(a_pool.get("UsernameAttributes", []) or [])
-    b_keys = sorted(b_pool.get("UsernameAttributes", []) or [])
-    if b_keys and not set(b_keys) <= set(a_keys) | {"email", "phone_number"}:
-        out.append(f"{to_pool_id} signs users in by {', '.join(b_keys)}, which {from_pool_id} users may lack.")
     attached = (b_pool.get("LambdaConfig") or {}).get(TRIGGER_KEY)
     if attached and attached != trigger_arn:
         out.append(

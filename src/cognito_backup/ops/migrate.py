@@ -229,6 +229,8 @@ def run_start(
     if request.dry_run:
         return outcome
     earlier = load_state(repo, request.from_pool_id)
+    if earlier is not None and earlier.status == FINISHED:
+        earlier = None  # a new migration out of A: the last one's client is gone, its dates are its own
     stage("snapshot of the source pool")
     repo.init_if_needed()
     reader = PoolReader(pools.source, pools.pacer, request.from_pool_id)
