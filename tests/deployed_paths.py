@@ -26,10 +26,11 @@ from cognito_backup.core.standby import STANDBY_TAG
 from cognito_backup.model import User
 from cognito_backup.serverless import backup as backup_lambda
 from cognito_backup.serverless import capture as capture_lambda
+from cognito_backup.serverless import migrate_trigger as migrate_lambda
 from cognito_backup.serverless import replicate as replicate_lambda
 from cognito_backup.serverless import trigger as trigger_lambda
 from cognito_backup.serverless._env import KMS_VAR, POOL_REGION_VAR, POOL_VAR, REPO_VAR
-from cognito_backup.serverless.permissions import BACKUP, CAPTURE, REPLICATE, TRIGGER
+from cognito_backup.serverless.permissions import BACKUP, CAPTURE, MIGRATE, REPLICATE, TRIGGER
 from tests.capture_helpers import event_for, render
 from tests.helpers import CUSTOM_SCHEMA, add_user
 from tests.op_recorder import Recording, recording
@@ -74,6 +75,7 @@ class Stack:
         module = {BACKUP: backup_lambda, CAPTURE: capture_lambda, REPLICATE: replicate_lambda}.get(handler)
         if module is not None:
             self.monkeypatch.setattr(module, "_runtime", {})
+        self.monkeypatch.setattr(migrate_lambda, "_cached", None)
         with recording() as rec:
             yield rec
         self.calls.setdefault(handler, set()).update(rec.names())
@@ -261,6 +263,43 @@ def trigger(stack: Stack) -> Any:
         return trigger_lambda.handler(event, SimpleNamespace(aws_request_id="trigger-1"))
 
 
+def migrate_paths(stack: Stack) -> None:
+    """The user-migration trigger (of a pool B; its calls go to the source as pool A): a sign-in with the
+    right password, one with a name A does not know (the alias lookup), and one through a role in A's
+    account (MigrateSourceRoleArn)."""
+    password = "Xx1!" + "a" * 12  # tests/helpers.add_user's
+    add_user(stack.cognito, stack.source, "migrating", {"email": "migrating@example.com"}, confirmed=True)
+    stack.cognito.create_user_pool_client(
+        UserPoolId=stack.source,
+        ClientName=migrate_lambda.CLIENT_NAME,
+        ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH"],
+    )
+    stack.monkeypatch.setenv(migrate_lambda.FROM_POOL_VAR, stack.source)
+    stack.monkeypatch.setenv(migrate_lambda.FROM_REGION_VAR, REGION)
+
+    def event(name: str) -> dict[str, Any]:
+        return {
+            "version": "1",
+            "triggerSource": "UserMigration_Authentication",
+            "region": REGION,
+            "userPoolId": "us-east-1_target",
+            "userName": name,
+            "callerContext": {"awsSdkVersion": "aws-sdk-js-3", "clientId": "app"},
+            "request": {"password": password},
+            "response": {},
+        }
+
+    context = LambdaContext("migrate-1")
+    with stack.invoke(MIGRATE):
+        migrate_lambda.handler(event("migrating"), context)
+    with stack.invoke(MIGRATE), pytest.raises(migrate_lambda.MigrationRefused):
+        migrate_lambda.handler(event("nobody@example.com"), context)
+    stack.monkeypatch.setenv(migrate_lambda.ROLE_VAR, "arn:aws:iam::123456789012:role/cognito-backup-migrate-source")
+    with stack.invoke(MIGRATE):
+        migrate_lambda.handler(event("migrating"), context)
+    stack.monkeypatch.delenv(migrate_lambda.ROLE_VAR)
+
+
 def standby_paths(stack: Stack, standby: str, tag: str) -> list[dict[str, Any]]:
     """First (full) round, an incremental round after a user change, a full round after a group and a
     configuration change, and an idle round."""
@@ -302,6 +341,7 @@ def run_all_paths(
     snapshot_in_steps(stack)
     capture(stack, *all_capture_kinds(stack, "t1"))
     trigger(stack)
+    migrate_paths(stack)
     # A standby made by hand (an empty pool of the same schema) and one made by `restore --new-pool`,
     # which has the source's app clients, identity providers and domain to describe.
     plain = divergent_standby(stack.cognito, stack.source)

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "cognito_backup.cli.journal_cmds",
     "cognito_backup.cli.demo",
     "cognito_backup.cli.emulator_cmd",
+    "cognito_backup.cli.migrate_cmds",
 )
 
 HELP = """Backups, point-in-time restores and warm standbys for Amazon Cognito user pools.

@@ -696,3 +696,20 @@ def translate_ui_customization(
     out = conform("SetUICustomization", {"CSS": css})
     out.pop("UserPoolId", None)
     return out
+
+
+# ---- changing one setting of an existing pool ------------------------------------------------------------
+
+
+def update_user_pool_kwargs(user_pool: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
+    """UpdateUserPool kwargs keeping every setting `user_pool` (a DescribeUserPool body) shows, with `changes`
+    applied. UpdateUserPool resets to its default every setting it is not given (a trigger, the email
+    configuration, the password policy...), so changing one setting means sending them all."""
+    out: dict[str, Any] = copy.deepcopy(dict(user_pool))
+    out["UserPoolId"] = user_pool.get("Id")
+    if out.get("VerificationMessageTemplate"):
+        for legacy in ("EmailVerificationMessage", "EmailVerificationSubject", "SmsVerificationMessage"):
+            out.pop(legacy, None)
+    _fix_admin_create_user_config(out)
+    out.update(changes)
+    return conform("UpdateUserPool", out)

@@ -19,15 +19,22 @@ BACKUP = "backup"
 CAPTURE = "capture"
 REPLICATE = "replicate"
 TRIGGER = "trigger"
-HANDLERS = (BACKUP, CAPTURE, REPLICATE, TRIGGER)
+MIGRATE = "migrate"  # the user-migration trigger of pool B; its Cognito calls go to pool A
+HANDLERS = (BACKUP, CAPTURE, REPLICATE, TRIGGER, MIGRATE)
 
 # The template's role for each handler (deploy/template.yaml).
 ROLE_OF_HANDLER: Mapping[str, str] = MappingProxyType(
-    {BACKUP: "BackupRole", CAPTURE: "CaptureRole", REPLICATE: "ReplicateRole", TRIGGER: "TriggerRole"}
+    {
+        BACKUP: "BackupRole",
+        CAPTURE: "CaptureRole",
+        REPLICATE: "ReplicateRole",
+        TRIGGER: "TriggerRole",
+        MIGRATE: "MigrateTriggerRole",
+    }
 )
 
 _READERS = frozenset({BACKUP, CAPTURE, REPLICATE})  # read a pool's configuration
-_ALL = frozenset(HANDLERS)
+_ALL = frozenset({BACKUP, CAPTURE, REPLICATE, TRIGGER})  # every handler that writes the repository
 
 # operation -> the handlers whose code path calls it. Backup and capture call Cognito on the source pool
 # only; replicate calls it on the standby pool only (it reads the source from the repository).
@@ -37,7 +44,8 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         "cognito-idp:DescribeUserPool": _READERS,
         "cognito-idp:GetUserPoolMfaConfig": _READERS,
         "cognito-idp:ListTagsForResource": _READERS,
-        "cognito-idp:ListUserPoolClients": _READERS,
+        # migrate: finds the admin-auth client `migrate start` created on A (once per container)
+        "cognito-idp:ListUserPoolClients": _READERS | {MIGRATE},
         "cognito-idp:DescribeUserPoolClient": _READERS,
         "cognito-idp:ListIdentityProviders": _READERS,
         "cognito-idp:DescribeIdentityProvider": _READERS,
@@ -47,13 +55,17 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         "cognito-idp:DescribeRiskConfiguration": _READERS,
         # users and groups (capture re-reads one user, one group or one user's groups; it never lists
         # groups or their members)
-        "cognito-idp:ListUsers": _READERS,
+        "cognito-idp:ListUsers": _READERS | {MIGRATE},  # migrate: a sign-in name that is an alias
         "cognito-idp:ListGroups": frozenset({BACKUP, REPLICATE}),
         "cognito-idp:ListUsersInGroup": frozenset({BACKUP, REPLICATE}),
         "cognito-idp:GetGroup": frozenset({CAPTURE}),
         # capture re-reads a user who made the change themselves (already a monthly active user) with
         # AdminGetUser, leaving the UserList quota to backups (core/capture_reads.py)
-        "cognito-idp:AdminGetUser": frozenset({CAPTURE}),
+        "cognito-idp:AdminGetUser": frozenset({CAPTURE, MIGRATE}),
+        # migrate: the password check against A (the user is signing in: a monthly active user anyway)
+        "cognito-idp:AdminInitiateAuth": frozenset({MIGRATE}),
+        # migrate, when A is in another account: the role there (MigrateSourceRoleArn) it acts through
+        "sts:AssumeRole": frozenset({MIGRATE}),
         "cognito-idp:AdminListGroupsForUser": frozenset({CAPTURE, REPLICATE}),
         # standby writes (the restore engine)
         "cognito-idp:AdminCreateUser": frozenset({REPLICATE}),
@@ -138,6 +150,7 @@ SERVICE_ACTIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         ),
         REPLICATE: frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
         TRIGGER: frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
+        MIGRATE: frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
     }
 )
 
