@@ -11,10 +11,12 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from cognito_backup.aws.session import AwsContext
 from cognito_backup.cli.main import cli
 from cognito_backup.core.pool_translate import input_members
 from cognito_backup.repo.journal import Journal
-from cognito_backup.repo.repository import format_time
+from cognito_backup.repo.repository import Repository, format_time
+from cognito_backup.store.factory import open_store
 from tests.op_recorder import recording
 from tests.restore_support import backup, read_state, rich_pool
 
@@ -48,6 +50,7 @@ def configured_pool(cognito: Any) -> tuple[str, str, str]:
     web = cognito.create_user_pool_client(
         UserPoolId=pool,
         ClientName="web",
+        IdTokenValidity=60,
         CallbackURLs=["https://app.example.com/cb"],
         AllowedOAuthFlows=["code"],
         AllowedOAuthScopes=["openid"],
@@ -147,11 +150,14 @@ def test_restore_config_dry_run_writes_nothing_then_brings_exactly_those_back(co
     # UpdateUserPool resets whatever it is not given: every setting the pool has is sent.
     (update,) = [c.params for c in writes(rec) if c.operation == "UpdateUserPool"]
     described = cognito.describe_user_pool(UserPoolId=pool)["UserPool"]
-    for key in input_members("UpdateUserPool") & set(described) - {"UserPoolId"}:
+    # (The legacy message fields are the same settings as VerificationMessageTemplate, which is sent.)
+    legacy = {"SmsVerificationMessage", "EmailVerificationMessage", "EmailVerificationSubject"}
+    assert "VerificationMessageTemplate" in update
+    for key in input_members("UpdateUserPool") & set(described) - {"UserPoolId"} - legacy:
         assert key in update, key
     assert update["DeletionProtection"] == "ACTIVE"
     (client_update,) = [c.params for c in writes(rec) if c.operation == "UpdateUserPoolClient"]
-    assert client_update["IdTokenValidity"] != 5 and "RefreshTokenValidity" in client_update
+    assert client_update["IdTokenValidity"] == 60 and client_update["AllowedOAuthFlows"] == ["code"]
 
     after = read_state(cognito, pool).config
     assert after.user_pool["Policies"]["PasswordPolicy"]["MinimumLength"] == 12
@@ -171,8 +177,17 @@ def test_only_the_chosen_sections_change(cognito: Any, tmp_path: Path) -> None:
     backup(cognito, pool, repo)
     break_config(cognito, pool, web, batch)
     with recording() as rec:
-        result = run("restore", "--repo", repo, "--user-pool-id", pool, "--report-dir", str(tmp_path / "r"),
-                     "--config", "clients")
+        result = run(
+            "restore",
+            "--repo",
+            repo,
+            "--user-pool-id",
+            pool,
+            "--report-dir",
+            str(tmp_path / "r"),
+            "--config",
+            "clients",
+        )
     assert result.exit_code == 0, result.output
     assert {c.operation for c in writes(rec)} == {"UpdateUserPoolClient", "CreateUserPoolClient"}
     after = read_state(cognito, pool).config
@@ -224,10 +239,6 @@ def test_standby_follows_a_journaled_configuration_change(cognito: Any, tmp_path
         "seq": 0,
         "after": read_state(cognito, source).config.to_record(),
     }
-    from cognito_backup.repo.repository import Repository
-    from cognito_backup.store.factory import open_store
-    from cognito_backup.aws.session import AwsContext
-
     Journal(Repository(open_store(repo, AwsContext())).store).append(source, [record])
     second = run("replicate", "--repo", repo, "--user-pool-id", source, "--to-user-pool-id", standby, "--json")
     assert second.exit_code == 0, second.output

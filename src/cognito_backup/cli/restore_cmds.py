@@ -24,6 +24,7 @@ from cognito_backup.cli.common import (
     out_console,
     rate_options,
 )
+from cognito_backup.core.config_plan import SECTIONS, ConfigOp, ConfigOptions, parse_sections
 from cognito_backup.core.diff import differences
 from cognito_backup.core.plan import DEFAULT_PASSWORD_MODE, PASSWORD_MODES, Plan, PlanOptions
 from cognito_backup.core.recover_plan import native_alternative
@@ -214,7 +215,16 @@ def print_plan(plan: Plan, title: str) -> None:
         console.print(table)
         if len(plan.ops) > MAX_PLAN_LINES:
             console.print(f"  ... and {len(plan.ops) - MAX_PLAN_LINES:,} more (--json lists them all)")
+    _print_config_changes(plan)
     _print_notices(plan)
+
+
+def _print_config_changes(plan: Plan) -> None:
+    changes = [c for op in plan.ops if isinstance(op, ConfigOp) for c in op.changes]
+    if changes:
+        out_console().print(f"[bold]Configuration settings that change[/] ({len(changes)}):")
+        for c in changes:
+            out_console().print(f"  {c.section} {c.path}: {c.old} -> {c.new}", markup=False, soft_wrap=True)
 
 
 def _print_notices(plan: Plan) -> None:
@@ -278,6 +288,15 @@ def _confirm_prune(plan: Plan) -> bool:
 @click.option("--map-arn", multiple=True, metavar="OLD=NEW", help="Replace an ARN (Lambda, SES, SNS, KMS, role).")
 @click.option("--domain-prefix", help="Hosted UI domain prefix for the new pool (when the old one is taken).")
 @click.option(
+    "--config",
+    "config_sections",
+    metavar="SECTION[,SECTION...]",
+    help="Also make these configuration sections of the existing pool equal to the snapshot (opt-in): all, or "
+    f"any of {', '.join(SECTIONS)}. The plan shows each setting that changes (old -> new; secrets never). "
+    "App clients missing in the pool are created (new ids, listed old -> new); what cannot change in place "
+    "(username attributes, a client's secret, another domain) is named and left as it is.",
+)
+@click.option(
     "--users-via",
     type=click.Choice(USERS_VIA),
     default="admin",
@@ -322,6 +341,7 @@ def restore(
     keep_sub_in: str | None,
     map_arn: tuple[str, ...],
     domain_prefix: str | None,
+    config_sections: str | None,
     users_via: str,
     import_role_arn: str | None,
     no_add_attributes: bool,
@@ -345,6 +365,9 @@ def restore(
     if users_via == "import-job" and not import_role_arn:
         raise UsageError("--users-via import-job needs --import-role-arn ARN")
     _check_keep_sub(keep_sub_in)
+    sections = parse_sections(config_sections) if config_sections is not None else frozenset()
+    if sections and new_pool:
+        raise UsageError("--config is for an existing pool (--user-pool-id); --new-pool creates every section")
     only_users, only_groups = _parse_only(only)
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     if prune and not dry_run and not yes and (not interactive or as_json):
@@ -370,6 +393,7 @@ def restore(
             ),
             dry_run=dry_run,
             users_via=users_via,
+            config=ConfigOptions(sections=sections, arn_map=_parse_arn_map(map_arn)),
             import_role_arn=import_role_arn,
         ),
         report_dir=report_dir,
