@@ -213,6 +213,16 @@ def test_standby_follows_a_journaled_configuration_change(cognito: Any, tmp_path
     standby = json.loads(made.output)["user_pool_id"]
     first = run("replicate", "--repo", repo, "--user-pool-id", source, "--to-user-pool-id", standby, "--json")
     assert first.exit_code == 0, first.output
+    # The standby's own trigger (a Lambda in its Region): a standby keeps it whatever the source has.
+    own = "arn:aws:lambda:us-east-1:123456789012:function:standby-pre-signup"
+    described = cognito.describe_user_pool(UserPoolId=standby)["UserPool"]
+    cognito.update_user_pool(
+        UserPoolId=standby,
+        LambdaConfig={"PreSignUp": own},
+        Policies=described["Policies"],
+        DeletionProtection=described["DeletionProtection"],
+        MfaConfiguration=described["MfaConfiguration"],
+    )
 
     # The source changes a client's callback URL and its password policy; capture journals the new config.
     cognito.update_user_pool_client(
@@ -246,3 +256,61 @@ def test_standby_follows_a_journaled_configuration_change(cognito: Any, tmp_path
     clients = {c["ClientName"]: c for c in config.clients}
     assert clients["web"]["CallbackURLs"] == ["https://new.example.com/cb"]
     assert config.user_pool["Policies"]["PasswordPolicy"]["MinimumLength"] == 14
+    assert config.user_pool["LambdaConfig"]["PreSignUp"] == own
+
+
+def test_a_setting_that_cannot_change_in_place_refuses_with_exit_8(cognito: Any, tmp_path: Path) -> None:
+    pool = rich_pool(cognito)
+    cognito.create_user_pool_domain(UserPoolId=pool, Domain="snapshot-domain")
+    repo = str(tmp_path / "repo")
+    backup(cognito, pool, repo)
+    cognito.delete_user_pool_domain(UserPoolId=pool, Domain="snapshot-domain")
+    cognito.create_user_pool_domain(UserPoolId=pool, Domain="another-domain")
+    with recording() as rec:
+        result = run(
+            "restore", "--repo", repo, "--user-pool-id", pool, "--config", "domain", "--report-dir", str(tmp_path / "r")
+        )
+    assert result.exit_code == 8, result.output
+    text = " ".join(result.output.split())
+    assert "another-domain" in text and "Nothing was written" in text
+    assert writes(rec) == []
+    found = json.loads(run("diff", "--repo", repo, "--user-pool-id", pool, "--json").output)["differences"]
+    assert any(d.get("section") == "domain" and "another-domain" in d["what"] for d in found)
+
+
+def test_missing_provider_and_resource_server_come_back(cognito: Any, tmp_path: Path) -> None:
+    """Into another pool (moto has no UpdateResourceServer: the resource server is created, not updated)."""
+    pool = rich_pool(cognito)
+    scopes = [{"ScopeName": "read", "ScopeDescription": "read"}, {"ScopeName": "write", "ScopeDescription": "write"}]
+    cognito.create_resource_server(UserPoolId=pool, Identifier="https://api.example.com", Name="api", Scopes=scopes)
+    details = {
+        "client_id": "abc",
+        "client_secret": "s3cr3t-value",
+        "attributes_request_method": "GET",
+        "oidc_issuer": "https://idp.example.com",
+        "authorize_scopes": "openid email",
+    }
+    cognito.create_identity_provider(
+        UserPoolId=pool,
+        ProviderName="Corp",
+        ProviderType="OIDC",
+        ProviderDetails=details,
+        AttributeMapping={"email": "email"},
+    )
+    repo = str(tmp_path / "repo")
+    backup(cognito, pool, repo)
+    target = rich_pool(cognito, "target")
+    args = ("restore", "--repo", repo, "--source-user-pool-id", pool, "--user-pool-id", target)
+    args += ("--report-dir", str(tmp_path / "r"), "--config", "identity-providers,resource-servers")
+    dry = run(*args, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "s3cr3t-value" not in dry.output
+    assert "identity-providers Corp: (missing) -> created" in " ".join(dry.output.split())
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    assert "s3cr3t-value" not in result.output
+    after = read_state(cognito, target).config
+    assert [i["ProviderName"] for i in after.identity_providers] == ["Corp"]
+    assert after.identity_providers[0]["AttributeMapping"]["email"] == "email"
+    (server,) = after.resource_servers
+    assert sorted(s["ScopeName"] for s in server["Scopes"]) == ["read", "write"]

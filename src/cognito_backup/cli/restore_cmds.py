@@ -197,7 +197,7 @@ def print_plan(plan: Plan, title: str) -> None:
         console.print(f"  {kind:<24} {n:>8,}")
     if plan.ops:
         table = Table(show_header=True)
-        for col in ("operation", "user", "group", "fields"):
+        for col in ("operation", "user / setting", "group", "fields"):
             table.add_column(col)
         for op in plan.ops[:MAX_PLAN_LINES]:
             desc = op.describe()
@@ -208,7 +208,7 @@ def print_plan(plan: Plan, title: str) -> None:
                 fields = ", ".join(str(f) for f in fields)
             table.add_row(
                 op.kind,
-                Text(op.user or ""),
+                Text(op.target if isinstance(op, ConfigOp) else op.user or ""),
                 Text(op.group or ""),
                 Text(str(fields) + (f" ({op.note})" if op.note else "")),
             )
@@ -469,6 +469,10 @@ def _print_done(body: dict[str, Any], plan: Plan) -> None:
         console.print(f"  failed {failure['op']} {who}: {failure['error']}", markup=False, soft_wrap=True)
     for w in body["warnings"]:
         console.print(f"  warning: {w}", markup=False)
+    if body["config_changes"]:
+        console.print(f"Configuration settings changed ({len(body['config_changes'])}):")
+        for c in body["config_changes"]:
+            console.print(f"  {c['section']} {c['path']}: {c['old']} -> {c['new']}", markup=False, soft_wrap=True)
     if body["client_id_map"]:
         console.print("App client ids (old -> new):")
         for old, new in sorted(body["client_id_map"].items()):

@@ -38,7 +38,7 @@ from cognito_backup.core.pool_translate import (
     translate_resource_server,
     translate_user_pool,
 )
-from cognito_backup.errors import UsageError
+from cognito_backup.errors import PlanRefused, UsageError
 from cognito_backup.model import PoolConfig
 
 SECRET_KEYS = frozenset({"ClientSecret", "client_secret", "private_key"})
@@ -98,12 +98,16 @@ class ConfigOptions:
     arn_map: Mapping[str, str] = field(default_factory=dict)
     # UpdateUserPool settings the target keeps as they are (a standby's own triggers: LambdaConfig).
     keep: frozenset[str] = frozenset()
+    # A snapshot setting that cannot be brought back in place refuses the plan (PlanRefused, nothing
+    # written); a standby instead notes it and follows the rest.
+    refuse_blocked: bool = True
 
 
 @dataclass
 class ConfigPlan:
     ops: list[ConfigOp] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)  # cannot change in place / not done
+    blocked: list[Notice] = field(default_factory=list)  # of the notices: snapshot settings left unrestored
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -128,8 +132,13 @@ class _Context:
     def after(self, *sections: str) -> tuple[str, ...]:
         return tuple(i for s in sections for i in self.ids.get(s, []))
 
-    def notice(self, section: str, name: str, reason: str) -> None:
-        self.plan.notices.append(Notice("config", f"{section} {name}", reason))
+    def notice(self, section: str, name: str, reason: str, *, blocks: bool = True) -> None:
+        """`blocks`: a snapshot setting this plan cannot bring back (False: something only in the pool,
+        which --config leaves as it is)."""
+        notice = Notice("config", f"{section} {name}", reason)
+        self.plan.notices.append(notice)
+        if blocks:
+            self.plan.blocked.append(notice)
 
 
 # ---- settings: flatten and compare -----------------------------------------------------------------------
@@ -235,7 +244,7 @@ def _mfa_request(config: PoolConfig, mapper: ArnMapper, email_from_ses: bool) ->
 def plan_mfa(ctx: _Context) -> None:
     """SetUserPoolMfaConfig (refused, exit 8, when required MFA would be left without a factor)."""
     if "GetUserPoolMfaConfig" in ctx.actual.unavailable or "GetUserPoolMfaConfig" in ctx.desired.unavailable:
-        ctx.notice("mfa", "MFA configuration", "not offered by the endpoint: left as it is")
+        ctx.notice("mfa", "MFA configuration", "not offered by the endpoint: left as it is", blocks=False)
         return
     ses = "SourceArn" in (ctx.actual.user_pool.get("EmailConfiguration") or {})
     want = _mfa_request(ctx.desired, ctx.mapper, ses)
@@ -288,7 +297,7 @@ def plan_resource_servers(ctx: _Context) -> None:
                 )
             )
     for ident in sorted(set(have) - {str(r.get("Identifier")) for r in ctx.desired.resource_servers}):
-        ctx.notice("resource-servers", ident, "only in the pool: left as it is")
+        ctx.notice("resource-servers", ident, "only in the pool: left as it is", blocks=False)
 
 
 def conform_update(operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -340,7 +349,7 @@ def plan_identity_providers(ctx: _Context) -> None:
                 )
             )
     for name in sorted(set(have) - {str(i.get("ProviderName")) for i in ctx.desired.identity_providers}):
-        ctx.notice("identity-providers", name, "only in the pool: left as it is")
+        ctx.notice("identity-providers", name, "only in the pool: left as it is", blocks=False)
 
 
 def match_clients(
@@ -413,7 +422,7 @@ def plan_clients(ctx: _Context) -> None:
     kept = {str(c.get("ClientId")) for _, c in matched if c is not None}
     for c in ctx.actual.clients:
         if str(c.get("ClientId")) not in kept:
-            ctx.notice("clients", str(c.get("ClientName")), "only in the pool: left as it is")
+            ctx.notice("clients", str(c.get("ClientName")), "only in the pool: left as it is", blocks=False)
 
 
 def plan_domain(ctx: _Context) -> None:
@@ -503,7 +512,7 @@ def plan_risk(ctx: _Context) -> None:
     if ctx.desired.risk_configuration is None:
         return
     if "DescribeRiskConfiguration" in ctx.actual.unavailable:
-        ctx.notice("risk", "threat protection", "not offered by the pool (plan or add-on): left as it is")
+        ctx.notice("risk", "threat protection", "not offered by the pool (plan or add-on): left as it is", blocks=False)
         return
     want = _risk_request(ctx.desired.risk_configuration, ctx.mapper)
     have = _risk_request(ctx.actual.risk_configuration, ctx.same)
@@ -562,10 +571,18 @@ def plan_config(desired: PoolConfig, actual: PoolConfig, options: ConfigOptions)
         if name in options.sections:
             planner(ctx)
     ctx.plan.warnings = list(mapper.warnings)
+    if options.refuse_blocked and ctx.plan.blocked:
+        raise PlanRefused(
+            "The target cannot take these configuration settings of the snapshot in place: "
+            + "; ".join(f"{n.name}: {n.reason}" for n in ctx.plan.blocked)
+            + ". Nothing was written.",
+            hint="Leave that section out of --config (the others restore), or restore into a new pool "
+            "(--new-pool NAME), which is created with the snapshot's configuration.",
+        )
     return ctx.plan
 
 
 def config_changes(desired: PoolConfig, actual: PoolConfig) -> tuple[list[Change], list[Notice]]:
     """Every configuration setting that differs (for `diff`), and what cannot change in place."""
-    found = plan_config(desired, actual, ConfigOptions(sections=frozenset(SECTIONS)))
+    found = plan_config(desired, actual, ConfigOptions(sections=frozenset(SECTIONS), refuse_blocked=False))
     return found.changes, found.notices

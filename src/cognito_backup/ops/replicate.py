@@ -201,7 +201,9 @@ def replicate_once(
         actual = read_actual(client, pacer, standby_pool_id)
         # The standby's whole configuration was read: it follows the source's (journaled config records),
         # keeping what a standby may differ in: its domain, its own triggers, ARNs mapped by --map-arn.
-        opts = replace(opts, config=replace(opts.config, sections=STANDBY_SECTIONS, keep=STANDBY_KEEPS))
+        opts = replace(
+            opts, config=replace(opts.config, sections=STANDBY_SECTIONS, keep=STANDBY_KEEPS, refuse_blocked=False)
+        )
     else:
         # Only the users the new records name are read from the standby and compared: a round costs
         # a few calls per changed user instead of a listing of the whole standby (which would also eat

@@ -174,6 +174,10 @@ class RestoreSummary:
             "notes": [n.to_json() for n in self.plan.notes],
             "drift": [n.to_json() for n in self.plan.drift],
             "client_id_map": dict(self.client_id_map),
+            # Configuration settings this run changed (section, path, old -> new; secrets masked).
+            "config_changes": [
+                c.to_json() for r in self.results if r.ok and isinstance(r.op, ConfigOp) for c in r.op.changes
+            ],
             "new_passwords": list(self.new_passwords),
             "kept_passwords": sorted(self.kept_passwords),
             "warnings": list(self.warnings),
