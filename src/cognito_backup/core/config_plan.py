@@ -243,9 +243,6 @@ def _mfa_request(config: PoolConfig, mapper: ArnMapper, email_from_ses: bool) ->
 
 def plan_mfa(ctx: _Context) -> None:
     """SetUserPoolMfaConfig (refused, exit 8, when required MFA would be left without a factor)."""
-    if "GetUserPoolMfaConfig" in ctx.actual.unavailable or "GetUserPoolMfaConfig" in ctx.desired.unavailable:
-        ctx.notice("mfa", "MFA configuration", "not offered by the endpoint: left as it is", blocks=False)
-        return
     ses = "SourceArn" in (ctx.actual.user_pool.get("EmailConfiguration") or {})
     want = _mfa_request(ctx.desired, ctx.mapper, ses)
     have = _mfa_request(ctx.actual, ctx.same, ses)
@@ -511,9 +508,6 @@ def _risk_request(risk: Mapping[str, Any] | None, mapper: ArnMapper) -> dict[str
 def plan_risk(ctx: _Context) -> None:
     if ctx.desired.risk_configuration is None:
         return
-    if "DescribeRiskConfiguration" in ctx.actual.unavailable:
-        ctx.notice("risk", "threat protection", "not offered by the pool (plan or add-on): left as it is", blocks=False)
-        return
     want = _risk_request(ctx.desired.risk_configuration, ctx.mapper)
     have = _risk_request(ctx.actual.risk_configuration, ctx.same)
     changes = setting_changes("risk", want, have)
@@ -542,6 +536,36 @@ SECTIONS: dict[str, Callable[[_Context], None]] = {
     "ui-customization": plan_ui_customization,
     "risk": plan_risk,
 }
+# The reads (aws/reader.py) each section's state comes from: a section either side could not read is not
+# compared (an unread list would look empty, and a restore would create what is there, or switch MFA off).
+SECTION_READS: dict[str, tuple[str, ...]] = {
+    "mfa": ("GetUserPoolMfaConfig",),
+    "resource-servers": ("ListResourceServers",),
+    "identity-providers": ("ListIdentityProviders", "DescribeIdentityProvider"),
+    "clients": ("ListUserPoolClients", "DescribeUserPoolClient"),
+    "domain": ("DescribeUserPoolDomain",),
+    "ui-customization": ("GetUICustomization",),
+    "risk": ("DescribeRiskConfiguration",),
+}
+
+
+def _unread(ctx: _Context, section: str) -> bool:
+    """Whether a read behind `section` failed (a notice that blocks) or is not offered (one that does not;
+    none when neither side offers it: nothing differs)."""
+    calls = SECTION_READS.get(section, ())
+    if any(c in ctx.desired.unavailable and c in ctx.actual.unavailable for c in calls):
+        return True
+    for side, config in (("snapshot", ctx.desired), ("pool", ctx.actual)):
+        for call in SECTION_READS.get(section, ()):
+            if call in config.incomplete:
+                ctx.notice(section, call, f"the {side} could not read it ({config.incomplete[call]}): not compared")
+                return True
+            if call in config.unavailable:
+                ctx.notice(section, call, f"not offered in the {side} ({config.unavailable[call]})", blocks=False)
+                return True
+    return False
+
+
 # What a standby follows: everything but its own domain (and its own triggers, ConfigOptions.keep).
 STANDBY_SECTIONS = frozenset(SECTIONS) - {"domain"}
 STANDBY_KEEPS = frozenset({"LambdaConfig"})
@@ -568,7 +592,7 @@ def plan_config(desired: PoolConfig, actual: PoolConfig, options: ConfigOptions)
     mapper = ArnMapper(options.arn_map, region or region_of_pool(actual), account or None)
     ctx = _Context(desired, actual, options, mapper, ArnMapper({}), ConfigPlan())
     for name, planner in SECTIONS.items():
-        if name in options.sections:
+        if name in options.sections and not _unread(ctx, name):
             planner(ctx)
     ctx.plan.warnings = list(mapper.warnings)
     if options.refuse_blocked and ctx.plan.blocked:
