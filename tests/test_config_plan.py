@@ -47,6 +47,7 @@ def test_an_unmapped_arn_keeps_the_targets_setting() -> None:
     assert op.request["LambdaConfig"] == actual.user_pool["LambdaConfig"]
     assert [c.path for c in op.changes] == ["DeletionProtection"]
     assert any("--map-arn" in w for w in found.warnings)
+    assert "LambdaConfig: the pool keeps its own setting" in " ".join(found.warnings)
     mapped = plan_config(
         desired,
         actual,

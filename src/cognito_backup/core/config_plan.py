@@ -204,7 +204,10 @@ def plan_pool(ctx: _Context) -> None:
     have = _pool_request(ctx, ctx.actual, ctx.same)
     unmapped = ctx.mapper.warnings[before:]
     for key in ARN_SETTINGS:
-        if key in ctx.options.keep or any(w.startswith(key) for w in unmapped):
+        left_out = any(w.startswith(key) for w in unmapped)
+        if left_out:
+            ctx.mapper.warnings.append(f"{key}: the pool keeps its own setting (an ARN in it was not carried across)")
+        if key in ctx.options.keep or left_out:
             if key in have:
                 want[key] = copy.deepcopy(have[key])
             else:
