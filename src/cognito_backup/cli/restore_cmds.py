@@ -105,7 +105,9 @@ def diff(
     """What differs between a live pool and a snapshot, field by field.
 
     Ignores what can never match (sub, dates, password state, user status) and never shows attribute
-    values, only their names. Exit status 0 when equal, 1 when they differ: fit for monitoring.
+    values, only their names. Configuration differences are listed per setting (section and path, as
+    `restore --config` would change them; secrets never shown). Exit status 0 when equal, 1 when they
+    differ: fit for monitoring.
     """
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo)
@@ -352,7 +354,8 @@ def restore(
     """Make a pool equal to a snapshot: plan, then apply; idempotent and resumable.
 
     Into an existing pool (--user-pool-id) it creates what is missing and updates what differs; with
-    --prune it also deletes what the snapshot lacks. --new-pool NAME first creates the pool from the
+    --prune it also deletes what the snapshot lacks; with --config SECTIONS it also brings those
+    configuration sections back, each changed setting shown in the plan. --new-pool NAME first creates the pool from the
     snapshot's configuration. Users are created silently (MessageAction SUPPRESS), disabled users stay
     disabled, memberships come back. Interrupted? Run the same command again: it finishes the job.
 
