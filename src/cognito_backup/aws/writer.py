@@ -11,10 +11,12 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from cognito_backup.aws.errors import error_code, translate_client_error
 from cognito_backup.aws.pacing import Pacer
+from cognito_backup.core.config_plan import ConfigOp
 from cognito_backup.core.plan import Op
 
 DONE = "done"
@@ -53,6 +55,8 @@ class Writer:
         self.client = client
         self.pacer = pacer
         self.pool_id = user_pool_id
+        # App clients this writer created: the snapshot's client id -> the new one (ids change on create).
+        self.client_ids: dict[str, str] = {}
 
     def _call(self, operation: str, method: str, **kwargs: Any) -> dict[str, Any]:
         result: dict[str, Any] = self.pacer.call(
@@ -69,6 +73,8 @@ class Writer:
             raise translate_client_error(exc, f"{op.operation} ({_what(op)}) on user pool {self.pool_id}") from exc
 
     def _apply(self, op: Op, password: str | None, permanent: bool) -> str:
+        if isinstance(op, ConfigOp):
+            return self._apply_config(op)
         kind = op.kind
         if kind == "add_custom_attributes":
             self._call("AddCustomAttributes", "add_custom_attributes", CustomAttributes=[dict(s) for s in op.schema])
@@ -132,6 +138,15 @@ class Writer:
             raise ValueError(f"unknown operation kind {kind!r}")
         return DONE
 
+    def _apply_config(self, op: ConfigOp) -> str:
+        """One configuration write: the request is whole (core/config_plan.py), UserPoolId added here."""
+        answer = self._call(op.call, xform_name(op.call), **dict(op.request))
+        if op.kind == "create_client" and op.old_client_id:
+            new_id = str((answer.get("UserPoolClient") or {}).get("ClientId") or "")
+            if new_id:
+                self.client_ids[op.old_client_id] = new_id
+        return DONE
+
     def _create_user(self, op: Op) -> str:
         try:
             # SUPPRESS, always: a restore never emails or texts a user.
@@ -173,4 +188,6 @@ def _what(op: Op) -> str:
         parts.append(f"user {op.user}")
     if op.group is not None:
         parts.append(f"group {op.group}")
+    if isinstance(op, ConfigOp):
+        parts.append(f"{op.section} {op.target}")
     return ", ".join(parts) or "pool"

@@ -225,6 +225,13 @@ def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bo
     "deployed Lambda need no --yes). Without it, rounds that would delete from a pool that is not tagged as "
     "this source's standby (nor empty) are refused.",
 )
+@click.option(
+    "--map-arn",
+    multiple=True,
+    metavar="OLD=NEW",
+    help="Replace an ARN the source's configuration or group roles name (another Region or account): exact, "
+    "or a prefix OLD*=NEW*; repeatable. The standby keeps its own triggers and domain.",
+)
 @rate_options
 @json_option
 @click.pass_context
@@ -239,6 +246,7 @@ def replicate(
     interval: float,
     dry_run: bool,
     yes: bool,
+    map_arn: tuple[str, ...],
     rates: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -249,7 +257,13 @@ def replicate(
     newest applied change is. Deletes only from a pool tagged cognito-backup:standby-of=SOURCE (set by
     `restore --new-pool`, by a round that finds the pool empty, or by --yes): into any other pool a round
     that would delete is refused (exit 8, each deletion named, nothing written).
+
+    The standby follows the source's configuration too (the journal's configuration records: pool settings,
+    MFA, app clients, providers, resource servers, hosted UI CSS, threat protection), except its own domain
+    and triggers (LambdaConfig); ARNs of another Region or account are carried with --map-arn.
     """
+    from cognito_backup.core.plan import PlanOptions
+    from cognito_backup.core.pool_translate import parse_arn_maps
     from cognito_backup.core.source import choose_source
     from cognito_backup.ops.replicate import refusal
     from cognito_backup.ops.replicate import replicate as run_replicate
@@ -283,7 +297,7 @@ def replicate(
             interval=interval,
             stop=stop,
             on_round=on_round,
-            options=RestoreOptions(dry_run=dry_run),
+            options=RestoreOptions(dry_run=dry_run, plan=PlanOptions(arn_map=parse_arn_maps(map_arn))),
             confirmed=yes,
         )
     body = {"source_user_pool_id": source, "standby_user_pool_id": standby, **last.to_json()}

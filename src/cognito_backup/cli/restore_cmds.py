@@ -25,6 +25,7 @@ from cognito_backup.cli.common import (
     out_console,
     rate_options,
 )
+from cognito_backup.core.config_plan import SECTIONS, ConfigOp, ConfigOptions, parse_sections
 from cognito_backup.core.diff import differences
 from cognito_backup.core.plan import DEFAULT_PASSWORD_MODE, PASSWORD_MODES, Plan, PlanOptions
 from cognito_backup.core.recover_plan import native_alternative
@@ -105,7 +106,9 @@ def diff(
     """What differs between a live pool and a snapshot, field by field.
 
     Ignores what can never match (sub, dates, password state, user status) and never shows attribute
-    values, only their names. Exit status 0 when equal, 1 when they differ: fit for monitoring.
+    values, only their names. Configuration differences are listed per setting (section and path, as
+    `restore --config` would change them; secrets never shown). Exit status 0 when equal, 1 when they
+    differ: fit for monitoring.
     """
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo)
@@ -197,7 +200,7 @@ def print_plan(plan: Plan, title: str) -> None:
         console.print(f"  {kind:<24} {n:>8,}")
     if plan.ops:
         table = Table(show_header=True)
-        for col in ("operation", "user", "group", "fields"):
+        for col in ("operation", "user / setting", "group", "fields"):
             table.add_column(col)
         for op in plan.ops[:MAX_PLAN_LINES]:
             desc = op.describe()
@@ -208,14 +211,23 @@ def print_plan(plan: Plan, title: str) -> None:
                 fields = ", ".join(str(f) for f in fields)
             table.add_row(
                 op.kind,
-                Text(op.user or ""),
+                Text(op.target if isinstance(op, ConfigOp) else op.user or ""),
                 Text(op.group or ""),
                 Text(str(fields) + (f" ({op.note})" if op.note else "")),
             )
         console.print(table)
         if len(plan.ops) > MAX_PLAN_LINES:
             console.print(f"  ... and {len(plan.ops) - MAX_PLAN_LINES:,} more (--json lists them all)")
+    _print_config_changes(plan)
     _print_notices(plan, ahead=True)
+
+
+def _print_config_changes(plan: Plan) -> None:
+    changes = [c for op in plan.ops if isinstance(op, ConfigOp) for c in op.changes]
+    if changes:
+        out_console().print(f"[bold]Configuration settings that change[/] ({len(changes)}):")
+        for c in changes:
+            out_console().print(f"  {c.section} {c.path}: {c.old} -> {c.new}", markup=False, soft_wrap=True)
 
 
 def _print_notices(plan: Plan, *, ahead: bool = False) -> None:
@@ -285,6 +297,15 @@ def _confirm_prune(plan: Plan) -> bool:
 @click.option("--map-arn", multiple=True, metavar="OLD=NEW", help="Replace an ARN (Lambda, SES, SNS, KMS, role).")
 @click.option("--domain-prefix", help="Hosted UI domain prefix for the new pool (when the old one is taken).")
 @click.option(
+    "--config",
+    "config_sections",
+    metavar="SECTION[,SECTION...]",
+    help="Also make these configuration sections of the existing pool equal to the snapshot (opt-in): all, or "
+    f"any of {', '.join(SECTIONS)}. The plan shows each setting that changes (old -> new; secrets never). "
+    "App clients missing in the pool are created (new ids, listed old -> new); what cannot change in place "
+    "(username attributes, a client's secret, another domain) is named and left as it is.",
+)
+@click.option(
     "--users-via",
     type=click.Choice(USERS_VIA),
     default="admin",
@@ -329,6 +350,7 @@ def restore(
     keep_sub_in: str | None,
     map_arn: tuple[str, ...],
     domain_prefix: str | None,
+    config_sections: str | None,
     users_via: str,
     import_role_arn: str | None,
     no_add_attributes: bool,
@@ -339,7 +361,8 @@ def restore(
     """Make a pool equal to a snapshot: plan, then apply; idempotent and resumable.
 
     Into an existing pool (--user-pool-id) it creates what is missing and updates what differs; with
-    --prune it also deletes what the snapshot lacks. --new-pool NAME first creates the pool from the
+    --prune it also deletes what the snapshot lacks; with --config SECTIONS it also brings those
+    configuration sections back, each changed setting shown in the plan. --new-pool NAME first creates the pool from the
     snapshot's configuration. Users are created silently (MessageAction SUPPRESS), disabled users stay
     disabled, memberships come back. Interrupted? Run the same command again: it finishes the job.
 
@@ -352,6 +375,9 @@ def restore(
     if users_via == "import-job" and not import_role_arn:
         raise UsageError("--users-via import-job needs --import-role-arn ARN")
     _check_keep_sub(keep_sub_in)
+    sections = parse_sections(config_sections) if config_sections is not None else frozenset()
+    if sections and new_pool:
+        raise UsageError("--config is for an existing pool (--user-pool-id); --new-pool creates every section")
     only_users, only_groups = _parse_only(only)
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     if prune and not dry_run and not yes and (not interactive or as_json):
@@ -377,6 +403,7 @@ def restore(
             ),
             dry_run=dry_run,
             users_via=users_via,
+            config=ConfigOptions(sections=sections, arn_map=_parse_arn_map(map_arn)),
             import_role_arn=import_role_arn,
         ),
         report_dir=report_dir,
@@ -452,6 +479,10 @@ def _print_done(body: dict[str, Any], plan: Plan) -> None:
         console.print(f"  failed {failure['op']} {who}: {failure['error']}", markup=False, soft_wrap=True)
     for w in body["warnings"]:
         console.print(f"  warning: {w}", markup=False)
+    if body["config_changes"]:
+        console.print(f"Configuration settings changed ({len(body['config_changes'])}):")
+        for c in body["config_changes"]:
+            console.print(f"  {c['section']} {c['path']}: {c['old']} -> {c['new']}", markup=False, soft_wrap=True)
     if body["client_id_map"]:
         console.print("App client ids (old -> new):")
         for old, new in sorted(body["client_id_map"].items()):

@@ -1,7 +1,9 @@
 """What differs between a snapshot and a live pool, field by field. Pure.
 
 Built on the planner (a difference is exactly what a full restore with --prune would have to do, plus
-what no restore can fix), so `diff` and `restore` can never disagree. Ignored because it can never
+what no restore can fix), so `diff` and `restore` can never disagree. Configuration likewise: each setting
+that differs is exactly what `restore --config all` would change (core/config_plan.py), by section and
+setting path. Ignored because it can never
 match: sub, creation / modification dates, password state and user status. Attribute values are never
 shown (personal data): only attribute names.
 """
@@ -10,20 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
+from cognito_backup.core.config_plan import config_changes
 from cognito_backup.core.plan import Op, PlanOptions, plan
 from cognito_backup.errors import PlanRefused
 from cognito_backup.model import PoolConfig, PoolState
-
-# Pool settings compared by `diff` (restore never changes an existing pool's settings).
-COMPARED_POOL_FIELDS = (
-    "UsernameAttributes",
-    "AliasAttributes",
-    "AutoVerifiedAttributes",
-    "MfaConfiguration",
-    "DeletionProtection",
-)
 
 
 @dataclass(frozen=True, order=True)
@@ -31,9 +24,15 @@ class Difference:
     kind: str  # pool / schema / group / user / membership
     name: str
     what: str
+    section: str = ""  # configuration differences: the `restore --config` section ...
+    path: str = ""  # ... and the setting's path in the request that would change it
 
     def to_json(self) -> dict[str, str]:
-        return {"kind": self.kind, "name": self.name, "what": self.what}
+        out = {"kind": self.kind, "name": self.name, "what": self.what}
+        if self.section:
+            out["section"] = self.section
+            out["path"] = self.path
+        return out
 
 
 def _op_difference(op: Op) -> Difference | None:
@@ -76,17 +75,14 @@ def differences(desired: PoolState, actual: PoolState) -> list[Difference]:
 def pool_setting_differences(desired: PoolConfig, actual: PoolConfig) -> Iterable[Difference]:
     if not desired.user_pool or not actual.user_pool:
         return
-    for name in COMPARED_POOL_FIELDS:
-        want, have = _norm(desired.user_pool.get(name)), _norm(actual.user_pool.get(name))
-        if want != have:
-            yield Difference("pool", name, f"snapshot {want!r}, pool {have!r}")
-    want_policy = (desired.user_pool.get("Policies") or {}).get("PasswordPolicy") or {}
-    have_policy = (actual.user_pool.get("Policies") or {}).get("PasswordPolicy") or {}
-    for key in sorted(set(want_policy) | set(have_policy)):
-        if want_policy.get(key) != have_policy.get(key):
-            yield Difference(
-                "pool", f"PasswordPolicy.{key}", f"snapshot {want_policy.get(key)!r}, pool {have_policy.get(key)!r}"
-            )
+    changes, notices = config_changes(desired, actual)
+    for c in changes:
+        name = c.path if c.section == "pool" else f"{c.section}:{c.path}"
+        what = "missing in the pool" if c.old == "(missing)" else f"snapshot {c.new}, pool {c.old}"
+        yield Difference("pool", name, what, c.section, c.path)
+    for n in notices:
+        section, _, path = n.name.partition(" ")
+        yield Difference("pool", n.name if section != "pool" else path, n.reason, section, path)
     have_custom = actual.custom_attributes()
     for name, entry in sorted(desired.custom_attributes().items()):
         other = have_custom.get(name)
@@ -95,11 +91,3 @@ def pool_setting_differences(desired: PoolConfig, actual: PoolConfig) -> Iterabl
         for key in ("AttributeDataType", "Mutable"):
             if entry.get(key, None) != other.get(key, None):
                 yield Difference("schema", name, f"{key}: snapshot {entry.get(key)!r}, pool {other.get(key)!r}")
-
-
-def _norm(value: Any) -> Any:
-    if isinstance(value, list):
-        return sorted(value)
-    if value in (None, [], "", {}):
-        return None
-    return value

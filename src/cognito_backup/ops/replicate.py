@@ -32,6 +32,7 @@ from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader, quote_filter_value
 from cognito_backup.aws.tags import tag_pool
 from cognito_backup.core.applied import AppliedSegments, Listed
+from cognito_backup.core.config_plan import STANDBY_KEEPS, STANDBY_SECTIONS
 from cognito_backup.core.deletions import deleted_items, describe_deletions
 from cognito_backup.core.fold import Folder
 from cognito_backup.core.plan import Plan, identity_key, username_attributes
@@ -198,6 +199,11 @@ def replicate_once(
     opts = replace(opts, plan=replace(opts.plan, prune=True), read_back=False)
     if touched is None:
         actual = read_actual(client, pacer, standby_pool_id)
+        # The standby's whole configuration was read: it follows the source's (journaled config records),
+        # keeping what a standby may differ in: its domain, its own triggers, ARNs mapped by --map-arn.
+        opts = replace(
+            opts, config=replace(opts.config, sections=STANDBY_SECTIONS, keep=STANDBY_KEEPS, refuse_blocked=False)
+        )
     else:
         # Only the users the new records name are read from the standby and compared: a round costs
         # a few calls per changed user instead of a listing of the whole standby (which would also eat

@@ -25,6 +25,7 @@ from typing import Any
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.writer import DONE, EXISTED, Writer, random_password
+from cognito_backup.core.config_plan import ConfigOp, ConfigOptions, plan_config
 from cognito_backup.core.csv_cells import spreadsheet_csv
 from cognito_backup.core.deletions import deleted_items
 from cognito_backup.core.ownership import FORCE_CHANGE_PASSWORD, REASON_UNSET, ours, passwords_to_set
@@ -66,6 +67,8 @@ class RestoreOptions:
     import_kwargs: Mapping[str, Any] = field(default_factory=dict)  # ImportRunner extras (tests: put, sleep)
     workers: Mapping[str, int] | None = None  # threads per quota category
     read_back: bool = True  # re-list the target's users afterwards for the sub map
+    # Configuration sections to make equal too (restore --config, a standby); none by default.
+    config: ConfigOptions = field(default_factory=ConfigOptions)
 
 
 @dataclass
@@ -114,7 +117,9 @@ class RestoreSummary:
                 continue
             if not r.ok:
                 state = "failed"
-            elif r.op.kind in ("create_user", "create_group", "add_membership"):
+            elif r.op.kind in ("create_user", "create_group", "add_membership") or (
+                isinstance(r.op, ConfigOp) and r.op.kind.startswith("create_")
+            ):
                 state = "updated" if r.status == EXISTED else "created"
             elif r.op.kind in ("delete_user", "delete_group", "remove_membership"):
                 state = "deleted"
@@ -124,7 +129,8 @@ class RestoreSummary:
             if rank[state] > rank.get(outcome.get(key, ""), 0):
                 outcome[key] = state
         out: dict[str, dict[str, int]] = {}
-        for plural, kind in (("users", "user"), ("groups", "group"), ("memberships", "membership")):
+        plural_kinds = (("users", "user"), ("groups", "group"), ("memberships", "membership"), ("config", "config"))
+        for plural, kind in plural_kinds:
             counts = dict.fromkeys(("created", "updated", "deleted", "failed"), 0)
             for (k, _), state in outcome.items():
                 if k == kind:
@@ -168,6 +174,10 @@ class RestoreSummary:
             "notes": [n.to_json() for n in self.plan.notes],
             "drift": [n.to_json() for n in self.plan.drift],
             "client_id_map": dict(self.client_id_map),
+            # Configuration settings this run changed (section, path, old -> new; secrets masked).
+            "config_changes": [
+                c.to_json() for r in self.results if r.ok and isinstance(r.op, ConfigOp) for c in r.op.changes
+            ],
             "new_passwords": list(self.new_passwords),
             "kept_passwords": sorted(self.kept_passwords),
             "warnings": list(self.warnings),
@@ -299,7 +309,16 @@ def reconcile(
         opts.plan, owned_users=frozenset(opts.plan.owned_users | set(resumed)), users_via=opts.users_via
     )
     the_plan = plan(desired, actual, plan_opts)
+    config_warnings: list[str] = []
+    if opts.config.sections:
+        # Same engine: the configuration writes run beside the users' (other quota categories).
+        config_opts = replace(opts.config, arn_map=opts.config.arn_map or plan_opts.arn_map)
+        config_plan = plan_config(desired.config, actual.config, config_opts)
+        the_plan.ops[:0] = config_plan.ops
+        the_plan.drift.extend(config_plan.notices)
+        config_warnings = config_plan.warnings
     summary = RestoreSummary(user_pool_id=target_pool_id, dry_run=opts.dry_run, plan=the_plan)
+    summary.warnings.extend(config_warnings)
     recorder = _Recorder(checkpoint, state.temporary_passwords, plan_opts.password_mode)
     summary.temporary_passwords = recorder.temporary
     if opts.dry_run:
@@ -368,6 +387,7 @@ def reconcile(
     prog.stage(f"applying {total} operations")
     results += run_ops(the_plan.ops, execute, workers=workers, on_result=on_result)
     summary.results = results
+    summary.client_id_map.update(writer.client_ids)
     for r in results:
         if r.op.kind == "set_password" and r.ok and r.status != KEPT and (r.op.user or "") in resumed:
             key = r.op.user or ""
@@ -402,7 +422,11 @@ def _import_users(
     the rest (disabled state, memberships, users an import could not create) applied with admin calls."""
     from cognito_backup.aws.import_job import ImportRunner, import_users
 
-    setup = [op for op in first.ops if op.kind in ("add_custom_attributes", "create_group", "update_group")]
+    setup = [
+        op
+        for op in first.ops
+        if isinstance(op, ConfigOp) or op.kind in ("add_custom_attributes", "create_group", "update_group")
+    ]
     results = run_ops(setup, execute, workers=workers) if setup else []
     attrs = username_attributes(desired.config)
     by_key = {identity_key(u, attrs): u for u in desired.users.values()}
@@ -540,7 +564,7 @@ def run_restore(
         raise
     checkpoint.close()
     summary.new_pool = bool(request.new_pool_name)
-    summary.client_id_map = client_id_map
+    summary.client_id_map = {**client_id_map, **summary.client_id_map}
     summary.warnings = warnings + summary.warnings
     _describe_source(summary, chosen)
     if opts.dry_run:

@@ -81,6 +81,17 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         "cognito-idp:UpdateGroup": frozenset({REPLICATE}),
         "cognito-idp:DeleteGroup": frozenset({REPLICATE}),
         "cognito-idp:AddCustomAttributes": frozenset({REPLICATE}),
+        # the standby follows the source's configuration (core/config_plan.py STANDBY_SECTIONS: never its domain)
+        "cognito-idp:SetUserPoolMfaConfig": frozenset({REPLICATE}),
+        "cognito-idp:UpdateUserPool": frozenset({REPLICATE}),
+        "cognito-idp:CreateResourceServer": frozenset({REPLICATE}),
+        "cognito-idp:UpdateResourceServer": frozenset({REPLICATE}),
+        "cognito-idp:CreateIdentityProvider": frozenset({REPLICATE}),
+        "cognito-idp:UpdateIdentityProvider": frozenset({REPLICATE}),
+        "cognito-idp:CreateUserPoolClient": frozenset({REPLICATE}),
+        "cognito-idp:UpdateUserPoolClient": frozenset({REPLICATE}),
+        "cognito-idp:SetUICustomization": frozenset({REPLICATE}),
+        "cognito-idp:SetRiskConfiguration": frozenset({REPLICATE}),
         # the standby's tag (#8.2): read by read_config above, written by replicate
         "cognito-idp:TagResource": frozenset({REPLICATE}),
         # the repository: content-addressed objects are checked (HeadObject) before they are written;
@@ -109,6 +120,14 @@ NOT_EXERCISED: Mapping[tuple[str, str], str] = MappingProxyType(
         (BACKUP, "s3:CompleteMultipartUpload"): "as CreateMultipartUpload",
         (BACKUP, "s3:AbortMultipartUpload"): "boto3's transfer manager after a failed part",
         (REPLICATE, "cognito-idp:TagResource"): "the standby tag (#8.2) is written by replicate",
+        # The recorded standbys lack the source's clients, providers, resource servers and MFA (created);
+        # settings that differ in place are updated by the same code (tests/test_config_restore.py).
+        (REPLICATE, "cognito-idp:UpdateUserPool"): "a standby whose pool settings differ from the source's",
+        (REPLICATE, "cognito-idp:UpdateResourceServer"): "a resource server that differs (moto lacks the call)",
+        (REPLICATE, "cognito-idp:UpdateIdentityProvider"): "an identity provider that differs",
+        (REPLICATE, "cognito-idp:UpdateUserPoolClient"): "an app client whose settings differ",
+        (REPLICATE, "cognito-idp:SetUICustomization"): "hosted UI CSS on a standby with its own domain",
+        (REPLICATE, "cognito-idp:SetRiskConfiguration"): "threat protection (moto lacks the call)",
     }
 )
 
