@@ -51,6 +51,27 @@ NOT_OFFERED: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "DescribeRiskConfiguration": frozenset(
             {"UserPoolAddOnNotEnabledException", "FeatureUnavailableInTierException", "ResourceNotFoundException"}
         ),
+        # The 2024-26 surfaces. OperationNotEnabledException: "not available in the current region or for
+        # the current user pool configuration" (a secondary replica's Region, for one).
+        "ListUserPoolReplicas": frozenset({"OperationNotEnabledException"}),
+        "GetUserPoolSessionConfiguration": frozenset({"OperationNotEnabledException"}),
+        "GetUserPoolClientSessionConfiguration": frozenset({"OperationNotEnabledException"}),
+        "ListTerms": frozenset({"OperationNotEnabledException"}),
+        "DescribeManagedLoginBrandingByClient": frozenset({"OperationNotEnabledException"}),
+        # Its documented errors name no "not enabled" answer: only an endpoint lacking the call.
+        "GetLogDeliveryConfiguration": frozenset(),
+        "ListCIMDPolicies": frozenset(),
+    }
+)
+
+# Per operation read once per item (an app client, a terms document, a policy): the documented codes
+# that mean "this item has none" (or it was deleted in between). Not a missing call: nothing recorded.
+ITEM_HAS_NONE: MappingProxyType[str, frozenset[str]] = MappingProxyType(
+    {
+        "DescribeManagedLoginBrandingByClient": frozenset({"ResourceNotFoundException"}),
+        "GetUserPoolClientSessionConfiguration": frozenset({"ResourceNotFoundException"}),
+        "DescribeTerms": frozenset({"ResourceNotFoundException"}),
+        "DescribeCIMDPolicy": frozenset({"ResourceNotFoundException"}),
     }
 )
 
@@ -73,6 +94,7 @@ _GATEWAY_STATUSES = frozenset({502, 503, 504})
 
 class Verdict(Enum):
     NOT_OFFERED = "not offered"  # the pool or endpoint has no such thing: recorded, snapshot complete
+    NONE = "none"  # this one item (an app client's style, ...) has none: nothing to record
     TRANSIENT = "transient"  # ask again (bounded); still failing -> the snapshot is incomplete
     DENIED = "denied"  # IAM refused: the snapshot is incomplete
     POOL_GONE = "pool gone"  # the pool was deleted during the backup: the backup fails
@@ -97,6 +119,8 @@ def classify(operation: str, code: str, *, status: int, content_type: str, messa
         return Verdict.TRANSIENT if status >= 500 else Verdict.UNREADABLE
     if code == "ResourceNotFoundException" and _names_missing_pool(message):
         return Verdict.POOL_GONE
+    if code in ITEM_HAS_NONE.get(operation, frozenset()):
+        return Verdict.NONE
     if code in ENDPOINT_LACKS_CALL or code in NOT_OFFERED.get(operation, frozenset()):
         return Verdict.NOT_OFFERED
     if code in THROTTLING_CODES:

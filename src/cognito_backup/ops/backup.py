@@ -76,6 +76,11 @@ def _with_mfa(reader: PoolReader, items: Iterable[User | Membership], workers: i
             yield from pool.map(enrich, batch)
 
 
+def replica_summary(config: PoolConfig) -> list[dict[str, Any]]:
+    """The pool's replicas as `show` and `snapshots` name them: Region, role, status."""
+    return [{"region": r.get("RegionName"), "role": r.get("Role"), "status": r.get("Status")} for r in config.replicas]
+
+
 def config_extra(config: PoolConfig) -> dict[str, Any]:
     """What a manifest's `extra` says about the pool configuration (shared with ops/backup_steps and
     ops/compact). `incomplete` is present only when some section could not be read."""
@@ -84,6 +89,9 @@ def config_extra(config: PoolConfig) -> dict[str, Any]:
         "identity_providers": len(config.identity_providers),
         "resource_servers": len(config.resource_servers),
         "unavailable": config.unavailable,
+        # What `snapshots` shows without opening each snapshot's configuration.
+        "feature_plan": config.user_pool.get("UserPoolTier"),
+        "replicas": replica_summary(config),
     }
     if config.incomplete:
         extra["incomplete"] = dict(config.incomplete)
