@@ -29,10 +29,11 @@ from tests.helpers import add_user, make_pool
 REGION = "us-east-1"
 SECRET = "KeptConfidentialSecret0123456789abcdef"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe binary, not UTF-8"
+ARN = "arn:aws:cognito-idp:{}:123456789012:userpool/us-east-1_x"
 REPLICAS = [
-    {"RegionName": "us-east-1", "Status": "ACTIVE", "Role": "PRIMARY", "UserPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/x"},
-    {"RegionName": "eu-west-1", "Status": "INACTIVE", "Role": "SECONDARY", "UserPoolArn": "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/x"},
-]  # fmt: skip
+    {"RegionName": "us-east-1", "Status": "ACTIVE", "Role": "PRIMARY", "UserPoolArn": ARN.format("us-east-1")},
+    {"RegionName": "eu-west-1", "Status": "INACTIVE", "Role": "SECONDARY", "UserPoolArn": ARN.format("eu-west-1")},
+]
 LOGS = [
     {
         "LogLevel": "ERROR",
