@@ -81,6 +81,22 @@ def replica_summary(config: PoolConfig) -> list[dict[str, Any]]:
     return [{"region": r.get("RegionName"), "role": r.get("Role"), "status": r.get("Status")} for r in config.replicas]
 
 
+def configuration_counts(config: PoolConfig) -> dict[str, int]:
+    """How many of each configuration surface beyond the pool itself a snapshot holds (for `show`)."""
+    return {
+        "app_clients": len(config.clients),
+        "client_secrets": sum(1 for c in config.clients if c.get("ClientSecret")),
+        "managed_login_branding": len(config.managed_login_branding),
+        "client_session_configuration": len(config.client_session_configuration),
+        "terms": len(config.terms),
+        "cimd_policies": len(config.cimd_policies),
+        "log_delivery": len(config.log_delivery),
+        "session_configuration": int(config.session_configuration is not None),
+        "ui_customization": int(bool(config.ui_customization)),
+        "risk_configuration": int(bool(config.risk_configuration)),
+    }
+
+
 def config_extra(config: PoolConfig) -> dict[str, Any]:
     """What a manifest's `extra` says about the pool configuration (shared with ops/backup_steps and
     ops/compact). `incomplete` is present only when some section could not be read."""
