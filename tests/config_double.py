@@ -14,6 +14,11 @@ Written from the botocore 1.44 service model and the Cognito API reference, not 
   (ManagedLoginBrandingExistsException for a second); a client without one is ResourceNotFoundException.
   Asset bytes travel base64-encoded in the JSON body, as blobs do on the wire.
 - CreateCIMDPolicy / ListCIMDPolicies / DescribeCIMDPolicy.
+- Get/SetUICustomization and Describe/SetRiskConfiguration, pool-wide (ClientId ALL) and per app client: a
+  client without its own answers the pool-wide one, with ClientId "ALL" (API reference: "If nothing is set
+  for the particular client, but there is an existing pool level customization (the app clientId is ALL),
+  then the ALL customization is returned"). UI customization needs a domain (InvalidParameterException
+  "A domain must be associated with this user pool"); the logo's bytes give an ImageUrl.
 - Get/SetUserPoolMfaConfig's WebAuthnConfiguration, which moto's own calls drop: moto's calls run
   unchanged and the double keeps and adds that one member.
 An unknown pool is ResourceNotFoundException "User pool ID does not exist.", an unknown client
@@ -40,6 +45,8 @@ def _pool_state(pool: Any) -> dict[str, Any]:
             "terms": {},
             "branding": {},
             "cimd": {},
+            "ui": {},
+            "risk": {},
         }
     state: dict[str, Any] = pool.config_double
     return state
@@ -230,6 +237,60 @@ def describe_cimd_policy(self: Any) -> str:
     return json.dumps({"CIMDPolicy": policy})
 
 
+def _per_client_key(response: Any) -> str:
+    return _client_id(response) if response._get_param("ClientId") not in (None, "ALL") else "ALL"
+
+
+def set_ui_customization(self: Any) -> str:
+    from moto.cognitoidp.exceptions import InvalidParameterException
+
+    pool_id, state = _state(self)
+    if not any(d.user_pool_id == pool_id for d in self.backend.user_pool_domains.values()):
+        raise InvalidParameterException("A domain must be associated with this user pool")
+    key = _per_client_key(self)
+    ui: dict[str, Any] = {"UserPoolId": pool_id, "ClientId": key, "CreationDate": _now(), "LastModifiedDate": _now()}
+    if self._get_param("CSS") is not None:
+        ui["CSS"] = self._get_param("CSS")
+    if self._get_param("ImageFile"):
+        ui["ImageUrl"] = f"https://d111111abcdef8.cloudfront.net/{pool_id}/{key}/logo.png"
+    state["ui"][key] = ui
+    return json.dumps({"UICustomization": ui})
+
+
+def get_ui_customization(self: Any) -> str:
+    from moto.cognitoidp.exceptions import InvalidParameterException
+
+    pool_id, state = _state(self)
+    if not any(d.user_pool_id == pool_id for d in self.backend.user_pool_domains.values()):
+        raise InvalidParameterException("A domain must be associated with this user pool")
+    key = _per_client_key(self)
+    ui = state["ui"].get(key) or state["ui"].get("ALL") or {"UserPoolId": pool_id, "ClientId": "ALL"}
+    return json.dumps({"UICustomization": ui})
+
+
+_RISK_PARTS = (
+    "CompromisedCredentialsRiskConfiguration",
+    "AccountTakeoverRiskConfiguration",
+    "RiskExceptionConfiguration",
+)
+
+
+def set_risk_configuration(self: Any) -> str:
+    pool_id, state = _state(self)
+    key = _per_client_key(self)
+    risk: dict[str, Any] = {"UserPoolId": pool_id, "ClientId": key, "LastModifiedDate": _now()}
+    risk.update({k: self._get_param(k) for k in _RISK_PARTS if self._get_param(k) is not None})
+    state["risk"][key] = risk
+    return json.dumps({"RiskConfiguration": risk})
+
+
+def describe_risk_configuration(self: Any) -> str:
+    pool_id, state = _state(self)
+    key = _per_client_key(self)
+    risk = state["risk"].get(key) or state["risk"].get("ALL") or {"UserPoolId": pool_id, "ClientId": "ALL"}
+    return json.dumps({"RiskConfiguration": risk})
+
+
 def _webauthn_set(original: Any) -> Any:
     def set_user_pool_mfa_config(self: Any) -> Any:
         result = original(self)
@@ -270,6 +331,10 @@ CALLS = (
     create_cimd_policy,
     list_cimd_policies,
     describe_cimd_policy,
+    set_ui_customization,
+    get_ui_customization,
+    set_risk_configuration,
+    describe_risk_configuration,
 )
 
 

@@ -91,6 +91,14 @@ def _source(cognito: Any) -> tuple[str, dict[str, str]]:
         UserPoolId=pid, ClientId=spa, PolicyName="partners", CacheDuration=86400,
         URLPatterns=["https://partners.example.com/*"],
     )  # fmt: skip
+    cognito.create_user_pool_domain(UserPoolId=pid, Domain="source-login")
+    cognito.set_ui_customization(UserPoolId=pid, CSS=".banner-customizable {background-color: #000}")
+    cognito.set_ui_customization(UserPoolId=pid, ClientId=web, CSS=".logo-customizable {max-width: 60%}")
+    cognito.set_risk_configuration(UserPoolId=pid, RiskExceptionConfiguration={"BlockedIPRangeList": ["192.0.2.0/24"]})
+    cognito.set_risk_configuration(
+        UserPoolId=pid, ClientId=spa,
+        CompromisedCredentialsRiskConfiguration={"EventFilter": ["SIGN_IN"], "Actions": {"EventAction": "BLOCK"}},
+    )  # fmt: skip
     config_double.seed_replicas(_backend(), pid, REPLICAS)
     return pid, {"web": web, "spa": spa}
 
@@ -146,7 +154,7 @@ def test_every_surface_round_trips_into_a_new_pool(cognito: Any, double: None) -
     old = PoolConfig.from_record(json.loads(json.dumps(old.to_record())))
     warnings: list[str] = []
     created = create_pool_from_config(
-        cognito, Pacer(), old, "restored", arn_map={}, domain_prefix=None, keep_sub_attribute=None,
+        cognito, Pacer(), old, "restored", arn_map={}, domain_prefix="restored-login", keep_sub_attribute=None,
         target_region=None, warn=warnings.append,
     )  # fmt: skip
     new = PoolReader(cognito, Pacer(), created.user_pool_id).read_config()
@@ -181,6 +189,17 @@ def test_every_surface_round_trips_into_a_new_pool(cognito: Any, double: None) -
         _without(p, "CIMDPolicyId") for p in old.cimd_policies
     ]
     assert new.cimd_policies[0]["ClientId"] == mapped[ids["spa"]]
+    assert _without(new.ui_customization or {}) == _without(old.ui_customization or {})
+    assert old.client_ui_customization[ids["web"]]["CSS"] == ".logo-customizable {max-width: 60%}"
+    assert set(old.client_ui_customization) == {ids["web"]}  # spa answers the pool-wide one: not its own
+    assert {k: _without(v) for k, v in new.client_ui_customization.items()} == {
+        mapped[ids["web"]]: _without(old.client_ui_customization[ids["web"]])
+    }
+    assert _without(new.risk_configuration or {}) == _without(old.risk_configuration or {})
+    assert old.risk_configuration and old.risk_configuration["RiskExceptionConfiguration"]
+    assert {k: _without(v) for k, v in new.client_risk_configuration.items()} == {
+        mapped[ids["spa"]]: _without(old.client_risk_configuration[ids["spa"]])
+    }
     assert new.replicas == []  # a replica is made with CreateUserPoolReplica, not by a restore
     assert any("replica" in w for w in warnings)
 

@@ -221,6 +221,10 @@ class PoolConfig:
     # App client id -> DescribeManagedLoginBrandingByClient's style; each asset's Bytes base64 (JSON has no bytes).
     managed_login_branding: dict[str, dict[str, Any]] = field(default_factory=dict)
     cimd_policies: list[dict[str, Any]] = field(default_factory=list)  # DescribeCIMDPolicy each
+    # App client id -> GetUICustomization / DescribeRiskConfiguration with ClientId, for the clients that
+    # have their own (a client without answers the pool-wide one, ClientId "ALL": not recorded again).
+    client_ui_customization: dict[str, dict[str, Any]] = field(default_factory=dict)
+    client_risk_configuration: dict[str, dict[str, Any]] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     incomplete: dict[str, str] = field(default_factory=dict)
 
@@ -255,6 +259,8 @@ class PoolConfig:
             "terms": self.terms,
             "managed_login_branding": self.managed_login_branding,
             "cimd_policies": self.cimd_policies,
+            "client_ui_customization": self.client_ui_customization,
+            "client_risk_configuration": self.client_risk_configuration,
             "unavailable": self.unavailable,
             "incomplete": self.incomplete,
         }
@@ -279,6 +285,8 @@ class PoolConfig:
             terms=list(rec.get("terms") or []),
             managed_login_branding=dict(rec.get("managed_login_branding") or {}),
             cimd_policies=list(rec.get("cimd_policies") or []),
+            client_ui_customization=dict(rec.get("client_ui_customization") or {}),
+            client_risk_configuration=dict(rec.get("client_risk_configuration") or {}),
             unavailable=dict(rec.get("unavailable", {})),
             incomplete=dict(rec.get("incomplete", {})),
         )

@@ -271,22 +271,24 @@ class PoolReader:
 
     def _per_client(self, config: PoolConfig) -> None:
         """The settings Cognito keeps per app client under calls of their own (there is no listing of
-        them): its managed login style and its session configuration. A call the endpoint does not
-        offer is asked for the first client only."""
+        them): its managed login style, session configuration, hosted UI customization and risk
+        configuration. A call the endpoint or pool does not offer is asked for the first client only."""
+        reads = (
+            ("DescribeManagedLoginBrandingByClient", "ManagedLoginBranding", config.managed_login_branding),
+            ("GetUserPoolClientSessionConfiguration", "SSOSession", config.client_session_configuration),
+            ("GetUICustomization", "UICustomization", config.client_ui_customization),
+            ("DescribeRiskConfiguration", "RiskConfiguration", config.client_risk_configuration),
+        )
         for client in config.clients:
             client_id = str(client["ClientId"])
-            if "DescribeManagedLoginBrandingByClient" not in config.unavailable:
-                answer = self._optional(
-                    "DescribeManagedLoginBrandingByClient", config, UserPoolId=self.pool_id, ClientId=client_id
-                )
-                if answer and answer.get("ManagedLoginBranding"):
-                    config.managed_login_branding[client_id] = branding_record(answer["ManagedLoginBranding"])
-            if "GetUserPoolClientSessionConfiguration" not in config.unavailable:
-                answer = self._optional(
-                    "GetUserPoolClientSessionConfiguration", config, UserPoolId=self.pool_id, ClientId=client_id
-                )
-                if answer and answer.get("SSOSession"):
-                    config.client_session_configuration[client_id] = jsonable(answer["SSOSession"])
+            for operation, key, into in reads:
+                if operation in config.unavailable:
+                    continue
+                answer = self._optional(operation, config, UserPoolId=self.pool_id, ClientId=client_id)
+                body = (answer or {}).get(key)
+                if not body or body.get("ClientId", client_id) != client_id:
+                    continue  # none, or the pool-wide one (ClientId "ALL") answered for a client without its own
+                into[client_id] = branding_record(body) if key == "ManagedLoginBranding" else jsonable(body)
 
     def _pages(self, operation: str, items_key: str, token_key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         token: str | None = None

@@ -259,19 +259,8 @@ def translate_pool_config(
         config.domain, mapper, domain_prefix=domain_prefix, branding_carried=bool(config.managed_login_branding)
     )
     plan.ui_customization = translate_ui_customization(config.ui_customization, mapper, has_domain=bool(plan.domain))
-    if config.risk_configuration and any(
-        config.risk_configuration.get(k)
-        for k in (
-            "CompromisedCredentialsRiskConfiguration",
-            "AccountTakeoverRiskConfiguration",
-            "RiskExceptionConfiguration",
-        )
-    ):
-        mapper.warnings.append(
-            "threat protection (risk configuration): not carried across; set it again on the new pool"
-        )
     plan.pool_settings = translate_pool_settings(config, mapper)
-    plan.client_calls = translate_client_settings(config)
+    plan.client_calls = translate_client_settings(config, mapper, has_domain=bool(plan.domain))
     if any(r.get("Role") == "SECONDARY" for r in config.replicas):
         regions = ", ".join(str(r.get("RegionName")) for r in config.replicas if r.get("Role") == "SECONDARY")
         mapper.warnings.append(
@@ -745,6 +734,9 @@ def translate_pool_settings(config: PoolConfig, mapper: ArnMapper) -> list[tuple
     session = config.session_configuration
     if session and session != DEFAULT_SESSION:
         calls.append(("SetUserPoolSessionConfiguration", _without_pool("SetUserPoolSessionConfiguration", session)))
+    risk = translate_risk_configuration(config.risk_configuration, mapper, "threat protection")
+    if risk:
+        calls.append(("SetRiskConfiguration", risk))
     logs = [entry for entry in (_map_log_configuration(e, mapper) for e in config.log_delivery) if entry]
     if logs:
         calls.append(
@@ -766,10 +758,19 @@ def _map_log_configuration(entry: Mapping[str, Any], mapper: ArnMapper) -> dict[
     return out
 
 
-def translate_client_settings(config: PoolConfig) -> list[ClientCall]:
+def translate_client_settings(config: PoolConfig, mapper: ArnMapper, *, has_domain: bool) -> list[ClientCall]:
     """The calls that give each new app client its session configuration, terms documents, managed login
-    style (with its asset bytes) and CIMD policies, keyed by the old client id."""
+    style (with its asset bytes), CIMD policies, hosted UI CSS and risk configuration, keyed by the old
+    client id."""
     calls: list[ClientCall] = []
+    for old_id, ui in sorted(config.client_ui_customization.items()):
+        css = translate_ui_customization(ui, mapper, has_domain=has_domain)
+        if css:
+            calls.append(_client_call("SetUICustomization", old_id, css, "hosted UI CSS"))
+    for old_id, risk in sorted(config.client_risk_configuration.items()):
+        kwargs = translate_risk_configuration(risk, mapper, f"app client {old_id}: threat protection")
+        if kwargs:
+            calls.append(_client_call("SetRiskConfiguration", old_id, kwargs, "risk configuration"))
     for old_id, sso in sorted(config.client_session_configuration.items()):
         calls.append(
             _client_call("SetUserPoolClientSessionConfiguration", old_id, {"SSOSession": sso}, "session configuration")
@@ -814,3 +815,36 @@ def _without_pool(operation: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     out = conform(operation, kwargs)
     out.pop("UserPoolId", None)
     return out
+
+
+_RISK_PARTS = (
+    "CompromisedCredentialsRiskConfiguration",
+    "AccountTakeoverRiskConfiguration",
+    "RiskExceptionConfiguration",
+)
+
+
+def translate_risk_configuration(
+    risk: Mapping[str, Any] | None, mapper: ArnMapper, where: str
+) -> dict[str, Any] | None:
+    """SetRiskConfiguration kwargs (without UserPoolId and ClientId), or None when nothing is set. The
+    notification email's SES identity is mapped; without it the notifications are left out (Cognito
+    cannot send them) and the actions stay."""
+    if not risk or not any(risk.get(k) for k in _RISK_PARTS):
+        return None
+    out = {k: copy.deepcopy(risk[k]) for k in _RISK_PARTS if risk.get(k)}
+    takeover = out.get("AccountTakeoverRiskConfiguration")
+    notify = takeover.get("NotifyConfiguration") if isinstance(takeover, dict) else None
+    if isinstance(takeover, dict) and isinstance(notify, dict) and notify.get("SourceArn"):
+        new = mapper.map(str(notify["SourceArn"]), f"{where}: NotifyConfiguration.SourceArn (SES identity)")
+        if new is None:
+            del takeover["NotifyConfiguration"]
+            for action in (takeover.get("Actions") or {}).values():
+                if isinstance(action, dict):
+                    action["Notify"] = False
+        else:
+            notify["SourceArn"] = new
+    result = conform("SetRiskConfiguration", out)
+    result.pop("UserPoolId", None)
+    result.pop("ClientId", None)
+    return result
