@@ -93,7 +93,9 @@ def configuration_counts(config: PoolConfig) -> dict[str, int]:
         "log_delivery": len(config.log_delivery),
         "session_configuration": int(config.session_configuration is not None),
         "ui_customization": int(bool(config.ui_customization)),
+        "client_ui_customization": len(config.client_ui_customization),
         "risk_configuration": int(bool(config.risk_configuration)),
+        "client_risk_configuration": len(config.client_risk_configuration),
     }
 
 
