@@ -24,7 +24,7 @@ from cognito_backup.cli.main import cli
 from cognito_backup.model import PoolConfig
 from cognito_backup.ops.backup import config_extra
 from tests import config_double
-from tests.helpers import add_user, make_pool
+from tests.helpers import FaultInjector, add_user, make_pool
 
 REGION = "us-east-1"
 SECRET = "KeptConfidentialSecret0123456789abcdef"
@@ -243,3 +243,21 @@ def test_a_client_without_a_style_reads_as_none_not_as_a_missing_call(cognito: A
 )
 def test_documented_not_offered_answers(operation: str, code: str) -> None:
     assert classify(operation, code, status=400, content_type="application/x-amz-json-1.1") is Verdict.NOT_OFFERED
+
+
+def test_one_client_without_its_own_setting_does_not_stop_the_next_clients_read(cognito: Any, double: None) -> None:
+    # Cognito may answer a client without its own risk configuration with ResourceNotFoundException
+    # (injected at botocore's boundary for the first client): that client has none, the call is offered.
+    pid, ids = _source(cognito)
+    first = cognito.list_user_pool_clients(UserPoolId=pid, MaxResults=60)["UserPoolClients"][0]["ClientId"]
+    FaultInjector(
+        cognito,
+        code="ResourceNotFoundException",
+        operations={"DescribeRiskConfiguration"},
+        fail_on_call=1,
+        repeat=100,
+        predicate=lambda params: params.get("ClientId") == first,
+    )
+    config = PoolReader(cognito, Pacer(), pid).read_config()
+    assert "DescribeRiskConfiguration" not in config.unavailable and not config.incomplete
+    assert set(config.client_risk_configuration) == {ids["spa"]} - {first}

@@ -91,10 +91,13 @@ class PoolReader:
             raise translate_client_error(exc, f"{operation} on user pool {self.pool_id}") from exc
         return result
 
-    def _optional(self, operation: str, config: PoolConfig, **kwargs: Any) -> dict[str, Any] | None:
+    def _optional(
+        self, operation: str, config: PoolConfig, *, per_item: bool = False, **kwargs: Any
+    ) -> dict[str, Any] | None:
         """A configuration read some pools or endpoints do not offer. None when the section is not
         offered (recorded in `config.unavailable`) or could not be read (recorded in `config.incomplete`:
-        the snapshot is then incomplete). Only a vanished pool or endless throttling fails the backup."""
+        the snapshot is then incomplete), or when the one item a `per_item` read asks about has none.
+        Only a vanished pool or endless throttling fails the backup."""
         method = getattr(self.client, _snake(operation))
         attempt = 0
         while True:
@@ -106,7 +109,7 @@ class PoolReader:
                 config.unavailable[operation] = "not implemented by this endpoint"
                 return None
             except (ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError) as exc:
-                code, verdict, content_type, status = _judge(operation, exc)
+                code, verdict, content_type, status = _judge(operation, exc, per_item=per_item)
                 if verdict is Verdict.NONE:
                     return None
                 if verdict is Verdict.NOT_OFFERED:
@@ -264,7 +267,9 @@ class PoolReader:
         left out."""
         items = []
         for summary in summaries:
-            answer = self._optional(operation, config, UserPoolId=self.pool_id, **{id_key: summary[id_key]})
+            answer = self._optional(
+                operation, config, per_item=True, UserPoolId=self.pool_id, **{id_key: summary[id_key]}
+            )
             if answer and answer.get(body_key):
                 items.append(jsonable(answer[body_key]))
         return items
@@ -284,7 +289,7 @@ class PoolReader:
             for operation, key, into in reads:
                 if operation in config.unavailable:
                     continue
-                answer = self._optional(operation, config, UserPoolId=self.pool_id, ClientId=client_id)
+                answer = self._optional(operation, config, per_item=True, UserPoolId=self.pool_id, ClientId=client_id)
                 body = (answer or {}).get(key)
                 if not body or body.get("ClientId", client_id) != client_id:
                     continue  # none, or the pool-wide one (ClientId "ALL") answered for a client without its own
@@ -509,7 +514,7 @@ def branding_record(branding: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _judge(operation: str, exc: Exception) -> tuple[str, Verdict, str, int]:
+def _judge(operation: str, exc: Exception, *, per_item: bool = False) -> tuple[str, Verdict, str, int]:
     """(code, verdict, content type, HTTP status) of a failed optional read. A connection that failed
     after botocore's attempts is transient like a 5xx."""
     if not isinstance(exc, ClientError):
@@ -521,7 +526,7 @@ def _judge(operation: str, exc: Exception) -> tuple[str, Verdict, str, int]:
     message = str(exc.response.get("Error", {}).get("Message", ""))
     return (
         code,
-        classify(operation, code, status=status, content_type=content_type, message=message),
+        classify(operation, code, status=status, content_type=content_type, message=message, per_item=per_item),
         content_type,
         status,
     )

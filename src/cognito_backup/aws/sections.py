@@ -64,17 +64,6 @@ NOT_OFFERED: MappingProxyType[str, frozenset[str]] = MappingProxyType(
     }
 )
 
-# Per operation read once per item (an app client, a terms document, a policy): the documented codes
-# that mean "this item has none" (or it was deleted in between). Not a missing call: nothing recorded.
-ITEM_HAS_NONE: MappingProxyType[str, frozenset[str]] = MappingProxyType(
-    {
-        "DescribeManagedLoginBrandingByClient": frozenset({"ResourceNotFoundException"}),
-        "GetUserPoolClientSessionConfiguration": frozenset({"ResourceNotFoundException"}),
-        "DescribeTerms": frozenset({"ResourceNotFoundException"}),
-        "DescribeCIMDPolicy": frozenset({"ResourceNotFoundException"}),
-    }
-)
-
 # Worth asking again: the service's own transient failures (HTTP 5xx with an AWS error body).
 TRANSIENT_CODES = frozenset(
     {
@@ -108,8 +97,11 @@ def is_aws_answer(code: str, content_type: str) -> bool:
     return not (code.isdigit() and "json" not in content_type.lower())
 
 
-def classify(operation: str, code: str, *, status: int, content_type: str, message: str = "") -> Verdict:
-    """What an error answer to the optional read `operation` means for the snapshot."""
+def classify(
+    operation: str, code: str, *, status: int, content_type: str, message: str = "", per_item: bool = False
+) -> Verdict:
+    """What an error answer to the optional read `operation` means for the snapshot. `per_item`: the
+    call asked about one item (an app client, a listed terms document or policy), not the pool."""
     if not is_aws_answer(code, content_type):
         if status in _GATEWAY_STATUSES:
             return Verdict.TRANSIENT
@@ -119,7 +111,9 @@ def classify(operation: str, code: str, *, status: int, content_type: str, messa
         return Verdict.TRANSIENT if status >= 500 else Verdict.UNREADABLE
     if code == "ResourceNotFoundException" and _names_missing_pool(message):
         return Verdict.POOL_GONE
-    if code in ITEM_HAS_NONE.get(operation, frozenset()):
+    if per_item and code == "ResourceNotFoundException":
+        # One app client's style or session setting, one listed terms document or policy: that item has
+        # none, or was deleted since it was listed. Nothing about the call itself.
         return Verdict.NONE
     if code in ENDPOINT_LACKS_CALL or code in NOT_OFFERED.get(operation, frozenset()):
         return Verdict.NOT_OFFERED
