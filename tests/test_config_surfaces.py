@@ -21,6 +21,7 @@ from cognito_backup.aws.pool_creator import create_pool_from_config
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.sections import Verdict, classify
 from cognito_backup.cli.main import cli
+from cognito_backup.core.pool_translate import translate_pool_config
 from cognito_backup.model import PoolConfig
 from cognito_backup.ops.backup import config_extra
 from tests import config_double
@@ -261,3 +262,40 @@ def test_one_client_without_its_own_setting_does_not_stop_the_next_clients_read(
     config = PoolReader(cognito, Pacer(), pid).read_config()
     assert "DescribeRiskConfiguration" not in config.unavailable and not config.incomplete
     assert set(config.client_risk_configuration) == {ids["spa"]} - {first}
+
+
+def test_log_delivery_and_risk_notifications_follow_the_arn_rules_across_regions() -> None:
+    ses = "arn:aws:ses:us-east-1:123456789012:identity/example.com"
+    config = PoolConfig(
+        user_pool={"Id": "us-east-1_src", "Name": "src"},
+        log_delivery=LOGS,
+        risk_configuration={
+            "ClientId": "ALL",
+            "AccountTakeoverRiskConfiguration": {
+                "NotifyConfiguration": {"From": "security@example.com", "SourceArn": ses},
+                "Actions": {"HighAction": {"Notify": True, "EventAction": "BLOCK"}},
+            },
+        },
+    )
+    unmapped = translate_pool_config(config, "copy", target_region="eu-west-1")
+    settings = dict(unmapped.pool_settings)
+    assert "SetLogDeliveryConfiguration" not in settings  # its only destination is in another Region
+    takeover = settings["SetRiskConfiguration"]["AccountTakeoverRiskConfiguration"]
+    assert "NotifyConfiguration" not in takeover and takeover["Actions"]["HighAction"] == {
+        "Notify": False,
+        "EventAction": "BLOCK",
+    }
+    assert any("LogGroupArn" in w for w in unmapped.warnings) and any("SourceArn" in w for w in unmapped.warnings)
+
+    log_group = LOGS[0]["CloudWatchLogsConfiguration"]["LogGroupArn"]
+    mapped = translate_pool_config(
+        config,
+        "copy",
+        target_region="eu-west-1",
+        arn_map={log_group: log_group.replace("us-east-1", "eu-west-1"), ses: ses.replace("us-east-1", "eu-west-1")},
+    )
+    settings = dict(mapped.pool_settings)
+    sent = settings["SetLogDeliveryConfiguration"]["LogConfigurations"][0]
+    assert sent["CloudWatchLogsConfiguration"]["LogGroupArn"].startswith("arn:aws:logs:eu-west-1:")
+    notify = settings["SetRiskConfiguration"]["AccountTakeoverRiskConfiguration"]["NotifyConfiguration"]
+    assert notify["SourceArn"] == ses.replace("us-east-1", "eu-west-1")
