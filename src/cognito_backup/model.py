@@ -212,6 +212,19 @@ class PoolConfig:
     domain: dict[str, Any] | None = None  # DescribeUserPoolDomain -> DomainDescription
     ui_customization: dict[str, Any] | None = None
     risk_configuration: dict[str, Any] | None = None
+    replicas: list[dict[str, Any]] = field(default_factory=list)  # ListUserPoolReplicas
+    session_configuration: dict[str, Any] | None = None  # GetUserPoolSessionConfiguration, without UserPoolId
+    # App client id -> SSOSession of GetUserPoolClientSessionConfiguration (clients with one only).
+    client_session_configuration: dict[str, dict[str, Any]] = field(default_factory=dict)
+    log_delivery: list[dict[str, Any]] = field(default_factory=list)  # GetLogDeliveryConfiguration's LogConfigurations
+    terms: list[dict[str, Any]] = field(default_factory=list)  # DescribeTerms each
+    # App client id -> DescribeManagedLoginBrandingByClient's style; each asset's Bytes base64 (JSON has no bytes).
+    managed_login_branding: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cimd_policies: list[dict[str, Any]] = field(default_factory=list)  # DescribeCIMDPolicy each
+    # App client id -> GetUICustomization / DescribeRiskConfiguration with ClientId, for the clients that
+    # have their own (a client without answers the pool-wide one, ClientId "ALL": not recorded again).
+    client_ui_customization: dict[str, dict[str, Any]] = field(default_factory=dict)
+    client_risk_configuration: dict[str, dict[str, Any]] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     incomplete: dict[str, str] = field(default_factory=dict)
 
@@ -239,6 +252,15 @@ class PoolConfig:
             "domain": self.domain,
             "ui_customization": self.ui_customization,
             "risk_configuration": self.risk_configuration,
+            "replicas": self.replicas,
+            "session_configuration": self.session_configuration,
+            "client_session_configuration": self.client_session_configuration,
+            "log_delivery": self.log_delivery,
+            "terms": self.terms,
+            "managed_login_branding": self.managed_login_branding,
+            "cimd_policies": self.cimd_policies,
+            "client_ui_customization": self.client_ui_customization,
+            "client_risk_configuration": self.client_risk_configuration,
             "unavailable": self.unavailable,
             "incomplete": self.incomplete,
         }
@@ -255,6 +277,16 @@ class PoolConfig:
             domain=rec.get("domain"),
             ui_customization=rec.get("ui_customization"),
             risk_configuration=rec.get("risk_configuration"),
+            # Snapshots older than these sections read as having none of them.
+            replicas=list(rec.get("replicas") or []),
+            session_configuration=rec.get("session_configuration"),
+            client_session_configuration=dict(rec.get("client_session_configuration") or {}),
+            log_delivery=list(rec.get("log_delivery") or []),
+            terms=list(rec.get("terms") or []),
+            managed_login_branding=dict(rec.get("managed_login_branding") or {}),
+            cimd_policies=list(rec.get("cimd_policies") or []),
+            client_ui_customization=dict(rec.get("client_ui_customization") or {}),
+            client_risk_configuration=dict(rec.get("client_risk_configuration") or {}),
             unavailable=dict(rec.get("unavailable", {})),
             incomplete=dict(rec.get("incomplete", {})),
         )

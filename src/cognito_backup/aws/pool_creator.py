@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from cognito_backup.aws.errors import error_code, translate_client_error
@@ -35,6 +36,8 @@ class CreatedPool:
 
 
 MAX_POOL_TAGS = 50
+# What the per-client Create calls answer when the item exists already (a resumed run).
+ALREADY_MADE = frozenset({"TermsExistsException", "ManagedLoginBrandingExistsException"})
 
 
 def created_pool_id(err: BaseException) -> str | None:
@@ -297,6 +300,32 @@ def _configure(
         result.domain = str(plan.domain["Domain"])
     if plan.ui_customization:
         call("SetUICustomization", client.set_ui_customization, "(CSS)", **plan.ui_customization)
+    for operation, kwargs in plan.pool_settings:
+        call(operation, getattr(client, xform_name(operation)), "", **kwargs)
+    _configure_client_settings(client, pacer, pool_id, plan, result, warn)
+
+
+def _configure_client_settings(
+    client: Any, pacer: Pacer, pool_id: str, plan: PoolPlan, result: CreatedPool, warn: Callable[[str], None]
+) -> None:
+    """Each app client's own settings (session configuration, terms, managed login style, CIMD policies),
+    addressed by the client's new id."""
+    for item in plan.client_calls:
+        target = result.client_id_map.get(item.old_client_id)
+        if target is None:
+            message = f"{item.what} of app client {item.old_client_id}: not set, the app client was not created"
+            warn(message)
+            result.warnings.append(message)
+            continue
+        try:
+            pacer.call(
+                item.operation, getattr(client, xform_name(item.operation)), pool_id=pool_id,
+                UserPoolId=pool_id, ClientId=target, **item.kwargs,
+            )  # fmt: skip
+        except ClientError as exc:
+            if error_code(exc) in ALREADY_MADE:
+                continue  # made by the interrupted run this one finishes
+            raise translate_client_error(exc, f"{item.operation} {item.what} on new user pool {pool_id}") from exc
 
 
 def _refuse_taken_domain(client: Any, pacer: Pacer, domain: str, adopting: str | None = None) -> None:

@@ -51,6 +51,10 @@ _CATEGORY_OPS: dict[str, tuple[str, ...]] = {
         # writes are the closest, and `recover` makes a few calls a minute.
         "DescribePointInTimeRecovery",
         "ListPointInTimeRecoveries",
+        # Nor the 2024-26 configuration calls: pool-level ones here, per-item ones with the resources.
+        "ListUserPoolReplicas",
+        "GetUserPoolSessionConfiguration",
+        "GetLogDeliveryConfiguration",
     ),
     "UserPoolUpdate": (
         "CreateUserPool",
@@ -60,6 +64,8 @@ _CATEGORY_OPS: dict[str, tuple[str, ...]] = {
         "InitiatePointInTimeRecovery",
         "StartPointInTimeRecovery",
         "CancelPointInTimeRecovery",
+        "SetUserPoolSessionConfiguration",
+        "SetLogDeliveryConfiguration",
     ),
     "UserPoolResourceRead": (
         "ListGroups",
@@ -75,6 +81,11 @@ _CATEGORY_OPS: dict[str, tuple[str, ...]] = {
         "GetUserPoolMfaConfig",
         "GetUICustomization",
         "DescribeRiskConfiguration",
+        "ListTerms",
+        "DescribeTerms",
+        "DescribeManagedLoginBrandingByClient",
+        "ListCIMDPolicies",
+        "DescribeCIMDPolicy",
     ),
     "UserPoolResourceUpdate": (
         "CreateGroup",
@@ -96,9 +107,17 @@ _CATEGORY_OPS: dict[str, tuple[str, ...]] = {
         "SetUserPoolMfaConfig",
         "SetUICustomization",
         "SetRiskConfiguration",
+        "CreateTerms",
+        "CreateManagedLoginBranding",
+        "CreateCIMDPolicy",
     ),
-    "UserPoolClientRead": ("DescribeUserPoolClient", "ListUserPoolClients"),
-    "UserPoolClientUpdate": ("CreateUserPoolClient", "UpdateUserPoolClient", "DeleteUserPoolClient"),
+    "UserPoolClientRead": ("DescribeUserPoolClient", "ListUserPoolClients", "GetUserPoolClientSessionConfiguration"),
+    "UserPoolClientUpdate": (
+        "CreateUserPoolClient",
+        "UpdateUserPoolClient",
+        "DeleteUserPoolClient",
+        "SetUserPoolClientSessionConfiguration",
+    ),
 }
 
 OPERATION_CATEGORY: dict[str, str] = {op: cat for cat, ops in _CATEGORY_OPS.items() for op in ops}

@@ -6,6 +6,7 @@ writes to Cognito; nothing here logs attribute values.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import queue
 import threading
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from botocore import xform_name
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from cognito_backup.aws.errors import aws_code, error_code, translate_client_error
@@ -89,10 +91,13 @@ class PoolReader:
             raise translate_client_error(exc, f"{operation} on user pool {self.pool_id}") from exc
         return result
 
-    def _optional(self, operation: str, config: PoolConfig, **kwargs: Any) -> dict[str, Any] | None:
+    def _optional(
+        self, operation: str, config: PoolConfig, *, per_item: bool = False, **kwargs: Any
+    ) -> dict[str, Any] | None:
         """A configuration read some pools or endpoints do not offer. None when the section is not
         offered (recorded in `config.unavailable`) or could not be read (recorded in `config.incomplete`:
-        the snapshot is then incomplete). Only a vanished pool or endless throttling fails the backup."""
+        the snapshot is then incomplete), or when the one item a `per_item` read asks about has none.
+        Only a vanished pool or endless throttling fails the backup."""
         method = getattr(self.client, _snake(operation))
         attempt = 0
         while True:
@@ -104,7 +109,9 @@ class PoolReader:
                 config.unavailable[operation] = "not implemented by this endpoint"
                 return None
             except (ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError) as exc:
-                code, verdict, content_type, status = _judge(operation, exc)
+                code, verdict, content_type, status = _judge(operation, exc, per_item=per_item)
+                if verdict is Verdict.NONE:
+                    return None
                 if verdict is Verdict.NOT_OFFERED:
                     config.unavailable[operation] = (
                         code if is_aws_answer(code, content_type) else f"HTTP {status} without an AWS error"
@@ -172,6 +179,7 @@ class PoolReader:
                 )
                 for c in self._pages("ListUserPoolClients", "UserPoolClients", "NextToken", MaxResults=PAGE)
             ]
+            self._per_client(config)
 
         def identity_providers() -> None:
             idps = []
@@ -203,14 +211,89 @@ class PoolReader:
             answer = self._optional("DescribeRiskConfiguration", config, UserPoolId=self.pool_id)
             config.risk_configuration = jsonable(answer.get("RiskConfiguration")) if answer else None
 
+        def replicas() -> None:
+            config.replicas = [
+                jsonable(r) for r in self._optional_pages("ListUserPoolReplicas", "UserPoolReplicas", config)
+            ]
+
+        def sessions() -> None:
+            answer = self._optional("GetUserPoolSessionConfiguration", config, UserPoolId=self.pool_id)
+            if answer:
+                config.session_configuration = {
+                    k: jsonable(answer[k]) for k in ("UserSessionTracking", "TokenSession") if k in answer
+                }
+
+        def log_delivery() -> None:
+            answer = self._optional("GetLogDeliveryConfiguration", config, UserPoolId=self.pool_id)
+            if answer:
+                config.log_delivery = jsonable(
+                    (answer.get("LogDeliveryConfiguration") or {}).get("LogConfigurations", [])
+                )
+
+        def terms() -> None:
+            config.terms = self._described(
+                self._optional_pages("ListTerms", "Terms", config, MaxResults=PAGE),
+                "DescribeTerms",
+                "TermsId",
+                "Terms",
+                config,
+            )
+
+        def cimd_policies() -> None:
+            config.cimd_policies = self._described(
+                self._optional_pages("ListCIMDPolicies", "CIMDPolicies", config, MaxResults=PAGE),
+                "DescribeCIMDPolicy",
+                "CIMDPolicyId",
+                "CIMDPolicy",
+                config,
+            )
+
         # The sections are independent and mostly in different quota categories (the pacer keeps each
         # within its rate): read together, the configuration takes as long as its slowest section, not
         # the sum of them all. Each section sets its own fields; the first error is raised.
-        sections = (mfa, tags, clients, identity_providers, resource_servers, domain, ui, risk)
+        sections = (
+            mfa, tags, clients, identity_providers, resource_servers, domain, ui, risk, replicas, sessions,
+            log_delivery, terms, cimd_policies,
+        )  # fmt: skip
         with ThreadPoolExecutor(max_workers=len(sections), thread_name_prefix="cognito-config") as pool_:
             for future in [pool_.submit(section) for section in sections]:
                 future.result()
         return config
+
+    def _described(
+        self, summaries: list[dict[str, Any]], operation: str, id_key: str, body_key: str, config: PoolConfig
+    ) -> list[dict[str, Any]]:
+        """Each listed item's full description (a list gives summaries only); one deleted in between is
+        left out."""
+        items = []
+        for summary in summaries:
+            answer = self._optional(
+                operation, config, per_item=True, UserPoolId=self.pool_id, **{id_key: summary[id_key]}
+            )
+            if answer and answer.get(body_key):
+                items.append(jsonable(answer[body_key]))
+        return items
+
+    def _per_client(self, config: PoolConfig) -> None:
+        """The settings Cognito keeps per app client under calls of their own (there is no listing of
+        them): its managed login style, session configuration, hosted UI customization and risk
+        configuration. A call the endpoint or pool does not offer is asked for the first client only."""
+        reads = (
+            ("DescribeManagedLoginBrandingByClient", "ManagedLoginBranding", config.managed_login_branding),
+            ("GetUserPoolClientSessionConfiguration", "SSOSession", config.client_session_configuration),
+            ("GetUICustomization", "UICustomization", config.client_ui_customization),
+            ("DescribeRiskConfiguration", "RiskConfiguration", config.client_risk_configuration),
+        )
+        for client in config.clients:
+            client_id = str(client["ClientId"])
+            for operation, key, into in reads:
+                if operation in config.unavailable:
+                    continue
+                answer = self._optional(operation, config, per_item=True, UserPoolId=self.pool_id, ClientId=client_id)
+                body = (answer or {}).get(key)
+                if not body or body.get("ClientId", client_id) != client_id:
+                    continue  # none, or the pool-wide one (ClientId "ALL") answered for a client without its own
+                into[client_id] = branding_record(body) if key == "ManagedLoginBranding" else jsonable(body)
 
     def _pages(self, operation: str, items_key: str, token_key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         token: str | None = None
@@ -418,7 +501,20 @@ class PoolReader:
         return PoolState.build(config, groups, users, memberships)
 
 
-def _judge(operation: str, exc: Exception) -> tuple[str, Verdict, str, int]:
+def branding_record(branding: dict[str, Any]) -> dict[str, Any]:
+    """A managed login style as the snapshot keeps it: JSON, each asset's bytes base64-encoded (jsonable
+    would decode them as text and lose every byte that is not UTF-8)."""
+    assets = [
+        {**asset, "Bytes": base64.b64encode(asset["Bytes"]).decode("ascii")}
+        if isinstance(asset.get("Bytes"), bytes)
+        else dict(asset)
+        for asset in branding.get("Assets") or []
+    ]
+    record: dict[str, Any] = jsonable({**branding, "Assets": assets})
+    return record
+
+
+def _judge(operation: str, exc: Exception, *, per_item: bool = False) -> tuple[str, Verdict, str, int]:
     """(code, verdict, content type, HTTP status) of a failed optional read. A connection that failed
     after botocore's attempts is transient like a 5xx."""
     if not isinstance(exc, ClientError):
@@ -430,7 +526,7 @@ def _judge(operation: str, exc: Exception) -> tuple[str, Verdict, str, int]:
     message = str(exc.response.get("Error", {}).get("Message", ""))
     return (
         code,
-        classify(operation, code, status=status, content_type=content_type, message=message),
+        classify(operation, code, status=status, content_type=content_type, message=message, per_item=per_item),
         content_type,
         status,
     )
@@ -471,15 +567,9 @@ def quote_filter_value(value: str) -> str:
 
 
 def _snake(operation: str) -> str:
-    special = {"GetCSVHeader": "get_csv_header", "GetUICustomization": "get_ui_customization"}
-    if operation in special:
-        return special[operation]
-    out = []
-    for i, ch in enumerate(operation):
-        if ch.isupper() and i and (not operation[i - 1].isupper()):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
+    """boto3's method name for an operation, by botocore's own rule (ListCIMDPolicies ->
+    list_cimd_policies, GetUICustomization -> get_ui_customization)."""
+    return str(xform_name(operation))
 
 
 def _fan_in(

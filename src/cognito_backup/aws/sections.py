@@ -51,6 +51,16 @@ NOT_OFFERED: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "DescribeRiskConfiguration": frozenset(
             {"UserPoolAddOnNotEnabledException", "FeatureUnavailableInTierException", "ResourceNotFoundException"}
         ),
+        # The 2024-26 surfaces. OperationNotEnabledException: "not available in the current region or for
+        # the current user pool configuration" (a secondary replica's Region, for one).
+        "ListUserPoolReplicas": frozenset({"OperationNotEnabledException"}),
+        "GetUserPoolSessionConfiguration": frozenset({"OperationNotEnabledException"}),
+        "GetUserPoolClientSessionConfiguration": frozenset({"OperationNotEnabledException"}),
+        "ListTerms": frozenset({"OperationNotEnabledException"}),
+        "DescribeManagedLoginBrandingByClient": frozenset({"OperationNotEnabledException"}),
+        # Its documented errors name no "not enabled" answer: only an endpoint lacking the call.
+        "GetLogDeliveryConfiguration": frozenset(),
+        "ListCIMDPolicies": frozenset(),
     }
 )
 
@@ -73,6 +83,7 @@ _GATEWAY_STATUSES = frozenset({502, 503, 504})
 
 class Verdict(Enum):
     NOT_OFFERED = "not offered"  # the pool or endpoint has no such thing: recorded, snapshot complete
+    NONE = "none"  # this one item (an app client's style, ...) has none: nothing to record
     TRANSIENT = "transient"  # ask again (bounded); still failing -> the snapshot is incomplete
     DENIED = "denied"  # IAM refused: the snapshot is incomplete
     POOL_GONE = "pool gone"  # the pool was deleted during the backup: the backup fails
@@ -86,8 +97,11 @@ def is_aws_answer(code: str, content_type: str) -> bool:
     return not (code.isdigit() and "json" not in content_type.lower())
 
 
-def classify(operation: str, code: str, *, status: int, content_type: str, message: str = "") -> Verdict:
-    """What an error answer to the optional read `operation` means for the snapshot."""
+def classify(
+    operation: str, code: str, *, status: int, content_type: str, message: str = "", per_item: bool = False
+) -> Verdict:
+    """What an error answer to the optional read `operation` means for the snapshot. `per_item`: the
+    call asked about one item (an app client, a listed terms document or policy), not the pool."""
     if not is_aws_answer(code, content_type):
         if status in _GATEWAY_STATUSES:
             return Verdict.TRANSIENT
@@ -97,6 +111,10 @@ def classify(operation: str, code: str, *, status: int, content_type: str, messa
         return Verdict.TRANSIENT if status >= 500 else Verdict.UNREADABLE
     if code == "ResourceNotFoundException" and _names_missing_pool(message):
         return Verdict.POOL_GONE
+    if per_item and code == "ResourceNotFoundException":
+        # One app client's style or session setting, one listed terms document or policy: that item has
+        # none, or was deleted since it was listed. Nothing about the call itself.
+        return Verdict.NONE
     if code in ENDPOINT_LACKS_CALL or code in NOT_OFFERED.get(operation, frozenset()):
         return Verdict.NOT_OFFERED
     if code in THROTTLING_CODES:

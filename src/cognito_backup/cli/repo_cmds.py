@@ -20,6 +20,7 @@ from cognito_backup.cli.common import (
 )
 from cognito_backup.core.retention import Policy
 from cognito_backup.errors import OperationsFailed, RepositoryDamaged, UsageError
+from cognito_backup.ops.backup import configuration_counts, replica_summary
 from cognito_backup.ops.pitr import coverage, select_snapshot
 from cognito_backup.ops.prune import DEFAULT_GRACE_SECONDS, prune
 from cognito_backup.repo.check import check_repository
@@ -32,7 +33,7 @@ repo_option = click.option("--repo", required=True, help="Repository: a local di
 
 _manifest_row_keys = (
     "id", "user_pool_id", "region", "started_at", "finished_at", "users", "groups", "memberships", "bytes",
-    "tool_version", "compacted_from", "incomplete",
+    "tool_version", "compacted_from", "incomplete", "feature_plan", "replicas",
 )  # fmt: skip
 
 
@@ -50,6 +51,9 @@ def _manifest_row(m: Manifest) -> dict[str, Any]:
         "tool_version": m.tool_version,
         "compacted_from": m.extra.get("compacted_from"),
         "incomplete": m.incomplete,
+        # Absent from manifests written before they were recorded: null, not a guess.
+        "feature_plan": m.extra.get("feature_plan"),
+        "replicas": m.extra.get("replicas"),
     }
 
 
@@ -100,6 +104,8 @@ def _print_snapshot_table(where: str, rows: list[dict[str, Any]], broken: list[d
         for col in ("users", "groups", "members", "size"):
             table.add_column(col, justify="right")
         table.add_column("restorable to (UTC)")
+        table.add_column("plan")
+        table.add_column("replicas")
         for row in (r for r in rows if r["user_pool_id"] == pool):
             table.add_row(
                 row["id"],
@@ -108,6 +114,8 @@ def _print_snapshot_table(where: str, rows: list[dict[str, Any]], broken: list[d
                 f"{row['memberships']:,}",
                 _human_bytes(row["bytes"]),
                 str(row["restorable_to"])[:19].replace("T", " "),
+                row["feature_plan"] or "?",
+                _replica_regions(row["replicas"]),
             )
         console.print(table)
     _print_incomplete(console, rows)
@@ -115,6 +123,14 @@ def _print_snapshot_table(where: str, rows: list[dict[str, Any]], broken: list[d
         console.print(f"[red]DAMAGED[/] snapshot {row['id']} ({row['key']}): {row['damaged']}", soft_wrap=True)
     if not rows and not broken:
         console.print("No snapshots yet: run `cognito-backup backup --user-pool-id ID --repo ...`.")
+
+
+def _replica_regions(replicas: list[dict[str, Any]] | None) -> str:
+    """The secondary Regions ('-' for none; '?' when the snapshot predates the record)."""
+    if replicas is None:
+        return "?"
+    secondary = [str(r.get("region")) for r in replicas if r.get("role") != "PRIMARY"]
+    return ", ".join(secondary) or "-"
 
 
 def _print_incomplete(console: Any, rows: list[dict[str, Any]]) -> None:
@@ -174,6 +190,12 @@ def show(ctx: click.Context, repo: str, snapshot: str, user_pool_id: str | None,
             "identity_providers": [p.get("ProviderName") for p in config.identity_providers],
             "resource_servers": [r.get("Identifier") for r in config.resource_servers],
             "domain": (config.domain or {}).get("Domain"),
+            "managed_login_version": (config.domain or {}).get("ManagedLoginVersion"),
+            "feature_plan": pool.get("UserPoolTier"),
+            "replicas": replica_summary(config),
+            "key_configuration": pool.get("KeyConfiguration"),
+            "issuer_configuration": pool.get("IssuerConfiguration"),
+            "configuration": configuration_counts(config),
             "lambda_triggers": sorted((pool.get("LambdaConfig") or {}).keys()),
             "not_recorded": config.unavailable,
             "options": manifest.options,
@@ -192,6 +214,14 @@ def show(ctx: click.Context, repo: str, snapshot: str, user_pool_id: str | None,
     console.print(f"  pool name {info['pool_name']!r}, username attributes {info['username_attributes'] or 'none'}")
     console.print(f"  custom attributes: {', '.join(info['custom_attributes']) or 'none'}")
     console.print(f"  MFA: {info['mfa']}; domain: {info['domain'] or 'none'}")
+    console.print(
+        f"  feature plan: {info['feature_plan'] or 'not recorded'}; encryption key: {_key(info['key_configuration'])}; "
+        f"issuer: {(info['issuer_configuration'] or {}).get('Type') or 'default'}"
+    )
+    replicas = ", ".join(f"{r['region']} ({r['role']}, {r['status']})" for r in info["replicas"])
+    console.print(f"  replicas: {replicas or 'none'}")
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in info["configuration"].items() if v)
+    console.print(f"  also recorded: {counts or 'nothing more'}")
     console.print(f"  app clients: {', '.join(str(c) for c in info['app_clients']) or 'none'}")
     console.print(f"  identity providers: {', '.join(str(p) for p in info['identity_providers']) or 'none'}")
     console.print(f"  resource servers: {', '.join(str(r) for r in info['resource_servers']) or 'none'}")
@@ -199,6 +229,13 @@ def show(ctx: click.Context, repo: str, snapshot: str, user_pool_id: str | None,
         console.print(f"  [dim]not recorded: {call} ({why})[/]")
     for call, why in sorted(manifest.incomplete.items()):
         console.print(f"  [yellow]INCOMPLETE[/]: {call} could not be read ({why}); the snapshot lacks it")
+
+
+def _key(key: dict[str, Any] | None) -> str:
+    # The key's ARN names a resource, not a person: it may be shown.
+    if not key:
+        return "not recorded"
+    return str(key.get("KmsKeyArn") or key.get("KeyType") or "?")
 
 
 @click.command()

@@ -17,6 +17,7 @@ clients reference their scopes and names), app clients, the domain, and the host
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import re
@@ -88,6 +89,8 @@ def conform(operation: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 def _conform(value: Any, shape: Any) -> Any:
     kind = shape.type_name
+    if getattr(shape, "is_document_type", False):
+        return value  # a free-form JSON document (a managed login style's Settings): no members to check
     if kind == "structure" and isinstance(value, Mapping):
         return {k: _conform(v, shape.members[k]) for k, v in value.items() if k in shape.members and v is not None}
     if kind == "list" and isinstance(value, list):
@@ -201,6 +204,16 @@ class ClientPlan:
 
 
 @dataclass
+class ClientCall:
+    """A call that configures one app client once it exists: its new id is known only then."""
+
+    operation: str
+    old_client_id: str
+    kwargs: dict[str, Any]  # without UserPoolId and ClientId
+    what: str
+
+
+@dataclass
 class PoolPlan:
     """Every call that recreates the pool's configuration, in order; none includes UserPoolId."""
 
@@ -211,6 +224,9 @@ class PoolPlan:
     clients: list[ClientPlan] = field(default_factory=list)
     domain: dict[str, Any] | None = None
     ui_customization: dict[str, Any] | None = None
+    # Pool-wide settings of their own calls (SetUserPoolSessionConfiguration, SetLogDeliveryConfiguration).
+    pool_settings: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    client_calls: list[ClientCall] = field(default_factory=list)
     keep_sub_attribute: str | None = None  # full name, "custom:x"
     warnings: list[str] = field(default_factory=list)
 
@@ -239,18 +255,17 @@ def translate_pool_config(
     ]
     available_idps = {"COGNITO"} | {str(i["ProviderName"]) for i in plan.identity_providers}
     plan.clients = [translate_client(c, mapper, available_idps=available_idps) for c in config.clients]
-    plan.domain = translate_domain(config.domain, mapper, domain_prefix=domain_prefix)
+    plan.domain = translate_domain(
+        config.domain, mapper, domain_prefix=domain_prefix, branding_carried=bool(config.managed_login_branding)
+    )
     plan.ui_customization = translate_ui_customization(config.ui_customization, mapper, has_domain=bool(plan.domain))
-    if config.risk_configuration and any(
-        config.risk_configuration.get(k)
-        for k in (
-            "CompromisedCredentialsRiskConfiguration",
-            "AccountTakeoverRiskConfiguration",
-            "RiskExceptionConfiguration",
-        )
-    ):
+    plan.pool_settings = translate_pool_settings(config, mapper)
+    plan.client_calls = translate_client_settings(config, mapper, has_domain=bool(plan.domain))
+    if any(r.get("Role") == "SECONDARY" for r in config.replicas):
+        regions = ", ".join(str(r.get("RegionName")) for r in config.replicas if r.get("Role") == "SECONDARY")
         mapper.warnings.append(
-            "threat protection (risk configuration): not carried across; set it again on the new pool"
+            f"replica in {regions}: not created; a replica is made with CreateUserPoolReplica (it needs the "
+            "Essentials or Plus plan and a multi-Region KMS key)"
         )
     plan.warnings = mapper.warnings
     return plan
@@ -633,7 +648,11 @@ def validate_domain_prefix(prefix: str) -> str:
 
 
 def translate_domain(
-    domain: Mapping[str, Any] | None, mapper: ArnMapper, *, domain_prefix: str | None = None
+    domain: Mapping[str, Any] | None,
+    mapper: ArnMapper,
+    *,
+    domain_prefix: str | None = None,
+    branding_carried: bool = False,
 ) -> dict[str, Any] | None:
     """CreateUserPoolDomain kwargs (without UserPoolId), or None.
 
@@ -650,8 +669,9 @@ def translate_domain(
     extra: dict[str, Any] = {}
     if domain.get("ManagedLoginVersion"):
         extra["ManagedLoginVersion"] = domain["ManagedLoginVersion"]
-        if int(domain["ManagedLoginVersion"]) >= 2:
-            mapper.warnings.append("managed login branding (styles, assets) is not carried across; set it again")
+        if int(domain["ManagedLoginVersion"]) >= 2 and not branding_carried:
+            # A snapshot from before styles were recorded, or a pool whose clients have none.
+            mapper.warnings.append("managed login branding: the snapshot records no style; set one if needed")
     if domain.get("Routing"):
         mapper.warnings.append(f"domain {name}: failover routing is not carried across")
     if custom.get("CertificateArn") and not domain_prefix:
@@ -713,3 +733,133 @@ def update_user_pool_kwargs(user_pool: Mapping[str, Any], **changes: Any) -> dic
     _fix_admin_create_user_config(out)
     out.update(changes)
     return conform("UpdateUserPool", out)
+# ---- session configuration, log delivery, per-client settings ------------------------------------------
+DEFAULT_SESSION = {"UserSessionTracking": "DISABLED", "TokenSession": {"MaxPerUser": 20}}  # a new pool's own
+_LOG_ARNS = (
+    ("CloudWatchLogsConfiguration", "LogGroupArn", True),
+    ("FirehoseConfiguration", "StreamArn", True),
+    ("S3Configuration", "BucketArn", False),  # bucket ARNs name no Region
+)
+
+
+def translate_pool_settings(config: PoolConfig, mapper: ArnMapper) -> list[tuple[str, dict[str, Any]]]:
+    """(operation, kwargs without UserPoolId) for the pool-wide settings with calls of their own. A new
+    pool already has the default session configuration: it is set only when it differs."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+    session = config.session_configuration
+    if session and session != DEFAULT_SESSION:
+        calls.append(("SetUserPoolSessionConfiguration", _without_pool("SetUserPoolSessionConfiguration", session)))
+    risk = translate_risk_configuration(config.risk_configuration, mapper, "threat protection")
+    if risk:
+        calls.append(("SetRiskConfiguration", risk))
+    logs = [entry for entry in (_map_log_configuration(e, mapper) for e in config.log_delivery) if entry]
+    if logs:
+        calls.append(
+            ("SetLogDeliveryConfiguration", _without_pool("SetLogDeliveryConfiguration", {"LogConfigurations": logs}))
+        )
+    return calls
+
+
+def _map_log_configuration(entry: Mapping[str, Any], mapper: ArnMapper) -> dict[str, Any] | None:
+    out = copy.deepcopy(dict(entry))
+    for holder, key, regional in _LOG_ARNS:
+        dest = out.get(holder)
+        if isinstance(dest, dict) and dest.get(key):
+            where = f"log delivery {entry.get('EventSource')} {entry.get('LogLevel')}: {holder}.{key}"
+            new = mapper.map(str(dest[key]), where, regional=regional)
+            if new is None:
+                return None
+            dest[key] = new
+    return out
+
+
+def translate_client_settings(config: PoolConfig, mapper: ArnMapper, *, has_domain: bool) -> list[ClientCall]:
+    """The calls that give each new app client its session configuration, terms documents, managed login
+    style (with its asset bytes), CIMD policies, hosted UI CSS and risk configuration, keyed by the old
+    client id."""
+    calls: list[ClientCall] = []
+    for old_id, ui in sorted(config.client_ui_customization.items()):
+        css = translate_ui_customization(ui, mapper, has_domain=has_domain)
+        if css:
+            calls.append(_client_call("SetUICustomization", old_id, css, "hosted UI CSS"))
+    for old_id, risk in sorted(config.client_risk_configuration.items()):
+        kwargs = translate_risk_configuration(risk, mapper, f"app client {old_id}: threat protection")
+        if kwargs:
+            calls.append(_client_call("SetRiskConfiguration", old_id, kwargs, "risk configuration"))
+    for old_id, sso in sorted(config.client_session_configuration.items()):
+        calls.append(
+            _client_call("SetUserPoolClientSessionConfiguration", old_id, {"SSOSession": sso}, "session configuration")
+        )
+    for terms in config.terms:
+        kwargs = {k: terms.get(k) for k in ("TermsName", "TermsSource", "Enforcement", "Links")}
+        calls.append(_client_call("CreateTerms", str(terms["ClientId"]), kwargs, f"terms {terms.get('TermsName')!r}"))
+    for old_id, style in sorted(config.managed_login_branding.items()):
+        calls.append(_client_call("CreateManagedLoginBranding", old_id, branding_kwargs(style), "managed login style"))
+    for policy in config.cimd_policies:
+        if not policy.get("ClientId"):
+            continue  # CreateCIMDPolicy needs an app client; the API reads back none for this one
+        kwargs = {k: policy.get(k) for k in ("PolicyName", "CacheDuration", "URLPatterns")}
+        calls.append(
+            _client_call(
+                "CreateCIMDPolicy", str(policy["ClientId"]), kwargs, f"CIMD policy {policy.get('PolicyName')!r}"
+            )
+        )
+    return calls
+
+
+def branding_kwargs(style: Mapping[str, Any]) -> dict[str, Any]:
+    """CreateManagedLoginBranding's style from a recorded one: asset bytes decoded from base64. A style of
+    Cognito's own values is asked for as such (its settings and assets are Cognito's, not to be sent)."""
+    if style.get("UseCognitoProvidedValues"):
+        return {"UseCognitoProvidedValues": True}
+    assets = [
+        {**asset, "Bytes": base64.b64decode(asset["Bytes"])} if isinstance(asset.get("Bytes"), str) else dict(asset)
+        for asset in style.get("Assets") or []
+    ]
+    return {"UseCognitoProvidedValues": False, "Settings": style.get("Settings"), "Assets": assets or None}
+
+
+def _client_call(operation: str, old_id: str, kwargs: Mapping[str, Any], what: str) -> ClientCall:
+    out = conform(operation, kwargs)
+    out.pop("UserPoolId", None)
+    out.pop("ClientId", None)
+    return ClientCall(operation=operation, old_client_id=old_id, kwargs=out, what=what)
+
+
+def _without_pool(operation: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    out = conform(operation, kwargs)
+    out.pop("UserPoolId", None)
+    return out
+
+
+_RISK_PARTS = (
+    "CompromisedCredentialsRiskConfiguration",
+    "AccountTakeoverRiskConfiguration",
+    "RiskExceptionConfiguration",
+)
+
+
+def translate_risk_configuration(
+    risk: Mapping[str, Any] | None, mapper: ArnMapper, where: str
+) -> dict[str, Any] | None:
+    """SetRiskConfiguration kwargs (without UserPoolId and ClientId), or None when nothing is set. The
+    notification email's SES identity is mapped; without it the notifications are left out (Cognito
+    cannot send them) and the actions stay."""
+    if not risk or not any(risk.get(k) for k in _RISK_PARTS):
+        return None
+    out = {k: copy.deepcopy(risk[k]) for k in _RISK_PARTS if risk.get(k)}
+    takeover = out.get("AccountTakeoverRiskConfiguration")
+    notify = takeover.get("NotifyConfiguration") if isinstance(takeover, dict) else None
+    if isinstance(takeover, dict) and isinstance(notify, dict) and notify.get("SourceArn"):
+        new = mapper.map(str(notify["SourceArn"]), f"{where}: NotifyConfiguration.SourceArn (SES identity)")
+        if new is None:
+            del takeover["NotifyConfiguration"]
+            for action in (takeover.get("Actions") or {}).values():
+                if isinstance(action, dict):
+                    action["Notify"] = False
+        else:
+            notify["SourceArn"] = new
+    result = conform("SetRiskConfiguration", out)
+    result.pop("UserPoolId", None)
+    result.pop("ClientId", None)
+    return result

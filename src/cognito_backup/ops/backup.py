@@ -76,6 +76,29 @@ def _with_mfa(reader: PoolReader, items: Iterable[User | Membership], workers: i
             yield from pool.map(enrich, batch)
 
 
+def replica_summary(config: PoolConfig) -> list[dict[str, Any]]:
+    """The pool's replicas as `show` and `snapshots` name them: Region, role, status."""
+    return [{"region": r.get("RegionName"), "role": r.get("Role"), "status": r.get("Status")} for r in config.replicas]
+
+
+def configuration_counts(config: PoolConfig) -> dict[str, int]:
+    """How many of each configuration surface beyond the pool itself a snapshot holds (for `show`)."""
+    return {
+        "app_clients": len(config.clients),
+        "client_secrets": sum(1 for c in config.clients if c.get("ClientSecret")),
+        "managed_login_branding": len(config.managed_login_branding),
+        "client_session_configuration": len(config.client_session_configuration),
+        "terms": len(config.terms),
+        "cimd_policies": len(config.cimd_policies),
+        "log_delivery": len(config.log_delivery),
+        "session_configuration": int(config.session_configuration is not None),
+        "ui_customization": int(bool(config.ui_customization)),
+        "client_ui_customization": len(config.client_ui_customization),
+        "risk_configuration": int(bool(config.risk_configuration)),
+        "client_risk_configuration": len(config.client_risk_configuration),
+    }
+
+
 def config_extra(config: PoolConfig) -> dict[str, Any]:
     """What a manifest's `extra` says about the pool configuration (shared with ops/backup_steps and
     ops/compact). `incomplete` is present only when some section could not be read."""
@@ -84,6 +107,9 @@ def config_extra(config: PoolConfig) -> dict[str, Any]:
         "identity_providers": len(config.identity_providers),
         "resource_servers": len(config.resource_servers),
         "unavailable": config.unavailable,
+        # What `snapshots` shows without opening each snapshot's configuration.
+        "feature_plan": config.user_pool.get("UserPoolTier"),
+        "replicas": replica_summary(config),
     }
     if config.incomplete:
         extra["incomplete"] = dict(config.incomplete)
