@@ -123,6 +123,13 @@ class Interrupted(CognitoBackupError):
     kind = "interrupted"
 
 
+class OutOfTime(Interrupted):
+    """A bounded restore step (the deployed restore's Lambda) ran out of its time: it started no new
+    operation, let the running ones finish and saved its progress; the next step carries on."""
+
+    kind = "out_of_time"
+
+
 EXIT_CODES: list[tuple[int, str, str]] = [
     (0, "ok", "Success (for diff: pool and snapshot are equal)."),
     (1, "differences / partial_failure", "diff found differences; restore/replicate had failed operations."),

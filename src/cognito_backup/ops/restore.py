@@ -66,6 +66,9 @@ class RestoreOptions:
     import_kwargs: Mapping[str, Any] = field(default_factory=dict)  # ImportRunner extras (tests: put, sleep)
     workers: Mapping[str, int] | None = None  # threads per quota category
     read_back: bool = True  # re-list the target's users afterwards for the sub map
+    # A bounded step (serverless/restore.py): asked before each operation starts; True stops scheduling and
+    # reconcile raises OutOfTime once the running operations finished (the checkpoint keeps the progress).
+    out_of_time: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -73,6 +76,8 @@ class RestoreProgress:
     stage: Callable[[str], None] = lambda name: None
     applied: Callable[[int, int], None] = lambda done, total: None
     note: Callable[[str], None] = lambda message: None
+    # The run key (the resume state's name) and the source label, once the source is chosen.
+    source: Callable[[str, str], None] = lambda run_key, label: None
 
 
 @dataclass
@@ -366,7 +371,7 @@ def reconcile(
             prog.applied(done[0], total)
 
     prog.stage(f"applying {total} operations")
-    results += run_ops(the_plan.ops, execute, workers=workers, on_result=on_result)
+    results += run_ops(the_plan.ops, execute, workers=workers, on_result=on_result, out_of_time=opts.out_of_time)
     summary.results = results
     for r in results:
         if r.op.kind == "set_password" and r.ok and r.status != KEPT and (r.op.user or "") in resumed:
@@ -502,6 +507,7 @@ def run_restore(
         run_key = f"new:{request.new_pool_name}@{source_label}"
     else:
         run_key = f"{request.target_pool_id}@{source_label}"
+    prog.source(run_key, source_label)
     # The resume state lives in the repository (a re-run from anywhere finds it); a dry run only reads it.
     checkpoint = Checkpoint(repo.store, run_key, request.report_dir)
     client_id_map: dict[str, str] = {}
@@ -719,10 +725,14 @@ def write_reports(summary: RestoreSummary, report_dir: Path, run_key: str) -> Re
         ]
         write_private(outcome.passwords_path, spreadsheet_csv(rows))
     outcome.report_path = report_dir / f"report-{slug}.json"
-    body = outcome.to_json()
-    body["plan"] = summary.plan.to_json()["counts"]
-    write_private(outcome.report_path, (json.dumps(body, indent=2, sort_keys=True, default=str) + "\n").encode())
+    write_private(outcome.report_path, report_json(outcome.to_json(), summary))
     return outcome
+
+
+def report_json(body: dict[str, Any], summary: RestoreSummary) -> bytes:
+    """The report file's content: the outcome's JSON with the plan's counts."""
+    body = {**body, "plan": summary.plan.to_json()["counts"]}
+    return (json.dumps(body, indent=2, sort_keys=True, default=str) + "\n").encode()
 
 
 def load_snapshot_state(repo: Repository, snapshot: str = "latest") -> tuple[str, PoolState]:
