@@ -19,18 +19,27 @@ BACKUP = "backup"
 CAPTURE = "capture"
 REPLICATE = "replicate"
 TRIGGER = "trigger"
-HANDLERS = (BACKUP, CAPTURE, REPLICATE, TRIGGER)
+RESTORE = "restore"
+HANDLERS = (BACKUP, CAPTURE, REPLICATE, TRIGGER, RESTORE)
 
 # The template's role for each handler (deploy/template.yaml).
 ROLE_OF_HANDLER: Mapping[str, str] = MappingProxyType(
-    {BACKUP: "BackupRole", CAPTURE: "CaptureRole", REPLICATE: "ReplicateRole", TRIGGER: "TriggerRole"}
+    {
+        BACKUP: "BackupRole",
+        CAPTURE: "CaptureRole",
+        REPLICATE: "ReplicateRole",
+        TRIGGER: "TriggerRole",
+        RESTORE: "RestoreRole",
+    }
 )
 
-_READERS = frozenset({BACKUP, CAPTURE, REPLICATE})  # read a pool's configuration
+_READERS = frozenset({BACKUP, CAPTURE, REPLICATE, RESTORE})  # read a pool's configuration
 _ALL = frozenset(HANDLERS)
+_WRITERS = frozenset({REPLICATE, RESTORE})  # the restore engine: replicate on the standby, restore on its target
 
 # operation -> the handlers whose code path calls it. Backup and capture call Cognito on the source pool
-# only; replicate calls it on the standby pool only (it reads the source from the repository).
+# only; replicate calls it on the standby pool only (it reads the source from the repository), restore on
+# its target (RestoreUserPoolId) only.
 OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         # pool configuration (PoolReader.read_config): every section, every path
@@ -48,37 +57,38 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         # users and groups (capture re-reads one user, one group or one user's groups; it never lists
         # groups or their members)
         "cognito-idp:ListUsers": _READERS,
-        "cognito-idp:ListGroups": frozenset({BACKUP, REPLICATE}),
-        "cognito-idp:ListUsersInGroup": frozenset({BACKUP, REPLICATE}),
+        "cognito-idp:ListGroups": frozenset({BACKUP, REPLICATE, RESTORE}),
+        "cognito-idp:ListUsersInGroup": frozenset({BACKUP, REPLICATE, RESTORE}),
         "cognito-idp:GetGroup": frozenset({CAPTURE}),
         # capture re-reads a user who made the change themselves (already a monthly active user) with
         # AdminGetUser, leaving the UserList quota to backups (core/capture_reads.py)
         "cognito-idp:AdminGetUser": frozenset({CAPTURE}),
         "cognito-idp:AdminListGroupsForUser": frozenset({CAPTURE, REPLICATE}),
-        # standby writes (the restore engine)
-        "cognito-idp:AdminCreateUser": frozenset({REPLICATE}),
-        "cognito-idp:AdminUpdateUserAttributes": frozenset({REPLICATE}),
-        "cognito-idp:AdminDeleteUserAttributes": frozenset({REPLICATE}),
-        "cognito-idp:AdminDeleteUser": frozenset({REPLICATE}),
-        "cognito-idp:AdminDisableUser": frozenset({REPLICATE}),
-        "cognito-idp:AdminEnableUser": frozenset({REPLICATE}),
-        "cognito-idp:AdminAddUserToGroup": frozenset({REPLICATE}),
-        "cognito-idp:AdminRemoveUserFromGroup": frozenset({REPLICATE}),
-        "cognito-idp:AdminSetUserPassword": frozenset({REPLICATE}),
-        "cognito-idp:CreateGroup": frozenset({REPLICATE}),
-        "cognito-idp:UpdateGroup": frozenset({REPLICATE}),
-        "cognito-idp:DeleteGroup": frozenset({REPLICATE}),
-        "cognito-idp:AddCustomAttributes": frozenset({REPLICATE}),
+        # standby and restore writes (the restore engine)
+        "cognito-idp:AdminCreateUser": _WRITERS,
+        "cognito-idp:AdminUpdateUserAttributes": _WRITERS,
+        "cognito-idp:AdminDeleteUserAttributes": _WRITERS,
+        "cognito-idp:AdminDeleteUser": _WRITERS,
+        "cognito-idp:AdminDisableUser": _WRITERS,
+        "cognito-idp:AdminEnableUser": _WRITERS,
+        "cognito-idp:AdminAddUserToGroup": _WRITERS,
+        "cognito-idp:AdminRemoveUserFromGroup": _WRITERS,
+        "cognito-idp:AdminSetUserPassword": _WRITERS,
+        "cognito-idp:CreateGroup": _WRITERS,
+        "cognito-idp:UpdateGroup": _WRITERS,
+        "cognito-idp:DeleteGroup": _WRITERS,
+        "cognito-idp:AddCustomAttributes": _WRITERS,
         # the standby's tag (#8.2): read by read_config above, written by replicate
         "cognito-idp:TagResource": frozenset({REPLICATE}),
         # the repository: content-addressed objects are checked (HeadObject) before they are written;
         # replicate lists the journal and keeps its cursor; backup drops its lock and temporary objects and
         # lists the location once to tell a new repository from a non-empty location that is not one
-        "s3:ListObjectsV2": frozenset({BACKUP, REPLICATE}),
-        "s3:GetObject": frozenset({BACKUP, REPLICATE}),
+        "s3:ListObjectsV2": frozenset({BACKUP, REPLICATE, RESTORE}),
+        "s3:GetObject": frozenset({BACKUP, REPLICATE, RESTORE}),
         "s3:HeadObject": frozenset({BACKUP, CAPTURE, TRIGGER}),
         "s3:PutObject": _ALL,
-        "s3:DeleteObject": frozenset({BACKUP}),
+        # restore: its resume state's small objects folded into one (ops/checkpoint.py compact)
+        "s3:DeleteObject": frozenset({BACKUP, RESTORE}),
         # snapshot objects above boto3's 8 MB threshold (a users object can be ~50 MB)
         "s3:CreateMultipartUpload": frozenset({BACKUP}),
         "s3:UploadPart": frozenset({BACKUP}),
@@ -97,6 +107,8 @@ NOT_EXERCISED: Mapping[tuple[str, str], str] = MappingProxyType(
         (BACKUP, "s3:CompleteMultipartUpload"): "as CreateMultipartUpload",
         (BACKUP, "s3:AbortMultipartUpload"): "boto3's transfer manager after a failed part",
         (REPLICATE, "cognito-idp:TagResource"): "the standby tag (#8.2) is written by replicate",
+        (RESTORE, "s3:DeleteObject"): "the resume state is compacted once a restore stored more than 32 objects "
+        "(ops/checkpoint.py COMPACT_OVER; tests/test_restore_state.py folds and deletes them through the store)",
     }
 )
 
@@ -138,6 +150,7 @@ SERVICE_ACTIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         ),
         REPLICATE: frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
         TRIGGER: frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
+        RESTORE: frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
     }
 )
 
