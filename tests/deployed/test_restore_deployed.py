@@ -27,6 +27,7 @@ from tests.deployed.harness import REGION, Deployed, deploy_stack
 from tests.deployed.lambdas import Lambdas
 from tests.helpers import fill_pool, make_pool
 from tests.restore_support import read_state
+from tests.test_deploy_metrics import emf_lines, values_of
 from tests.test_serverless_backup import reader_for
 
 
@@ -97,6 +98,11 @@ def test_a_restore_too_big_for_one_step_completes_over_several_and_equals_the_sn
     assert note["Subject"] == "cognito-backup: restore complete"
     assert target in note["Message"] and f"Report: {prefix}report.json" in note["Message"]
     assert d.denied() == [] and lambdas.denied == []  # the function's calls under RestoreRole, the engine's
+    # RestoreProgress after each step, under the stack's pool (its dashboard's widget), up to 100 %.
+    logged = (work / "RestoreFunction.log").read_text(encoding="utf-8")
+    progress_values = [d_ for d_ in emf_lines(logged) if d_["UserPoolId"] == pool]
+    percents = values_of(progress_values, "RestoreProgress")
+    assert len(percents) == len(steps) and percents[-1] == 100.0 and percents[0] < 100.0, percents
 
 
 def test_a_refused_plan_fails_the_execution_with_its_error_and_reaches_the_topic(

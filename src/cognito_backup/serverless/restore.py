@@ -166,9 +166,11 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
         return body
 
     def resume_counts() -> dict[str, int]:
+        """The whole restore's totals so far (its resume state), and RestoreProgress published from them."""
         if "run" not in named:
             return {}
         state = Checkpoint(repo.store, named["run"]).load()
+        _publish_progress(len(state.created) + len(state.existed), len(state.intents), request.target_user_pool_id)
         return {"users_created": len(state.created), "passwords_set": len(state.passwords_done)}
 
     with tempfile.TemporaryDirectory(prefix="restore-") as tmp:
@@ -203,6 +205,20 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
     if error is not None:
         raise error
     return {**_output(record), "done": True}
+
+
+def _publish_progress(users_done: int, users_planned: int, target: str) -> None:
+    """RestoreProgress: the share of the users the restore creates that exist now (creating them is most
+    of a big restore's time), under the stack's pool, whose dashboard shows it."""
+    import os
+
+    from cognito_backup.serverless._env import POOL_VAR
+    from cognito_backup.serverless.metrics import publish, restore_progress
+
+    try:
+        publish(restore_progress(users_done, users_planned), os.environ.get(POOL_VAR) or target)
+    except Exception as exc:  # metrics must not fail the step
+        log_json(log, "metrics_not_published", error=type(exc).__name__)
 
 
 def _output(progress: dict[str, Any]) -> dict[str, Any]:
