@@ -325,25 +325,29 @@ def test_write_detector_catches_write_injected_into_backup_role(template: dict[s
     assert cognito_write_actions(mutated["Resources"]["BackupRole"]) == ["AdminDeleteUser"]
 
 
-def test_only_replicate_role_writes_and_only_to_the_standby_pool(template: dict[str, Any]) -> None:
+def test_only_replicate_and_restore_roles_write_each_to_its_one_pool(template: dict[str, Any]) -> None:
+    """Replicate writes the standby pool, the deployed restore the RestoreUserPoolId pool; nothing else
+    writes to a pool, and neither exists unless its parameter names a pool."""
     writers = {}
     for name, res in template["Resources"].items():
         writes = cognito_write_actions(res.get("Properties", {}))
         if writes:
             writers[name] = writes
-    assert set(writers) == {"ReplicateRole"}
-    assert any(a.startswith("Admin") for a in writers["ReplicateRole"])
-
-    replicate = template["Resources"]["ReplicateRole"]
-    assert replicate["Condition"] == "HasStandby"
-    for stmt in _role_statements(template, "ReplicateRole"):
-        if cognito_actions(stmt):
-            if stmt["Resource"] == "*":
-                assert set(cognito_actions(stmt)) <= UNSCOPABLE_READS, stmt
-                continue
-            resource = sub_text(stmt["Resource"])
-            assert resource.endswith(":userpool/${StandbyUserPoolId}"), resource
-            assert "${UserPoolId}" not in resource
+    assert set(writers) == {"ReplicateRole", "RestoreRole"}
+    for role, condition, pool in (
+        ("ReplicateRole", "HasStandby", "${StandbyUserPoolId}"),
+        ("RestoreRole", "HasRestoreTarget", "${RestoreUserPoolId}"),
+    ):
+        assert any(a.startswith("Admin") for a in writers[role])
+        assert template["Resources"][role]["Condition"] == condition
+        for stmt in _role_statements(template, role):
+            if cognito_actions(stmt):
+                if stmt["Resource"] == "*":
+                    assert set(cognito_actions(stmt)) <= UNSCOPABLE_READS, stmt
+                    continue
+                resource = sub_text(stmt["Resource"])
+                assert resource.endswith(f":userpool/{pool}"), resource
+                assert "${UserPoolId}" not in resource
 
 
 def test_no_role_can_destroy_object_versions(template: dict[str, Any]) -> None:
@@ -444,6 +448,7 @@ def test_functions_use_the_documented_handlers(template: dict[str, Any]) -> None
         "CaptureFunction": "cognito_backup.serverless.capture.handler",
         "ReplicateFunction": "cognito_backup.serverless.replicate.handler",
         "TriggerFunction": "cognito_backup.serverless.trigger.handler",
+        "RestoreFunction": "cognito_backup.serverless.restore.handler",
     }
     glob = template["Globals"]["Function"]
     assert glob["Runtime"] == "python3.12"
