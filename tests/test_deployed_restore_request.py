@@ -85,3 +85,20 @@ def test_reports_live_beside_the_resume_state_never_in_it() -> None:
     name = execution_name("arn:aws:states:us-east-1:123456789012:execution:cb-RestoreStateMachine:restore-1")
     assert name == "restore-1" and execution_name("restore-1") == "restore-1"
     assert report_prefix(name) == "restores/deployed/restore-1/"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--user-pool-id", TARGET], "Missing option --repo"),
+        (["--status", "restore-1"], "give --deployed STACK too"),
+    ],
+)
+def test_the_cli_needs_a_repository_or_a_stack(args: list[str], says: str) -> None:
+    from click.testing import CliRunner
+
+    from cognito_backup.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["--region", "us-east-1", "restore", *args])
+    assert result.exit_code == 2, result.output
+    assert says in result.output
