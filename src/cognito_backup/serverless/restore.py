@@ -126,7 +126,7 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
         plan_options,
         report_prefix,
     )
-    from cognito_backup.errors import CognitoBackupError, OutOfTime
+    from cognito_backup.errors import AwsError, CognitoBackupError, OutOfTime, StoreUnavailable, Throttled
     from cognito_backup.ops.checkpoint import Checkpoint
     from cognito_backup.ops.restore import (
         RestoreOptions,
@@ -190,8 +190,10 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
             body = progress(RUNNING, resume_counts(), None)
             return {**_output(body), "done": False}
         except CognitoBackupError as exc:
-            # Refused or failed: recorded for `restore --status`, then raised to the state machine.
-            progress(FAILED, resume_counts(), None, type(exc).__name__)
+            # Recorded for `restore --status`, then raised to the state machine, which retries the errors
+            # its Retry names (deploy/template.yaml, RestoreStep) and fails the execution on the others.
+            retried = isinstance(exc, (Throttled, AwsError, StoreUnavailable))
+            progress(RUNNING if retried else FAILED, resume_counts(), None, type(exc).__name__)
             raise
         report_key = prefix + REPORT
         error = outcome_error(outcome.summary, report_key)
