@@ -63,3 +63,40 @@ def test_a_step_already_out_of_time_still_makes_progress(cognito: Any, tmp_path:
         + len(cognito.list_users(UserPoolId=target)["Users"])
         >= 1
     )
+
+
+def test_a_step_out_of_time_after_its_last_operation_leaves_the_read_back_to_the_next(
+    cognito: Any, tmp_path: Path
+) -> None:
+    """Reading the target back (the sub map) lists the whole pool: a step whose time is up once it applied
+    its last operations stops there; the next one, with nothing left to apply, reads back whatever its time."""
+    _, desired = source(cognito, tmp_path, users=5)
+    target = make_pool(cognito, "B")
+    store = LocalStore(tmp_path / "repo")
+    planned = len(reconcile(cognito, quiet_pacer(), target, desired, RestoreOptions(dry_run=True)).plan.ops)
+    asked = [0]
+
+    def up_after_the_last_start() -> bool:
+        # The scheduler asks before each operation but the first: time is up just after the last started.
+        asked[0] += 1
+        return asked[0] >= planned
+
+    checkpoint = Checkpoint(store, f"{target}@snap")
+    with pytest.raises(OutOfTime):
+        reconcile(
+            cognito,
+            quiet_pacer(),
+            target,
+            desired,
+            RestoreOptions(out_of_time=up_after_the_last_start),
+            checkpoint=checkpoint,
+        )
+    checkpoint.close()
+    assert asked[0] == planned  # every operation started; only the read-back was left
+    checkpoint = Checkpoint(store, f"{target}@snap")
+    summary = reconcile(
+        cognito, quiet_pacer(), target, desired, RestoreOptions(out_of_time=lambda: True), checkpoint=checkpoint
+    )
+    checkpoint.close()
+    assert summary.plan.ops == [] and len(summary.sub_map) == len(desired.users) == 5
+    assert_complete(cognito, target, desired)

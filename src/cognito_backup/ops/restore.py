@@ -42,6 +42,7 @@ from cognito_backup.errors import (
     CognitoBackupError,
     NotRestorable,
     OperationsFailed,
+    OutOfTime,
     PlanRefused,
     RepositoryNotFound,
     UsageError,
@@ -372,6 +373,9 @@ def reconcile(
 
     prog.stage(f"applying {total} operations")
     results += run_ops(the_plan.ops, execute, workers=workers, on_result=on_result, out_of_time=opts.out_of_time)
+    if results and opts.out_of_time is not None and opts.out_of_time():
+        # The read-back lists the whole target: left to the next step, which has nothing else to do.
+        raise OutOfTime("This step's time is up; progress is saved and the next step carries on.")
     summary.results = results
     for r in results:
         if r.op.kind == "set_password" and r.ok and r.status != KEPT and (r.op.user or "") in resumed:
