@@ -28,9 +28,10 @@ from cognito_backup.serverless import backup as backup_lambda
 from cognito_backup.serverless import capture as capture_lambda
 from cognito_backup.serverless import migrate_trigger as migrate_lambda
 from cognito_backup.serverless import replicate as replicate_lambda
+from cognito_backup.serverless import restore as restore_lambda
 from cognito_backup.serverless import trigger as trigger_lambda
 from cognito_backup.serverless._env import KMS_VAR, POOL_REGION_VAR, POOL_VAR, REPO_VAR
-from cognito_backup.serverless.permissions import BACKUP, CAPTURE, MIGRATE, REPLICATE, TRIGGER
+from cognito_backup.serverless.permissions import BACKUP, CAPTURE, MIGRATE, REPLICATE, RESTORE, TRIGGER
 from tests.capture_helpers import event_for, render
 from tests.helpers import CUSTOM_SCHEMA, add_user
 from tests.op_recorder import Recording, recording
@@ -256,6 +257,40 @@ def restore_new_pool(stack: Stack, name: str, report_dir: Path) -> str:
     return str(json.loads(result.output)["user_pool_id"])
 
 
+def restore_in_steps(stack: Stack, target: str, request: dict[str, Any], ops_per_step: int = 6) -> list[dict[str, Any]]:
+    """A deployed restore as its state machine runs it: steps of a few operations each, each step's
+    output the next one's input, until done."""
+    stack.monkeypatch.setenv(restore_lambda.TARGET_VAR, target)
+    event: dict[str, Any] = {"request": request, "step": 0, "execution": f"arn:aws:states:{REGION}:1:execution:m:e"}
+    outputs = []
+    for n in range(200):
+        with stack.invoke(RESTORE):
+            out: dict[str, Any] = restore_lambda.handler(event, LambdaContext(f"restore-{n}", pages=ops_per_step))
+        outputs.append(out)
+        if out["done"]:
+            return outputs
+        event = {k: out[k] for k in ("request", "step")} | {"execution": event["execution"]}
+    raise AssertionError("the restore did not end")
+
+
+def restore_paths(stack: Stack) -> None:
+    """Into a pool that differs from the snapshot in every way (with prune: every write kind), one
+    operation per step, and a point-in-time restore (the journal's reads)."""
+    target = divergent_standby(stack.cognito, stack.source)
+    restore_in_steps(
+        stack,
+        target,
+        {"target_user_pool_id": target, "source_user_pool_id": stack.source, "prune": True},
+        ops_per_step=1,
+    )
+    at = dt.datetime.now(dt.UTC).isoformat()
+    restore_in_steps(
+        stack,
+        target,
+        {"target_user_pool_id": target, "at": at, "source_user_pool_id": stack.source, "allow_after_coverage": True},
+    )
+
+
 def trigger(stack: Stack) -> Any:
     event = json.loads((FIXTURES / "trigger_PostConfirmation_ConfirmSignUp.json").read_text())
     event["userPoolId"] = stack.source
@@ -348,7 +383,10 @@ def run_all_paths(
     for r in standby_paths(stack, plain, "plain"):
         if on_round:
             on_round("plain", r)
+    restore_paths(stack)
     restored = restore_new_pool(stack, "restored-standby", tmp_path / "reports")
+    # A deployed restore into a pool with app clients, identity providers and a domain to describe.
+    restore_in_steps(stack, restored, {"target_user_pool_id": restored, "source_user_pool_id": stack.source})
     for r in standby_paths(stack, restored, "restored"):
         if on_round:
             on_round("restored", r)

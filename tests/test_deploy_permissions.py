@@ -22,6 +22,7 @@ from cognito_backup.serverless.permissions import (
     NOT_EXERCISED,
     OPERATIONS,
     REPLICATE,
+    RESTORE,
     ROLE_OF_HANDLER,
     TRIGGER,
     UNSCOPED_ACTIONS,
@@ -82,10 +83,11 @@ def recorded(paths: Stack) -> dict[str, set[str]]:
 
 def test_each_handler_calls_cognito_on_its_own_pool_only(paths: Stack) -> None:
     """What the roles' Resource scoping assumes: backup and capture touch the source pool only, replicate
-    the standby pools only (it reads the source from the repository), the trigger no pool, the migration
-    trigger pool A only."""
+    the standby pools only (it reads the source from the repository), restore its target only, the trigger
+    no pool, the migration trigger pool A only."""
     assert paths.pools[BACKUP] == paths.pools[CAPTURE] == {paths.source}
     assert paths.pools[REPLICATE] and paths.source not in paths.pools[REPLICATE]
+    assert paths.pools[RESTORE] and paths.source not in paths.pools[RESTORE]
     assert paths.pools[TRIGGER] == set()
     assert paths.pools[MIGRATE] == {paths.source}  # pool A only: B invokes it, it never calls B
 
@@ -144,7 +146,11 @@ def test_a_missing_or_extra_permission_is_detected(template: dict[str, Any]) -> 
 def test_cognito_grants_are_scoped_to_one_pool(template: dict[str, Any], handler: str) -> None:
     """Scoped actions on the handler's pool ARN only (the standby's for replicate); the actions IAM
     cannot scope on "*" and alone in their statement."""
-    pool = {REPLICATE: "${StandbyUserPoolId}", MIGRATE: "${MigrateSourceUserPoolId}"}.get(handler, "${UserPoolId}")
+    pool = {
+        REPLICATE: "${StandbyUserPoolId}",
+        MIGRATE: "${MigrateSourceUserPoolId}",
+        RESTORE: "${RestoreUserPoolId}",
+    }.get(handler, "${UserPoolId}")
     policies = template["Resources"][ROLE_OF_HANDLER[handler]]["Properties"]["Policies"]
     for _, stmt in iter_statements(policies):
         cognito = {a for a in actions_of(stmt) if a.startswith("cognito-idp:")}

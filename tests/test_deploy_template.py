@@ -325,7 +325,9 @@ def test_write_detector_catches_write_injected_into_backup_role(template: dict[s
     assert cognito_write_actions(mutated["Resources"]["BackupRole"]) == ["AdminDeleteUser"]
 
 
-def test_only_replicate_role_writes_and_only_to_the_standby_pool(template: dict[str, Any]) -> None:
+def test_only_replicate_and_restore_roles_write_each_to_its_one_pool(template: dict[str, Any]) -> None:
+    """Replicate writes the standby pool, the deployed restore the RestoreUserPoolId pool; nothing else
+    writes to a pool, and neither exists unless its parameter names a pool."""
     writers = {}
     for name, res in template["Resources"].items():
         writes = cognito_write_actions(res.get("Properties", {}))
@@ -333,19 +335,21 @@ def test_only_replicate_role_writes_and_only_to_the_standby_pool(template: dict[
             writers[name] = writes
     # The user-migration trigger signs users in on pool A (AdminInitiateAuth): it changes no data there.
     assert writers.pop("MigrateTriggerRole", None) in (None, ["AdminInitiateAuth"])
-    assert set(writers) == {"ReplicateRole"}
-    assert any(a.startswith("Admin") for a in writers["ReplicateRole"])
-
-    replicate = template["Resources"]["ReplicateRole"]
-    assert replicate["Condition"] == "HasStandby"
-    for stmt in _role_statements(template, "ReplicateRole"):
-        if cognito_actions(stmt):
-            if stmt["Resource"] == "*":
-                assert set(cognito_actions(stmt)) <= UNSCOPABLE_READS, stmt
-                continue
-            resource = sub_text(stmt["Resource"])
-            assert resource.endswith(":userpool/${StandbyUserPoolId}"), resource
-            assert "${UserPoolId}" not in resource
+    assert set(writers) == {"ReplicateRole", "RestoreRole"}
+    for role, condition, pool in (
+        ("ReplicateRole", "HasStandby", "${StandbyUserPoolId}"),
+        ("RestoreRole", "HasRestoreTarget", "${RestoreUserPoolId}"),
+    ):
+        assert any(a.startswith("Admin") for a in writers[role])
+        assert template["Resources"][role]["Condition"] == condition
+        for stmt in _role_statements(template, role):
+            if cognito_actions(stmt):
+                if stmt["Resource"] == "*":
+                    assert set(cognito_actions(stmt)) <= UNSCOPABLE_READS, stmt
+                    continue
+                resource = sub_text(stmt["Resource"])
+                assert resource.endswith(f":userpool/{pool}"), resource
+                assert "${UserPoolId}" not in resource
 
 
 def test_no_role_can_destroy_object_versions(template: dict[str, Any]) -> None:
@@ -447,6 +451,7 @@ def test_functions_use_the_documented_handlers(template: dict[str, Any]) -> None
         "ReplicateFunction": "cognito_backup.serverless.replicate.handler",
         "TriggerFunction": "cognito_backup.serverless.trigger.handler",
         "MigrateTriggerFunction": "cognito_backup.serverless.migrate_trigger.handler",
+        "RestoreFunction": "cognito_backup.serverless.restore.handler",
     }
     glob = template["Globals"]["Function"]
     assert glob["Runtime"] == "python3.12"

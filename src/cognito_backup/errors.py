@@ -131,6 +131,13 @@ class Terminated(KeyboardInterrupt):
     exit_code = 143
 
 
+class OutOfTime(Interrupted):
+    """A bounded restore step (the deployed restore's Lambda) ran out of its time: it started no new
+    operation, let the running ones finish and saved its progress; the next step carries on."""
+
+    kind = "out_of_time"
+
+
 EXIT_CODES: list[tuple[int, str, str]] = [
     (0, "ok", "Success (for diff: pool and snapshot are equal)."),
     (1, "differences / partial_failure", "diff found differences; restore/replicate had failed operations."),

@@ -123,6 +123,9 @@ class Stack:
             if fn == "Fn::Join":
                 sep, items = arg
                 return sep.join(str(x) for x in self.resolve(items))
+            if fn == "Fn::Split":
+                sep, text = arg
+                return str(self.resolve(text)).split(sep)
             if fn == "Fn::Select":
                 index, items = arg
                 return self.resolve(items)[int(index)]

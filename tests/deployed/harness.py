@@ -35,7 +35,7 @@ ACCOUNT = "123456789012"
 # moto's Step Functions engine signs its calls with this access key id (moto's boto_client_for).
 SFN_ENGINE_ACCESS_KEY = "ak"
 
-FUNCTIONS = ("BackupFunction", "CaptureFunction", "ReplicateFunction", "TriggerFunction")
+FUNCTIONS = ("BackupFunction", "CaptureFunction", "ReplicateFunction", "TriggerFunction", "RestoreFunction")
 
 
 @dataclass
@@ -46,6 +46,7 @@ class Deployed:
     workdir: Path
     inbox_url: str  # an SQS queue subscribed to the notification topic (the operator's mailbox)
     state_machine_arn: str = ""
+    restore_machine_arn: str = ""
     in_flight: list[str] = field(default_factory=list)  # receipt handles of messages reported failed
     clients: dict[str, Any] = field(default_factory=dict)
 
@@ -104,7 +105,7 @@ class Deployed:
         if not self.state_machine_arn:
             # Created on first use: moto's engine parses the definition slowly (seconds), and most
             # scenarios never start it.
-            _create_state_machine(self)
+            self.state_machine_arn = _create_state_machine(self, "BackupStateMachine", "StateMachineRole")
         schedule = self.stack.resolve(self.stack.resource("SnapshotSchedule")["Properties"])
         sfn = self.client("stepfunctions")
         started = sfn.start_execution(
@@ -113,6 +114,12 @@ class Deployed:
             input=schedule["Target"]["Input"],
         )
         return str(started["executionArn"])
+
+    # -- `restore --deployed` / the console -> restore state machine -------------------------------------
+    def restore_state_machine(self) -> str:
+        if not self.restore_machine_arn:
+            self.restore_machine_arn = _create_state_machine(self, "RestoreStateMachine", "RestoreStateMachineRole")
+        return self.restore_machine_arn
 
     def wait_execution(self, arn: str, timeout: float = 60.0) -> dict[str, Any]:
         sfn = self.client("stepfunctions")
@@ -364,21 +371,23 @@ def _register_function(d: Deployed, logical: str, timeout: float | None, endpoin
     )
 
 
-def _create_state_machine(d: Deployed) -> None:
+def _create_state_machine(d: Deployed, logical: str, role: str) -> str:
+    """One of the template's state machines, its engine's calls checked against its role (the engine
+    signs them all with one key: one state machine per scenario)."""
     stack = d.stack
-    props = stack.resource("BackupStateMachine")["Properties"]
+    props = stack.resource(logical)["Properties"]
     substitutions = {k: str(v) for k, v in stack.resolve(props["DefinitionSubstitutions"]).items()}
     text = json.dumps(stack.resolve(props["Definition"]))
     # SAM's DefinitionSubstitutions: ${Name} placeholders replaced in the definition's JSON.
     for key, value in substitutions.items():
         text = text.replace("${" + key + "}", value)
-    role_arn = stack.attributes["StateMachineRole.Arn"]
-    arn = d.client("stepfunctions").create_state_machine(
-        name=f"{stack.name}-BackupStateMachine",
+    role_arn = stack.attributes[f"{role}.Arn"]
+    arn: str = d.client("stepfunctions").create_state_machine(
+        name=f"{stack.name}-{logical}",
         definition=text,
         roleArn=role_arn,
         type=props["Type"],
     )["stateMachineArn"]
-    stack.refs["BackupStateMachine"] = arn
-    d.state_machine_arn = arn
-    d.lambdas.callers[SFN_ENGINE_ACCESS_KEY] = Caller(role_arn, stack.role_statements("StateMachineRole"))
+    stack.refs[logical] = arn
+    d.lambdas.callers[SFN_ENGINE_ACCESS_KEY] = Caller(role_arn, stack.role_statements(role))
+    return arn

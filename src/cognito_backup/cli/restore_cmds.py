@@ -268,7 +268,10 @@ def _confirm_prune(plan: Plan) -> bool:
 
 
 @click.command()
-@repo_option
+@click.option(
+    "--repo",
+    help="Repository: a local directory or s3://bucket/prefix. With --deployed: the stack's (its RepositoryUrl).",
+)
 @click.option("--snapshot", help=SNAPSHOT_HELP)
 @at_options
 @click.option("--user-pool-id", "target", type=USER_POOL_ID, help="Restore into this existing pool.")
@@ -328,13 +331,29 @@ def _confirm_prune(plan: Plan) -> bool:
     help="Where the report, the sub map and the passwords file go (owner-only local files). The resume state "
     "is kept in the repository (restores/), so a re-run from any directory or machine finishes the job.",
 )
+@click.option(
+    "--deployed",
+    metavar="STACK",
+    help="Run the restore in this stack's restore state machine (Lambda steps: nothing needs to stay running "
+    "here; a 1M-user restore takes about 9 hours) and print the execution ARN. The stack must have been deployed "
+    "with RestoreUserPoolId = the target. Not with --new-pool, --dry-run, temporary-file passwords or "
+    "import jobs. See docs/deploy.md.",
+)
+@click.option(
+    "--status",
+    "status_of",
+    metavar="EXECUTION|RUN",
+    help="With --deployed: follow a deployed restore (its execution ARN or name, or its run key TARGET@SNAPSHOT): "
+    "running, succeeded or failed, with the counts so far. Exit 0 while running or after success, else the exit "
+    "code the restore would have had.",
+)
 @rate_options
 @json_option
 @click.pass_context
 @handle_errors
 def restore(
     ctx: click.Context,
-    repo: str,
+    repo: str | None,
     snapshot: str | None,
     at: dt.datetime | None,
     source_user_pool_id: str | None,
@@ -355,6 +374,8 @@ def restore(
     import_role_arn: str | None,
     no_add_attributes: bool,
     report_dir: Path,
+    deployed: str | None,
+    status_of: str | None,
     rates: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -369,7 +390,42 @@ def restore(
     Exit 0 only when the target holds everything in the snapshot that can be restored; 1 when operations
     failed or created users are missing afterwards (re-run); 12 when the target cannot take some items
     (each named); 7 for --only names the snapshot lacks; 8 for a refused plan (nothing written).
+
+    A restore longer than a terminal session: --deployed STACK runs it in the stack's Lambda steps,
+    --deployed STACK --status EXECUTION follows it.
     """
+    if status_of is not None or deployed is not None:
+        from cognito_backup.cli.deployed_restore import run_deployed
+
+        run_deployed(
+            ctx,
+            stack=deployed,
+            status_of=status_of,
+            repo=repo,
+            as_json=as_json,
+            target=target,
+            new_pool=new_pool,
+            dry_run=dry_run,
+            prune=prune,
+            yes=yes,
+            users_via=users_via,
+            document={
+                "target_user_pool_id": target,
+                "snapshot": snapshot,
+                "at": at.isoformat() if at else None,
+                "source_user_pool_id": source_user_pool_id,
+                "allow_after_coverage": allow_after_coverage,
+                "prune": prune,
+                "only": list(only),
+                "password_mode": password_mode,
+                "keep_sub_in": keep_sub_in,
+                "map_arn": _parse_arn_map(map_arn),
+                "no_add_attributes": no_add_attributes,
+            },
+        )
+        return
+    if repo is None:
+        raise UsageError("Missing option --repo (or --deployed STACK, which names the stack's repository)")
     if bool(target) == bool(new_pool):
         raise UsageError("Give exactly one of --user-pool-id TARGET and --new-pool NAME")
     if users_via == "import-job" and not import_role_arn:

@@ -733,6 +733,8 @@ def update_user_pool_kwargs(user_pool: Mapping[str, Any], **changes: Any) -> dic
     _fix_admin_create_user_config(out)
     out.update(changes)
     return conform("UpdateUserPool", out)
+
+
 # ---- session configuration, log delivery, per-client settings ------------------------------------------
 DEFAULT_SESSION = {"UserSessionTracking": "DISABLED", "TokenSession": {"MaxPerUser": 20}}  # a new pool's own
 _LOG_ARNS = (

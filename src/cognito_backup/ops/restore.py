@@ -43,6 +43,7 @@ from cognito_backup.errors import (
     CognitoBackupError,
     NotRestorable,
     OperationsFailed,
+    OutOfTime,
     PlanRefused,
     RepositoryNotFound,
     UsageError,
@@ -69,6 +70,9 @@ class RestoreOptions:
     read_back: bool = True  # re-list the target's users afterwards for the sub map
     # Configuration sections to make equal too (restore --config, a standby); none by default.
     config: ConfigOptions = field(default_factory=ConfigOptions)
+    # A bounded step (serverless/restore.py): asked before each operation starts; True stops scheduling and
+    # reconcile raises OutOfTime once the running operations finished (the checkpoint keeps the progress).
+    out_of_time: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -76,6 +80,8 @@ class RestoreProgress:
     stage: Callable[[str], None] = lambda name: None
     applied: Callable[[int, int], None] = lambda done, total: None
     note: Callable[[str], None] = lambda message: None
+    # The run key (the resume state's name) and the source label, once the source is chosen.
+    source: Callable[[str, str], None] = lambda run_key, label: None
 
 
 @dataclass
@@ -385,7 +391,10 @@ def reconcile(
             prog.applied(done[0], total)
 
     prog.stage(f"applying {total} operations")
-    results += run_ops(the_plan.ops, execute, workers=workers, on_result=on_result)
+    results += run_ops(the_plan.ops, execute, workers=workers, on_result=on_result, out_of_time=opts.out_of_time)
+    if results and opts.out_of_time is not None and opts.out_of_time():
+        # The read-back lists the whole target: left to the next step, which has nothing else to do.
+        raise OutOfTime("This step's time is up; progress is saved and the next step carries on.")
     summary.results = results
     summary.client_id_map.update(writer.client_ids)
     for r in results:
@@ -526,6 +535,7 @@ def run_restore(
         run_key = f"new:{request.new_pool_name}@{source_label}"
     else:
         run_key = f"{request.target_pool_id}@{source_label}"
+    prog.source(run_key, source_label)
     # The resume state lives in the repository (a re-run from anywhere finds it); a dry run only reads it.
     checkpoint = Checkpoint(repo.store, run_key, request.report_dir)
     client_id_map: dict[str, str] = {}
@@ -743,10 +753,14 @@ def write_reports(summary: RestoreSummary, report_dir: Path, run_key: str) -> Re
         ]
         write_private(outcome.passwords_path, spreadsheet_csv(rows))
     outcome.report_path = report_dir / f"report-{slug}.json"
-    body = outcome.to_json()
-    body["plan"] = summary.plan.to_json()["counts"]
-    write_private(outcome.report_path, (json.dumps(body, indent=2, sort_keys=True, default=str) + "\n").encode())
+    write_private(outcome.report_path, report_json(outcome.to_json(), summary))
     return outcome
+
+
+def report_json(body: dict[str, Any], summary: RestoreSummary) -> bytes:
+    """The report file's content: the outcome's JSON with the plan's counts."""
+    body = {**body, "plan": summary.plan.to_json()["counts"]}
+    return (json.dumps(body, indent=2, sort_keys=True, default=str) + "\n").encode()
 
 
 def load_snapshot_state(repo: Repository, snapshot: str = "latest") -> tuple[str, PoolState]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from cognito_backup.aws.quotas import category_of
 from cognito_backup.core.plan import Op
-from cognito_backup.errors import AccessDenied, CognitoBackupError, Interrupted, PoolNotFound
+from cognito_backup.errors import AccessDenied, CognitoBackupError, Interrupted, OutOfTime, PoolNotFound
 
 FAILED = "failed"
 BLOCKED = "blocked"
@@ -48,10 +48,16 @@ def run_ops(
     workers: Mapping[str, int],
     on_result: Callable[[OpResult], None] = lambda r: None,
     stop: threading.Event | None = None,
+    out_of_time: Callable[[], bool] | None = None,
 ) -> list[OpResult]:
     """Execute `ops`; returns one result per op (in completion order). Raises the first fatal error
-    (access denied, pool gone), or Interrupted when `stop` is set; finished work is kept either way."""
+    (access denied, pool gone), or Interrupted when `stop` is set; finished work is kept either way.
+
+    `out_of_time()` is asked before each operation starts: once True no operation starts, those running
+    finish, and OutOfTime is raised. The first operation always starts, so a loop of steps ends."""
     stop = stop or threading.Event()
+    timed_out = threading.Event()
+    started = [0]
     by_id = {op.id: op for op in ops}
     waiting: dict[str, int] = {}
     dependents: dict[str, list[str]] = {}
@@ -99,6 +105,14 @@ def run_ops(
                 return
             if stop.is_set():
                 continue
+            if out_of_time is not None:
+                with lock:
+                    if started[0] > 0 and out_of_time():
+                        timed_out.set()
+                        stop.set()
+                        all_done.notify_all()
+                        continue
+                    started[0] += 1
             try:
                 status = execute(op)
                 result = OpResult(op, status)
@@ -141,6 +155,8 @@ def run_ops(
             t.join(timeout=None if not stop_now else 60)
     if fatal:
         raise fatal[0]
+    if timed_out.is_set() and remaining[0] > 0:
+        raise OutOfTime("This step's time is up; progress is saved and the next step carries on.")
     if remaining[0] > 0:
         raise Interrupted("Restore stopped before every operation ran; progress is saved, re-run to continue.")
     return results

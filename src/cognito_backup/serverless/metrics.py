@@ -44,7 +44,9 @@ SNAPSHOT_AGE = MetricDef(
     "LastSnapshotAge", "Seconds", "Age of the newest complete snapshot's point in time, when it completes."
 )
 SNAPSHOT_USERS = MetricDef("LastSnapshotUsers", "Count", "Users in the newest complete snapshot.")
-RESTORE_PROGRESS = MetricDef("RestoreProgress", "Percent", "Share of a running restore's planned operations done.")
+RESTORE_PROGRESS = MetricDef(
+    "RestoreProgress", "Percent", "Share of a deployed restore's users to create that exist now (after each step)."
+)
 
 METRICS: tuple[MetricDef, ...] = (
     CAPTURE_DELAY,

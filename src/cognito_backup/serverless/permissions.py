@@ -20,7 +20,8 @@ CAPTURE = "capture"
 REPLICATE = "replicate"
 TRIGGER = "trigger"
 MIGRATE = "migrate"  # the user-migration trigger of pool B; its Cognito calls go to pool A
-HANDLERS = (BACKUP, CAPTURE, REPLICATE, TRIGGER, MIGRATE)
+RESTORE = "restore"
+HANDLERS = (BACKUP, CAPTURE, REPLICATE, TRIGGER, MIGRATE, RESTORE)
 
 # The template's role for each handler (deploy/template.yaml).
 ROLE_OF_HANDLER: Mapping[str, str] = MappingProxyType(
@@ -30,14 +31,17 @@ ROLE_OF_HANDLER: Mapping[str, str] = MappingProxyType(
         REPLICATE: "ReplicateRole",
         TRIGGER: "TriggerRole",
         MIGRATE: "MigrateTriggerRole",
+        RESTORE: "RestoreRole",
     }
 )
 
-_READERS = frozenset({BACKUP, CAPTURE, REPLICATE})  # read a pool's configuration
-_ALL = frozenset({BACKUP, CAPTURE, REPLICATE, TRIGGER})  # every handler that writes the repository
+_READERS = frozenset({BACKUP, CAPTURE, REPLICATE, RESTORE})  # read a pool's configuration
+_ALL = frozenset({BACKUP, CAPTURE, REPLICATE, TRIGGER, RESTORE})  # every handler that writes the repository
+_WRITERS = frozenset({REPLICATE, RESTORE})  # the restore engine: replicate on the standby, restore on its target
 
 # operation -> the handlers whose code path calls it. Backup and capture call Cognito on the source pool
-# only; replicate calls it on the standby pool only (it reads the source from the repository).
+# only; replicate calls it on the standby pool only (it reads the source from the repository), restore on
+# its target (RestoreUserPoolId) only.
 OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         # pool configuration (PoolReader.read_config): every section, every path
@@ -66,8 +70,8 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         # users and groups (capture re-reads one user, one group or one user's groups; it never lists
         # groups or their members)
         "cognito-idp:ListUsers": _READERS | {MIGRATE},  # migrate: a sign-in name that is an alias
-        "cognito-idp:ListGroups": frozenset({BACKUP, REPLICATE}),
-        "cognito-idp:ListUsersInGroup": frozenset({BACKUP, REPLICATE}),
+        "cognito-idp:ListGroups": frozenset({BACKUP, REPLICATE, RESTORE}),
+        "cognito-idp:ListUsersInGroup": frozenset({BACKUP, REPLICATE, RESTORE}),
         "cognito-idp:GetGroup": frozenset({CAPTURE}),
         # capture re-reads a user who made the change themselves (already a monthly active user) with
         # AdminGetUser, leaving the UserList quota to backups (core/capture_reads.py)
@@ -77,20 +81,20 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         # migrate, when A is in another account: the role there (MigrateSourceRoleArn) it acts through
         "sts:AssumeRole": frozenset({MIGRATE}),
         "cognito-idp:AdminListGroupsForUser": frozenset({CAPTURE, REPLICATE}),
-        # standby writes (the restore engine)
-        "cognito-idp:AdminCreateUser": frozenset({REPLICATE}),
-        "cognito-idp:AdminUpdateUserAttributes": frozenset({REPLICATE}),
-        "cognito-idp:AdminDeleteUserAttributes": frozenset({REPLICATE}),
-        "cognito-idp:AdminDeleteUser": frozenset({REPLICATE}),
-        "cognito-idp:AdminDisableUser": frozenset({REPLICATE}),
-        "cognito-idp:AdminEnableUser": frozenset({REPLICATE}),
-        "cognito-idp:AdminAddUserToGroup": frozenset({REPLICATE}),
-        "cognito-idp:AdminRemoveUserFromGroup": frozenset({REPLICATE}),
-        "cognito-idp:AdminSetUserPassword": frozenset({REPLICATE}),
-        "cognito-idp:CreateGroup": frozenset({REPLICATE}),
-        "cognito-idp:UpdateGroup": frozenset({REPLICATE}),
-        "cognito-idp:DeleteGroup": frozenset({REPLICATE}),
-        "cognito-idp:AddCustomAttributes": frozenset({REPLICATE}),
+        # standby and restore writes (the restore engine)
+        "cognito-idp:AdminCreateUser": _WRITERS,
+        "cognito-idp:AdminUpdateUserAttributes": _WRITERS,
+        "cognito-idp:AdminDeleteUserAttributes": _WRITERS,
+        "cognito-idp:AdminDeleteUser": _WRITERS,
+        "cognito-idp:AdminDisableUser": _WRITERS,
+        "cognito-idp:AdminEnableUser": _WRITERS,
+        "cognito-idp:AdminAddUserToGroup": _WRITERS,
+        "cognito-idp:AdminRemoveUserFromGroup": _WRITERS,
+        "cognito-idp:AdminSetUserPassword": _WRITERS,
+        "cognito-idp:CreateGroup": _WRITERS,
+        "cognito-idp:UpdateGroup": _WRITERS,
+        "cognito-idp:DeleteGroup": _WRITERS,
+        "cognito-idp:AddCustomAttributes": _WRITERS,
         # the standby follows the source's configuration (core/config_plan.py STANDBY_SECTIONS: never its domain)
         "cognito-idp:SetUserPoolMfaConfig": frozenset({REPLICATE}),
         "cognito-idp:UpdateUserPool": frozenset({REPLICATE}),
@@ -107,11 +111,12 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         # the repository: content-addressed objects are checked (HeadObject) before they are written;
         # replicate lists the journal and keeps its cursor; backup drops its lock and temporary objects and
         # lists the location once to tell a new repository from a non-empty location that is not one
-        "s3:ListObjectsV2": frozenset({BACKUP, REPLICATE}),
-        "s3:GetObject": frozenset({BACKUP, REPLICATE}),
+        "s3:ListObjectsV2": frozenset({BACKUP, REPLICATE, RESTORE}),
+        "s3:GetObject": frozenset({BACKUP, REPLICATE, RESTORE}),
         "s3:HeadObject": frozenset({BACKUP, CAPTURE, TRIGGER}),
         "s3:PutObject": _ALL,
-        "s3:DeleteObject": frozenset({BACKUP}),
+        # restore: its resume state's small objects folded into one (ops/checkpoint.py compact)
+        "s3:DeleteObject": frozenset({BACKUP, RESTORE}),
         # snapshot objects above boto3's 8 MB threshold (a users object can be ~50 MB)
         "s3:CreateMultipartUpload": frozenset({BACKUP}),
         "s3:UploadPart": frozenset({BACKUP}),
@@ -144,6 +149,8 @@ NOT_EXERCISED: Mapping[tuple[str, str], str] = MappingProxyType(
             for handler in sorted(_READERS)
             for op, listing in (("DescribeTerms", "ListTerms"), ("DescribeCIMDPolicy", "ListCIMDPolicies"))
         },
+        (RESTORE, "s3:DeleteObject"): "the resume state is compacted once a restore stored more than 32 objects "
+        "(ops/checkpoint.py COMPACT_OVER; tests/test_restore_state.py folds and deletes them through the store)",
     }
 )
 
@@ -186,6 +193,7 @@ SERVICE_ACTIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         REPLICATE: frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
         TRIGGER: frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
         MIGRATE: frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
+        RESTORE: frozenset({"logs:CreateLogStream", "logs:PutLogEvents"}),
     }
 )
 

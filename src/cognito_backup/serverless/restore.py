@@ -1,0 +1,227 @@
+"""Step Functions -> restore Lambda: one bounded step of a restore (ops/restore.py run_restore).
+
+Contract (deploy/template.yaml, RestoreStateMachine): input `{"request": {...}, "execution": ARN,
+"step": N}` (the state machine adds `execution` and `step`; core/deployed_restore.py reads the request),
+output `{"done": bool, "request": {...}, "execution", "step": N + 1, "run": run key, "counts": {...},
+"report": key | null}`. The state machine passes the output back as the next step's input until done.
+
+Each step is the CLI restore: the same plan, resume state (restores/<target>@<source>/, the Checkpoint
+the CLI uses), reports and sub map. It reads the target, plans what is still missing, and applies it
+until its time runs out: then it starts no new operation, lets the running ones finish, stores the
+resume state and returns done=false. The last step writes the report and the sub map into the
+repository (restores/deployed/<execution name>/, a Lambda has no --report-dir) and raises the CLI's
+error when the restore did not fully succeed, so the execution fails and the topic hears of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cognito_backup.serverless._env import log_json
+
+log = logging.getLogger("cognito_backup.restore")
+log.setLevel(logging.INFO)
+
+# The only pool this stack's restore role may write (the template's RestoreUserPoolId).
+TARGET_VAR = "COGNITO_BACKUP_RESTORE_USER_POOL_ID"
+DEFAULT_BUDGET_SECONDS = 840.0
+# No operation starts with less than this left: the running ones (each retried up to the throttle wait),
+# the resume state's flush and the progress record fit in it. A function given a short Timeout keeps a
+# quarter of it instead, so its steps still do some work.
+SAFETY_SECONDS = 60.0
+MAX_THROTTLE_WAIT = 45.0
+PROGRESS = "progress.json"
+REPORT = "report.json"
+SUB_MAP = "sub-map.csv"
+
+
+def _seconds_left(context: Any) -> Any:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        return lambda: float(remaining()) / 1000.0
+    end = time.monotonic() + DEFAULT_BUDGET_SECONDS
+    return lambda: end - time.monotonic()
+
+
+def _parse_event(event: Any) -> tuple[Any, str, int]:
+    from cognito_backup.core.deployed_restore import parse_request
+    from cognito_backup.errors import UsageError
+
+    if not isinstance(event, dict) or "request" not in event:
+        raise UsageError('The restore step expects {"request": {"target_user_pool_id": ...}}')
+    step = event.get("step") or 0
+    if not isinstance(step, int) or step < 0:
+        raise UsageError('"step" must be a whole number')
+    return parse_request(event["request"]), str(event.get("execution") or "local"), step
+
+
+def _repository() -> Any:
+    from cognito_backup.repo.repository import Repository
+    from cognito_backup.serverless._env import LambdaEnv, open_repo_store
+
+    return Repository(open_repo_store(LambdaEnv.read(), connect_timeout=5.0, read_timeout=60.0, attempts=5))
+
+
+def _check_target(request: Any) -> None:
+    import os
+
+    from cognito_backup.errors import UsageError
+
+    allowed = os.environ.get(TARGET_VAR, "")
+    if request.target_user_pool_id != allowed:
+        raise UsageError(
+            f"This stack's restore may write only to user pool {allowed or '(none: RestoreUserPoolId is empty)'}, "
+            f"not {request.target_user_pool_id}. Nothing was written.",
+            hint="Update the stack with RestoreUserPoolId set to the target pool, then start the restore again.",
+        )
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    started = time.monotonic()
+    seconds_left = _seconds_left(context)
+    try:
+        request, execution, step = _parse_event(event)
+        _check_target(request)
+        margin = min(SAFETY_SECONDS, seconds_left() / 4)
+        out = _step(request, execution, step, lambda: seconds_left() < margin)
+    except Exception as exc:
+        from cognito_backup.errors import CognitoBackupError
+
+        # The library's messages never carry attribute values; anything else is logged by type only.
+        log_json(
+            log,
+            "restore_step_failed",
+            error=type(exc).__name__,
+            message=str(exc) if isinstance(exc, CognitoBackupError) else None,
+            seconds=round(time.monotonic() - started, 3),
+        )
+        raise
+    log_json(
+        log,
+        "restore_step",
+        run=out["run"],
+        done=out["done"],
+        step=out["step"],
+        counts=out["counts"],
+        seconds=round(time.monotonic() - started, 3),
+        seconds_left=round(seconds_left(), 3),
+    )
+    return out
+
+
+def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str, Any]:
+    from cognito_backup.aws.pacing import Pacer
+    from cognito_backup.aws.session import AwsContext
+    from cognito_backup.core.deployed_restore import (
+        FAILED,
+        RUNNING,
+        SUCCEEDED,
+        execution_name,
+        plan_options,
+        report_prefix,
+    )
+    from cognito_backup.errors import AwsError, CognitoBackupError, OutOfTime, StoreUnavailable, Throttled
+    from cognito_backup.ops.checkpoint import Checkpoint
+    from cognito_backup.ops.restore import (
+        RestoreOptions,
+        RestoreProgress,
+        RestoreRequest,
+        outcome_error,
+        report_json,
+        run_restore,
+    )
+    from cognito_backup.repo.repository import parse_time
+
+    repo = _repository()
+    prefix = report_prefix(execution_name(execution))
+    named: dict[str, str] = {}
+
+    def source(run_key: str, label: str) -> None:
+        named["run"], named["label"] = run_key, label
+
+    client = AwsContext(region=request.region).client("cognito-idp")
+    pacer = Pacer(max_throttle_wait=MAX_THROTTLE_WAIT)
+    options = RestoreOptions(plan=plan_options(request), out_of_time=out_of_time)
+
+    def progress(state: str, counts: dict[str, int], report: str | None, error: str | None = None) -> dict[str, Any]:
+        pinned = request.pinned(named["label"]) if "label" in named else request
+        body = {
+            "execution": execution,
+            "request": pinned.to_json(),
+            "run": named.get("run"),
+            "step": step + 1,
+            "state": state,
+            "counts": counts,
+            "report": report,
+            "error": error,
+            "updated_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        repo.store.put_bytes(prefix + PROGRESS, json.dumps(body, sort_keys=True).encode())
+        return body
+
+    def resume_counts() -> dict[str, int]:
+        """The whole restore's totals so far (its resume state), and RestoreProgress published from them."""
+        if "run" not in named:
+            return {}
+        state = Checkpoint(repo.store, named["run"]).load()
+        _publish_progress(len(state.created) + len(state.existed), len(state.intents), request.target_user_pool_id)
+        return {"users_created": len(state.created), "passwords_set": len(state.passwords_done)}
+
+    with tempfile.TemporaryDirectory(prefix="restore-") as tmp:
+        restore_request = RestoreRequest(
+            snapshot=request.snapshot,
+            at=parse_time(request.at) if request.at else None,
+            source_pool_id=request.source_user_pool_id,
+            target_pool_id=request.target_user_pool_id,
+            options=options,
+            report_dir=Path(tmp),
+            target_region=request.region,
+            allow_after_coverage=request.allow_after_coverage,
+        )
+        try:
+            outcome = run_restore(client, pacer, repo, restore_request, progress=RestoreProgress(source=source))
+        except OutOfTime:
+            body = progress(RUNNING, resume_counts(), None)
+            return {**_output(body), "done": False}
+        except CognitoBackupError as exc:
+            # Recorded for `restore --status`, then raised to the state machine, which retries the errors
+            # its Retry names (deploy/template.yaml, RestoreStep) and fails the execution on the others.
+            retried = isinstance(exc, (Throttled, AwsError, StoreUnavailable))
+            progress(RUNNING if retried else FAILED, resume_counts(), None, type(exc).__name__)
+            raise
+        report_key = prefix + REPORT
+        error = outcome_error(outcome.summary, report_key)
+        if outcome.sub_map_path is not None:
+            repo.store.put_bytes(prefix + SUB_MAP, outcome.sub_map_path.read_bytes())
+        body = outcome.to_json()
+        body.update(report=report_key, sub_map=prefix + SUB_MAP, passwords_file=None)
+        repo.store.put_bytes(report_key, report_json(body, outcome.summary))
+    counts = {k: int(v) for k, v in outcome.summary.counts().items()} | resume_counts()
+    record = progress(FAILED if error else SUCCEEDED, counts, report_key, type(error).__name__ if error else None)
+    if error is not None:
+        raise error
+    return {**_output(record), "done": True}
+
+
+def _publish_progress(users_done: int, users_planned: int, target: str) -> None:
+    """RestoreProgress: the share of the users the restore creates that exist now (creating them is most
+    of a big restore's time), under the stack's pool, whose dashboard shows it."""
+    import os
+
+    from cognito_backup.serverless._env import POOL_VAR
+    from cognito_backup.serverless.metrics import publish, restore_progress
+
+    try:
+        publish(restore_progress(users_done, users_planned), os.environ.get(POOL_VAR) or target)
+    except Exception as exc:  # metrics must not fail the step
+        log_json(log, "metrics_not_published", error=type(exc).__name__)
+
+
+def _output(progress: dict[str, Any]) -> dict[str, Any]:
+    return {k: progress[k] for k in ("execution", "request", "run", "step", "counts", "report")}
