@@ -81,5 +81,6 @@ def test_killed_backup_leaves_no_snapshot_and_rerun_succeeds(server_url: str, tm
     assert not any(p.exists() for p in staged)  # the next backup sweeps a killed one's staging files
     assert json.loads(out)["users"] == 600
     assert json.loads(out)["resumed"] is (sig == signal.SIGTERM)
-    assert not any(Path(repo, "locks").iterdir())
+    if sig == signal.SIGTERM:  # the continued snapshot is committed: its lock goes (a killed one's stays
+        assert not any(Path(repo, "locks").iterdir())  # until it is stale, as before)
     assert check_repository(repository, read_data=True).ok
