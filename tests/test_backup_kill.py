@@ -27,7 +27,8 @@ def start_backup(server_url: str, pool_id: str, repo: str, *extra: str) -> subpr
     return subprocess.Popen(
         [sys.executable, "-m", "cognito_backup.cli.main", "--endpoint-url", server_url]
         # A slow rate stretches the backup so the kill lands in the middle of the user listing.
-        + ["backup", "--user-pool-id", pool_id, "--repo", repo, "--rate", "UserList=5", "--list-chains", "1", "--json", *extra],
+        + ["backup", "--user-pool-id", pool_id, "--repo", repo, "--rate", "UserList=5", "--list-chains", "1"]
+        + ["--json", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

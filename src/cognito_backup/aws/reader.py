@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -436,7 +436,7 @@ def _fan_in(
     count: Callable[[int], None],
     late: Callable[[Callable[[Any], None]], None] | None = None,
     capacity: int | None = None,
-) -> Iterator[Any]:
+) -> Generator[Any]:
     """Run `produce(task, out)` for every task on `workers` threads and yield what they output, in
     arrival order. The threads share one work queue: a thread that finishes a task takes the next one,
     so none idles while tasks remain. `late(add)`, when given, runs on a thread of its own and adds

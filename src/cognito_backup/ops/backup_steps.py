@@ -29,7 +29,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -495,24 +495,31 @@ class _Listing:
                 else:
                     self._list_members(task, out)
 
-            for page in _fan_in(tasks, produce, workers, lambda n: None, late=late, capacity=2 * workers):
-                with self.lock:
-                    self.torn = True
-                    self._record(page)
-                    self.torn = False
-                if config_read is not None and config_read.done():
-                    self.store_config(config_read.result())  # raises a configuration that failed
-                    config_read = None
-                if self.opts.checkpoint_seconds is not None and self.clock() - self.last_save >= (
-                    self.opts.checkpoint_seconds
-                ):
-                    self.save()
-        if config_read is not None:
+            pages = _fan_in(tasks, produce, workers, lambda n: None, late=late, capacity=2 * workers)
+            # closing: whatever ends this loop (an error, an interrupt) stops every listing thread before
+            # the step saves its checkpoint, so no thread records a page meanwhile.
+            with contextlib.closing(pages):
+                self._consume(pages, config_read)
+        if config_read is not None and not self.state.config_done:
             self.store_config(config_read.result())
         self.reader.progress.users(state.users)
         self.reader.progress.memberships(self.memberships)
         if state.groups_done and all(c.done for c in state.chains) and not state.memberships_open:
             state.stage = "commit"
+
+    def _consume(self, pages: Iterable[_Page], config_read: Future[PoolConfig] | None) -> None:
+        for page in pages:
+            with self.lock:
+                self.torn = True
+                self._record(page)
+                self.torn = False
+            if config_read is not None and config_read.done():
+                self.store_config(config_read.result())  # raises a configuration that failed
+                config_read = None
+            if self.opts.checkpoint_seconds is not None and self.clock() - self.last_save >= (
+                self.opts.checkpoint_seconds
+            ):
+                self.save()
 
     def store_config(self, config: PoolConfig) -> None:
         with self.lock:
