@@ -365,7 +365,7 @@ def run_backup_step(
             raise
     if state.stage == "commit":
         calls.stage("manifest")
-        return _commit(repo, writer, state)
+        return _commit(repo, writer, state, checkpointed=listing.saved)
     try:
         listing.save()
     except BaseException:
@@ -387,11 +387,14 @@ def run_backup_step(
     )
 
 
-def _commit(repo: Repository, writer: SnapshotWriter, state: BackupCheckpoint) -> StepResult:
+def _commit(repo: Repository, writer: SnapshotWriter, state: BackupCheckpoint, *, checkpointed: bool) -> StepResult:
     try:
         manifest = writer.commit(extra={**state.extra, "list_chains": len(state.chains), "steps": state.steps})
     except BaseException:
-        writer.suspend()
+        if checkpointed:  # the checkpoint's objects need the lock until a later step commits
+            writer.suspend()
+        else:  # nothing refers to this snapshot: its lock would only hold prune back
+            writer.close()
         raise
     repo.store.delete(checkpoint_key(state.snapshot_id))  # absent when the CLI saved none: a no-op
     writer.close()  # removes the lock: the manifest now protects the objects
