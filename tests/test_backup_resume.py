@@ -217,3 +217,25 @@ def test_the_deployed_handler_and_the_cli_take_the_same_snapshot(
     assert got == want
     assert got["user_count"] == USERS and got["membership_count"] == BIG_GROUP + 70
     assert deployed.resolve("latest").counts == local.resolve("latest").counts
+
+
+def test_a_plain_rerun_starts_a_new_snapshot_and_names_the_interrupted_one(cognito: Any, tmp_path: Path) -> None:
+    """Without --resume the interrupted snapshot is left alone (a deployed backup may be running it) and
+    the output says how to continue it."""
+    pool_id = make_pool(cognito)
+    fill_pool(cognito, pool_id, n_users=200, n_groups=1)
+    root = tmp_path / "repo"
+
+    def kill_on_second_page(operation: str, attempt: int) -> Fault | None:
+        return Fault(0, exception=KeyboardInterrupt()) if operation == "ListUsers" and attempt == 2 else None
+
+    with every_new_client(HttpFaults(kill_on_second_page)):
+        assert backup_cli(root, pool_id).exit_code == 130
+    repo = Repository(LocalStore(root))
+    [interrupted] = interrupted_snapshots(repo, pool_id)
+
+    rerun = CliRunner().invoke(cli, ["backup", "--user-pool-id", pool_id, "--repo", str(root), "--list-chains", "1"])
+    assert rerun.exit_code == 0, rerun.output
+    assert f"interrupted snapshot {interrupted}" in rerun.output and "--resume" in rerun.output
+    assert [m.id for m in repo.list_snapshots()] != [interrupted] and len(repo.list_snapshots()) == 1
+    assert interrupted_snapshots(repo, pool_id) == [interrupted]  # left as it was
