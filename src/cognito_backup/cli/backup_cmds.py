@@ -22,7 +22,7 @@ from cognito_backup.cli.common import (
 )
 from cognito_backup.errors import CognitoBackupError
 from cognito_backup.ops.backup import BackupOptions, incomplete_error, run_backup
-from cognito_backup.ops.backup_steps import interrupted_snapshots
+from cognito_backup.ops.backup_steps import interrupted_snapshots, load_checkpoint
 
 
 @click.command()
@@ -102,6 +102,12 @@ def backup(
     continued = interrupted[-1] if resume and interrupted else None
     if continued is not None:
         progress.line(f"Continuing the interrupted snapshot {continued}")
+        taken_with = bool(load_checkpoint(repository, continued).options.get("with_mfa_preferences"))
+        if taken_with != with_mfa_preferences:
+            progress.line(
+                f"  note: it was started {'with' if taken_with else 'without'} --with-mfa-preferences, "
+                "and continues so (one snapshot, one way of reading)"
+            )
     elif interrupted:
         progress.line(
             f"  note: the interrupted snapshot {interrupted[-1]} of this pool is left as it is (a deployed "
