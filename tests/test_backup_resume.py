@@ -239,3 +239,45 @@ def test_a_plain_rerun_starts_a_new_snapshot_and_names_the_interrupted_one(cogni
     assert f"interrupted snapshot {interrupted}" in rerun.output and "--resume" in rerun.output
     assert [m.id for m in repo.list_snapshots()] != [interrupted] and len(repo.list_snapshots()) == 1
     assert interrupted_snapshots(repo, pool_id) == [interrupted]  # left as it was
+
+
+def test_may_be_running_judges_by_process_here_and_by_lock_age_elsewhere() -> None:
+    from cognito_backup.repo.locks import RUNNING_SECONDS, SHARED, HeldLock, may_be_running
+
+    def lock(host: str, pid: int, age: float) -> HeldLock:
+        body = {"id": "x", "owner": {"host": host, "pid": pid}}
+        return HeldLock(id="x", mode=SHARED, purpose="backup", modified=1000.0 - age, body=body)
+
+    def alive(pid: int) -> bool:
+        return pid == 7
+
+    now = 1000.0
+    assert may_be_running(lock("here", 7, 5000), now, "here", 1, alive)  # a live process here, however old
+    assert not may_be_running(lock("here", 8, 1), now, "here", 1, alive)  # killed a second ago: continue it
+    assert not may_be_running(lock("here", 1, 1), now, "here", 1, alive)  # this very process
+    assert may_be_running(lock("lambda", 7, RUNNING_SECONDS - 1), now, "here", 1, alive)  # elsewhere: by age
+    assert not may_be_running(lock("lambda", 7, RUNNING_SECONDS + 1), now, "here", 1, alive)
+
+
+def test_resume_refuses_a_snapshot_another_host_may_still_be_writing(cognito: Any, tmp_path: Path) -> None:
+    """A deployed backup's checkpoint whose lock its step rewrote a minute ago: --resume would be a second
+    writer of that checkpoint (every page recorded twice). Exit 13, and nothing changes."""
+    from cognito_backup.repo.layout import lock_key
+
+    pool_id = make_pool(cognito)
+    fill_pool(cognito, pool_id, n_users=200, n_groups=1)
+    repo = Repository(LocalStore(tmp_path / "repo"))
+    reader = PoolReader(cognito, Pacer(sleep=lambda s: None), pool_id, chains=1)
+    step = run_backup_step(reader, repo, REGION, None, deadline=lambda: 0.0, options=StepOptions())
+    assert step.checkpoint_id is not None and not step.done
+    key = lock_key(step.checkpoint_id)
+    body = json.loads(repo.store.get_bytes(key))
+    body["owner"] = {"host": "169.254.10.1", "pid": 8}  # a Lambda sandbox
+    repo.store.put_bytes(key, json.dumps(body).encode())
+    before = load_checkpoint(repo, step.checkpoint_id)
+
+    refused = backup_cli(tmp_path / "repo", pool_id, "--resume")
+    assert refused.exit_code == 13, refused.output
+    assert step.checkpoint_id in refused.output and "169.254.10.1" in refused.output
+    assert load_checkpoint(repo, step.checkpoint_id) == before
+    assert repo.list_snapshots() == []

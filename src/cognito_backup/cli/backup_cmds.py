@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import socket
 
 import click
 
@@ -20,9 +22,12 @@ from cognito_backup.cli.common import (
     out_console,
     rate_options,
 )
-from cognito_backup.errors import CognitoBackupError
+from cognito_backup.errors import CognitoBackupError, RepositoryBusy
 from cognito_backup.ops.backup import BackupOptions, incomplete_error, run_backup
 from cognito_backup.ops.backup_steps import interrupted_snapshots, load_checkpoint
+from cognito_backup.repo.locks import RUNNING_SECONDS, list_locks, may_be_running
+from cognito_backup.repo.objects import pid_alive
+from cognito_backup.repo.repository import Repository
 
 
 @click.command()
@@ -101,6 +106,7 @@ def backup(
     interrupted = [] if creating else interrupted_snapshots(repository, user_pool_id)
     continued = interrupted[-1] if resume and interrupted else None
     if continued is not None:
+        _refuse_if_running(repository, continued)
         progress.line(f"Continuing the interrupted snapshot {continued}")
         taken_with = bool(load_checkpoint(repository, continued).options.get("with_mfa_preferences"))
         if taken_with != with_mfa_preferences:
@@ -153,6 +159,22 @@ def backup(
         console.print(f"  [dim]not recorded: {call} ({why})[/]")
     if incomplete is not None:
         _exit_incomplete(incomplete)
+
+
+def _refuse_if_running(repository: Repository, snapshot_id: str) -> None:
+    """Two writers of one checkpoint would record pages twice: refuse to continue a snapshot whose
+    backup (a deployed step, another shell) may still be running."""
+    now = repository.lock_now()
+    for lock in list_locks(repository.store):
+        if lock.id == snapshot_id and may_be_running(lock, now, socket.gethostname(), os.getpid(), pid_alive):
+            owner = lock.body.get("owner") or {}
+            raise RepositoryBusy(
+                f"The interrupted snapshot {snapshot_id} may still be running: its lock was written "
+                f"{now - lock.modified:.0f} s ago by {owner.get('host', 'an unknown host')}",
+                hint="If that backup (a deployed execution, another shell) has stopped, run --resume again "
+                f"{RUNNING_SECONDS / 60:.0f} minutes after its lock was written; or run backup without --resume "
+                "for a new snapshot.",
+            )
 
 
 def _say_how_to_continue(exc: BaseException, snapshot_id: str, user_pool_id: str, repo: str) -> None:

@@ -538,6 +538,8 @@ class _Listing:
         with self.lock:
             self.state.objects = self.writer.flush()
             save_checkpoint(self.writer.repo, self.state)
+            # The lock's age tells `backup --resume` elsewhere that this backup is still running.
+            self.writer.repo.touch_lock(self.state.snapshot_id, self.writer.started, "backup")
             self.saved = True
             self.last_save = self.clock()
         self.hooks.on_checkpoint(self.state.snapshot_id)
