@@ -1,4 +1,5 @@
-"""A backup process killed at any moment leaves no snapshot and a repository that checks clean."""
+"""A backup process killed at any moment leaves no snapshot and a repository that checks clean; a re-run
+with --resume finishes the backup."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ from cognito_backup.store.local import LocalStore
 from tests.helpers import fill_pool, make_pool
 
 
-def start_backup(server_url: str, pool_id: str, repo: str) -> subprocess.Popen[str]:
+def start_backup(server_url: str, pool_id: str, repo: str, *extra: str) -> subprocess.Popen[str]:
     env = dict(os.environ, AWS_ACCESS_KEY_ID="t", AWS_SECRET_ACCESS_KEY="t", AWS_REGION="us-east-1")
     return subprocess.Popen(
         [sys.executable, "-m", "cognito_backup.cli.main", "--endpoint-url", server_url]
         # A slow rate stretches the backup so the kill lands in the middle of the user listing.
-        + ["backup", "--user-pool-id", pool_id, "--repo", repo, "--rate", "UserList=5", "--list-chains", "1", "--json"],
+        + ["backup", "--user-pool-id", pool_id, "--repo", repo, "--rate", "UserList=5", "--list-chains", "1"]
+        + ["--json", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -60,7 +62,11 @@ def test_killed_backup_leaves_no_snapshot_and_rerun_succeeds(server_url: str, tm
     if sig == signal.SIGTERM:
         assert proc.returncode == 143, stderr  # as a shell reports SIGTERM
         assert "interrupted" in stderr
-        assert not any(Path(repo, "locks").iterdir())  # a clean stop releases its lock
+        # A clean stop saves its checkpoint (`--resume` continues it); its lock stays as long as the
+        # checkpoint does, so prune keeps the objects the checkpoint refers to.
+        assert "--resume" in stderr
+        locks = sorted(p.name for p in Path(repo, "locks").iterdir())
+        assert locks == sorted(p.name for p in Path(repo, "checkpoints").iterdir()) and len(locks) == 1
     else:
         assert proc.returncode == -signal.SIGKILL
     repository = Repository(LocalStore(repo))
@@ -69,9 +75,13 @@ def test_killed_backup_leaves_no_snapshot_and_rerun_succeeds(server_url: str, tm
     staged = [p for p in Path(tempfile.gettempdir()).glob(f"cognito-backup-staging-{proc.pid}-*")]
     if sig == signal.SIGTERM:
         assert staged == []  # a clean stop removes its staging files
-    rerun = start_backup(server_url, pool_id, repo)
+    # Killed outright, it saved no checkpoint yet (one a minute): `--resume` then starts a new snapshot.
+    rerun = start_backup(server_url, pool_id, repo, "--resume")
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
     assert not any(p.exists() for p in staged)  # the next backup sweeps a killed one's staging files
     assert json.loads(out)["users"] == 600
+    assert json.loads(out)["resumed"] is (sig == signal.SIGTERM)
+    if sig == signal.SIGTERM:  # the continued snapshot is committed: its lock goes (a killed one's stays
+        assert not any(Path(repo, "locks").iterdir())  # until it is stale, as before)
     assert check_repository(repository, read_data=True).ok

@@ -23,7 +23,7 @@ from cognito_backup.aws.sections import Verdict, classify
 from cognito_backup.cli.main import cli
 from cognito_backup.core.pool_translate import translate_pool_config
 from cognito_backup.model import PoolConfig
-from cognito_backup.ops.backup import config_extra
+from cognito_backup.ops.backup_meta import config_extra
 from tests import config_double
 from tests.helpers import FaultInjector, add_user, make_pool
 

@@ -45,20 +45,6 @@ class _Done:
     pass
 
 
-@dataclass(frozen=True)
-class _UserChain:
-    """A listing task: one ListUsers chain (None: the whole pool unfiltered)."""
-
-    filter: str | None
-
-
-@dataclass(frozen=True)
-class _MemberChain:
-    """A listing task: one group's ListUsersInGroup chain."""
-
-    group: str
-
-
 _DONE = _Done()
 _FED = _Done()  # one more task queued by a feeder of late tasks
 
@@ -379,45 +365,6 @@ class PoolReader:
         workers = min(len(filters), max(1, self.chains))
         yield from _fan_in(filters, produce, workers, self.progress.users)
 
-    def iter_listing(
-        self, group_names: Callable[[], Iterable[str]], filters: list[str | None] | None = None
-    ) -> Generator[User | Membership]:
-        """Every user once and every membership, read together: ListUsers and ListUsersInGroup share the
-        UserList quota, so one work queue serves both and the quota stays busy to the end instead of
-        idling while the last user chains or the memberships finish alone. `group_names` runs on a
-        thread of its own (ListGroups is another quota, so the users need not wait for it); each
-        group's membership chain then goes ahead of the user chains not started yet. `chains` threads
-        list users and `workers` more take the memberships as soon as they are known. `filters` are
-        the user chains (`user_list_filters()` when not given)."""
-        if filters is None:
-            filters = self.user_list_filters()
-
-        def produce(task: _UserChain | _MemberChain, out: Callable[[Any], None]) -> None:
-            if isinstance(task, _UserChain):
-                self._user_chain(task.filter, out)
-                return
-            for username in self.iter_group_members(task.group):
-                out(Membership(group=task.group, username=username))
-
-        def memberships(add: Callable[[_MemberChain], None]) -> None:
-            for name in group_names():
-                add(_MemberChain(name))
-
-        threads = min(len(filters), max(1, self.chains)) + self.workers
-        users = members = 0
-        tasks = [_UserChain(f) for f in filters]
-        for item in _fan_in(tasks, produce, threads, lambda n: None, late=memberships):
-            # Only users count live (a display shows one bar at a time); memberships count at the end.
-            if isinstance(item, User):
-                users += 1
-                if users % PAGE == 0:
-                    self.progress.users(users)
-            else:
-                members += 1
-            yield item
-        self.progress.users(users)
-        self.progress.memberships(members)
-
     # ---- single pages (for resumable reads: the caller keeps the token between invocations) ------
     def user_list_filters(self) -> list[str | None]:
         """The ListUsers chains `iter_users` would run: one per leading hex digit of `sub`, or one
@@ -578,16 +525,19 @@ def _fan_in(
     workers: int,
     count: Callable[[int], None],
     late: Callable[[Callable[[Any], None]], None] | None = None,
-) -> Iterator[Any]:
+    capacity: int | None = None,
+) -> Generator[Any]:
     """Run `produce(task, out)` for every task on `workers` threads and yield what they output, in
     arrival order. The threads share one work queue: a thread that finishes a task takes the next one,
     so none idles while tasks remain. `late(add)`, when given, runs on a thread of its own and adds
     tasks known only after a read (the groups' membership chains, as their pages arrive); they go ahead
     of the tasks not started yet. The output queue is bounded, so slow consumers hold producers back
-    and memory stays flat. The first error stops every producer and is re-raised here."""
+    and memory stays flat (`capacity` items; by default a few pages of records per worker, for
+    producers that output one record at a time). The first error stops every producer and is
+    re-raised here."""
     if not tasks and late is None:
         return
-    items: queue.Queue[Any] = queue.Queue(maxsize=4 * PAGE * max(1, workers))
+    items: queue.Queue[Any] = queue.Queue(maxsize=capacity or 4 * PAGE * max(1, workers))
     # (priority, sequence, task): late tasks (priority 0) before the initial ones, each in given order.
     work: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
     for seq, task in enumerate(tasks):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import socket
+
 import click
 
 from cognito_backup.aws.reader import PoolReader, ReadProgress
@@ -10,6 +14,7 @@ from cognito_backup.cli.common import (
     Progress,
     app,
     emit_json,
+    err_console,
     fail,
     handle_errors,
     json_option,
@@ -17,8 +22,12 @@ from cognito_backup.cli.common import (
     out_console,
     rate_options,
 )
-from cognito_backup.errors import CognitoBackupError
+from cognito_backup.errors import CognitoBackupError, RepositoryBusy
 from cognito_backup.ops.backup import BackupOptions, incomplete_error, run_backup
+from cognito_backup.ops.backup_steps import interrupted_snapshots, load_checkpoint
+from cognito_backup.repo.locks import RUNNING_SECONDS, list_locks, may_be_running
+from cognito_backup.repo.objects import pid_alive
+from cognito_backup.repo.repository import Repository
 
 
 @click.command()
@@ -41,6 +50,13 @@ from cognito_backup.ops.backup import BackupOptions, incomplete_error, run_backu
     show_default=True,
     help="Concurrent ListUsers chains (one per leading hex digit of sub). 1 lists in a single chain.",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue this pool's interrupted backup in the repository (killed, failed or stopped with "
+    "Ctrl-C) from its last checkpoint instead of listing the pool again; start a new one if there is "
+    "none. The interrupted snapshot's options (--with-mfa-preferences) and start time apply.",
+)
 @rate_options
 @json_option
 @click.pass_context
@@ -52,6 +68,7 @@ def backup(
     sse_kms_key_id: str | None,
     with_mfa_preferences: bool,
     list_chains: int,
+    resume: bool,
     rates: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -61,6 +78,10 @@ def backup(
     resource servers, domain), every group, every user with all attributes and state, and every group
     membership. Objects are written first and the manifest last: an interrupted backup leaves no
     snapshot, never a partial one. Reads are paced to Cognito's quotas; throttling is retried.
+
+    The backup saves a checkpoint in the repository every minute and when it fails or is stopped
+    (Ctrl-C, SIGTERM): `backup --resume` then continues it where it stopped. The same engine runs in
+    the deployed stack, one bounded Lambda step at a time.
 
     A configuration section the pool or endpoint does not offer is listed as "not recorded". One that
     cannot be read (still failing after retries, or denied by IAM) is missing from the snapshot, which
@@ -82,18 +103,42 @@ def backup(
             note=lambda msg: progress.line(f"  note: {msg}"),
         ),
     )
-    with progress.running(f"Backing up {user_pool_id} into {repository.store.describe()}"):
-        result = run_backup(
-            reader,
-            repository,
-            ctx_app.aws.region_name,
-            BackupOptions(with_mfa_preferences=with_mfa_preferences),
-            stage=progress.stage,
-            # Cognito's own estimate gives the users bar its length (it can lag by a few users).
-            on_config=lambda config: progress.set_total(
-                "users", int(config.user_pool.get("EstimatedNumberOfUsers") or 0) or None
-            ),
+    interrupted = [] if creating else interrupted_snapshots(repository, user_pool_id)
+    continued = interrupted[-1] if resume and interrupted else None
+    if continued is not None:
+        _refuse_if_running(repository, continued)
+        progress.line(f"Continuing the interrupted snapshot {continued}")
+        taken_with = bool(load_checkpoint(repository, continued).options.get("with_mfa_preferences"))
+        if taken_with != with_mfa_preferences:
+            progress.line(
+                f"  note: it was started {'with' if taken_with else 'without'} --with-mfa-preferences, "
+                "and continues so (one snapshot, one way of reading)"
+            )
+    elif interrupted:
+        progress.line(
+            f"  note: the interrupted snapshot {interrupted[-1]} of this pool is left as it is (a deployed "
+            "backup may still be running it); --resume continues it"
         )
+    saved: list[str] = []
+    with progress.running(f"Backing up {user_pool_id} into {repository.store.describe()}"):
+        try:
+            result = run_backup(
+                reader,
+                repository,
+                ctx_app.aws.region_name,
+                BackupOptions(with_mfa_preferences=with_mfa_preferences),
+                stage=progress.stage,
+                # Cognito's own estimate gives the users bar its length (it can lag by a few users).
+                on_config=lambda config: progress.set_total(
+                    "users", int(config.user_pool.get("EstimatedNumberOfUsers") or 0) or None
+                ),
+                resume=continued,
+                on_checkpoint=saved.append,
+            )
+        except (CognitoBackupError, KeyboardInterrupt) as exc:
+            if saved:
+                _say_how_to_continue(exc, saved[-1], user_pool_id, repo)
+            raise
     summary = {**result.summary(), "repository_created": creating}
     incomplete = incomplete_error(result.manifest)
     if as_json:
@@ -114,6 +159,31 @@ def backup(
         console.print(f"  [dim]not recorded: {call} ({why})[/]")
     if incomplete is not None:
         _exit_incomplete(incomplete)
+
+
+def _refuse_if_running(repository: Repository, snapshot_id: str) -> None:
+    """Two writers of one checkpoint would record pages twice: refuse to continue a snapshot whose
+    backup (a deployed step, another shell) may still be running."""
+    now = repository.lock_now()
+    for lock in list_locks(repository.store):
+        if lock.id == snapshot_id and may_be_running(lock, now, socket.gethostname(), os.getpid(), pid_alive):
+            owner = lock.body.get("owner") or {}
+            raise RepositoryBusy(
+                f"The interrupted snapshot {snapshot_id} may still be running: its lock was written "
+                f"{now - lock.modified:.0f} s ago by {owner.get('host', 'an unknown host')}",
+                hint="If that backup (a deployed execution, another shell) has stopped, run --resume again "
+                f"{RUNNING_SECONDS / 60:.0f} minutes after its lock was written; or run backup without --resume "
+                "for a new snapshot.",
+            )
+
+
+def _say_how_to_continue(exc: BaseException, snapshot_id: str, user_pool_id: str, repo: str) -> None:
+    """A backup that stopped with its checkpoint saved: tell the command that continues it."""
+    how = f"continue with: cognito-backup backup --user-pool-id {user_pool_id} --repo {shlex.quote(repo)} --resume"
+    if isinstance(exc, CognitoBackupError):
+        exc.hint = f"{exc.hint or ''} Snapshot {snapshot_id} saved its progress; {how}".lstrip()
+    else:
+        err_console().print(f"Snapshot {snapshot_id} saved its progress; {how}", markup=False)
 
 
 def _exit_incomplete(error: CognitoBackupError) -> None:

@@ -20,7 +20,7 @@ from cognito_backup.cli.common import (
 )
 from cognito_backup.core.retention import Policy
 from cognito_backup.errors import OperationsFailed, RepositoryDamaged, UsageError
-from cognito_backup.ops.backup import configuration_counts, replica_summary
+from cognito_backup.ops.backup_meta import configuration_counts, replica_summary
 from cognito_backup.ops.pitr import coverage, select_snapshot
 from cognito_backup.ops.prune import DEFAULT_GRACE_SECONDS, prune
 from cognito_backup.repo.check import check_repository

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from cognito_backup.core.fold import Folder
 from cognito_backup.errors import RepositoryNotFound
-from cognito_backup.ops.backup import config_extra
+from cognito_backup.ops.backup_meta import config_extra
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository, format_time, parse_time

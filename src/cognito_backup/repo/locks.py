@@ -48,6 +48,9 @@ EXCLUSIVE_STALE_SECONDS = 15 * 60.0
 # How long a backup waits for a running prune before giving up (RepositoryBusy).
 DEFAULT_WAIT_SECONDS = 30 * 60.0
 _POLL_SECONDS = 5.0
+# A backup that rewrote its lock this recently may still be running: a Lambda step lasts at most 15
+# minutes and rewrites the lock when it starts; a CLI backup rewrites it with every checkpoint it saves.
+RUNNING_SECONDS = 16 * 60.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,23 @@ def blockers(mode: str, own_id: str, locks: list[HeldLock], now: float) -> list[
         for lock in locks
         if lock.id != own_id and is_live(lock, now) and (mode == EXCLUSIVE or lock.mode == EXCLUSIVE)
     ]
+
+
+def may_be_running(lock: HeldLock, now: float, host: str, pid: int, alive: Callable[[int], bool]) -> bool:
+    """Whether the backup holding `lock` may still be running (pure, but for `alive`): an owner on this
+    host (`host`, this process `pid`) is running while its process is alive (this process is not: it
+    asks); an owner elsewhere (a Lambda, another machine) while it rewrote the lock within
+    RUNNING_SECONDS."""
+    owner = lock.body.get("owner")
+    if isinstance(owner, dict) and owner.get("host") == host and isinstance(owner.get("pid"), int):
+        return owner["pid"] != pid and alive(owner["pid"])
+    return now - lock.modified < RUNNING_SECONDS
+
+
+def touch_shared(store: Store, lock_id: str, purpose: str, started_at: str, now: float) -> None:
+    """Rewrite a shared lock this writer holds, so its age says it is still running (no wait: the lock
+    is held already; acquire_shared took it)."""
+    _put(store, lock_body(lock_id, SHARED, purpose, started_at, now))
 
 
 def list_locks(store: Store) -> list[HeldLock]:

@@ -63,7 +63,7 @@ def sweep_stale_staging(tmp_dir: str | None = None) -> int:
         if not name.startswith(STAGING_PREFIX):
             continue
         pid_text = name[len(STAGING_PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
+        if not pid_text.isdigit() or pid_alive(int(pid_text)):
             continue
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(directory, name))
@@ -71,7 +71,8 @@ def sweep_stale_staging(tmp_dir: str | None = None) -> int:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host with that id exists (signal 0 only asks)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

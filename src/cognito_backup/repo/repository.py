@@ -23,7 +23,7 @@ from cognito_backup.repo.layout import (
     lock_key,
     snapshot_key,
 )
-from cognito_backup.repo.locks import DEFAULT_WAIT_SECONDS, acquire_shared
+from cognito_backup.repo.locks import DEFAULT_WAIT_SECONDS, acquire_shared, touch_shared
 from cognito_backup.repo.manifest import Manifest, ObjectRef
 from cognito_backup.repo.objects import ObjectWriter, iter_object, sweep_stale_staging
 from cognito_backup.store.base import ObjectNotFound, Store
@@ -264,6 +264,10 @@ class Repository:
             wait_seconds=self.lock_wait_seconds,
             fresh=fresh,
         )
+
+    def touch_lock(self, lock_id: str, started: dt.datetime, purpose: str) -> None:
+        """Rewrite a shared lock held already (repo/locks.py `touch_shared`)."""
+        touch_shared(self.store, lock_id, purpose, format_time(started), self.lock_now())
 
     def remove_lock(self, lock_id: str) -> None:
         self.store.delete(lock_key(lock_id))
