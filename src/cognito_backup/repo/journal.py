@@ -400,7 +400,7 @@ class Journal:
         )
         heap: list[tuple[tuple[str, str, int], int, dict[str, Any]]] = []
         tie = 0
-        seen: set[tuple[str, str, int]] = set()
+        previous: tuple[str, str, int] | None = None
         i = 0
         while i < len(refs) or heap:
             # Load every segment that can hold records before the heap's smallest one.
@@ -418,10 +418,13 @@ class Journal:
             if not heap:
                 continue
             order, _, rec = heapq.heappop(heap)
-            # The same observation written twice (a retried batch) is one record.
-            if order in seen:
+            # The same observation written twice (a retried batch, a merged segment next to its inputs)
+            # is one record. Twins come out adjacent: a record is popped only once every segment that
+            # starts at or before its observed_at is loaded, and its twin's segment is one of them.
+            # So one remembered key suffices, not a set that grows with the journal.
+            if order == previous:
                 continue
-            seen.add(order)
+            previous = order
             yield rec
 
     # ---- the caught-up marker ---------------------------------------------------------------------
