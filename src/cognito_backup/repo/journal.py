@@ -84,6 +84,7 @@ _OBS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
 CAUGHT_UP_NAME = "caught-up"
+RESCANS_NAME = "rescans"  # journal/<pool-id>/rescans/: pending rescan jobs (repo/rescan_jobs.py)
 CAUGHT_UP_KIND = "journal-caught-up"
 
 
@@ -486,6 +487,8 @@ def journal_check(store: Store, read_data: bool = False) -> list[str]:
             continue
         ref = SegmentRef.from_key(info.key)
         parts = info.key[len(JOURNAL_PREFIX) :].split("/")
+        if ref is None and len(parts) == 3 and parts[1] == RESCANS_NAME:
+            continue  # a pending rescan job (repo/rescan_jobs.py): checked when capture reads it
         if ref is None and len(parts) == 2 and parts[1] == CAUGHT_UP_NAME:
             try:
                 parse_caught_up(info.key, parts[0], store.get_bytes(info.key))
