@@ -12,6 +12,14 @@ one replicate round to a standby pool and the standby's lag. Prints one JSON obj
 
 With `--actor self` the events are the users' own calls (SignUp, UpdateUserAttributes), which the capture
 re-reads with AdminGetUser (UserRead quota, 120/s) instead of ListUsers (UserList, 30/s).
+
+    python bench/bench_capture.py --events 2000 --rate 100 --users 2000 --actor self --latency 0.1
+
+With `--latency` the capture's Cognito reads go to bench/listing_double.py instead of moto (moto serves one
+request at a time and, on a shared machine, cannot answer 100 reads/s): each answered after that latency
+on the calling thread, with Cognito's default quotas enforced server-side by bench/quota_double.py (HTTP
+400 TooManyRequestsException over quota). The users exist only in the double, so the producer only sends
+their events (as `--precreate`) and the standby round is skipped.
 """
 
 from __future__ import annotations
@@ -59,7 +67,16 @@ def main() -> None:
         help="who makes the changes: an administrator (Admin* calls, re-read with ListUsers) or the users "
         "themselves (SignUp, UpdateUserAttributes: re-read with AdminGetUser)",
     )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=None,
+        help="serve the capture's Cognito reads from bench/listing_double.py after this many seconds per call, "
+        "at Cognito's default quotas (bench/quota_double.py), instead of moto",
+    )
     args = parser.parse_args()
+    if args.latency is not None:
+        args.precreate = True  # the users live in the double: only their events are sent
 
     os.environ.update(
         {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -179,7 +196,21 @@ def main() -> None:
                     body = event("AdminUpdateUserAttributes", n, subs[name])
                 queue.send_message(QueueUrl=url, MessageBody=body)
 
-        if args.precreate:
+        capture_cognito = cognito
+        double = None
+        if args.latency is not None:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from cognito_backup.aws.quotas import DEFAULT_RATES
+            from listing_double import ListingDouble
+            from quota_double import QuotaDouble
+
+            quota = QuotaDouble(DEFAULT_RATES, share_used=0.0, random_throttle=0.0)
+            double = ListingDouble(pool, args.users, 1, max(1, args.users // 10), args.latency, quota=quota)
+            capture_cognito = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
+            double.install(capture_cognito)
+            for i, item in enumerate(double.users):
+                subs[f"user-{i:05d}"] = item["Attributes"][0]["Value"]
+        elif args.precreate:
             setup = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
             for i in range(args.users):
                 name = f"user-{i:05d}"
@@ -203,7 +234,7 @@ def main() -> None:
         readers: dict[str, PoolReader] = {}
 
         def reader_for(p: str) -> PoolReader:
-            return readers.setdefault(p, PoolReader(cognito, pacer, p, chains=1))
+            return readers.setdefault(p, PoolReader(capture_cognito, pacer, p, chains=1))
 
         capturer = Capturer(reader_for, CaptureOptions(default_pool_id=pool, consistency_window=5))
         journal = Journal(repo.store)
@@ -243,7 +274,9 @@ def main() -> None:
         capture_seconds = time.monotonic() - began
 
         rep_began = time.monotonic()
-        rnd = replicate_once(repo, cognito, pacer, pool, standby, options=RestoreOptions(read_back=False))
+        rnd = None
+        if double is None:  # the double's users are not in moto: no standby round to measure
+            rnd = replicate_once(repo, cognito, pacer, pool, standby, options=RestoreOptions(read_back=False))
         replicate_seconds = time.monotonic() - rep_began
         result = {
             "events": args.events,
@@ -263,11 +296,18 @@ def main() -> None:
             "arrival_to_durable_p50_s": round(percentile(delays, 0.50), 3),
             "arrival_to_durable_p99_s": round(percentile(delays, 0.99), 3),
             "arrival_to_durable_max_s": round(max(delays, default=float("nan")), 3),
-            "standby_round_seconds": round(replicate_seconds, 2),
-            "standby_operations": rnd.operations,
-            "standby_failed": rnd.failed,
-            "standby_lag_seconds_after_round": rnd.lag_seconds,
+            "standby_round_seconds": round(replicate_seconds, 2) if rnd else None,
+            "standby_operations": rnd.operations if rnd else None,
+            "standby_failed": rnd.failed if rnd else None,
+            "standby_lag_seconds_after_round": rnd.lag_seconds if rnd else None,
             "quota_calls": pacer.summary(),
+            "latency_double": None
+            if double is None or double.quota is None
+            else {
+                "latency_s": args.latency,
+                "attempts": dict(double.quota.attempts),
+                "throttled": dict(double.quota.throttled),
+            },
         }
         print(json.dumps(result, indent=2))
     finally:
