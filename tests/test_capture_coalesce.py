@@ -46,3 +46,16 @@ def test_n_events_of_one_user_are_one_read(aws: None, tmp_path: Path) -> None:
     assert calls == Counter({"ListUsers": 1})
     records = list(journal.iter_records(pool))
     assert [(r["type"], r["key"], r["event_id"]) for r in records] == [("user_upsert", "jane", "e0")]
+
+
+def test_capture_never_paces_listusers_at_the_whole_userlist_quota() -> None:
+    """A backup running at the same time keeps at least half of UserList, whatever the capture's load;
+    users' own changes (AdminGetUser) keep the whole UserRead quota."""
+    from cognito_backup.cli.journal_cmds import reader_factory
+
+    client = boto3.client("cognito-idp", region_name=REGION)
+    pacer = reader_factory(client, ())("us-east-1_Pool1").pacer
+    assert pacer.rates["UserList"] == 15
+    assert pacer.rates["UserRead"] == 120
+    # An operator's own quota (--rate) is cut the same way.
+    assert reader_factory(client, ("UserList=100",))("us-east-1_Pool1").pacer.rates["UserList"] == 50

@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,16 @@ log = logging.getLogger("cognito_backup.capture")
 Record = dict[str, Any]
 
 
+# A capture paces its ListUsers calls (admin-made changes, rescans) at this share of the account's
+# UserList quota at most: a backup running at the same time keeps the rest, however busy the pool.
+CAPTURE_USER_LIST_SHARE = 0.5
+
+
+def capture_rates(rates: Mapping[str, float]) -> dict[str, float]:
+    """The quota rates a capture's Pacer uses: `rates` with UserList cut to CAPTURE_USER_LIST_SHARE."""
+    return {**rates, "UserList": rates["UserList"] * CAPTURE_USER_LIST_SHARE}
+
+
 @dataclass
 class CaptureOptions:
     # Events that name no pool (public API calls such as UpdateUserAttributes may not) go to this pool.
@@ -54,7 +64,9 @@ class CaptureOptions:
     # ListUsers pages one capture call (a poll, a Lambda invocation) spends on rescan jobs at most:
     # 10 pages (600 users) take a third of a second of the whole account's UserList quota (30/s).
     rescan_pages: int = 10
-    workers: int = 8
+    # Re-reads in flight at once. At 100-150 ms per call, 8 would cap a batch at 53-80 reads/s, under the
+    # UserRead quota (120/s): the Pacer, not the thread count, must be what bounds the capture.
+    workers: int = 32
 
 
 @dataclass
@@ -85,7 +97,6 @@ class Capturer:
         self.clock = clock
         self._lock = threading.Lock()
         self._clients: dict[str, frozenset[str]] = {}
-        self.last_pools: frozenset[str] = frozenset()  # pools the last observe() served
 
     def _client_ids(self, pool: str) -> frozenset[str]:
         """App client ids of a pool (cached; re-read when an unknown id shows up)."""
@@ -344,7 +355,6 @@ class Capturer:
                 result.outcomes[id(hint)] = outcome
             for rec in records:
                 result.records.setdefault(rec["pool"], []).append(rec)
-        self.last_pools = frozenset(result.pools_of.values())
         return result
 
 
@@ -370,6 +380,7 @@ class BatchResult:
     ignored: int = 0
     durable_at: dt.datetime | None = None
     rescan: RescanProgress | None = None  # the pending rescan jobs this call continued
+    pools: frozenset[str] = frozenset()  # the pools the batch's messages concern
     store_error: CognitoBackupError | None = None  # the first journal write that failed (exit code)
 
     @property
@@ -392,6 +403,7 @@ def capture_batch(
         except EventParseError as exc:
             result.poison[msg.id] = str(exc)
     observed = capturer.observe(h for hs in hints_of.values() for h in hs)
+    result.pools = frozenset(observed.pools_of.values())
     jobs = RescanJobs(journal.store)
     _start_rescans(capturer, jobs, observed)
     failed_pools: dict[str, str] = {}
@@ -661,6 +673,13 @@ def caught_up_time(poll_started: dt.datetime, pending: Iterable[dt.datetime]) ->
     return earliest - dt.timedelta(microseconds=1)
 
 
+@dataclass
+class _InFlight:
+    messages: list[Message]
+    poll_started: dt.datetime
+    drained: bool  # the poll that received it found the queue drained: its end may move the marker
+
+
 def run_capture(
     queue: SqsQueue,
     capturer: Capturer,
@@ -672,6 +691,7 @@ def run_capture(
     wait_seconds: int = 20,
     on_batch: Callable[[BatchResult, CaptureSummary], None] | None = None,
     pools: Iterable[str] = (),
+    pipeline: int = 4,
 ) -> CaptureSummary:
     """Drain the queue (or follow it until `stop` is set), one journal segment per batch and pool.
 
@@ -679,58 +699,89 @@ def run_capture(
     a batch in hand is always finished: a signal never loses a message (at worst one comes back).
     Each poll that drains the queue writes the caught-up marker of `pools` and of every pool it
     journaled, even when nothing changed (see `caught_up_time`).
+
+    Up to `pipeline` batches are captured at once: the next batch is received while earlier ones wait
+    for their re-reads. One at a time, a batch's fixed cost (a round trip, the journal write, the
+    deletes) and its reads paced at the quota add up, and near the quota (100 changes/s against
+    UserRead's 120/s) batches grow until the delay is seconds; overlapped, the pacer stays busy.
     """
     stop = stop or threading.Event()
     summary = CaptureSummary()
     seen: set[str] = set()
     marked = set(pools)
-    pending: dict[str, dt.datetime] = {}  # message id -> sent time, for messages not captured yet
-    while not stop.is_set():
-        poll_started = capturer.clock()
-        batch: list[Message] = []
-        # The first receive long-polls when following; the rest fill the batch without waiting.
-        wait = wait_seconds if follow else 1
-        ids: set[str] = set()
-        while len(batch) < batch_size:
-            got = [m for m in queue.receive(batch_size - len(batch), wait) if m.id not in ids]
-            if not got:
-                break  # empty, or only messages already in hand (a queue without visibility timeout)
-            batch.extend(got)
-            ids.update(m.id for m in got)
-            wait = 0
-        drained = len(batch) < batch_size
-        if not batch:
-            # A quiet poll still moves pending rescans on (capture_batch does it for a busy one).
-            summary.add_rescan(continue_rescans(capturer, journal, capturer.home_pools() | marked))
-            _mark_caught_up(journal, marked, caught_up_time(poll_started, pending.values()), summary)
-            if follow:
-                continue
-            break
-        result = capture_batch(capturer, journal, batch)
+    # message id -> sent time, for messages not captured yet (in flight, failed or deferred): the
+    # caught-up marker never passes one of them.
+    pending: dict[str, dt.datetime] = {}
+    running: dict[Future[BatchResult], _InFlight] = {}
+
+    def finish(fut: Future[BatchResult]) -> None:
+        flight = running.pop(fut)
+        result = fut.result()
         deleted = queue.delete(result.done)
-        summary.add(result, deleted, batch)
-        for msg in result.done:
-            pending.pop(msg.id, None)
-        sent_of = {m.id: m.sent_at or poll_started for m in batch}
+        summary.add(result, deleted, flight.messages)
         # Unparseable messages go to the dead-letter queue (and its alarm), not back to us: they do not
         # hold the marker. Failed and deferred ones come back and are captured later.
-        for mid in set(result.failed) | set(result.deferred):
-            pending.setdefault(mid, sent_of[mid])
-        marked.update(pool for pool in capturer.last_pools)
-        if drained:
-            _mark_caught_up(journal, marked, caught_up_time(poll_started, pending.values()), summary)
+        for mid in [m.id for m in result.done] + list(result.poison):
+            pending.pop(mid, None)
+        marked.update(result.pools)
+        if flight.drained:
+            _mark_caught_up(journal, marked, caught_up_time(flight.poll_started, pending.values()), summary)
         for mid, why in result.poison.items():
             log.error("message %s is not a supported event (%s): left in the queue for the DLQ", mid, why)
         for mid, why in result.failed.items():
             log.error("message %s not captured: %s (it stays in the queue and is retried)", mid, why)
         if on_batch is not None:
             on_batch(result, summary)
-        if not follow and all(m.id in seen for m in batch):
-            # Only messages this run already failed on came back (a queue with no visibility timeout):
-            # draining is over; they stay in the queue.
-            break
-        if not follow:  # only a drain needs it; a follower runs for days (100 ids/s would grow without end)
-            seen.update(m.id for m in batch)
+
+    def finish_some(all_of_them: bool) -> None:
+        if not running:
+            return
+        done, _ = wait(list(running), return_when=ALL_COMPLETED if all_of_them else FIRST_COMPLETED)
+        for fut in sorted(done, key=lambda f: running[f].poll_started):
+            finish(fut)
+
+    executor = ThreadPoolExecutor(max_workers=max(1, pipeline), thread_name_prefix="cognito-capture-batch")
+    try:
+        while not stop.is_set():
+            while len(running) >= max(1, pipeline):
+                finish_some(all_of_them=False)
+            poll_started = capturer.clock()
+            batch: list[Message] = []
+            # The first receive long-polls when following and idle; the rest fill the batch without waiting.
+            wait_for = (wait_seconds if follow else 1) if not running else 0
+            # Messages in hand (this batch, or one still being captured) are not taken twice: a queue
+            # whose visibility timeout ran out shows them again.
+            ids = {m.id for flight in running.values() for m in flight.messages}
+            while len(batch) < batch_size:
+                got = [m for m in queue.receive(batch_size - len(batch), wait_for) if m.id not in ids]
+                if not got:
+                    break  # empty, or only messages already in hand (a queue without visibility timeout)
+                batch.extend(got)
+                ids.update(m.id for m in got)
+                wait_for = 0
+            if not batch:
+                if running:  # their failures may come back; a drain ends only once they are settled
+                    finish_some(all_of_them=False)
+                    continue
+                # A quiet poll still moves pending rescans on (capture_batch does it for a busy one).
+                summary.add_rescan(continue_rescans(capturer, journal, capturer.home_pools() | marked))
+                _mark_caught_up(journal, marked, caught_up_time(poll_started, pending.values()), summary)
+                if follow:
+                    continue
+                break
+            for msg in batch:
+                pending.setdefault(msg.id, msg.sent_at or poll_started)
+            fut = executor.submit(capture_batch, capturer, journal, batch)
+            running[fut] = _InFlight(batch, poll_started, drained=len(batch) < batch_size)
+            if not follow and all(m.id in seen for m in batch):
+                # Only messages this run already failed on came back (a queue with no visibility timeout):
+                # draining is over; they stay in the queue.
+                break
+            if not follow:  # only a drain needs it; a follower runs for days (100 ids/s would grow without end)
+                seen.update(m.id for m in batch)
+        finish_some(all_of_them=True)  # a batch in hand is always finished
+    finally:
+        executor.shutdown(wait=True)
     return summary
 
 
