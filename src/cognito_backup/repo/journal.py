@@ -373,6 +373,16 @@ class Journal:
             raise RepositoryDamaged(f"journal segment {ref.key} disappeared while reading") from None
         return Segment.from_json(ref, data)
 
+    def remove_segment(self, ref: SegmentRef) -> int:
+        """Delete a segment (retention): its manifest first, so that no listing shows it once its data
+        is going, then its data object. Returns the bytes of data removed. Two segments share a data
+        object only when their records are identical, hence their time ranges too: retention removes
+        both or neither."""
+        seg = self.load_segment(ref)
+        self.store.delete(ref.key)
+        self._data.delete(f"{OBJECTS_PREFIX}{seg.object.sha256[:2]}/{seg.object.sha256}.jsonl.zst")
+        return seg.object.size
+
     def segment_records(self, seg: Segment) -> list[dict[str, Any]]:
         """All records of a segment, verified (hash, size, count) before any is returned."""
         return list(iter_object(self._data, seg.object, where=f" of journal segment {seg.ref.key}"))
