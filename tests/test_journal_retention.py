@@ -73,8 +73,9 @@ def tiers(state: Any) -> dict[str, str]:
 
 def test_prune_removes_journal_older_than_the_oldest_kept_snapshot() -> None:
     store = CountingStore()
-    repo = Repository(store, clock=lambda: t(30 * DAY))
-    journal = Journal(store, clock=lambda: t(30 * DAY))
+    clock = [t(30 * DAY)]
+    repo = Repository(store, clock=lambda: clock[0])
+    journal = Journal(store, clock=lambda: clock[0])
     snapshot(repo, 0, {"ann": "a0"})
     # A segment every two hours for twenty days (a busy capture writes many), ann's tier changing each time.
     for n in range(20 * 12):
@@ -98,15 +99,22 @@ def test_prune_removes_journal_older_than_the_oldest_kept_snapshot() -> None:
     assert result.journal_segments_removed == 120
     assert result.summary()["journal_kept_from"] == {POOL: format_time(t(10 * DAY))}
     refs = journal.list_segments(POOL)
-    assert len(refs) == 121 and min(r.last_observed for r in refs) >= format_time(t(10 * DAY))
+    assert min(r.last_observed for r in refs) >= format_time(t(10 * DAY))
+    inputs = [r for r in refs if journal.load_segment(r).writer.get("source") != "merge"]
+    assert len(inputs) == 121  # the rest are this prune's merge outputs, next to their inputs for now
     # The same state at every time the kept snapshot + journal cover.
     assert [tiers(desired_state_at(repo, POOL, at)[0]) for at in covered] == before
     assert before[:2] == [{"ann": "a119", "bob": "b0"}, {"ann": "a119", "bob": "b1"}]
-    # Reading the whole journal lists about half the keys it listed before: what it costs follows
-    # the retention window, not the pool's history.
+    # The next prune, past the merge's grace period, deletes the merged inputs: reading the whole
+    # journal then lists a key per day kept, not per segment ever written.
+    clock[0] += dt.timedelta(hours=2)
+    assert prune(repo, Policy(keep_last=1), now=lambda: time.time() + 7200).journal_merged_inputs_removed == 121
+    refs = journal.list_segments(POOL)
+    assert len(refs) <= 11
+    assert [tiers(desired_state_at(repo, POOL, at)[0]) for at in covered] == before
     store.listed = 0
     list(journal.iter_records(POOL))
-    assert store.listed <= listed_before // 2 + 2
+    assert store.listed <= listed_before // 10
     # The removed segments' data went too, and nothing left points at missing data.
     assert check_repository(repo, read_data=True).ok
     data = [i for i in store.list("journal/objects/")]
@@ -124,3 +132,21 @@ def test_pools_without_a_kept_snapshot_keep_their_journal() -> None:
     assert result.journal_segments_removed == 1
     assert journal.list_segments(POOL) == []
     assert len(journal.list_segments("us-east-1_Other")) == 1
+
+
+def test_prune_merges_the_small_segments_it_keeps() -> None:
+    store = MemoryStore()
+    clock = [t(10 * DAY)]
+    repo = Repository(store, clock=lambda: clock[0])
+    journal = Journal(store)
+    snapshot(repo, 0, {"ann": "a0"})
+    for n in range(30):
+        journal.append(POOL, [upsert(2 * DAY + n * 60, "ann", f"a{n}")])
+    later = time.time() + 7200
+    assert prune(repo, Policy(keep_last=1), dry_run=True, now=lambda: later).journal_segments_merged == 30
+    assert len(journal.list_segments(POOL)) == 30
+    assert prune(repo, Policy(keep_last=1), now=lambda: later).summary()["journal_segments_merged"] == 30
+    clock[0] += dt.timedelta(hours=2)
+    assert prune(repo, Policy(keep_last=1), now=lambda: later).journal_merged_inputs_removed == 30
+    assert len(journal.list_segments(POOL)) == 1
+    assert tiers(desired_state_at(repo, POOL, t(3 * DAY))[0]) == {"ann": "a29"}

@@ -318,6 +318,11 @@ def prune_cmd(
     if result.journal_segments_removed:
         size = f" ({_human_bytes(result.journal_bytes_removed)})" if not dry_run else ""
         console.print(f"{result.journal_segments_removed} journal segment(s){size} {verb}.")
+    if result.journal_segments_merged or result.journal_merged_inputs_removed:
+        console.print(
+            f"{result.journal_segments_merged} small journal segment(s) {'would be ' if dry_run else ''}merged; "
+            f"{result.journal_merged_inputs_removed} merged earlier {verb} (after their grace period)."
+        )
     if result.sweep_skipped_for:
         console.print(
             f"{'Would not sweep' if dry_run else 'Did not sweep'} unreferenced objects: running backup(s) hold "

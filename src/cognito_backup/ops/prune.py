@@ -25,6 +25,7 @@ from cognito_backup.core.retention import (
 )
 from cognito_backup.errors import RepositoryDamaged
 from cognito_backup.repo.journal import Journal
+from cognito_backup.repo.journal_merge import merge_pool
 from cognito_backup.repo.layout import (
     CHECKPOINTS_PREFIX,
     LOCKS_PREFIX,
@@ -63,6 +64,8 @@ class PruneResult:
     journal_segments_removed: int = 0
     journal_bytes_removed: int = 0
     journal_kept_from: dict[str, str] = field(default_factory=dict)  # pool -> journal kept from this time
+    journal_segments_merged: int = 0  # small segments rewritten into larger ones by this run
+    journal_merged_inputs_removed: int = 0  # inputs of earlier merges, deleted after their grace period
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -79,6 +82,8 @@ class PruneResult:
             "journal_segments_removed": self.journal_segments_removed,
             "journal_bytes_removed": self.journal_bytes_removed,
             "journal_kept_from": self.journal_kept_from,
+            "journal_segments_merged": self.journal_segments_merged,
+            "journal_merged_inputs_removed": self.journal_merged_inputs_removed,
         }
 
 
@@ -163,9 +168,10 @@ def _prune(
 def _journal_retention(
     repo: Repository, pools: list[str], kept: list[Manifest], dry_run: bool, result: PruneResult
 ) -> None:
-    """Remove the journal segments of `pools` that no kept snapshot needs (core/retention.py). Pools
-    without a kept snapshot, and journals of pools with no snapshot at all, are left alone."""
-    journal = Journal(repo.store)
+    """Remove the journal segments of `pools` that no kept snapshot needs (core/retention.py), then
+    merge the small segments left (repo/journal_merge.py). Pools without a kept snapshot, and journals
+    of pools with no snapshot at all, are left alone."""
+    journal = Journal(repo.store, clock=repo.clock)
     for pool in pools:
         horizon = journal_horizon([s.started_at for s in kept if s.user_pool_id == pool])
         if horizon is None:
@@ -175,6 +181,9 @@ def _journal_retention(
             result.journal_segments_removed += 1
             if not dry_run:
                 result.journal_bytes_removed += journal.remove_segment(ref)
+        merged = merge_pool(journal, pool, dry_run=dry_run)
+        result.journal_segments_merged += merged.inputs_merged
+        result.journal_merged_inputs_removed += merged.inputs_removed
 
 
 def refuse_if_damaged(scan: SnapshotScan) -> None:

@@ -85,6 +85,7 @@ _OBS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 CAUGHT_UP_NAME = "caught-up"
 RESCANS_NAME = "rescans"  # journal/<pool-id>/rescans/: pending rescan jobs (repo/rescan_jobs.py)
+MERGES_NAME = "merges"  # journal/<pool-id>/merges/: merges whose inputs are not deleted yet (repo/journal_merge.py)
 CAUGHT_UP_KIND = "journal-caught-up"
 
 
@@ -105,6 +106,11 @@ def _compact(stamp: str) -> str:
 def _expand(compact: str) -> str:
     d, t = compact.split("T")
     return f"{d[:4]}-{d[4:6]}-{d[6:8]}T{t[:2]}:{t[2:4]}:{t[4:]}"
+
+
+def journal_object_key(sha256: str) -> str:
+    """A segment's data object, relative to `journal/`."""
+    return f"{OBJECTS_PREFIX}{sha256[:2]}/{sha256}.jsonl.zst"
 
 
 def pool_prefix(pool_id: str) -> str:
@@ -373,14 +379,16 @@ class Journal:
             raise RepositoryDamaged(f"journal segment {ref.key} disappeared while reading") from None
         return Segment.from_json(ref, data)
 
-    def remove_segment(self, ref: SegmentRef) -> int:
-        """Delete a segment (retention): its manifest first, so that no listing shows it once its data
-        is going, then its data object. Returns the bytes of data removed. Two segments share a data
-        object only when their records are identical, hence their time ranges too: retention removes
-        both or neither."""
+    def remove_segment(self, ref: SegmentRef, keep_objects: frozenset[str] = frozenset()) -> int:
+        """Delete a segment (retention, merged inputs): its manifest first, so that no listing shows it
+        once its data is going, then its data object unless `keep_objects` names it (a merge output with
+        the same data). Returns the bytes of data removed. Two segments share a data object only when
+        their records are identical, hence their time ranges too: retention removes both or neither."""
         seg = self.load_segment(ref)
         self.store.delete(ref.key)
-        self._data.delete(f"{OBJECTS_PREFIX}{seg.object.sha256[:2]}/{seg.object.sha256}.jsonl.zst")
+        if seg.object.sha256 in keep_objects:
+            return 0
+        self._data.delete(journal_object_key(seg.object.sha256))
         return seg.object.size
 
     def segment_records(self, seg: Segment) -> list[dict[str, Any]]:
@@ -497,8 +505,8 @@ def journal_check(store: Store, read_data: bool = False) -> list[str]:
             continue
         ref = SegmentRef.from_key(info.key)
         parts = info.key[len(JOURNAL_PREFIX) :].split("/")
-        if ref is None and len(parts) == 3 and parts[1] == RESCANS_NAME:
-            continue  # a pending rescan job (repo/rescan_jobs.py): checked when capture reads it
+        if ref is None and len(parts) == 3 and parts[1] in (RESCANS_NAME, MERGES_NAME):
+            continue  # a pending rescan job or merge record: read and checked by capture / the merge
         if ref is None and len(parts) == 2 and parts[1] == CAUGHT_UP_NAME:
             try:
                 parse_caught_up(info.key, parts[0], store.get_bytes(info.key))
@@ -513,7 +521,7 @@ def journal_check(store: Store, read_data: bool = False) -> list[str]:
         except RepositoryDamaged as exc:
             problems.append(str(exc.message))
             continue
-        obj_key = f"{OBJECTS_PREFIX}{seg.object.sha256[:2]}/{seg.object.sha256}.jsonl.zst"
+        obj_key = journal_object_key(seg.object.sha256)
         if obj_key not in sizes:
             problems.append(f"journal segment {ref.key}: its data object {seg.object.sha256[:12]} is missing")
             continue
