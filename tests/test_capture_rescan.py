@@ -52,7 +52,9 @@ def test_rescan_larger_than_the_budget_finishes_over_several_calls(env: dict[str
     cognito.admin_update_user_attributes(
         UserPoolId=pool, Username="user-077", UserAttributes=[{"Name": "email", "Value": "new@example.com"}]
     )
-    capturer = Capturer(fast_readers(cognito), CaptureOptions(default_pool_id=pool, rescan_pages=1, rescan_skew=0))
+    capturer = Capturer(
+        fast_readers(cognito), CaptureOptions(default_pool_id=pool, rescan_pages=1, rescan_skew=0, rescan_interval=0)
+    )
     journal = Journal(env["store"])
     jobs = RescanJobs(env["store"])
 
@@ -90,7 +92,9 @@ def test_rescan_larger_than_the_budget_finishes_over_several_calls(env: dict[str
 def test_a_later_finished_rescan_retires_the_ones_it_covers(env: dict[str, Any]) -> None:
     cognito, pool = env["cognito"], env["pool"]
     when = dt.datetime.now(dt.UTC)
-    capturer = Capturer(fast_readers(cognito), CaptureOptions(default_pool_id=pool, rescan_pages=1, rescan_skew=0))
+    capturer = Capturer(
+        fast_readers(cognito), CaptureOptions(default_pool_id=pool, rescan_pages=1, rescan_skew=0, rescan_interval=0)
+    )
     journal = Journal(env["store"])
     # Three batches each with an unidentified change, before any rescan could finish.
     for n in range(3):

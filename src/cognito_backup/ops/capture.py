@@ -64,6 +64,9 @@ class CaptureOptions:
     # ListUsers pages one capture call (a poll, a Lambda invocation) spends on rescan jobs at most:
     # 10 pages (600 users) take a third of a second of the whole account's UserList quota (30/s).
     rescan_pages: int = 10
+    # Pending rescans are looked for (one LIST of the repository) at most this often by busy batches;
+    # a batch that starts a job, and a quiet poll, always continue them.
+    rescan_interval: float = 5.0
     # Re-reads in flight at once. At 100-150 ms per call, 8 would cap a batch at 53-80 reads/s, under the
     # UserRead quota (120/s): the Pacer, not the thread count, must be what bounds the capture.
     workers: int = 32
@@ -97,6 +100,7 @@ class Capturer:
         self.clock = clock
         self._lock = threading.Lock()
         self._clients: dict[str, frozenset[str]] = {}
+        self._rescans_checked: dt.datetime | None = None
 
     def _client_ids(self, pool: str) -> frozenset[str]:
         """App client ids of a pool (cached; re-read when an unknown id shows up)."""
@@ -282,6 +286,16 @@ class Capturer:
         token = resp.get("PaginationToken")
         return records, str(token) if token else None
 
+    def rescans_due(self) -> bool:
+        """Whether a busy batch should look for pending rescans now (see CaptureOptions.rescan_interval)."""
+        now = self.clock()
+        with self._lock:
+            last = self._rescans_checked
+            if last is not None and (now - last).total_seconds() < self.options.rescan_interval:
+                return False
+            self._rescans_checked = now
+            return True
+
     def home_pools(self) -> frozenset[str]:
         """The pools this capture serves whatever the batch holds (their rescans continue every call)."""
         pools = set(self.options.pools or ())
@@ -448,8 +462,9 @@ def capture_batch(
             result.deferred.append(msg.id)
         elif status == "ok":
             result.done.append(msg)
-    pools = capturer.home_pools() | set(observed.pools_of.values())
-    result.rescan = continue_rescans(capturer, journal, pools, writer_info=writer_info)
+    if observed.rescans or capturer.rescans_due():
+        pools = capturer.home_pools() | set(observed.pools_of.values())
+        result.rescan = continue_rescans(capturer, journal, pools, writer_info=writer_info)
     return result
 
 
