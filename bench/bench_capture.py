@@ -12,6 +12,15 @@ one replicate round to a standby pool and the standby's lag. Prints one JSON obj
 
 With `--actor self` the events are the users' own calls (SignUp, UpdateUserAttributes), which the capture
 re-reads with AdminGetUser (UserRead quota, 120/s) instead of ListUsers (UserList, 30/s).
+
+    python bench/bench_capture.py --events 2000 --rate 100 --users 2000 --actor self --latency 0.1
+
+With `--latency` the capture's Cognito reads go to bench/listing_double.py instead of moto (moto serves one
+request at a time and, on a shared machine, cannot answer 100 reads/s): each answered after that latency
+on the calling thread, with Cognito's default quotas enforced server-side by bench/quota_double.py (HTTP
+400 TooManyRequestsException over quota), and the queue is bench/queue_double.py (moto's SQS could not
+take 100 sends/s next to the capture on the shared machine). The users exist only in the double, so the
+producer only sends their events (as `--precreate`) and the standby round is skipped.
 """
 
 from __future__ import annotations
@@ -44,13 +53,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=100.0, help="changes per second the producer makes")
     parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument(
         "--precreate",
         action="store_true",
         help="create the users and make their changes before the timed phase, which then only sends the "
         "changes' events at --rate (the emulator cannot take 100 changes/s and the capture's reads here)",
     )
+    parser.add_argument("--pipeline", type=int, default=4, help="batches captured at once (run_capture)")
     parser.add_argument("--producers", type=int, default=1, help="threads sharing the producer's schedule")
     parser.add_argument(
         "--actor",
@@ -59,7 +69,16 @@ def main() -> None:
         help="who makes the changes: an administrator (Admin* calls, re-read with ListUsers) or the users "
         "themselves (SignUp, UpdateUserAttributes: re-read with AdminGetUser)",
     )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=None,
+        help="serve the capture's Cognito reads from bench/listing_double.py after this many seconds per call, "
+        "at Cognito's default quotas (bench/quota_double.py), instead of moto",
+    )
     args = parser.parse_args()
+    if args.latency is not None:
+        args.precreate = True  # the users live in the double: only their events are sent
 
     os.environ.update(
         {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
@@ -74,6 +93,7 @@ def main() -> None:
     from cognito_backup import emulator_tags
     from cognito_backup.aws.pacing import Pacer
     from cognito_backup.aws.reader import PoolReader
+    from cognito_backup.cli.journal_cmds import reader_factory
     from cognito_backup.model import User
     from cognito_backup.ops.backup import run_backup
     from cognito_backup.ops.capture import BatchResult, CaptureOptions, Capturer, CaptureSummary, SqsQueue, run_capture
@@ -98,7 +118,7 @@ def main() -> None:
         url = sqs.create_queue(QueueName="capture", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
         tmp = Path(tempfile.mkdtemp(prefix="bench-capture-"))
         repo = Repository(LocalStore(tmp / "repo"))
-        pacer = Pacer()  # Cognito's default quotas: the capture is paced as it would be in AWS
+        pacer = Pacer()  # Cognito's default quotas for the set-up (backup, standby)
         run_backup(PoolReader(cognito, pacer, pool, chains=1), repo, "us-east-1")
         # The standby starts from the snapshot; the measured round below is then an incremental one.
         replicate_once(repo, cognito, pacer, pool, standby, options=RestoreOptions(read_back=False))
@@ -177,9 +197,30 @@ def main() -> None:
                         UserPoolId=pool, Username=name, UserAttributes=[{"Name": "custom:tier", "Value": f"t{n}"}]
                     )
                     body = event("AdminUpdateUserAttributes", n, subs[name])
-                queue.send_message(QueueUrl=url, MessageBody=body)
+                if queue_double is not None:
+                    queue_double.send(body)
+                else:
+                    queue.send_message(QueueUrl=url, MessageBody=body)
 
-        if args.precreate:
+        capture_cognito = cognito
+        double = None
+        queue_double: Any = None
+        if args.latency is not None:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from cognito_backup.aws.quotas import DEFAULT_RATES
+            from listing_double import ListingDouble
+            from quota_double import QuotaDouble
+
+            quota = QuotaDouble(DEFAULT_RATES, share_used=0.0, random_throttle=0.0)
+            double = ListingDouble(pool, args.users, 1, max(1, args.users // 10), args.latency, quota=quota)
+            from queue_double import QueueDouble
+
+            queue_double = QueueDouble()
+            capture_cognito = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
+            double.install(capture_cognito)
+            for i, item in enumerate(double.users):
+                subs[f"user-{i:05d}"] = item["Attributes"][0]["Value"]
+        elif args.precreate:
             setup = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
             for i in range(args.users):
                 name = f"user-{i:05d}"
@@ -200,11 +241,10 @@ def main() -> None:
             delays.extend((result.durable_at - m.sent_at).total_seconds() for m in result.done if m.sent_at)
             deleted[0] = total.deleted
 
-        readers: dict[str, PoolReader] = {}
-
-        def reader_for(p: str) -> PoolReader:
-            return readers.setdefault(p, PoolReader(cognito, pacer, p, chains=1))
-
+        # The capture CLI's and Lambda's own readers: one Pacer at the default quotas, UserList cut to the
+        # capture's share.
+        reader_for = reader_factory(capture_cognito, ())
+        capture_pacer = reader_for(pool).pacer
         capturer = Capturer(reader_for, CaptureOptions(default_pool_id=pool, consistency_window=5))
         journal = Journal(repo.store)
         began = time.monotonic()
@@ -218,7 +258,7 @@ def main() -> None:
         def consume() -> None:
             out.append(
                 run_capture(
-                    SqsQueue(sqs, url),
+                    queue_double or SqsQueue(sqs, url),
                     capturer,
                     journal,
                     follow=True,
@@ -226,6 +266,7 @@ def main() -> None:
                     batch_size=args.batch_size,
                     wait_seconds=1,
                     on_batch=on_batch,
+                    pipeline=args.pipeline,
                 )
             )
 
@@ -243,7 +284,9 @@ def main() -> None:
         capture_seconds = time.monotonic() - began
 
         rep_began = time.monotonic()
-        rnd = replicate_once(repo, cognito, pacer, pool, standby, options=RestoreOptions(read_back=False))
+        rnd = None
+        if double is None:  # the double's users are not in moto: no standby round to measure
+            rnd = replicate_once(repo, cognito, pacer, pool, standby, options=RestoreOptions(read_back=False))
         replicate_seconds = time.monotonic() - rep_began
         result = {
             "events": args.events,
@@ -253,6 +296,8 @@ def main() -> None:
             "actor": args.actor,
             "precreate": args.precreate,
             "users": args.users,
+            "batch_size": args.batch_size,
+            "pipeline": args.pipeline,
             "messages": summary.messages,
             "records": summary.records,
             "segments": summary.segments,
@@ -263,11 +308,18 @@ def main() -> None:
             "arrival_to_durable_p50_s": round(percentile(delays, 0.50), 3),
             "arrival_to_durable_p99_s": round(percentile(delays, 0.99), 3),
             "arrival_to_durable_max_s": round(max(delays, default=float("nan")), 3),
-            "standby_round_seconds": round(replicate_seconds, 2),
-            "standby_operations": rnd.operations,
-            "standby_failed": rnd.failed,
-            "standby_lag_seconds_after_round": rnd.lag_seconds,
-            "quota_calls": pacer.summary(),
+            "standby_round_seconds": round(replicate_seconds, 2) if rnd else None,
+            "standby_operations": rnd.operations if rnd else None,
+            "standby_failed": rnd.failed if rnd else None,
+            "standby_lag_seconds_after_round": rnd.lag_seconds if rnd else None,
+            "quota_calls": capture_pacer.summary(),
+            "latency_double": None
+            if double is None or double.quota is None
+            else {
+                "latency_s": args.latency,
+                "attempts": dict(double.quota.attempts),
+                "throttled": dict(double.quota.throttled),
+            },
         }
         print(json.dumps(result, indent=2))
     finally:

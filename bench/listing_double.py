@@ -8,6 +8,11 @@ documented behaviour the reader relies on: ListUsers pages of at most `Limit` us
 PaginationToken while more remain, the `sub ^= "<prefix>"` filter, ListUsersInGroup and ListGroups with
 NextToken; the optional configuration reads answer empty. It is installed as a botocore `before-send`
 handler (below the pacer), so every call still goes through the tool's own pacing at the default quotas.
+
+For the capture benchmark it also answers the one-user reads a capture makes (AdminGetUser by username
+or by sub, as Cognito documents for a pool whose username is not an alias; ListUsers with an exact `sub =`
+or `username =` filter; AdminListGroupsForUser), a missing user with UserNotFoundException, and, given a
+`quota` (bench/quota_double.py), a call over Cognito's quota with HTTP 400 TooManyRequestsException.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
+from quota_double import QuotaDouble
+
 _NOWHERE = "https://listing-double.invalid/"
 
 
@@ -32,10 +39,19 @@ class _Raw(io.BytesIO):
 
 
 class ListingDouble:
-    def __init__(self, pool_id: str, users: int, groups: int, members_per_group: int, latency: float) -> None:
+    def __init__(
+        self,
+        pool_id: str,
+        users: int,
+        groups: int,
+        members_per_group: int,
+        latency: float,
+        quota: QuotaDouble | None = None,
+    ) -> None:
         rng = random.Random(7)
         self.pool_id = pool_id
         self.latency = latency
+        self.quota = quota
         self.users: list[dict[str, Any]] = []
         for i in range(users):
             sub = str(uuid.UUID(int=rng.getrandbits(128), version=4))
@@ -60,6 +76,8 @@ class ListingDouble:
             f"group-{g:03d}": [u["Username"] for u in rng.sample(self.users, min(members_per_group, users))]
             for g in range(groups)
         }
+        self.by_sub = {u["Attributes"][0]["Value"]: u for u in self.users}
+        self.by_name = {u["Username"]: u for u in self.users}
 
     def install(self, client: Any) -> None:
         client.meta.events.register_first("before-send.cognito-idp", self.handler)
@@ -68,10 +86,35 @@ class ListingDouble:
         operation = event_name.rsplit(".", 1)[-1]
         params = json.loads(request.body or b"{}")
         time.sleep(self.latency)
-        body = json.dumps(self.answer(operation, params)).encode()
-        return AWSResponse(_NOWHERE, 200, {"Content-Length": str(len(body))}, _Raw(body))
+        status = 200
+        if self.quota is not None and not self.quota.decide(operation, params.get("UserPoolId")):
+            status, answer = 400, {"__type": "TooManyRequestsException", "message": "Rate exceeded"}
+        else:
+            try:
+                answer = self.answer(operation, params)
+            except LookupError:
+                status, answer = 400, {"__type": "UserNotFoundException", "message": "User does not exist."}
+        body = json.dumps(answer).encode()
+        return AWSResponse(_NOWHERE, status, {"Content-Length": str(len(body))}, _Raw(body))
+
+    def _one(self, who: str) -> dict[str, Any]:
+        user = self.by_name.get(who) or self.by_sub.get(who)
+        if user is None:
+            raise LookupError(who)
+        return user
 
     def answer(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        if operation == "AdminGetUser":
+            user = self._one(params["Username"])
+            return {**{k: v for k, v in user.items() if k != "Attributes"}, "UserAttributes": user["Attributes"]}
+        if operation == "AdminListGroupsForUser":
+            name = self._one(params["Username"])["Username"]
+            return {"Groups": [{"GroupName": g} for g, members in self.groups.items() if name in members]}
+        if operation == "ListUsers" and params.get("Filter", "").startswith(("sub =", "username =")):
+            try:
+                return {"Users": [self._one(params["Filter"].split('"')[1])]}
+            except LookupError:
+                return {"Users": []}
         if operation == "DescribeUserPool":
             return {"UserPool": {"Id": self.pool_id, "Name": "bench", "EstimatedNumberOfUsers": len(self.users)}}
         if operation == "ListUsers":

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from cognito_backup.aws.pacing import Pacer
+from cognito_backup.aws.quotas import parse_rates
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.cli.common import (
     USER_POOL_ID,
@@ -25,7 +27,15 @@ from cognito_backup.cli.common import (
     rate_options,
 )
 from cognito_backup.errors import OperationsFailed, PlanRefused, UsageError
-from cognito_backup.ops.capture import BatchResult, CaptureOptions, Capturer, CaptureSummary, SqsQueue, run_capture
+from cognito_backup.ops.capture import (
+    BatchResult,
+    CaptureOptions,
+    Capturer,
+    CaptureSummary,
+    SqsQueue,
+    capture_rates,
+    run_capture,
+)
 from cognito_backup.repo.journal import Journal
 
 if TYPE_CHECKING:
@@ -51,7 +61,8 @@ def _stop_on_signals(stop: threading.Event, progress: Progress) -> Iterator[None
 
 
 def reader_factory(client: Any, rates: tuple[str, ...]) -> Callable[[str], PoolReader]:
-    pacer = make_pacer(rates)
+    """The capture's readers (CLI and Lambda): one Pacer, never more than its share of UserList."""
+    pacer = Pacer(capture_rates(parse_rates(list(rates))))
     readers: dict[str, PoolReader] = {}
     lock = threading.Lock()
 
@@ -76,7 +87,13 @@ def reader_factory(client: Any, rates: tuple[str, ...]) -> Callable[[str], PoolR
     help="Capture only these pools (repeatable). The first is also the pool of events that name none "
     "(some public API calls). Default: every pool the events name.",
 )
-@click.option("--batch-size", default=100, show_default=True, help="Messages per journal segment (at most).")
+@click.option(
+    "--batch-size",
+    default=20,
+    show_default=True,
+    help="Messages per journal segment (at most). Up to 4 batches are captured at once; small batches keep "
+    "the capture delay under a second near the quota (docs/capture.md, 'Recovery point, measured').",
+)
 @click.option(
     "--wait-seconds",
     type=click.IntRange(1, 20),

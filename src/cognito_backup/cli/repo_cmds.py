@@ -350,6 +350,16 @@ def prune_cmd(
         f"{verb}; {len(result.removed_objects)} unreferenced object(s) ({_human_bytes(result.removed_bytes)}) "
         f"{verb}, {result.kept_young_objects} too young to remove."
     )
+    for pool, since in sorted(result.journal_kept_from.items()):
+        console.print(f"  journal of {pool} kept from {since} (the start of its oldest kept snapshot)")
+    if result.journal_segments_removed:
+        size = f" ({_human_bytes(result.journal_bytes_removed)})" if not dry_run else ""
+        console.print(f"{result.journal_segments_removed} journal segment(s){size} {verb}.")
+    if result.journal_segments_merged or result.journal_merged_inputs_removed:
+        console.print(
+            f"{result.journal_segments_merged} small journal segment(s) {'would be ' if dry_run else ''}merged; "
+            f"{result.journal_merged_inputs_removed} merged earlier {verb} (after their grace period)."
+        )
     if result.sweep_skipped_for:
         console.print(
             f"{'Would not sweep' if dry_run else 'Did not sweep'} unreferenced objects: running backup(s) hold "

@@ -10,6 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+
+class _HasRange(Protocol):
+    @property
+    def last_observed(self) -> str: ...
+
+
+_Ranged = TypeVar("_Ranged", bound=_HasRange)
 
 
 @dataclass(frozen=True)
@@ -83,3 +92,16 @@ def apply_policy(snapshots: Sequence[SnapshotTime], policy: Policy) -> Decision:
         else:
             decision.remove.append(snap.id)
     return decision
+
+
+def journal_horizon(kept_started_at: Sequence[str]) -> str | None:
+    """From when a pool's journal is still needed: the start of its oldest kept snapshot (a point-in-time
+    restore, a compaction or a standby folds the records observed from its base snapshot's start).
+    None: no snapshot of the pool is kept, so nothing tells what is needed; keep it all."""
+    return min(kept_started_at, default=None)
+
+
+def expired_segments(refs: Sequence[_Ranged], horizon: str) -> list[_Ranged]:
+    """Segments whose every record was observed before `horizon` (fixed-width UTC strings compare as
+    times). A segment that straddles it is kept whole."""
+    return [ref for ref in refs if ref.last_observed < horizon]

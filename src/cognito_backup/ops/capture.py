@@ -6,7 +6,9 @@ A user who made the change themselves is re-read with AdminGetUser (they are a m
 already; UserRead quota); anyone else with ListUsers and a `sub`/`username` filter, which bills no one
 (core/capture_reads.py decides; all changes of one user in a batch share one read). Its groups are read
 with AdminListGroupsForUser, a group with GetGroup,
-the configuration with the same reads as a backup. Every call goes through the Pacer.
+the configuration with the same reads as a backup. A change of a user the event does not name is a
+rescan job kept in the repository (core/rescan.py): every call spends at most `rescan_pages` ListUsers
+pages on pending jobs and the next one continues. Every call goes through the Pacer.
 
 What a record promises: the state *as observed at observed_at* (the moment the re-read returned), not
 at the moment of the event. docs/capture.md explains why folding such observations converges.
@@ -18,22 +20,34 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from cognito_backup.aws.errors import aws_code
 from cognito_backup.aws.reader import PAGE, PoolReader
 from cognito_backup.core.capture_reads import GET, IMAGE, UserRead, plan_user_read
-from cognito_backup.core.events import UNKNOWN_SIGNUP_EVENTS, ChangeHint, EventParseError, hints_from_sqs_body
+from cognito_backup.core.events import ChangeHint, EventParseError, hints_from_sqs_body
+from cognito_backup.core.rescan import RescanJob, marker_cap, modified_since, plan_job, superseded
 from cognito_backup.errors import CognitoBackupError
 from cognito_backup.model import Group, User
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.repository import format_time, parse_time, utcnow
+from cognito_backup.repo.rescan_jobs import RescanJobs
 
 log = logging.getLogger("cognito_backup.capture")
 
 Record = dict[str, Any]
+
+
+# A capture paces its ListUsers calls (admin-made changes, rescans) at this share of the account's
+# UserList quota at most: a backup running at the same time keeps the rest, however busy the pool.
+CAPTURE_USER_LIST_SHARE = 0.5
+
+
+def capture_rates(rates: Mapping[str, float]) -> dict[str, float]:
+    """The quota rates a capture's Pacer uses: `rates` with UserList cut to CAPTURE_USER_LIST_SHARE."""
+    return {**rates, "UserList": rates["UserList"] * CAPTURE_USER_LIST_SHARE}
 
 
 @dataclass
@@ -47,7 +61,15 @@ class CaptureOptions:
     consistency_window: float = 30.0
     # Unknown-user re-scans take users modified this long before the event too (clock skew, delays).
     rescan_skew: float = 300.0
-    workers: int = 8
+    # ListUsers pages one capture call (a poll, a Lambda invocation) spends on rescan jobs at most:
+    # 10 pages (600 users) take a third of a second of the whole account's UserList quota (30/s).
+    rescan_pages: int = 10
+    # Pending rescans are looked for (one LIST of the repository) at most this often by busy batches;
+    # a batch that starts a job, and a quiet poll, always continue them.
+    rescan_interval: float = 5.0
+    # Re-reads in flight at once. At 100-150 ms per call, 8 would cap a batch at 53-80 reads/s, under the
+    # UserRead quota (120/s): the Pacer, not the thread count, must be what bounds the capture.
+    workers: int = 32
 
 
 @dataclass
@@ -61,6 +83,7 @@ class Observed:
     records: dict[str, list[Record]] = field(default_factory=dict)  # pool -> records
     outcomes: dict[int, HintOutcome] = field(default_factory=dict)  # id(hint) -> outcome
     pools_of: dict[int, str] = field(default_factory=dict)  # id(hint) -> pool
+    rescans: dict[str, list[ChangeHint]] = field(default_factory=dict)  # pool -> unknown_user hints
 
 
 class Capturer:
@@ -77,7 +100,7 @@ class Capturer:
         self.clock = clock
         self._lock = threading.Lock()
         self._clients: dict[str, frozenset[str]] = {}
-        self.last_pools: frozenset[str] = frozenset()  # pools the last observe() served
+        self._rescans_checked: dt.datetime | None = None
 
     def _client_ids(self, pool: str) -> frozenset[str]:
         """App client ids of a pool (cached; re-read when an unknown id shows up)."""
@@ -224,53 +247,61 @@ class Capturer:
             self._record("config_changed", pool, None, hint, self.clock(), 0, after=config.to_record())
         ], HintOutcome()
 
-    def _rescan(self, pool: str, hints: Sequence[ChangeHint]) -> tuple[list[Record], HintOutcome]:
-        """Users an event changed without naming them: re-list and keep those modified since the event.
-
-        A hosted-UI sign-up creates an UNCONFIRMED user: only those are listed (cheap). Any other
-        unnamed change lists the whole pool (pool size / 60 ListUsers calls) once per batch.
-        """
-        reader = self.reader_for(pool)
-        since = min((parse_time(h.changed_at) for h in hints if h.changed_at), default=self.clock())
-        since -= dt.timedelta(seconds=self.options.rescan_skew)
-        signup_only = all(h.event_name in UNKNOWN_SIGNUP_EVENTS for h in hints)
-        filt = 'cognito:user_status = "UNCONFIRMED"' if signup_only else None
+    def rescan_page(self, job: RescanJob) -> tuple[list[Record], str | None]:
+        """One ListUsers page of a rescan job: records of the users it shows modified since the job's
+        `since`, and the next page token (None: the listing is complete)."""
+        reader = self.reader_for(job.pool_id)
+        args: dict[str, Any] = {"UserPoolId": job.pool_id, "Limit": PAGE}
+        if job.filter:
+            args["Filter"] = job.filter
+        if job.token:
+            args["PaginationToken"] = job.token
+        resp = reader.call("ListUsers", **args)
+        observed = self.clock()
+        rep = ChangeHint(
+            kind="unknown_user",
+            pool_id=job.pool_id,
+            event_id=job.event_id,
+            event_name=job.event_name,
+            changed_at=job.event_at,
+            source="poll",
+        )
         records: list[Record] = []
-        token: str | None = None
-        rep = hints[0]
-        while True:
-            args: dict[str, Any] = {"UserPoolId": pool, "Limit": PAGE}
-            if filt:
-                args["Filter"] = filt
-            if token:
-                args["PaginationToken"] = token
-            resp = reader.call("ListUsers", **args)
-            observed = self.clock()
-            for item in resp.get("Users", []):
-                user = User.from_api(item)
-                stamp = user.modified or user.created
-                if stamp is None or parse_time(stamp) >= since:
-                    records.append(
-                        self._record(
-                            "user_upsert",
-                            pool,
-                            user.username,
-                            rep,
-                            observed,
-                            0,
-                            after=user.to_record(),
-                            sub=user.sub,
-                            source="poll",
-                        )
+        for item in resp.get("Users", []):
+            user = User.from_api(item)
+            if modified_since(user.modified or user.created, job.since):
+                records.append(
+                    self._record(
+                        "user_upsert",
+                        job.pool_id,
+                        user.username,
+                        rep,
+                        observed,
+                        0,
+                        after=user.to_record(),
+                        sub=user.sub,
+                        source="poll",
                     )
-            token = resp.get("PaginationToken")
-            if not token:
-                break
-        if any(h.deleting for h in hints):
-            return records, HintOutcome(
-                "unresolved", "a deletion that names neither username nor sub cannot be re-read"
-            )
-        return records, HintOutcome()
+                )
+        token = resp.get("PaginationToken")
+        return records, str(token) if token else None
+
+    def rescans_due(self) -> bool:
+        """Whether a busy batch should look for pending rescans now (see CaptureOptions.rescan_interval)."""
+        now = self.clock()
+        with self._lock:
+            last = self._rescans_checked
+            if last is not None and (now - last).total_seconds() < self.options.rescan_interval:
+                return False
+            self._rescans_checked = now
+            return True
+
+    def home_pools(self) -> frozenset[str]:
+        """The pools this capture serves whatever the batch holds (their rescans continue every call)."""
+        pools = set(self.options.pools or ())
+        if self.options.default_pool_id:
+            pools.add(self.options.default_pool_id)
+        return frozenset(pools)
 
     # ---- a batch of hints -----------------------------------------------------------------------
     def observe(self, hints: Iterable[ChangeHint]) -> Observed:
@@ -298,8 +329,14 @@ class Capturer:
             target = (pool, hint.target[1], hint.target[2])
             if hint.kind == "membership":  # one read of the user serves its own and its groups' changes
                 target = (pool, "user", hint.target[2])
-            if hint.kind == "unknown_user":
-                target = (pool, "unknown_user", "")
+            if hint.kind == "unknown_user":  # a rescan job (capture_batch stores it; see core/rescan.py)
+                result.rescans.setdefault(pool, []).append(hint)
+                result.outcomes[id(hint)] = (
+                    HintOutcome("unresolved", "a deletion that names neither username nor sub cannot be re-read")
+                    if hint.deleting
+                    else HintOutcome()
+                )
+                continue
             by_target.setdefault(target, []).append(hint)
 
         def work(
@@ -313,10 +350,8 @@ class Capturer:
                     records, outcome = self._observe_user(pool, group)
                 elif kind == "group":
                     records, outcome = self._observe_group(pool, rep)
-                elif kind == "config":
-                    records, outcome = self._observe_config(pool, rep)
                 else:
-                    records, outcome = self._rescan(pool, group)
+                    records, outcome = self._observe_config(pool, rep)
             except CognitoBackupError as err:
                 # The message stays in the queue and is retried; the reason names no attribute value.
                 return group, [], HintOutcome("failed", err.message)
@@ -334,7 +369,6 @@ class Capturer:
                 result.outcomes[id(hint)] = outcome
             for rec in records:
                 result.records.setdefault(rec["pool"], []).append(rec)
-        self.last_pools = frozenset(result.pools_of.values())
         return result
 
 
@@ -359,6 +393,8 @@ class BatchResult:
     unresolved: dict[str, str] = field(default_factory=dict)
     ignored: int = 0
     durable_at: dt.datetime | None = None
+    rescan: RescanProgress | None = None  # the pending rescan jobs this call continued
+    pools: frozenset[str] = frozenset()  # the pools the batch's messages concern
     store_error: CognitoBackupError | None = None  # the first journal write that failed (exit code)
 
     @property
@@ -381,6 +417,9 @@ def capture_batch(
         except EventParseError as exc:
             result.poison[msg.id] = str(exc)
     observed = capturer.observe(h for hs in hints_of.values() for h in hs)
+    result.pools = frozenset(observed.pools_of.values())
+    jobs = RescanJobs(journal.store)
+    _start_rescans(capturer, jobs, observed)
     failed_pools: dict[str, str] = {}
     for pool, records in sorted(observed.records.items()):
         try:
@@ -423,7 +462,95 @@ def capture_batch(
             result.deferred.append(msg.id)
         elif status == "ok":
             result.done.append(msg)
+    if observed.rescans or capturer.rescans_due():
+        pools = capturer.home_pools() | set(observed.pools_of.values())
+        result.rescan = continue_rescans(capturer, journal, pools, writer_info=writer_info)
     return result
+
+
+def _start_rescans(capturer: Capturer, jobs: RescanJobs, observed: Observed) -> None:
+    """Store one rescan job per pool for the batch's unidentified changes; their messages may be
+    acknowledged once it is stored (a failed write sends them back)."""
+    for pool, hints in sorted(observed.rescans.items()):
+        try:
+            pending = [job for _, job in jobs.pending(pool)]
+            skew = dt.timedelta(seconds=capturer.options.rescan_skew)
+            jobs.create(plan_job(pool, hints, capturer.clock(), skew, pending))
+        except CognitoBackupError as exc:
+            for hint in hints:
+                observed.outcomes[id(hint)] = HintOutcome("failed", f"rescan job not stored: {exc.message}")
+
+
+@dataclass
+class RescanProgress:
+    pages: int = 0  # ListUsers pages this call spent (at most CaptureOptions.rescan_pages)
+    records: int = 0
+    finished: int = 0  # jobs completed (or retired by a completed one)
+    pending: list[RescanJob] = field(default_factory=list)  # jobs left for the next call
+    error: str | None = None  # why the call stopped early (the jobs stay; the next call retries)
+
+
+def continue_rescans(
+    capturer: Capturer,
+    journal: Journal,
+    pools: Iterable[str],
+    writer_info: dict[str, Any] | None = None,
+) -> RescanProgress:
+    """Spend at most `rescan_pages` ListUsers pages on the pools' pending rescan jobs, oldest first.
+
+    Each job's records are durable in the journal before its new page token is saved, so a crash
+    between the two lists those pages again (duplicate observations), never skips one.
+    """
+    jobs = RescanJobs(journal.store)
+    progress = RescanProgress()
+    budget = max(1, capturer.options.rescan_pages)
+    for pool in sorted(pools):
+        try:
+            pending = jobs.pending(pool)
+        except CognitoBackupError as exc:
+            progress.error = progress.error or exc.message
+            continue
+        retired: set[str] = set()
+        for key, job in pending:
+            if key in retired:
+                continue
+            if progress.pages >= budget:
+                progress.pending.append(job)
+                continue
+            records: list[Record] = []
+            try:
+                while progress.pages < budget:
+                    requested = capturer.clock()
+                    try:
+                        page, token = capturer.rescan_page(job)
+                    except CognitoBackupError as exc:
+                        # A page token that no longer works (expired): list again from the start.
+                        if job.token is None or aws_code(exc) != "InvalidParameterException":
+                            raise
+                        job = job.restarted()
+                        continue
+                    progress.pages += 1
+                    records.extend(page)
+                    job = job.advanced(token, requested)
+                    if token is None:
+                        break
+                if records:
+                    journal.append(pool, records, writer=writer_info or {"source": "capture"})
+                    progress.records += len(records)
+                if job.token is None:
+                    done = [key, *superseded(job, [(k, j) for k, j in pending if k != key and k not in retired])]
+                    for gone in done:
+                        jobs.finish(gone)
+                    retired.update(done)
+                    progress.finished += len(done)
+                else:
+                    jobs.save(key, job)
+                    progress.pending.append(job)
+            except CognitoBackupError as exc:
+                log.warning("rescan of pool %s paused (%s); it continues on the next call", pool, exc.message)
+                progress.error = progress.error or exc.message
+                progress.pending.append(job)
+    return progress
 
 
 # ---- the SQS consumer ----------------------------------------------------------------------------
@@ -493,11 +620,22 @@ class CaptureSummary:
     max_lag_seconds: float | None = None
     failures: dict[str, str] = field(default_factory=dict)
     caught_up_to: str | None = None  # the last caught-up marker written (docs/capture.md)
+    rescan_pages: int = 0  # ListUsers pages spent on rescan jobs
+    rescans_finished: int = 0
+    rescans_pending: int = 0  # after the last call
     # A storage failure the run met: the command ends with its exit code once the run is over (the
     # messages it concerns stay in the queue), never 0.
     store_error: CognitoBackupError | None = None
 
+    def add_rescan(self, progress: RescanProgress | None) -> None:
+        if progress is None:
+            return
+        self.rescan_pages += progress.pages
+        self.rescans_finished += progress.finished
+        self.rescans_pending = len(progress.pending)
+
     def add(self, batch: BatchResult, deleted: int, messages: Sequence[Message]) -> None:
+        self.add_rescan(batch.rescan)
         self.batches += 1
         self.store_error = self.store_error or batch.store_error
         self.messages += batch.messages
@@ -534,6 +672,9 @@ class CaptureSummary:
             "max_lag_seconds": self.max_lag_seconds,
             "failures": self.failures,
             "caught_up_to": self.caught_up_to,
+            "rescan_pages": self.rescan_pages,
+            "rescans_finished": self.rescans_finished,
+            "rescans_pending": self.rescans_pending,
         }
 
 
@@ -547,6 +688,13 @@ def caught_up_time(poll_started: dt.datetime, pending: Iterable[dt.datetime]) ->
     return earliest - dt.timedelta(microseconds=1)
 
 
+@dataclass
+class _InFlight:
+    messages: list[Message]
+    poll_started: dt.datetime
+    drained: bool  # the poll that received it found the queue drained: its end may move the marker
+
+
 def run_capture(
     queue: SqsQueue,
     capturer: Capturer,
@@ -558,6 +706,7 @@ def run_capture(
     wait_seconds: int = 20,
     on_batch: Callable[[BatchResult, CaptureSummary], None] | None = None,
     pools: Iterable[str] = (),
+    pipeline: int = 4,
 ) -> CaptureSummary:
     """Drain the queue (or follow it until `stop` is set), one journal segment per batch and pool.
 
@@ -565,56 +714,89 @@ def run_capture(
     a batch in hand is always finished: a signal never loses a message (at worst one comes back).
     Each poll that drains the queue writes the caught-up marker of `pools` and of every pool it
     journaled, even when nothing changed (see `caught_up_time`).
+
+    Up to `pipeline` batches are captured at once: the next batch is received while earlier ones wait
+    for their re-reads. One at a time, a batch's fixed cost (a round trip, the journal write, the
+    deletes) and its reads paced at the quota add up, and near the quota (100 changes/s against
+    UserRead's 120/s) batches grow until the delay is seconds; overlapped, the pacer stays busy.
     """
     stop = stop or threading.Event()
     summary = CaptureSummary()
     seen: set[str] = set()
     marked = set(pools)
-    pending: dict[str, dt.datetime] = {}  # message id -> sent time, for messages not captured yet
-    while not stop.is_set():
-        poll_started = capturer.clock()
-        batch: list[Message] = []
-        # The first receive long-polls when following; the rest fill the batch without waiting.
-        wait = wait_seconds if follow else 1
-        ids: set[str] = set()
-        while len(batch) < batch_size:
-            got = [m for m in queue.receive(batch_size - len(batch), wait) if m.id not in ids]
-            if not got:
-                break  # empty, or only messages already in hand (a queue without visibility timeout)
-            batch.extend(got)
-            ids.update(m.id for m in got)
-            wait = 0
-        drained = len(batch) < batch_size
-        if not batch:
-            _mark_caught_up(journal, marked, caught_up_time(poll_started, pending.values()), summary)
-            if follow:
-                continue
-            break
-        result = capture_batch(capturer, journal, batch)
+    # message id -> sent time, for messages not captured yet (in flight, failed or deferred): the
+    # caught-up marker never passes one of them.
+    pending: dict[str, dt.datetime] = {}
+    running: dict[Future[BatchResult], _InFlight] = {}
+
+    def finish(fut: Future[BatchResult]) -> None:
+        flight = running.pop(fut)
+        result = fut.result()
         deleted = queue.delete(result.done)
-        summary.add(result, deleted, batch)
-        for msg in result.done:
-            pending.pop(msg.id, None)
-        sent_of = {m.id: m.sent_at or poll_started for m in batch}
+        summary.add(result, deleted, flight.messages)
         # Unparseable messages go to the dead-letter queue (and its alarm), not back to us: they do not
         # hold the marker. Failed and deferred ones come back and are captured later.
-        for mid in set(result.failed) | set(result.deferred):
-            pending.setdefault(mid, sent_of[mid])
-        marked.update(pool for pool in capturer.last_pools)
-        if drained:
-            _mark_caught_up(journal, marked, caught_up_time(poll_started, pending.values()), summary)
+        for mid in [m.id for m in result.done] + list(result.poison):
+            pending.pop(mid, None)
+        marked.update(result.pools)
+        if flight.drained:
+            _mark_caught_up(journal, marked, caught_up_time(flight.poll_started, pending.values()), summary)
         for mid, why in result.poison.items():
             log.error("message %s is not a supported event (%s): left in the queue for the DLQ", mid, why)
         for mid, why in result.failed.items():
             log.error("message %s not captured: %s (it stays in the queue and is retried)", mid, why)
         if on_batch is not None:
             on_batch(result, summary)
-        if not follow and all(m.id in seen for m in batch):
-            # Only messages this run already failed on came back (a queue with no visibility timeout):
-            # draining is over; they stay in the queue.
-            break
-        if not follow:  # only a drain needs it; a follower runs for days (100 ids/s would grow without end)
-            seen.update(m.id for m in batch)
+
+    def finish_some(all_of_them: bool) -> None:
+        if not running:
+            return
+        done, _ = wait(list(running), return_when=ALL_COMPLETED if all_of_them else FIRST_COMPLETED)
+        for fut in sorted(done, key=lambda f: running[f].poll_started):
+            finish(fut)
+
+    executor = ThreadPoolExecutor(max_workers=max(1, pipeline), thread_name_prefix="cognito-capture-batch")
+    try:
+        while not stop.is_set():
+            while len(running) >= max(1, pipeline):
+                finish_some(all_of_them=False)
+            poll_started = capturer.clock()
+            batch: list[Message] = []
+            # The first receive long-polls when following and idle; the rest fill the batch without waiting.
+            wait_for = (wait_seconds if follow else 1) if not running else 0
+            # Messages in hand (this batch, or one still being captured) are not taken twice: a queue
+            # whose visibility timeout ran out shows them again.
+            ids = {m.id for flight in running.values() for m in flight.messages}
+            while len(batch) < batch_size:
+                got = [m for m in queue.receive(batch_size - len(batch), wait_for) if m.id not in ids]
+                if not got:
+                    break  # empty, or only messages already in hand (a queue without visibility timeout)
+                batch.extend(got)
+                ids.update(m.id for m in got)
+                wait_for = 0
+            if not batch:
+                if running:  # their failures may come back; a drain ends only once they are settled
+                    finish_some(all_of_them=False)
+                    continue
+                # A quiet poll still moves pending rescans on (capture_batch does it for a busy one).
+                summary.add_rescan(continue_rescans(capturer, journal, capturer.home_pools() | marked))
+                _mark_caught_up(journal, marked, caught_up_time(poll_started, pending.values()), summary)
+                if follow:
+                    continue
+                break
+            for msg in batch:
+                pending.setdefault(msg.id, msg.sent_at or poll_started)
+            fut = executor.submit(capture_batch, capturer, journal, batch)
+            running[fut] = _InFlight(batch, poll_started, drained=len(batch) < batch_size)
+            if not follow and all(m.id in seen for m in batch):
+                # Only messages this run already failed on came back (a queue with no visibility timeout):
+                # draining is over; they stay in the queue.
+                break
+            if not follow:  # only a drain needs it; a follower runs for days (100 ids/s would grow without end)
+                seen.update(m.id for m in batch)
+        finish_some(all_of_them=True)  # a batch in hand is always finished
+    finally:
+        executor.shutdown(wait=True)
     return summary
 
 
@@ -632,17 +814,26 @@ def mark_if_drained(
     if not queue.drained():
         return None
     until = checked - SQS_COUNTS_SETTLE
+    claimed = until
     for pool in sorted(pools):
-        journal.mark_caught_up(pool, until, writer=writer or {"source": "capture"})
-    return format_time(until)
+        pool_until = capped_by_rescans(journal, pool, until)
+        journal.mark_caught_up(pool, pool_until, writer=writer or {"source": "capture"})
+        claimed = min(claimed, pool_until)
+    return format_time(claimed)
+
+
+def capped_by_rescans(journal: Journal, pool: str, until: dt.datetime) -> dt.datetime:
+    """The caught-up time a marker may claim: before the event of any rescan job still pending."""
+    return marker_cap(until, (job for _, job in RescanJobs(journal.store).pending(pool)))
 
 
 def _mark_caught_up(journal: Journal, pools: Iterable[str], until: dt.datetime, summary: CaptureSummary) -> None:
     for pool in sorted(pools):
         try:
-            journal.mark_caught_up(pool, until, writer={"source": "capture"})
+            pool_until = capped_by_rescans(journal, pool, until)
+            journal.mark_caught_up(pool, pool_until, writer={"source": "capture"})
         except Exception as exc:  # a missing marker only understates coverage: never fail the capture for it
             reason = exc.message if isinstance(exc, CognitoBackupError) else type(exc).__name__
             log.warning("caught-up marker of pool %s not written (%s)", pool, reason)
             continue
-        summary.caught_up_to = format_time(until)
+        summary.caught_up_to = format_time(pool_until)

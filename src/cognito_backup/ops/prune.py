@@ -15,8 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cognito_backup.core.retention import Decision, Policy, SnapshotTime, apply_policy
+from cognito_backup.core.retention import (
+    Decision,
+    Policy,
+    SnapshotTime,
+    apply_policy,
+    expired_segments,
+    journal_horizon,
+)
 from cognito_backup.errors import RepositoryDamaged
+from cognito_backup.repo.journal import Journal
+from cognito_backup.repo.journal_merge import merge_pool
 from cognito_backup.repo.layout import (
     CHECKPOINTS_PREFIX,
     LOCKS_PREFIX,
@@ -32,6 +41,7 @@ from cognito_backup.repo.locks import (
     blockers,
     list_locks,
 )
+from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository, SnapshotScan, parse_time
 
 DEFAULT_GRACE_SECONDS = 3600.0
@@ -50,6 +60,12 @@ class PruneResult:
     sweep_skipped_for: list[str] = field(default_factory=list)
     # The sweep stopped early: this process stalled so long that its lock may have been judged stale.
     sweep_interrupted: bool = False
+    # Journal retention: segments observed entirely before the pool's oldest kept snapshot started.
+    journal_segments_removed: int = 0
+    journal_bytes_removed: int = 0
+    journal_kept_from: dict[str, str] = field(default_factory=dict)  # pool -> journal kept from this time
+    journal_segments_merged: int = 0  # small segments rewritten into larger ones by this run
+    journal_merged_inputs_removed: int = 0  # inputs of earlier merges, deleted after their grace period
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -63,6 +79,11 @@ class PruneResult:
             "removed_stale_locks_and_checkpoints": self.removed_stale,
             "sweep_skipped_for": self.sweep_skipped_for,
             "sweep_interrupted": self.sweep_interrupted,
+            "journal_segments_removed": self.journal_segments_removed,
+            "journal_bytes_removed": self.journal_bytes_removed,
+            "journal_kept_from": self.journal_kept_from,
+            "journal_segments_merged": self.journal_segments_merged,
+            "journal_merged_inputs_removed": self.journal_merged_inputs_removed,
         }
 
 
@@ -123,6 +144,7 @@ def _prune(
             if snap.id in remove:
                 repo.delete_snapshot(snap)
         result.removed_stale = _remove_stale_state(repo, current, own=lock_key(lock.id) if lock else None)
+    _journal_retention(repo, pools, kept, dry_run, result)
     if blocking:
         result.sweep_skipped_for = sorted(f"{held.purpose} {held.id}" for held in blocking)
         return result
@@ -141,6 +163,27 @@ def _prune(
         if not dry_run:
             repo.store.delete(info.key)
     return result
+
+
+def _journal_retention(
+    repo: Repository, pools: list[str], kept: list[Manifest], dry_run: bool, result: PruneResult
+) -> None:
+    """Remove the journal segments of `pools` that no kept snapshot needs (core/retention.py), then
+    merge the small segments left (repo/journal_merge.py). Pools without a kept snapshot, and journals
+    of pools with no snapshot at all, are left alone."""
+    journal = Journal(repo.store, clock=repo.clock)
+    for pool in pools:
+        horizon = journal_horizon([s.started_at for s in kept if s.user_pool_id == pool])
+        if horizon is None:
+            continue
+        result.journal_kept_from[pool] = horizon
+        for ref in expired_segments(journal.list_segments(pool), horizon):
+            result.journal_segments_removed += 1
+            if not dry_run:
+                result.journal_bytes_removed += journal.remove_segment(ref)
+        merged = merge_pool(journal, pool, dry_run=dry_run)
+        result.journal_segments_merged += merged.inputs_merged
+        result.journal_merged_inputs_removed += merged.inputs_removed
 
 
 def refuse_if_damaged(scan: SnapshotScan) -> None:

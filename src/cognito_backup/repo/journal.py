@@ -84,6 +84,8 @@ _OBS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 
 
 CAUGHT_UP_NAME = "caught-up"
+RESCANS_NAME = "rescans"  # journal/<pool-id>/rescans/: pending rescan jobs (repo/rescan_jobs.py)
+MERGES_NAME = "merges"  # journal/<pool-id>/merges/: merges whose inputs are not deleted yet (repo/journal_merge.py)
 CAUGHT_UP_KIND = "journal-caught-up"
 
 
@@ -104,6 +106,11 @@ def _compact(stamp: str) -> str:
 def _expand(compact: str) -> str:
     d, t = compact.split("T")
     return f"{d[:4]}-{d[4:6]}-{d[6:8]}T{t[:2]}:{t[2:4]}:{t[4:]}"
+
+
+def journal_object_key(sha256: str) -> str:
+    """A segment's data object, relative to `journal/`."""
+    return f"{OBJECTS_PREFIX}{sha256[:2]}/{sha256}.jsonl.zst"
 
 
 def pool_prefix(pool_id: str) -> str:
@@ -372,6 +379,18 @@ class Journal:
             raise RepositoryDamaged(f"journal segment {ref.key} disappeared while reading") from None
         return Segment.from_json(ref, data)
 
+    def remove_segment(self, ref: SegmentRef, keep_objects: frozenset[str] = frozenset()) -> int:
+        """Delete a segment (retention, merged inputs): its manifest first, so that no listing shows it
+        once its data is going, then its data object unless `keep_objects` names it (a merge output with
+        the same data). Returns the bytes of data removed. Two segments share a data object only when
+        their records are identical, hence their time ranges too: retention removes both or neither."""
+        seg = self.load_segment(ref)
+        self.store.delete(ref.key)
+        if seg.object.sha256 in keep_objects:
+            return 0
+        self._data.delete(journal_object_key(seg.object.sha256))
+        return seg.object.size
+
     def segment_records(self, seg: Segment) -> list[dict[str, Any]]:
         """All records of a segment, verified (hash, size, count) before any is returned."""
         return list(iter_object(self._data, seg.object, where=f" of journal segment {seg.ref.key}"))
@@ -400,7 +419,7 @@ class Journal:
         )
         heap: list[tuple[tuple[str, str, int], int, dict[str, Any]]] = []
         tie = 0
-        seen: set[tuple[str, str, int]] = set()
+        previous: tuple[str, str, int] | None = None
         i = 0
         while i < len(refs) or heap:
             # Load every segment that can hold records before the heap's smallest one.
@@ -418,10 +437,13 @@ class Journal:
             if not heap:
                 continue
             order, _, rec = heapq.heappop(heap)
-            # The same observation written twice (a retried batch) is one record.
-            if order in seen:
+            # The same observation written twice (a retried batch, a merged segment next to its inputs)
+            # is one record. Twins come out adjacent: a record is popped only once every segment that
+            # starts at or before its observed_at is loaded, and its twin's segment is one of them.
+            # So one remembered key suffices, not a set that grows with the journal.
+            if order == previous:
                 continue
-            seen.add(order)
+            previous = order
             yield rec
 
     # ---- the caught-up marker ---------------------------------------------------------------------
@@ -483,6 +505,8 @@ def journal_check(store: Store, read_data: bool = False) -> list[str]:
             continue
         ref = SegmentRef.from_key(info.key)
         parts = info.key[len(JOURNAL_PREFIX) :].split("/")
+        if ref is None and len(parts) == 3 and parts[1] in (RESCANS_NAME, MERGES_NAME):
+            continue  # a pending rescan job or merge record: read and checked by capture / the merge
         if ref is None and len(parts) == 2 and parts[1] == CAUGHT_UP_NAME:
             try:
                 parse_caught_up(info.key, parts[0], store.get_bytes(info.key))
@@ -497,7 +521,7 @@ def journal_check(store: Store, read_data: bool = False) -> list[str]:
         except RepositoryDamaged as exc:
             problems.append(str(exc.message))
             continue
-        obj_key = f"{OBJECTS_PREFIX}{seg.object.sha256[:2]}/{seg.object.sha256}.jsonl.zst"
+        obj_key = journal_object_key(seg.object.sha256)
         if obj_key not in sizes:
             problems.append(f"journal segment {ref.key}: its data object {seg.object.sha256[:12]} is missing")
             continue

@@ -81,7 +81,7 @@ def _caught_up_check() -> dict[str, Any]:
     import os
 
     from cognito_backup.aws.session import AwsContext
-    from cognito_backup.ops.capture import SqsQueue, mark_if_drained
+    from cognito_backup.ops.capture import SqsQueue, continue_rescans, mark_if_drained
 
     capturer, journal, _ = _components()
     url = os.environ.get(QUEUE_VAR, "")
@@ -89,6 +89,12 @@ def _caught_up_check() -> dict[str, Any]:
     if not url or not pools:
         log.error("caught-up check needs %s and COGNITO_BACKUP_USER_POOL_ID", QUEUE_VAR)
         return {"caught_up_to": None}
+    # Pending rescans move on even while no event invokes the function (core/rescan.py).
+    progress = continue_rescans(capturer, journal, pools, writer_info={"source": "lambda"})
+    if progress.pages:
+        log.info(
+            "rescan: %d pages, %d jobs finished, %d pending", progress.pages, progress.finished, len(progress.pending)
+        )
     until = mark_if_drained(SqsQueue(AwsContext().client("sqs"), url), journal, pools, writer={"source": "lambda"})
     log.info("caught-up check: %s", f"marker {until}" if until else "queue not drained, marker unchanged")
     return {"caught_up_to": until}

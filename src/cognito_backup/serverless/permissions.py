@@ -111,12 +111,13 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         # the repository: content-addressed objects are checked (HeadObject) before they are written;
         # replicate lists the journal and keeps its cursor; backup drops its lock and temporary objects and
         # lists the location once to tell a new repository from a non-empty location that is not one
-        "s3:ListObjectsV2": frozenset({BACKUP, REPLICATE, RESTORE}),
-        "s3:GetObject": frozenset({BACKUP, REPLICATE, RESTORE}),
+        # capture lists, reads, saves and deletes its pending rescan jobs (repo/rescan_jobs.py)
+        "s3:ListObjectsV2": frozenset({BACKUP, CAPTURE, REPLICATE, RESTORE}),
+        "s3:GetObject": frozenset({BACKUP, CAPTURE, REPLICATE, RESTORE}),
         "s3:HeadObject": frozenset({BACKUP, CAPTURE, TRIGGER}),
         "s3:PutObject": _ALL,
         # restore: its resume state's small objects folded into one (ops/checkpoint.py compact)
-        "s3:DeleteObject": frozenset({BACKUP, RESTORE}),
+        "s3:DeleteObject": frozenset({BACKUP, CAPTURE, RESTORE}),
         # snapshot objects above boto3's 8 MB threshold (a users object can be ~50 MB)
         "s3:CreateMultipartUpload": frozenset({BACKUP}),
         "s3:UploadPart": frozenset({BACKUP}),
