@@ -57,6 +57,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from listing_double import page  # bench/ is on the path: this file runs as a script
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
@@ -271,7 +273,8 @@ class Standin:
     # ---- set-up without the API -------------------------------------------------------------------
     def prefill(self, name: str, users: int, groups: int, memberships: int, differ_every: int = 0) -> str:
         """A pool of `users` generated users, `groups` groups and `memberships` memberships: membership j
-        puts user j % users into group (j + j // users) % groups, so no user joins a group twice."""
+        puts user j % users into group (j % users + j // users) % groups, so no user joins a group twice
+        (up to users x groups memberships)."""
         pool_id = self.create_pool({"PoolName": name, "Schema": [{"Name": "tier", "AttributeDataType": "String"}]})
         pool = self.pools[pool_id]
         pool.differ_every = differ_every
@@ -280,7 +283,7 @@ class Standin:
             self.create_group(pool, {"GroupName": f"group-{g:03d}", "Description": f"group {g}", "Precedence": g})
         names = list(pool.groups)
         for j in range(memberships if users and groups else 0):
-            pool.groups[names[(j + j // users) % groups]].add(j % users)
+            pool.groups[names[(j % users + j // users) % groups]].add(j % users)
         return pool_id
 
     def create_pool(self, params: dict[str, Any]) -> str:
@@ -365,12 +368,7 @@ class Standin:
             {"Id": p.id, "Name": p.description["Name"], "CreationDate": p.description["CreationDate"]}
             for p in self.pools.values()
         ]
-        start = untoken(params["NextToken"], 1)[0] if params.get("NextToken") else 0
-        limit = int(params.get("MaxResults") or 60)
-        answer: dict[str, Any] = {"UserPools": pools[start : start + limit]}
-        if start + limit < len(pools):
-            answer["NextToken"] = token(start + limit)
-        return answer
+        return page(pools, params, "NextToken", "UserPools")
 
     def op_AddCustomAttributes(self, params: dict[str, Any]) -> dict[str, Any]:
         pool = self._pool(params)
@@ -626,11 +624,7 @@ class Standin:
         pool = self._pool(params)
         limit = _page_limit(params)
         groups = [g.record for g in pool.groups.values()]
-        start = untoken(params["NextToken"], 1)[0] if params.get("NextToken") else 0
-        answer: dict[str, Any] = {"Groups": groups[start : start + limit]}
-        if start + limit < len(groups):
-            answer["NextToken"] = token(start + limit)
-        return answer
+        return page(groups, {**params, "Limit": limit}, "NextToken", "Groups")
 
     def op_ListUsersInGroup(self, params: dict[str, Any]) -> dict[str, Any]:
         pool = self._pool(params)
@@ -653,11 +647,7 @@ class Standin:
         index = pool.find(params["Username"])
         limit = _page_limit(params)
         groups = [g.record for g in pool.groups.values() if index in g.members]
-        start = untoken(params["NextToken"], 1)[0] if params.get("NextToken") else 0
-        answer: dict[str, Any] = {"Groups": groups[start : start + limit]}
-        if start + limit < len(groups):
-            answer["NextToken"] = token(start + limit)
-        return answer
+        return page(groups, {**params, "Limit": limit}, "NextToken", "Groups")
 
     def op_AdminAddUserToGroup(self, params: dict[str, Any]) -> dict[str, Any]:
         pool = self._pool(params)
