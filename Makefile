@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit cognito-local bench bench-backup bench-restore bench-capture bench-throttle lambda-package clean
+.PHONY: demo test lint typecheck unit cognito-local bench bench-backup bench-restore bench-capture bench-throttle bench-scale lambda-package clean
 
 # Debian's python3 lacks the venv module until python3-venv is installed: install it when we can (root
 # with apt-get), otherwise say exactly what is missing.
@@ -81,6 +81,12 @@ bench-capture: $(STAMP_DEV)
 # at random (bench/quota_double.py in front of the emulator): nothing missing, attempts per success.
 bench-throttle: $(STAMP_DEV)
 	$(BIN)/python bench/bench_throttle.py --users 1000
+
+# Every command at 100,000 and 1,000,000 users (and as many memberships) against bench/standin.py, a
+# stand-in Cognito endpoint in its own process: peak RSS, CPU seconds and wall time of each command as its
+# own process. Quick mode: $(BIN)/python bench/bench_scale.py --sizes 2000,20000
+bench-scale: $(STAMP_DEV)
+	$(BIN)/python bench/bench_scale.py --sizes 100000,1000000
 
 lambda-package: $(STAMP_DEV)
 	$(BIN)/python deploy/build_lambda.py --out dist/lambda.zip

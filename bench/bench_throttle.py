@@ -13,6 +13,8 @@ holds every user, disabled user, group and membership) and prints one JSON line 
     attempts_per_success   HTTP attempts / calls that went through          (goal <= 1.6)
     wall_over_bound        wall time / the least time the calls that went through need at the quota
                            left to us (max over categories and per-operation limits)   (goal <= 1.15)
+    busy_over_bound        the same for the bounding category from its first to its last success: how
+                           close to the quota it runs while it runs (the rest is set-up and read-back)
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ from quota_double import QuotaDouble  # noqa: E402
 
 def phase(name: str, double: QuotaDouble, wall: float, pacer: Pacer, **extra: Any) -> dict[str, Any]:
     bound = double.bound_seconds()
+    key = double.bounding_key()
+    busy = double.busy_seconds(key) if key else 0.0
     return {
         "phase": name,
         **extra,
@@ -54,6 +58,11 @@ def phase(name: str, double: QuotaDouble, wall: float, pacer: Pacer, **extra: An
         "wall_s": round(wall, 1),
         "bound_s": round(bound, 1),
         "wall_over_bound": round(wall / bound, 3) if bound else None,
+        # Where the rest of the wall time goes: the bounding category at work (first to last success)
+        # against its bound, and the time before and after it (set-up, reading back).
+        "bound_key": key,
+        "bound_key_busy_s": round(busy, 1),
+        "busy_over_bound": round(busy / bound, 3) if bound else None,
         "tool": pacer.summary(),
     }
 

@@ -120,13 +120,13 @@ class ListingDouble:
         if operation == "ListUsers":
             filt = params.get("Filter", "")
             source = self.by_prefix.get(filt.split('"')[1], []) if filt.startswith("sub ^=") else self.users
-            return _page(source, params, "PaginationToken", "Users")
+            return page(source, params, "PaginationToken", "Users")
         if operation == "ListGroups":
             groups = [{"GroupName": name, "UserPoolId": self.pool_id} for name in self.groups]
-            return _page(groups, params, "NextToken", "Groups")
+            return page(groups, params, "NextToken", "Groups")
         if operation == "ListUsersInGroup":
             members = [{"Username": name} for name in self.groups[params["GroupName"]]]
-            return _page(members, params, "NextToken", "Users")
+            return page(members, params, "NextToken", "Users")
         empty: dict[str, dict[str, Any]] = {
             "GetUserPoolMfaConfig": {"MfaConfiguration": "OFF"},
             "ListUserPoolClients": {"UserPoolClients": []},
@@ -138,7 +138,8 @@ class ListingDouble:
         return empty[operation]
 
 
-def _page(items: list[dict[str, Any]], params: dict[str, Any], token_key: str, items_key: str) -> dict[str, Any]:
+def page(items: list[dict[str, Any]], params: dict[str, Any], token_key: str, items_key: str) -> dict[str, Any]:
+    """One page of a prepared list: Limit (or MaxResults) items from the offset the token holds."""
     limit = int(params.get("Limit") or params.get("MaxResults") or 60)
     start = int(params.get(token_key) or 0)
     answer: dict[str, Any] = {items_key: items[start : start + limit]}

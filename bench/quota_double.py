@@ -49,6 +49,8 @@ class QuotaDouble:
     attempts: Counter[str] = field(default_factory=Counter)  # per category
     throttled: Counter[str] = field(default_factory=Counter)
     succeeded: Counter[str] = field(default_factory=Counter)  # per category, and per "operation@pool"
+    first_ok: dict[str, float] = field(default_factory=dict)  # clock of each key's first and last success
+    last_ok: dict[str, float] = field(default_factory=dict)
     _buckets: dict[str, _TokenBucket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random = field(init=False)
@@ -62,6 +64,8 @@ class QuotaDouble:
             self.attempts.clear()
             self.throttled.clear()
             self.succeeded.clear()
+            self.first_ok.clear()
+            self.last_ok.clear()
             self._buckets.clear()
 
     def available(self, key: str) -> float:
@@ -93,11 +97,14 @@ class QuotaDouble:
             keys.append(f"{operation}@{pool_id}")
         with self._lock:
             self.attempts[category] += 1
-            if self._rng.random() < self.random_throttle or not self._admit(keys, self.clock()):
+            now = self.clock()
+            if self._rng.random() < self.random_throttle or not self._admit(keys, now):
                 self.throttled[category] += 1
                 return False
             for key in keys:
                 self.succeeded[key] += 1
+                self.first_ok.setdefault(key, now)
+                self.last_ok[key] = now
             return True
 
     def wrap(self, app: WsgiApp) -> WsgiApp:
@@ -125,6 +132,14 @@ class QuotaDouble:
     def bound_seconds(self) -> float:
         """The least time the calls that went through need at the quota left to us."""
         return max((n / self.available(key) for key, n in self.succeeded.items()), default=0.0)
+
+    def bounding_key(self) -> str | None:
+        """The category (or 'operation@pool') whose calls need the most time at the quota left to us."""
+        return max(self.succeeded, key=lambda key: self.succeeded[key] / self.available(key), default=None)
+
+    def busy_seconds(self, key: str) -> float:
+        """From the key's first success to its last: how long it was being used."""
+        return self.last_ok.get(key, 0.0) - self.first_ok.get(key, 0.0)
 
     def attempts_per_success(self) -> float:
         ok = sum(n for key, n in self.succeeded.items() if "@" not in key)
