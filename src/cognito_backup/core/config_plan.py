@@ -37,6 +37,7 @@ from cognito_backup.core.pool_translate import (
     translate_mfa_config,
     translate_resource_server,
     translate_user_pool,
+    without_pool,
 )
 from cognito_backup.errors import PlanRefused, UsageError
 from cognito_backup.model import PoolConfig
@@ -292,18 +293,12 @@ def plan_resource_servers(ctx: _Context) -> None:
                     section="resource-servers",
                     call="UpdateResourceServer",
                     target=ident,
-                    request=conform_update("UpdateResourceServer", want),
+                    request=without_pool("UpdateResourceServer", want),
                     changes=tuple(changes),
                 )
             )
     for ident in sorted(set(have) - {str(r.get("Identifier")) for r in ctx.desired.resource_servers}):
         ctx.notice("resource-servers", ident, "only in the pool: left as it is", blocks=False)
-
-
-def conform_update(operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
-    out = conform(operation, request)
-    out.pop("UserPoolId", None)
-    return out
 
 
 def plan_identity_providers(ctx: _Context) -> None:
@@ -334,8 +329,8 @@ def plan_identity_providers(ctx: _Context) -> None:
                 f"{idp.get('ProviderType')} in the snapshot: a provider's type cannot change",
             )
             continue
-        update = conform_update("UpdateIdentityProvider", want)
-        now = conform_update("UpdateIdentityProvider", translate_identity_provider(current, ctx.same) or {})
+        update = without_pool("UpdateIdentityProvider", want)
+        now = without_pool("UpdateIdentityProvider", translate_identity_provider(current, ctx.same) or {})
         changes = setting_changes("identity-providers", update, now, name)
         if changes:
             ctx.add(
@@ -394,8 +389,8 @@ def plan_clients(ctx: _Context) -> None:
                 )
             )
             continue
-        update = conform_update("UpdateUserPoolClient", want.kwargs)
-        now = conform_update("UpdateUserPoolClient", translate_client(current, ctx.same).kwargs)
+        update = without_pool("UpdateUserPoolClient", want.kwargs)
+        now = without_pool("UpdateUserPoolClient", translate_client(current, ctx.same).kwargs)
         update["ClientId"] = now["ClientId"] = str(current.get("ClientId"))
         changes = setting_changes("clients", update, now, name)
         if bool(client.get("ClientSecret")) != bool(current.get("ClientSecret")) or (
@@ -452,8 +447,8 @@ def plan_domain(ctx: _Context) -> None:
             )
         )
         return
-    update = conform_update("UpdateUserPoolDomain", want)
-    now = conform_update("UpdateUserPoolDomain", translate_domain(ctx.actual.domain, ctx.same) or {})
+    update = without_pool("UpdateUserPoolDomain", want)
+    now = without_pool("UpdateUserPoolDomain", translate_domain(ctx.actual.domain, ctx.same) or {})
     changes = setting_changes("domain", update, now)
     if changes:
         ctx.add(
@@ -505,7 +500,7 @@ def _risk_request(risk: Mapping[str, Any] | None, mapper: ArnMapper) -> dict[str
             src["AccountTakeoverRiskConfiguration"].pop("NotifyConfiguration")
         else:
             notify["SourceArn"] = new
-    return conform_update("SetRiskConfiguration", {k: src.get(k) for k in RISK_KEYS})
+    return without_pool("SetRiskConfiguration", {k: src.get(k) for k in RISK_KEYS})
 
 
 def plan_risk(ctx: _Context) -> None:

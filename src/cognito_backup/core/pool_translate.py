@@ -750,14 +750,14 @@ def translate_pool_settings(config: PoolConfig, mapper: ArnMapper) -> list[tuple
     calls: list[tuple[str, dict[str, Any]]] = []
     session = config.session_configuration
     if session and session != DEFAULT_SESSION:
-        calls.append(("SetUserPoolSessionConfiguration", _without_pool("SetUserPoolSessionConfiguration", session)))
+        calls.append(("SetUserPoolSessionConfiguration", without_pool("SetUserPoolSessionConfiguration", session)))
     risk = translate_risk_configuration(config.risk_configuration, mapper, "threat protection")
     if risk:
         calls.append(("SetRiskConfiguration", risk))
     logs = [entry for entry in (_map_log_configuration(e, mapper) for e in config.log_delivery) if entry]
     if logs:
         calls.append(
-            ("SetLogDeliveryConfiguration", _without_pool("SetLogDeliveryConfiguration", {"LogConfigurations": logs}))
+            ("SetLogDeliveryConfiguration", without_pool("SetLogDeliveryConfiguration", {"LogConfigurations": logs}))
         )
     return calls
 
@@ -828,7 +828,8 @@ def _client_call(operation: str, old_id: str, kwargs: Mapping[str, Any], what: s
     return ClientCall(operation=operation, old_client_id=old_id, kwargs=out, what=what)
 
 
-def _without_pool(operation: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def without_pool(operation: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """`kwargs` as `operation` accepts them, without the UserPoolId the caller adds for its own pool."""
     out = conform(operation, kwargs)
     out.pop("UserPoolId", None)
     return out

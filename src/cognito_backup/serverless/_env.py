@@ -65,3 +65,19 @@ def log_json(logger: logging.Logger, event: str, **fields: Any) -> None:
     """One JSON log line per event, for CloudWatch Logs Insights. Callers pass counts, ids, stage names
     and positions only, never attribute values (personal data)."""
     logger.info(json.dumps({"event": event, **fields}, sort_keys=True, default=str))
+
+
+def log_failure(logger: logging.Logger, event: str, exc: BaseException, started: float) -> None:
+    """The one log line of a failed invocation. The library's messages never carry attribute values;
+    anything else (a bug, a botocore error) is logged by its type only."""
+    import time
+
+    from cognito_backup.errors import CognitoBackupError
+
+    log_json(
+        logger,
+        event,
+        error=type(exc).__name__,
+        message=str(exc) if isinstance(exc, CognitoBackupError) else None,
+        seconds=round(time.monotonic() - started, 3),
+    )

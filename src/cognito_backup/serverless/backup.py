@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from cognito_backup.serverless._env import log_json
+from cognito_backup.serverless._env import log_failure, log_json
 
 log = logging.getLogger("cognito_backup.backup")
 log.setLevel(logging.INFO)
@@ -122,16 +122,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             options=StepOptions(safety_seconds=SAFETY_SECONDS),
         )
     except Exception as exc:
-        from cognito_backup.errors import CognitoBackupError
-
-        # The library's messages never carry attribute values; anything else is logged by type only.
-        log_json(
-            log,
-            "backup_step_failed",
-            error=type(exc).__name__,
-            message=str(exc) if isinstance(exc, CognitoBackupError) else None,
-            seconds=round(time.monotonic() - started, 3),
-        )
+        log_failure(log, "backup_step_failed", exc, started)
         raise
     log_json(
         log,

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any
 
-from cognito_backup.serverless._env import log_json
+from cognito_backup.serverless._env import log_failure, log_json
 
 log = logging.getLogger("cognito_backup.replicate")
 log.setLevel(logging.INFO)
@@ -68,7 +68,7 @@ def standby_lag(result: Any) -> float | None:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    from cognito_backup.errors import CognitoBackupError, OperationsFailed
+    from cognito_backup.errors import OperationsFailed
     from cognito_backup.ops.replicate import replicate_once
 
     started = time.monotonic()
@@ -76,13 +76,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         repo, client, pacer, source, standby = _components()
         result = replicate_once(repo, client, pacer, source, standby)
     except Exception as exc:
-        log_json(
-            log,
-            "replicate_failed",
-            error=type(exc).__name__,
-            message=str(exc) if isinstance(exc, CognitoBackupError) else None,
-            seconds=round(time.monotonic() - started, 3),
-        )
+        log_failure(log, "replicate_failed", exc, started)
         raise
     lag = standby_lag(result)
     if lag is not None:

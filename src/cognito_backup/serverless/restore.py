@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cognito_backup.serverless._env import log_json
+from cognito_backup.serverless._env import log_failure, log_json
 
 log = logging.getLogger("cognito_backup.restore")
 log.setLevel(logging.INFO)
@@ -91,16 +91,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         margin = min(SAFETY_SECONDS, seconds_left() / 4)
         out = _step(request, execution, step, lambda: seconds_left() < margin)
     except Exception as exc:
-        from cognito_backup.errors import CognitoBackupError
-
-        # The library's messages never carry attribute values; anything else is logged by type only.
-        log_json(
-            log,
-            "restore_step_failed",
-            error=type(exc).__name__,
-            message=str(exc) if isinstance(exc, CognitoBackupError) else None,
-            seconds=round(time.monotonic() - started, 3),
-        )
+        log_failure(log, "restore_step_failed", exc, started)
         raise
     log_json(
         log,
