@@ -46,7 +46,7 @@ from cognito_backup.errors import (
     RepositoryNotFound,
     UsageError,
 )
-from cognito_backup.model import PoolConfig, PoolState
+from cognito_backup.model import PoolConfig, PoolState, User
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
 from cognito_backup.ops.pitr import Desired, select_desired
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, OpResult, default_workers, run_ops
@@ -258,6 +258,16 @@ def read_actual(client: Any, pacer: Pacer, pool_id: str) -> PoolState:
     return PoolReader(client, pacer, pool_id).read_state()
 
 
+def _earlier_users(state: CheckpointState, actual: PoolState, attrs: tuple[str, ...]) -> dict[str, User]:
+    """The target's users (by identity key) an earlier run of this restore meant to create: only those,
+    not the whole pool (flat memory)."""
+    facts = state.facts()
+    earlier = set(facts.intents) | set(facts.created)
+    if not earlier:
+        return {}
+    return {key: u for u in actual.users.values() if (key := identity_key(u, attrs)) in earlier}
+
+
 def reconcile(
     client: Any,
     pacer: Pacer,
@@ -292,9 +302,7 @@ def reconcile(
         actual = read_actual(client, pacer, target_pool_id)
     prog.stage("planning")
     attrs = username_attributes(desired.config)
-    resumed = passwords_to_set(
-        state.facts(), {identity_key(u, attrs): u for u in actual.users.values()}, opts.plan.password_mode
-    )
+    resumed = passwords_to_set(state.facts(), _earlier_users(state, actual, attrs), opts.plan.password_mode)
     plan_opts = replace(
         opts.plan, owned_users=frozenset(opts.plan.owned_users | set(resumed)), users_via=opts.users_via
     )
@@ -419,8 +427,8 @@ def _import_users(
     # first plan said about the users the import created (status, recovery) still holds.
     second = plan(desired, actual, replace(plan_opts, users_via="admin"))
     recreated = {op.user for op in second.ops if op.kind == "create_user"}
-    second.notes = [n for n in first.notes if n.name not in recreated] + second.notes
-    second.skipped = first.skipped + [n for n in second.skipped if n not in first.skipped]
+    second.notes = [n for n in first.notes if n.name not in recreated] + list(second.notes)
+    second.skipped = list(first.skipped) + [n for n in second.skipped if n not in first.skipped]
     return results, actual, second
 
 
