@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cognito_backup.core.diff import differences
+from cognito_backup.core.fold import fold
 from cognito_backup.core.plan import PlanOptions, plan
 from cognito_backup.model import Group, Membership, PoolConfig, User
 from cognito_backup.repo.repository import Repository
@@ -100,4 +101,29 @@ def test_diff_memory_is_flat_in_pool_size(tmp_path: Path) -> None:
 def test_plan_memory_is_flat_in_pool_size(tmp_path: Path) -> None:
     small = _measure(tmp_path, 2_000, _dry_run_plan)
     big = _measure(tmp_path, 20_000, _dry_run_plan)
+    assert big < small * 1.5, f"peak {small:,} B at 2,000 users, {big:,} B at 20,000"
+
+
+def _fold_then_plan(repo: Repository, desired: Any, actual: Any) -> object:
+    """`restore --at`: the snapshot with journal records folded over it, then planned."""
+    base = repo.load_state(desired)
+    records = [
+        {"type": "user_delete", "key": "user-00000001", "observed_at": "2026-01-01T00:00:01Z", "event_id": "e1"},
+        {
+            "type": "user_groups",
+            "key": "user-00000002",
+            "after": {"groups": ["g0", "g1"]},
+            "observed_at": "2026-01-01T00:00:02Z",
+            "event_id": "e2",
+        },
+        {"type": "group_delete", "key": "g9", "observed_at": "2026-01-01T00:00:03Z", "event_id": "e3"},
+    ]
+    state = fold(base, records)
+    assert "user-00000001" not in state.users and Membership("g1", "user-00000002") in state.memberships
+    return plan(state, repo.load_state(actual), PlanOptions(prune=True)).count_by_kind()
+
+
+def test_point_in_time_fold_memory_is_flat_in_pool_size(tmp_path: Path) -> None:
+    small = _measure(tmp_path, 2_000, _fold_then_plan)
+    big = _measure(tmp_path, 20_000, _fold_then_plan)
     assert big < small * 1.5, f"peak {small:,} B at 2,000 users, {big:,} B at 20,000"

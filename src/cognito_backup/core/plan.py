@@ -162,10 +162,18 @@ class OpList(Sequence[Op]):
 
     def __init__(self, ops: Iterable[Op] = ()) -> None:
         self._kinds: dict[str, SpillList[Op]] = {kind: SpillList() for kind in OP_CALLS}
+        self._planned: SpillList[Op] = SpillList()
         self.extend(ops)
 
     def append(self, op: Op) -> None:
         self._kinds[op.kind].append(op)
+        self._planned.append(op)
+
+    def in_plan_order(self) -> Sequence[Op]:
+        """The order the planner made them in: each op after those it depends on, and a user's ops
+        together (create, password, disable), so that a scheduler reading them as a stream keeps every
+        quota category busy at once (ops/scheduler.py)."""
+        return self._planned
 
     def extend(self, ops: Iterable[Op]) -> None:
         for op in ops:
@@ -236,6 +244,11 @@ class Plan:
     def count_by_kind(self) -> dict[str, int]:
         assert isinstance(self.ops, OpList)
         return self.ops.count_by_kind()
+
+    def run_order(self) -> Sequence[Op]:
+        """The operations in the order a scheduler streams them (see OpList.in_plan_order)."""
+        assert isinstance(self.ops, OpList)
+        return self.ops.in_plan_order()
 
     def to_json(self) -> dict[str, Any]:
         return {

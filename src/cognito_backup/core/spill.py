@@ -186,6 +186,14 @@ class UserTable(Mapping[str, V]):
             if self._db.execute("UPDATE t SET blob = ? WHERE k = ?", (blob, key)).rowcount == 0:
                 self._db.execute("INSERT INTO t(k, blob) VALUES (?, ?)", (key, blob))
 
+    def delete(self, key: str) -> None:
+        """Remove `key` if present."""
+        with self._lock:
+            if self._db is None:
+                self._mem.pop(key, None)
+            else:
+                self._db.execute("DELETE FROM t WHERE k = ?", (key,))
+
     def __getitem__(self, key: str) -> V:
         with self._lock:
             if self._db is None:
@@ -210,14 +218,17 @@ class UserTable(Mapping[str, V]):
     def _rows(self, column: str) -> Iterator[Any]:
         last = 0
         while True:
-            with self._lock:
+            with self._lock:  # never held across a yield: the reader may write to this table meanwhile
+                in_memory = self._db is None
                 if self._db is None:
-                    chunk: list[Any] = list(self._mem.keys() if column == "k" else self._mem.values())[last:]
-                    yield from chunk
-                    return
-                rows = self._db.execute(
-                    f"SELECT rowid, {column} FROM t WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, PAGE)
-                ).fetchall()
+                    chunk: list[Any] = list(self._mem.keys() if column == "k" else self._mem.values())
+                else:
+                    rows = self._db.execute(
+                        f"SELECT rowid, {column} FROM t WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, PAGE)
+                    ).fetchall()
+            if in_memory:
+                yield from chunk
+                return
             if not rows:
                 return
             for _, value in rows:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from cognito_backup.core.plan import (
     plan,
     username_attributes,
 )
+from cognito_backup.core.spill import SpillList, UserTable, open_db
 from cognito_backup.core.standby import STANDBY_TAG
 from cognito_backup.errors import (
     CognitoBackupError,
@@ -80,7 +83,7 @@ class RestoreSummary:
     user_pool_id: str | None
     dry_run: bool
     plan: Plan
-    results: list[OpResult] = field(default_factory=list)
+    results: Sequence[OpResult] = field(default_factory=list)  # on disk past a few thousand
     sub_map: list[tuple[str, str, str]] = field(default_factory=list)  # old_sub, new_sub, username
     client_id_map: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -106,29 +109,11 @@ class RestoreSummary:
     def detail(self) -> dict[str, dict[str, int]]:
         """Per kind (users, groups, memberships): created / updated / deleted / unchanged / skipped /
         failed, each entity counted once (a user created then disabled is one created user)."""
-        outcome: dict[tuple[str, str], str] = {}
-        rank = {"failed": 4, "created": 3, "deleted": 2, "updated": 1}
-        for r in self.results:
-            kind, name = r.op.entity
-            if kind == "schema":
-                continue
-            if not r.ok:
-                state = "failed"
-            elif r.op.kind in ("create_user", "create_group", "add_membership"):
-                state = "updated" if r.status == EXISTED else "created"
-            elif r.op.kind in ("delete_user", "delete_group", "remove_membership"):
-                state = "deleted"
-            else:
-                state = "updated"
-            key = (kind, name)
-            if rank[state] > rank.get(outcome.get(key, ""), 0):
-                outcome[key] = state
+        per_kind = _entity_outcomes(self.results)
         out: dict[str, dict[str, int]] = {}
         for plural, kind in (("users", "user"), ("groups", "group"), ("memberships", "membership")):
             counts = dict.fromkeys(("created", "updated", "deleted", "failed"), 0)
-            for (k, _), state in outcome.items():
-                if k == kind:
-                    counts[state] += 1
+            counts.update(per_kind.get(kind, {}))
             counts["unchanged"] = self.plan.unchanged.get(plural, 0)
             counts["skipped"] = sum(1 for n in self.plan.skipped if n.kind == kind)
             out[plural] = counts
@@ -176,6 +161,37 @@ class RestoreSummary:
             "seconds": round(self.seconds, 3),
             "calls": self.calls,
         }
+
+
+_RANKS = ("updated", "deleted", "created", "failed")  # an entity counts once, as its highest-ranked outcome
+
+
+def _entity_outcomes(results: Iterable[OpResult]) -> dict[str, dict[str, int]]:
+    """kind (user / group / membership) -> outcome -> entities. Grouped by sqlite on disk: a restore
+    of a million users has a million entities (flat memory)."""
+    db = open_db()
+    try:
+        db.execute("CREATE TABLE o(kind TEXT, name TEXT, rank INTEGER)")
+        rows = ((kind, name, _RANKS.index(_outcome(r))) for r in results for kind, name in (r.op.entity,))
+        db.executemany("INSERT INTO o VALUES (?, ?, ?)", ((k, n, rank) for k, n, rank in rows if k != "schema"))
+        out: dict[str, dict[str, int]] = {}
+        for kind, rank, count in db.execute(
+            "SELECT kind, r, count(*) FROM (SELECT kind, max(rank) AS r FROM o GROUP BY kind, name) GROUP BY kind, r"
+        ):
+            out.setdefault(kind, {})[_RANKS[rank]] = count
+        return out
+    finally:
+        db.close()
+
+
+def _outcome(r: OpResult) -> str:
+    if not r.ok:
+        return "failed"
+    if r.op.kind in ("create_user", "create_group", "add_membership"):
+        return "updated" if r.status == EXISTED else "created"
+    if r.op.kind in ("delete_user", "delete_group", "remove_membership"):
+        return "deleted"
+    return "updated"
 
 
 def outcome_error(summary: RestoreSummary, report: str | None = None) -> CognitoBackupError | None:
@@ -358,7 +374,7 @@ def reconcile(
     if checkpoint and creates:
         # Stored before the first create call: a run killed after it still knows whom it meant to create.
         checkpoint.record("intent", durable=True, at=intent_at, users=creates)
-    results: list[OpResult] = []
+    results: Sequence[OpResult] = []
     to_create = sorted({str(op.user) for op in the_plan.ops if op.kind == "create_user"})
     if opts.users_via == "import-job":
         results, actual, the_plan = _import_users(
@@ -374,9 +390,9 @@ def reconcile(
             prog.applied(done[0], total)
 
     prog.stage(f"applying {total} operations")
-    results += run_ops(the_plan.ops, execute, workers=workers, on_result=on_result)
-    summary.results = results
-    for r in results:
+    ran = run_ops(the_plan.run_order(), execute, workers=workers, on_result=on_result)
+    summary.results = SpillList(itertools.chain(results, ran)) if results else ran
+    for r in summary.results:
         if r.op.kind == "set_password" and r.ok and r.status != KEPT and (r.op.user or "") in resumed:
             key = r.op.user or ""
             summary.new_passwords.append({"user": key, "username": r.op.username or key, "reason": resumed[key]})
@@ -405,7 +421,7 @@ def _import_users(
     workers: Mapping[str, int],
     summary: RestoreSummary,
     prog: RestoreProgress,
-) -> tuple[list[OpResult], PoolState, Plan]:
+) -> tuple[Sequence[OpResult], PoolState, Plan]:
     """Schema and groups first, then the users to create through CSV import jobs, then a fresh plan for
     the rest (disabled state, memberships, users an import could not create) applied with admin calls."""
     from cognito_backup.aws.import_job import ImportRunner, import_users
@@ -434,10 +450,11 @@ def _import_users(
 
 def _sub_map(
     client: Any, pacer: Pacer, pool_id: str, desired: PoolState
-) -> tuple[list[tuple[str, str, str]], set[str]]:
-    """The sub map rows, and the identity keys the target holds now (to verify the restore)."""
+) -> tuple[list[tuple[str, str, str]], AbstractSet[str]]:
+    """The sub map rows, and the identity keys the target holds now (to verify the restore). The target's
+    users are read into a table that spills to disk (flat memory); the rows are one per user still."""
     attrs = username_attributes(desired.config)
-    now = {identity_key(u, attrs): u for u in PoolReader(client, pacer, pool_id).iter_users()}
+    now = UserTable((identity_key(u, attrs), u) for u in PoolReader(client, pacer, pool_id).iter_users())
     rows = []
     for user in desired.users.values():
         # Every snapshot user found in the target, also after --only: the file keeps one name per restore
@@ -445,7 +462,7 @@ def _sub_map(
         target = now.get(identity_key(user, attrs))
         if user.sub and target is not None and target.sub:
             rows.append((user.sub, target.sub, target.username))
-    return sorted(rows, key=lambda r: r[2]), set(now)
+    return sorted(rows, key=lambda r: r[2]), now.keys()
 
 
 # ---- the restore command ---------------------------------------------------------------------------
