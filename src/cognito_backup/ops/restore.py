@@ -31,6 +31,7 @@ from cognito_backup.core.csv_cells import spreadsheet_csv
 from cognito_backup.core.deletions import deleted_items
 from cognito_backup.core.ownership import FORCE_CHANGE_PASSWORD, REASON_UNSET, ours, passwords_to_set
 from cognito_backup.core.plan import (
+    PRUNE_KINDS,
     Op,
     Plan,
     PlanOptions,
@@ -331,7 +332,7 @@ def reconcile(
         return summary
     if (
         confirm is not None
-        and any(op.kind in ("delete_user", "delete_group", "remove_membership") for op in the_plan.ops)
+        and any(the_plan.count_by_kind().get(kind) for kind in PRUNE_KINDS)
         and not confirm(the_plan)
     ):
         raise UsageError("Restore cancelled: nothing was written.")
