@@ -241,14 +241,18 @@ class Plan:
         any is not a success (errors.NotRestorable)."""
         return [n for n in self.skipped if not n.by_choice]
 
+    def _op_list(self) -> OpList:
+        # `ops` is an OpList from __post_init__ on; a caller may have assigned a plain list since.
+        if not isinstance(self.ops, OpList):
+            self.ops = OpList(self.ops)
+        return self.ops
+
     def count_by_kind(self) -> dict[str, int]:
-        assert isinstance(self.ops, OpList)
-        return self.ops.count_by_kind()
+        return self._op_list().count_by_kind()
 
     def run_order(self) -> Sequence[Op]:
         """The operations in the order a scheduler streams them (see OpList.in_plan_order)."""
-        assert isinstance(self.ops, OpList)
-        return self.ops.in_plan_order()
+        return self._op_list().in_plan_order()
 
     def to_json(self) -> dict[str, Any]:
         return {

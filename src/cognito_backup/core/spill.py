@@ -22,14 +22,16 @@ T = TypeVar("T")
 V = TypeVar("V")
 
 MEMORY_ITEMS = 5_000  # items kept in memory before a collection moves to disk
-CACHE_KIB = 2_048  # sqlite page cache per database (its default); what a spilled collection costs in memory
+CACHE_KIB = 2_048  # sqlite page cache of a table looked up by key (sqlite's default)
+# An append-only list is written and read in order: a small cache does (a plan has ~17 of them).
+LIST_CACHE_KIB = 256
 PAGE = 1_000  # rows read per query when iterating
 
 
-def open_db() -> sqlite3.Connection:
+def open_db(cache_kib: int = CACHE_KIB) -> sqlite3.Connection:
     """A private, temporary on-disk sqlite database: deleted when closed (or garbage-collected)."""
     db = sqlite3.connect("", check_same_thread=False)
-    for pragma in (f"cache_size=-{CACHE_KIB}", "journal_mode=OFF", "synchronous=OFF", "temp_store=FILE"):
+    for pragma in (f"cache_size=-{cache_kib}", "journal_mode=OFF", "synchronous=OFF", "temp_store=FILE"):
         db.execute(f"PRAGMA {pragma}")
     return db
 
@@ -68,7 +70,7 @@ class SpillList(Sequence[T]):
             self.append(item)
 
     def _spill(self) -> None:
-        db = open_db()
+        db = open_db(LIST_CACHE_KIB)
         db.execute("CREATE TABLE items(i INTEGER PRIMARY KEY, blob BLOB)")
         db.executemany("INSERT INTO items(i, blob) VALUES (?, ?)", ((i, dump(x)) for i, x in enumerate(self._mem)))
         self._db, self._mem = db, []
