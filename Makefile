@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit cognito-local bench bench-backup bench-restore bench-capture bench-throttle bench-scale lambda-package clean
+.PHONY: demo test lint typecheck unit cognito-local bench bench-backup bench-restore bench-capture bench-throttle bench-scale bench-memory lambda-package clean
 
 # Debian's python3 lacks the venv module until python3-venv is installed: install it when we can (root
 # with apt-get), otherwise say exactly what is missing.
@@ -76,6 +76,10 @@ bench-restore: $(STAMP_DEV)
 
 bench-capture: $(STAMP_DEV)
 	$(BIN)/python bench/bench_capture.py --events 2000
+
+# Peak RSS of diff and a restore --dry-run plan at 100k and 1M users (two snapshots on disk; flat memory).
+bench-memory: $(STAMP_DEV)
+	$(BIN)/python bench/bench_memory.py --users 100000 1000000
 
 # Backup and restore while another application uses half of every quota and 30% of calls are throttled
 # at random (bench/quota_double.py in front of the emulator): nothing missing, attempts per success.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -294,15 +295,17 @@ class PoolConfig:
 
 @dataclass(slots=True)
 class PoolState:
-    """A whole pool in memory: the desired or actual state the restore planner compares.
+    """A whole pool: the desired or actual state the restore planner compares.
 
-    Users are keyed by username (the only identity that survives a restore; sub does not).
+    Users are keyed by username (the only identity that survives a restore; sub does not). Built with
+    `build()`, users and memberships move to disk past a few thousand (core/spill.py): read them as a
+    Mapping / Set, in a pass, and never copy them whole into a dict or set.
     """
 
     config: PoolConfig = field(default_factory=PoolConfig)
     groups: dict[str, Group] = field(default_factory=dict)
-    users: dict[str, User] = field(default_factory=dict)
-    memberships: set[Membership] = field(default_factory=set)
+    users: Mapping[str, User] = field(default_factory=dict)
+    memberships: AbstractSet[Membership] = field(default_factory=set)
 
     @classmethod
     def build(
@@ -312,9 +315,11 @@ class PoolState:
         users: Iterable[User],
         memberships: Iterable[Membership],
     ) -> PoolState:
+        from cognito_backup.core.spill import SpillSet, UserTable  # model stays importable without core
+
         return cls(
             config=config,
             groups={g.name: g for g in groups},
-            users={u.username: u for u in users},
-            memberships=set(memberships),
+            users=UserTable((u.username, u) for u in users),
+            memberships=SpillSet(memberships),
         )

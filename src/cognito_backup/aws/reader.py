@@ -440,12 +440,12 @@ class PoolReader:
         }
 
     def read_state(self) -> PoolState:
-        """The whole pool in memory (the restore planner's 'actual' side)."""
+        """The whole pool (the restore planner's 'actual' side): users and memberships are streamed into
+        the state, which spills them to disk past a few thousand (flat memory)."""
         config = self.read_config()
         groups = list(self.iter_groups())
-        users = list(self.iter_users())
-        memberships = list(self.iter_memberships(g.name for g in groups))
-        return PoolState.build(config, groups, users, memberships)
+        memberships = self.iter_memberships(g.name for g in groups)
+        return PoolState.build(config, groups, self.iter_users(), memberships)
 
 
 def branding_record(branding: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from cognito_backup.core.spill import UserTable
 from cognito_backup.model import Group, Membership, PoolConfig, PoolState, User
 
 
@@ -42,40 +43,51 @@ def _stamp(value: dt.datetime) -> str:
 
 
 class Folder:
-    """Incremental fold: `apply()` records in journal order, `state()` at any point."""
+    """Incremental fold: `apply()` records in journal order, `state()` at any point.
+
+    Users and each user's groups are kept in tables that move to disk past a few thousand users
+    (core/spill.py): a fold takes the same memory for any pool size (docs/design.md "Memory")."""
 
     def __init__(self, base: PoolState) -> None:
         self.config = PoolConfig.from_record(base.config.to_record())
         self.groups: dict[str, Group] = dict(base.groups)
-        self.users: dict[str, User] = dict(base.users)
-        self.member_of: dict[str, set[str]] = {}
+        self.users: UserTable[User] = UserTable((u.username, u) for u in base.users.values())
+        self.member_of: UserTable[frozenset[str]] = UserTable()
         for m in base.memberships:
-            self.member_of.setdefault(m.username, set()).add(m.group)
-        self._by_sub: dict[str, str] | None = None
+            self.member_of.put(m.username, self.member_of.get(m.username, frozenset()) | {m.group})
+        self._by_sub: UserTable[str] | None = None
         self.applied = 0
         self.position: tuple[str, str, int] | None = None
 
     # ---- sub index, built only when a record names a user by sub alone ---------------------------
-    def _sub_index(self) -> dict[str, str]:
+    def _sub_index(self) -> UserTable[str]:
         if self._by_sub is None:
-            self._by_sub = {u.sub: name for name, u in self.users.items() if u.sub}
+            self._by_sub = UserTable((u.sub, u.username) for u in self.users.values() if u.sub)
         return self._by_sub
 
     def _put_user(self, user: User) -> None:
         old = self.users.get(user.username)
         if old is not None and old.sub and user.sub and old.sub != user.sub:
-            self.member_of.pop(user.username, None)  # deleted and recreated: a new user has no groups
+            self.member_of.delete(user.username)  # deleted and recreated: a new user has no groups
             if self._by_sub is not None:
-                self._by_sub.pop(old.sub, None)
-        self.users[user.username] = user
+                self._by_sub.delete(old.sub)
+        self.users.put(user.username, user)
         if self._by_sub is not None and user.sub:
-            self._by_sub[user.sub] = user.username
+            self._by_sub.put(user.sub, user.username)
 
     def _drop_user(self, username: str) -> None:
-        old = self.users.pop(username, None)
-        self.member_of.pop(username, None)
+        old = self.users.get(username)
+        self.users.delete(username)
+        self.member_of.delete(username)
         if old is not None and old.sub and self._by_sub is not None:
-            self._by_sub.pop(old.sub, None)
+            self._by_sub.delete(old.sub)
+
+    def _drop_group_everywhere(self, group: str) -> None:
+        # Keys first (a page at a time), then rewrite: values are replaced in place, never in a scan.
+        for username in self.member_of:
+            groups = self.member_of.get(username)
+            if groups is not None and group in groups:
+                self.member_of.put(username, groups - {group})
 
     # ---- records --------------------------------------------------------------------------------
     def apply(self, rec: Mapping[str, Any]) -> None:
@@ -101,14 +113,11 @@ class Folder:
             if current is not None and sub and current.sub and current.sub != sub:
                 pass  # observed for an older incarnation of this username
             else:
-                self.member_of[str(key)] = {str(g) for g in after.get("groups", [])}
+                self.member_of.put(str(key), frozenset(str(g) for g in after.get("groups", [])))
         elif kind in ("membership_add", "membership_remove"):
             group_name, _, username = str(key).partition("\u0000")
-            groups = self.member_of.setdefault(username, set())
-            if kind == "membership_add":
-                groups.add(group_name)
-            else:
-                groups.discard(group_name)
+            groups = self.member_of.get(username, frozenset())
+            self.member_of.put(username, groups | {group_name} if kind == "membership_add" else groups - {group_name})
         elif kind == "group_upsert":
             new_group = Group.from_record(_after(rec))
             old_group = self.groups.get(new_group.name)
@@ -116,13 +125,11 @@ class Folder:
             if recreated and old_group is not None and old_group.created != new_group.created:
                 # Deleted and recreated between two observations (the delete may never be observed on
                 # its own): Cognito dropped the old group's memberships with it.
-                for groups in self.member_of.values():
-                    groups.discard(new_group.name)
+                self._drop_group_everywhere(new_group.name)
             self.groups[new_group.name] = new_group
         elif kind == "group_delete":
             self.groups.pop(str(key), None)
-            for groups in self.member_of.values():
-                groups.discard(str(key))
+            self._drop_group_everywhere(str(key))
         elif kind == "config_changed":
             self.config = PoolConfig.from_record(_after(rec))
         else:
@@ -131,18 +138,16 @@ class Folder:
         self.position = _order(rec)
 
     def state(self) -> PoolState:
-        memberships = {
+        """A copy (the fold may go on): users and memberships stream into tables of their own."""
+        memberships = (
             Membership(group=g, username=u)
-            for u, groups in self.member_of.items()
+            for u in self.member_of
             if u in self.users
-            for g in groups
+            for g in sorted(self.member_of.get(u, frozenset()))
             if g in self.groups
-        }
-        return PoolState(
-            config=PoolConfig.from_record(self.config.to_record()),
-            groups=dict(self.groups),
-            users=dict(self.users),
-            memberships=memberships,
+        )
+        return PoolState.build(
+            PoolConfig.from_record(self.config.to_record()), self.groups.values(), self.users.values(), memberships
         )
 
 

@@ -16,10 +16,14 @@ Rules the plan follows because real Cognito enforces them (moto does not):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections import Counter
 
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, overload
+
+from cognito_backup.core.sides import Sides
+from cognito_backup.core.spill import MappedView, SpillList
 from cognito_backup.errors import PlanRefused
 from cognito_backup.model import (
     READ_ONLY_ATTRIBUTES,
@@ -153,13 +157,121 @@ class Notice:
         return {"kind": self.kind, "name": self.name, "reason": self.reason}
 
 
+class OpList(Sequence[Op]):
+    """A plan's operations: one spilling list per kind, read in OP_ORDER (the order a plan runs in).
+
+    Appending keeps, within each kind, the order ops were planned in (the old stable sort by kind).
+    Configuration writes (core/config_plan.py ConfigOp: kinds of their own, a few per pool) come first,
+    in memory: a pool's settings are in place before its users are written."""
+
+    def __init__(self, ops: Iterable[Op] = ()) -> None:
+        self._config: list[Op] = []
+        self._kinds: dict[str, SpillList[Op]] = {kind: SpillList() for kind in OP_CALLS}
+        self._planned: SpillList[Op] = SpillList()
+        self.extend(ops)
+
+    def append(self, op: Op) -> None:
+        if op.kind not in self._kinds:
+            self._config.append(op)
+            return
+        self._kinds[op.kind].append(op)
+        self._planned.append(op)
+
+    def in_plan_order(self) -> Sequence[Op]:
+        """The order the planner made them in: each op after those it depends on, and a user's ops
+        together (create, password, disable), so that a scheduler reading them as a stream keeps every
+        quota category busy at once (ops/scheduler.py)."""
+        return _Chained(self._config, self._planned)
+
+    def extend(self, ops: Iterable[Op]) -> None:
+        for op in ops:
+            self.append(op)
+
+    def count_by_kind(self) -> dict[str, int]:
+        counts = dict(Counter(op.kind for op in self._config))
+        counts.update({kind: len(ops) for kind, ops in self._kinds.items() if ops})
+        return counts
+
+    def of_kind(self, kind: str) -> Sequence[Op]:
+        return self._kinds[kind] if kind in self._kinds else [op for op in self._config if op.kind == kind]
+
+    def _lists(self) -> list[Sequence[Op]]:
+        return [self._config, *self._kinds.values()]
+
+    def __len__(self) -> int:
+        return sum(len(ops) for ops in self._lists())
+
+    @overload
+    def __getitem__(self, index: int) -> Op: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Op]: ...
+
+    def __getitem__(self, index: int | slice) -> Op | list[Op]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        for ops in self._lists():
+            if 0 <= index < len(ops):
+                return ops[index]
+            index -= len(ops)
+        raise IndexError(index)
+
+    def __iter__(self) -> Iterator[Op]:
+        for ops in self._lists():
+            yield from ops
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _Chained(Sequence[Op]):
+    """Two sequences read as one, without copying either (the second may be on disk)."""
+
+    def __init__(self, first: Sequence[Op], second: Sequence[Op]) -> None:
+        self._first, self._second = first, second
+
+    def __len__(self) -> int:
+        return len(self._first) + len(self._second)
+
+    @overload
+    def __getitem__(self, index: int) -> Op: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Op]: ...
+
+    def __getitem__(self, index: int | slice) -> Op | list[Op]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if 0 <= index < len(self._first):
+            return self._first[index]
+        return self._second[index - len(self._first)]
+
+    def __iter__(self) -> Iterator[Op]:
+        yield from self._first
+        yield from self._second
+
+
 @dataclass
 class Plan:
-    ops: list[Op] = field(default_factory=list)
-    skipped: list[Notice] = field(default_factory=list)
-    notes: list[Notice] = field(default_factory=list)  # done, but not exactly as it was
-    drift: list[Notice] = field(default_factory=list)  # differences no admin call can fix
+    """Built by `plan()`. Every list may be on disk (core/spill.py): iterate it, do not copy it whole."""
+
+    ops: Sequence[Op] = field(default_factory=OpList)
+    skipped: Sequence[Notice] = field(default_factory=SpillList)
+    notes: Sequence[Notice] = field(default_factory=SpillList)  # done, but not exactly as it was
+    drift: Sequence[Notice] = field(default_factory=SpillList)  # differences no admin call can fix
     unchanged: dict[str, int] = field(default_factory=lambda: {"users": 0, "groups": 0, "memberships": 0})
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.ops, OpList):
+            self.ops = OpList(self.ops)
 
     @property
     def empty(self) -> bool:
@@ -171,11 +283,22 @@ class Plan:
         any is not a success (errors.NotRestorable)."""
         return [n for n in self.skipped if not n.by_choice]
 
+    def _op_list(self) -> OpList:
+        # `ops` is an OpList from __post_init__ on; a caller may have assigned a plain list since.
+        if not isinstance(self.ops, OpList):
+            self.ops = OpList(self.ops)
+        return self.ops
+
     def count_by_kind(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for op in self.ops:
-            counts[op.kind] = counts.get(op.kind, 0) + 1
-        return counts
+        return self._op_list().count_by_kind()
+
+    def add(self, ops: Iterable[Op]) -> None:
+        """More operations (a configuration plan's: they run first, see OpList)."""
+        self._op_list().extend(ops)
+
+    def run_order(self) -> Sequence[Op]:
+        """The operations in the order a scheduler streams them (see OpList.in_plan_order)."""
+        return self._op_list().in_plan_order()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -232,9 +355,13 @@ def missing_selection(desired: PoolState, opts: PlanOptions) -> list[str]:
     """`--only` names (user:NAME / group:NAME) the desired state does not hold. A user may be named by
     its username or its identity key (the email in email sign-in pools)."""
     attrs = username_attributes(desired.config)
-    known = {u.username for u in desired.users.values()} | {identity_key(u, attrs) for u in desired.users.values()}
+    unseen = set(opts.only_users)
+    for user in desired.users.values():  # one pass, keeping only the names asked for
+        if not unseen:
+            break
+        unseen -= {user.username, identity_key(user, attrs)}
     missing = [f"group:{g}" for g in sorted(opts.only_groups) if g not in desired.groups]
-    return missing + [f"user:{u}" for u in sorted(opts.only_users) if u not in known]
+    return missing + [f"user:{u}" for u in sorted(unseen)]
 
 
 def username_attributes(config: PoolConfig) -> tuple[str, ...]:
@@ -269,14 +396,8 @@ KEEP_SUB_SCHEMA = {"AttributeDataType": "String", "Mutable": True, "StringAttrib
 
 
 def with_kept_sub(desired: PoolState, attribute: str) -> PoolState:
-    """The desired state with each user's snapshot sub written into `attribute` (a custom attribute)."""
-    users = {}
-    for key, user in desired.users.items():
-        if user.sub:
-            attrs = dict(user.attributes)
-            attrs[attribute] = user.sub
-            user = replace(user, attributes=attrs)
-        users[key] = user
+    """The desired state with each user's snapshot sub written into `attribute` (a custom attribute).
+    The users are a view (each read through the change), not a copy: the pool may not fit in memory."""
     config = desired.config
     if attribute not in config.custom_attributes():
         pool = dict(config.user_pool)
@@ -285,31 +406,29 @@ def with_kept_sub(desired: PoolState, attribute: str) -> PoolState:
             dict(KEEP_SUB_SCHEMA, Name=attribute),
         ]
         config = replace(config, user_pool=pool)
-    return PoolState(config=config, groups=desired.groups, users=users, memberships=desired.memberships)
+    return PoolState(
+        config=config,
+        groups=desired.groups,
+        users=MappedView(desired.users, lambda user: _kept_sub(user, attribute)),
+        memberships=desired.memberships,
+    )
+
+
+def _kept_sub(user: User, attribute: str) -> User:
+    if not user.sub:
+        return user
+    return replace(user, attributes={**user.attributes, attribute: user.sub})
 
 
 # ---- the planner ---------------------------------------------------------------------------------
 
 
-class _Side:
-    """One pool's users re-keyed by identity key, and its memberships in those keys."""
-
-    def __init__(self, state: PoolState, attrs: tuple[str, ...]) -> None:
-        self.users: dict[str, User] = {}
-        key_of: dict[str, str] = {}
-        for user in state.users.values():
-            key = identity_key(user, attrs)
-            self.users[key] = user
-            key_of[user.username] = key
-        self.memberships: set[tuple[str, str]] = {
-            (m.group, key_of.get(m.username, m.username)) for m in state.memberships
-        }
-        self.groups = state.groups
-
-
 def plan(desired: PoolState, actual: PoolState, options: PlanOptions | None = None) -> Plan:
     """Operations that make `actual` equal to `desired`, in dependency order. Raises PlanRefused
-    (before anything is written) when the target cannot take the desired state."""
+    (before anything is written) when the target cannot take the desired state.
+
+    Flat in memory (docs/design.md "Memory"): both sides' users and memberships are spilled to disk
+    keyed by identity key (core/sides.py) and walked in key order; the plan's lists spill too."""
     opts = options or PlanOptions()
     if opts.password_mode not in PASSWORD_MODES:
         raise ValueError(f"unknown password mode {opts.password_mode!r}")
@@ -323,23 +442,35 @@ def plan(desired: PoolState, actual: PoolState, options: PlanOptions | None = No
             f"{_sign_in(have_attrs)}; this setting is fixed when a pool is created",
             hint="Restore into a new pool (--new-pool NAME), or into a pool created with the same setting.",
         )
-    want = _Side(desired, want_attrs)
-    have = _Side(actual, want_attrs)
-    result = Plan()
+    sides = Sides(lambda user: identity_key(user, want_attrs))
+    try:
+        sides.load_desired(desired.users.values(), desired.memberships)
+        sides.load_actual(actual.users.values(), actual.memberships)
+        return _plan(sides, desired, actual, opts, want_attrs)
+    finally:
+        sides.close()
 
-    def user_selected(key: str, user: User | None) -> bool:
+
+def _plan(sides: Sides, desired: PoolState, actual: PoolState, opts: PlanOptions, want_attrs: tuple[str, ...]) -> Plan:
+    ops = OpList()
+    skipped: SpillList[Notice] = SpillList()
+    notes: SpillList[Notice] = SpillList()
+    drift: SpillList[Notice] = SpillList()
+    result = Plan(ops=ops, skipped=skipped, notes=notes, drift=drift)
+
+    def user_selected(key: str, username: str | None) -> bool:
         if not opts.selective:
             return True
-        return key in opts.only_users or (user is not None and user.username in opts.only_users)
+        return key in opts.only_users or (username is not None and username in opts.only_users)
 
     def group_selected(name: str) -> bool:
         return not opts.selective or name in opts.only_groups
 
-    def membership_selected(group: str, key: str, user: User | None) -> bool:
-        return not opts.selective or group in opts.only_groups or user_selected(key, user)
+    def membership_selected(group: str, key: str, username: str | None) -> bool:
+        return not opts.selective or group in opts.only_groups or user_selected(key, username)
 
-    selected_users = {k: u for k, u in want.users.items() if user_selected(k, u)}
-    needed = _needed_custom_attributes(desired, selected_users.values(), opts)
+    selected = (u for k, u in sides.desired_users() if user_selected(k, u.username))
+    needed = _needed_custom_attributes(desired, selected, opts)
     _refuse_custom_attribute_conflicts(desired.config, actual.config, needed, opts.keep_sub_in)
     add_attrs = _missing_custom_attributes(desired, actual, needed, opts)
     # Recovery (forgot-password) follows the target's setting; a new pool gets the snapshot's.
@@ -349,37 +480,35 @@ def plan(desired: PoolState, actual: PoolState, options: PlanOptions | None = No
     schema_op_id: tuple[str, ...] = ()
     if add_attrs:
         op = Op(kind="add_custom_attributes", schema=tuple(add_attrs))
-        result.ops.append(op)
+        ops.append(op)
         schema_op_id = (op.id,)
 
-    # -- groups --
+    # -- groups (at most 10,000 per pool: in memory) --
     group_ops: dict[str, str] = {}
-    for name, wanted_group in sorted(want.groups.items()):
+    for name, wanted_group in sorted(desired.groups.items()):
         if not group_selected(name):
             continue
         fields = _group_fields(wanted_group, opts.arn_map)
-        existing_group = have.groups.get(name)
+        existing_group = actual.groups.get(name)
         if existing_group is None:
             op = Op(kind="create_group", group=name, group_fields=fields, after=schema_op_id)
             group_ops[name] = op.id
-            result.ops.append(op)
+            ops.append(op)
             continue
         changed = [k for k, v in fields.items() if _group_fields(existing_group, {}).get(k) != v]
         if changed:
-            result.ops.append(
+            ops.append(
                 Op(kind="update_group", group=name, group_fields=fields, names=tuple(changed), after=schema_op_id)
             )
         else:
             result.unchanged["groups"] += 1
 
-    # -- users --
-    created: dict[str, str] = {}  # key -> create op id
-    ready: dict[str, list[str]] = {}  # key -> op ids after which the user is in its final state
-    restorable: set[str] = set()
-    for key, user in sorted(selected_users.items()):
-        current = have.users.get(key)
+    # -- users: a merge-join of both sides in key order --
+    for key, user, current in sides.user_pairs():
+        if not user_selected(key, user.username):
+            continue
         if current is None and user.status == STATUS_EXTERNAL:
-            result.skipped.append(
+            skipped.append(
                 Notice(
                     "user",
                     key,
@@ -387,42 +516,43 @@ def plan(desired: PoolState, actual: PoolState, options: PlanOptions | None = No
                     "next sign-in through its identity provider",
                 )
             )
+            sides.record_fate(key, restorable=False)
             continue
-        restorable.add(key)
         if current is None:
             missing_required = sorted(a for a in schema.required if a not in user.attributes and writable(a))
             if missing_required:
-                result.skipped.append(
+                skipped.append(
                     Notice("user", key, "lacks attributes the target requires: " + ", ".join(missing_required))
                 )
-                restorable.discard(key)
+                sides.record_fate(key, restorable=False)
                 continue
-            ops = _create_user_ops(key, user, schema, opts, schema_op_id, want_attrs)
-            created[key] = ops[0].id
-            ready[key] = [o.id for o in ops]
-            result.notes.extend(Notice("user", key, reason) for reason in created_user_notes(user, opts, recovery))
-            result.ops.extend(ops)
+            created_ops = _create_user_ops(key, user, schema, opts, schema_op_id, want_attrs)
+            sides.record_fate(key, restorable=True, created=created_ops[0].id)
+            notes.extend(Notice("user", key, reason) for reason in created_user_notes(user, opts, recovery))
+            ops.extend(created_ops)
             continue
-        ops = _update_user_ops(key, user, current, schema, opts, schema_op_id, result, desired_declared)
-        if ops:
-            result.ops.extend(ops)
+        sides.record_fate(key, restorable=True)
+        user_ops = _update_user_ops(key, user, current, schema, opts, schema_op_id, drift, desired_declared)
+        if user_ops:
+            ops.extend(user_ops)
         else:
             result.unchanged["users"] += 1
 
     # -- memberships --
-    for group, key in sorted(want.memberships):
-        member = want.users.get(key)
-        if not membership_selected(group, key, member):
+    for row in sides.memberships():
+        group, key = row.group, row.key
+        if not membership_selected(group, key, row.username):
             continue
-        if (group, key) in have.memberships:
+        if row.present:
             result.unchanged["memberships"] += 1
             continue
         name = f"{group}/{key}"
-        if key not in restorable and key not in have.users:
-            if member is None or member.status == STATUS_EXTERNAL or key in selected_users:
-                result.skipped.append(Notice("membership", name, "its user is not restored (see above)"))
+        if not row.restorable and row.target_username is None:
+            member_selected = row.username is not None and user_selected(key, row.username)
+            if row.username is None or row.status == STATUS_EXTERNAL or member_selected:
+                skipped.append(Notice("membership", name, "its user is not restored (see above)"))
             else:
-                result.skipped.append(
+                skipped.append(
                     Notice(
                         "membership",
                         name,
@@ -431,43 +561,38 @@ def plan(desired: PoolState, actual: PoolState, options: PlanOptions | None = No
                     )
                 )
             continue
-        if group not in want.groups or (group not in have.groups and group not in group_ops):
-            result.skipped.append(
+        if group not in desired.groups or (group not in actual.groups and group not in group_ops):
+            skipped.append(
                 Notice(
                     "membership",
                     name,
                     f"group {group!r} is not in the target; add --only group:{group}",
-                    by_choice=opts.selective and group in want.groups,
+                    by_choice=opts.selective and group in desired.groups,
                 )
             )
             continue
-        after = tuple(x for x in (created.get(key), group_ops.get(group)) if x) + schema_op_id
-        username = have.users[key].username if key in have.users else key
-        result.ops.append(Op(kind="add_membership", user=key, username=username, group=group, after=after))
+        after = tuple(x for x in (row.created, group_ops.get(group)) if x) + schema_op_id
+        username = row.target_username if row.target_username is not None else key
+        ops.append(Op(kind="add_membership", user=key, username=username, group=group, after=after))
 
     # -- prune --
     if opts.prune:
-        deleted_users = set()
-        for ukey, existing in sorted(have.users.items()):
-            if ukey in want.users or not user_selected(ukey, existing):
+        for ukey, uname in sides.target_only_users():
+            if not user_selected(ukey, uname):
                 continue
-            deleted_users.add(ukey)
-            result.ops.append(Op(kind="delete_user", user=ukey, username=existing.username))
+            sides.record_gone(ukey)
+            ops.append(Op(kind="delete_user", user=ukey, username=uname))
         deleted_groups = set()
         if not opts.only_users or opts.only_groups:
-            for name in sorted(have.groups):
-                if name not in want.groups and group_selected(name):
+            for name in sorted(actual.groups):
+                if name not in desired.groups and group_selected(name):
                     deleted_groups.add(name)
-                    result.ops.append(Op(kind="delete_group", group=name))
-        for gname, ukey in sorted(have.memberships - want.memberships):
-            member = have.users.get(ukey)
-            if ukey in deleted_users or gname in deleted_groups or not membership_selected(gname, ukey, member):
+                    ops.append(Op(kind="delete_group", group=name))
+        for extra in sides.target_only_memberships():
+            if extra.group in deleted_groups or not membership_selected(extra.group, extra.key, extra.target_username):
                 continue
-            result.ops.append(
-                Op(kind="remove_membership", user=ukey, username=member.username if member else ukey, group=gname)
-            )
-
-    result.ops.sort(key=lambda o: OP_ORDER[o.kind])
+            username = extra.target_username if extra.target_username is not None else extra.key
+            ops.append(Op(kind="remove_membership", user=extra.key, username=username, group=extra.group))
     return result
 
 
@@ -677,7 +802,7 @@ def _update_user_ops(
     schema: Schema,
     opts: PlanOptions,
     after: tuple[str, ...],
-    result: Plan,
+    drift: SpillList[Notice],
     opinion: frozenset[str],
 ) -> list[Op]:
     """`opinion`: attributes the snapshot's pool declares; others the target has are left alone."""
@@ -690,9 +815,7 @@ def _update_user_ops(
         changed = {n: v for n, v in want.items() if _norm(n, have.get(n)) != _norm(n, v) and n not in schema.immutable}
         fixed = sorted(n for n, v in want.items() if _norm(n, have.get(n)) != _norm(n, v) and n in schema.immutable)
         for name in fixed:
-            result.drift.append(
-                Notice("user", key, f"attribute {name} differs but is immutable (written only at creation)")
-            )
+            drift.append(Notice("user", key, f"attribute {name} differs but is immutable (written only at creation)"))
         removed = sorted(
             n
             for n in have

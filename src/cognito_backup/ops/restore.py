@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from cognito_backup.core.csv_cells import spreadsheet_csv
 from cognito_backup.core.deletions import deleted_items
 from cognito_backup.core.ownership import FORCE_CHANGE_PASSWORD, REASON_UNSET, ours, passwords_to_set
 from cognito_backup.core.plan import (
+    PRUNE_KINDS,
     Op,
     Plan,
     PlanOptions,
@@ -38,6 +41,7 @@ from cognito_backup.core.plan import (
     plan,
     username_attributes,
 )
+from cognito_backup.core.spill import SpillList, UserTable, open_db
 from cognito_backup.core.standby import STANDBY_TAG
 from cognito_backup.errors import (
     CognitoBackupError,
@@ -48,7 +52,7 @@ from cognito_backup.errors import (
     RepositoryNotFound,
     UsageError,
 )
-from cognito_backup.model import PoolConfig, PoolState
+from cognito_backup.model import PoolConfig, PoolState, User
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
 from cognito_backup.ops.pitr import Desired, select_desired
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, OpResult, default_workers, run_ops
@@ -89,7 +93,7 @@ class RestoreSummary:
     user_pool_id: str | None
     dry_run: bool
     plan: Plan
-    results: list[OpResult] = field(default_factory=list)
+    results: Sequence[OpResult] = field(default_factory=list)  # on disk past a few thousand
     sub_map: list[tuple[str, str, str]] = field(default_factory=list)  # old_sub, new_sub, username
     client_id_map: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -115,32 +119,12 @@ class RestoreSummary:
     def detail(self) -> dict[str, dict[str, int]]:
         """Per kind (users, groups, memberships): created / updated / deleted / unchanged / skipped /
         failed, each entity counted once (a user created then disabled is one created user)."""
-        outcome: dict[tuple[str, str], str] = {}
-        rank = {"failed": 4, "created": 3, "deleted": 2, "updated": 1}
-        for r in self.results:
-            kind, name = r.op.entity
-            if kind == "schema":
-                continue
-            if not r.ok:
-                state = "failed"
-            elif r.op.kind in ("create_user", "create_group", "add_membership") or (
-                isinstance(r.op, ConfigOp) and r.op.kind.startswith("create_")
-            ):
-                state = "updated" if r.status == EXISTED else "created"
-            elif r.op.kind in ("delete_user", "delete_group", "remove_membership"):
-                state = "deleted"
-            else:
-                state = "updated"
-            key = (kind, name)
-            if rank[state] > rank.get(outcome.get(key, ""), 0):
-                outcome[key] = state
+        per_kind = _entity_outcomes(self.results)
         out: dict[str, dict[str, int]] = {}
         plural_kinds = (("users", "user"), ("groups", "group"), ("memberships", "membership"), ("config", "config"))
         for plural, kind in plural_kinds:
             counts = dict.fromkeys(("created", "updated", "deleted", "failed"), 0)
-            for (k, _), state in outcome.items():
-                if k == kind:
-                    counts[state] += 1
+            counts.update(per_kind.get(kind, {}))
             counts["unchanged"] = self.plan.unchanged.get(plural, 0)
             counts["skipped"] = sum(1 for n in self.plan.skipped if n.kind == kind)
             out[plural] = counts
@@ -192,6 +176,39 @@ class RestoreSummary:
             "seconds": round(self.seconds, 3),
             "calls": self.calls,
         }
+
+
+_RANKS = ("updated", "deleted", "created", "failed")  # an entity counts once, as its highest-ranked outcome
+
+
+def _entity_outcomes(results: Iterable[OpResult]) -> dict[str, dict[str, int]]:
+    """kind (user / group / membership) -> outcome -> entities. Grouped by sqlite on disk: a restore
+    of a million users has a million entities (flat memory)."""
+    db = open_db()
+    try:
+        db.execute("CREATE TABLE o(kind TEXT, name TEXT, rank INTEGER)")
+        rows = ((kind, name, _RANKS.index(_outcome(r))) for r in results for kind, name in (r.op.entity,))
+        db.executemany("INSERT INTO o VALUES (?, ?, ?)", ((k, n, rank) for k, n, rank in rows if k != "schema"))
+        out: dict[str, dict[str, int]] = {}
+        for kind, rank, count in db.execute(
+            "SELECT kind, r, count(*) FROM (SELECT kind, max(rank) AS r FROM o GROUP BY kind, name) GROUP BY kind, r"
+        ):
+            out.setdefault(kind, {})[_RANKS[rank]] = count
+        return out
+    finally:
+        db.close()
+
+
+def _outcome(r: OpResult) -> str:
+    if not r.ok:
+        return "failed"
+    if r.op.kind in ("create_user", "create_group", "add_membership") or (
+        isinstance(r.op, ConfigOp) and r.op.kind.startswith("create_")
+    ):
+        return "updated" if r.status == EXISTED else "created"
+    if r.op.kind in ("delete_user", "delete_group", "remove_membership"):
+        return "deleted"
+    return "updated"
 
 
 def outcome_error(summary: RestoreSummary, report: str | None = None) -> CognitoBackupError | None:
@@ -274,6 +291,16 @@ def read_actual(client: Any, pacer: Pacer, pool_id: str) -> PoolState:
     return PoolReader(client, pacer, pool_id).read_state()
 
 
+def _earlier_users(state: CheckpointState, actual: PoolState, attrs: tuple[str, ...]) -> dict[str, User]:
+    """The target's users (by identity key) an earlier run of this restore meant to create: only those,
+    not the whole pool (flat memory)."""
+    facts = state.facts()
+    earlier = set(facts.intents) | set(facts.created)
+    if not earlier:
+        return {}
+    return {key: u for u in actual.users.values() if (key := identity_key(u, attrs)) in earlier}
+
+
 def reconcile(
     client: Any,
     pacer: Pacer,
@@ -308,9 +335,7 @@ def reconcile(
         actual = read_actual(client, pacer, target_pool_id)
     prog.stage("planning")
     attrs = username_attributes(desired.config)
-    resumed = passwords_to_set(
-        state.facts(), {identity_key(u, attrs): u for u in actual.users.values()}, opts.plan.password_mode
-    )
+    resumed = passwords_to_set(state.facts(), _earlier_users(state, actual, attrs), opts.plan.password_mode)
     plan_opts = replace(
         opts.plan, owned_users=frozenset(opts.plan.owned_users | set(resumed)), users_via=opts.users_via
     )
@@ -320,7 +345,7 @@ def reconcile(
         # Same engine: the configuration writes run beside the users' (other quota categories).
         config_opts = replace(opts.config, arn_map=opts.config.arn_map or plan_opts.arn_map)
         config_plan = plan_config(desired.config, actual.config, config_opts)
-        the_plan.ops[:0] = config_plan.ops
+        the_plan.add(config_plan.ops)
         the_plan.drift.extend(config_plan.notices)
         config_warnings = config_plan.warnings
     summary = RestoreSummary(user_pool_id=target_pool_id, dry_run=opts.dry_run, plan=the_plan)
@@ -332,7 +357,7 @@ def reconcile(
         return summary
     if (
         confirm is not None
-        and any(op.kind in ("delete_user", "delete_group", "remove_membership") for op in the_plan.ops)
+        and any(the_plan.count_by_kind().get(kind) for kind in PRUNE_KINDS)
         and not confirm(the_plan)
     ):
         raise UsageError("Restore cancelled: nothing was written.")
@@ -375,7 +400,7 @@ def reconcile(
     if checkpoint and creates:
         # Stored before the first create call: a run killed after it still knows whom it meant to create.
         checkpoint.record("intent", durable=True, at=intent_at, users=creates)
-    results: list[OpResult] = []
+    results: Sequence[OpResult] = []
     to_create = sorted({str(op.user) for op in the_plan.ops if op.kind == "create_user"})
     if opts.users_via == "import-job":
         results, actual, the_plan = _import_users(
@@ -391,13 +416,13 @@ def reconcile(
             prog.applied(done[0], total)
 
     prog.stage(f"applying {total} operations")
-    results += run_ops(the_plan.ops, execute, workers=workers, on_result=on_result, out_of_time=opts.out_of_time)
-    if results and opts.out_of_time is not None and opts.out_of_time():
+    ran = run_ops(the_plan.run_order(), execute, workers=workers, on_result=on_result, out_of_time=opts.out_of_time)
+    summary.results = SpillList(itertools.chain(results, ran)) if results else ran
+    if summary.results and opts.out_of_time is not None and opts.out_of_time():
         # The read-back lists the whole target: left to the next step, which has nothing else to do.
         raise OutOfTime("This step's time is up; progress is saved and the next step carries on.")
-    summary.results = results
     summary.client_id_map.update(writer.client_ids)
-    for r in results:
+    for r in summary.results:
         if r.op.kind == "set_password" and r.ok and r.status != KEPT and (r.op.user or "") in resumed:
             key = r.op.user or ""
             summary.new_passwords.append({"user": key, "username": r.op.username or key, "reason": resumed[key]})
@@ -426,7 +451,7 @@ def _import_users(
     workers: Mapping[str, int],
     summary: RestoreSummary,
     prog: RestoreProgress,
-) -> tuple[list[OpResult], PoolState, Plan]:
+) -> tuple[Sequence[OpResult], PoolState, Plan]:
     """Schema and groups first, then the users to create through CSV import jobs, then a fresh plan for
     the rest (disabled state, memberships, users an import could not create) applied with admin calls."""
     from cognito_backup.aws.import_job import ImportRunner, import_users
@@ -452,17 +477,18 @@ def _import_users(
     # first plan said about the users the import created (status, recovery) still holds.
     second = plan(desired, actual, replace(plan_opts, users_via="admin"))
     recreated = {op.user for op in second.ops if op.kind == "create_user"}
-    second.notes = [n for n in first.notes if n.name not in recreated] + second.notes
-    second.skipped = first.skipped + [n for n in second.skipped if n not in first.skipped]
+    second.notes = [n for n in first.notes if n.name not in recreated] + list(second.notes)
+    second.skipped = list(first.skipped) + [n for n in second.skipped if n not in first.skipped]
     return results, actual, second
 
 
 def _sub_map(
     client: Any, pacer: Pacer, pool_id: str, desired: PoolState
-) -> tuple[list[tuple[str, str, str]], set[str]]:
-    """The sub map rows, and the identity keys the target holds now (to verify the restore)."""
+) -> tuple[list[tuple[str, str, str]], AbstractSet[str]]:
+    """The sub map rows, and the identity keys the target holds now (to verify the restore). The target's
+    users are read into a table that spills to disk (flat memory); the rows are one per user still."""
     attrs = username_attributes(desired.config)
-    now = {identity_key(u, attrs): u for u in PoolReader(client, pacer, pool_id).iter_users()}
+    now = UserTable((identity_key(u, attrs), u) for u in PoolReader(client, pacer, pool_id).iter_users())
     rows = []
     for user in desired.users.values():
         # Every snapshot user found in the target, also after --only: the file keeps one name per restore
@@ -470,7 +496,7 @@ def _sub_map(
         target = now.get(identity_key(user, attrs))
         if user.sub and target is not None and target.sub:
             rows.append((user.sub, target.sub, target.username))
-    return sorted(rows, key=lambda r: r[2]), set(now)
+    return sorted(rows, key=lambda r: r[2]), now.keys()
 
 
 # ---- the restore command ---------------------------------------------------------------------------

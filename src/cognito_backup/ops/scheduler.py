@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from cognito_backup.aws.quotas import category_of
 from cognito_backup.core.plan import Op
+from cognito_backup.core.spill import SpillList
 from cognito_backup.errors import AccessDenied, CognitoBackupError, Interrupted, OutOfTime, PoolNotFound
 
 FAILED = "failed"
@@ -41,61 +42,69 @@ def default_workers(rates: Mapping[str, float]) -> dict[str, int]:
     return {cat: max(2, min(16, math.ceil(rate / 4))) for cat, rate in rates.items()}
 
 
+WINDOW = 10_000  # operations admitted and not yet finished, at most: what the scheduler holds in memory
+
+
 def run_ops(
-    ops: Sequence[Op],
+    ops: Iterable[Op],
     execute: Callable[[Op], str],
     *,
     workers: Mapping[str, int],
     on_result: Callable[[OpResult], None] = lambda r: None,
     stop: threading.Event | None = None,
+    window: int = WINDOW,
     out_of_time: Callable[[], bool] | None = None,
-) -> list[OpResult]:
-    """Execute `ops`; returns one result per op (in completion order). Raises the first fatal error
-    (access denied, pool gone), or Interrupted when `stop` is set; finished work is kept either way.
+) -> SpillList[OpResult]:
+    """Execute `ops`; returns one result per op (in completion order, on disk past a few thousand).
+    Raises the first fatal error (access denied, pool gone), or Interrupted when `stop` is set; finished
+    work is kept either way.
+
+    `ops` is read as a stream (flat memory, docs/design.md "Memory"): at most `window` operations are
+    admitted and unfinished at a time. Every operation must come after those it depends on (a plan's
+    order does); a dependency neither pending nor failed has succeeded, or is not part of this run.
 
     `out_of_time()` is asked before each operation starts: once True no operation starts, those running
     finish, and OutOfTime is raised. The first operation always starts, so a loop of steps ends."""
     stop = stop or threading.Event()
     timed_out = threading.Event()
     started = [0]
-    by_id = {op.id: op for op in ops}
-    waiting: dict[str, int] = {}
-    dependents: dict[str, list[str]] = {}
-    for op in ops:
-        deps = [d for d in set(op.after) if d in by_id and d != op.id]
-        waiting[op.id] = len(deps)
-        for dep in deps:
-            dependents.setdefault(dep, []).append(op.id)
-    categories = sorted({category_of(op.operation) for op in ops})
-    queues: dict[str, queue.Queue[Op | None]] = {cat: queue.Queue() for cat in categories}
-    results: list[OpResult] = []
     lock = threading.Lock()
-    all_done = threading.Condition(lock)
-    remaining = [len(ops)]
+    changed = threading.Condition(lock)
+    pending: dict[str, Op] = {}  # admitted, not finished
+    waiting: dict[str, int] = {}  # pending op id -> unfinished dependencies (absent: blocked)
+    dependents: dict[str, list[str]] = {}
+    failed: set[str] = set()  # failed or blocked: what a later op that depends on them needs to know
+    results: SpillList[OpResult] = SpillList()
+    queues: dict[str, queue.Queue[Op | None]] = {}
+    threads: list[threading.Thread] = []
     fatal: list[BaseException] = []
 
     def finish(result: OpResult) -> None:
         """Record a result and release (or block) its dependents. Called with `lock` held."""
+        op_id = result.op.id
         results.append(result)
-        remaining[0] -= 1
+        pending.pop(op_id, None)
+        waiting.pop(op_id, None)
+        if not result.ok:
+            failed.add(op_id)
         on_result(result)
-        for dep_id in dependents.get(result.op.id, []):
+        for dep_id in dependents.pop(op_id, []):
+            if dep_id not in waiting:
+                continue  # already blocked by another dependency
             if result.ok:
                 waiting[dep_id] -= 1
                 if waiting[dep_id] == 0:
-                    dep = by_id[dep_id]
-                    queues[category_of(dep.operation)].put(dep)
-            elif waiting[dep_id] >= 0:
-                waiting[dep_id] = -1  # blocked: never queued
-                finish(OpResult(by_id[dep_id], BLOCKED, f"not attempted: {result.op.id} did not succeed"))
-        if remaining[0] == 0:
-            all_done.notify_all()
+                    enqueue(pending[dep_id])
+            else:
+                del waiting[dep_id]
+                finish(OpResult(pending[dep_id], BLOCKED, f"not attempted: {op_id} did not succeed"))
+        changed.notify_all()
 
     def stop_all(exc: BaseException) -> None:
         with lock:
             fatal.append(exc)
             stop.set()
-            all_done.notify_all()
+            changed.notify_all()
 
     def worker(category: str) -> None:
         q = queues[category]
@@ -110,7 +119,7 @@ def run_ops(
                     if started[0] > 0 and out_of_time():
                         timed_out.set()
                         stop.set()
-                        all_done.notify_all()
+                        changed.notify_all()
                         continue
                     started[0] += 1
             try:
@@ -129,25 +138,54 @@ def run_ops(
             with lock:
                 finish(result)
 
-    threads = []
-    for cat in categories:
-        for i in range(max(1, workers.get(cat, 2))):
-            t = threading.Thread(target=worker, args=(cat,), name=f"restore-{cat}-{i}", daemon=True)
-            t.start()
-            threads.append(t)
-    with lock:
-        for op in ops:
-            if waiting[op.id] == 0:
-                queues[category_of(op.operation)].put(op)
+    def enqueue(op: Op) -> None:
+        category = category_of(op.operation)
+        if category not in queues:  # a category's workers start with its first operation
+            queues[category] = queue.Queue()
+            for i in range(max(1, workers.get(category, 2))):
+                t = threading.Thread(target=worker, args=(category,), name=f"restore-{category}-{i}", daemon=True)
+                t.start()
+                threads.append(t)
+        queues[category].put(op)
+
+    def admit(op: Op) -> None:
+        """Called with `lock` held."""
+        deps = [d for d in dict.fromkeys(op.after) if d != op.id]
+        broken = next((d for d in deps if d in failed), None)
+        if broken is not None:
+            failed.add(op.id)
+            results.append(OpResult(op, BLOCKED, f"not attempted: {broken} did not succeed"))
+            on_result(results[-1])
+            return
+        live = [d for d in deps if d in pending]
+        pending[op.id] = op
+        waiting[op.id] = len(live)
+        for dep in live:
+            dependents.setdefault(dep, []).append(op.id)
+        if not live:
+            enqueue(op)
+
+    exhausted = False
     try:
+        for op in ops:
+            with lock:
+                while len(pending) >= window and not stop.is_set():
+                    changed.wait(timeout=0.5)
+                if stop.is_set():
+                    break
+                admit(op)
+        else:
+            exhausted = True
         with lock:
-            while remaining[0] > 0 and not stop.is_set():
-                all_done.wait(timeout=0.5)
+            while pending and not stop.is_set():
+                changed.wait(timeout=0.5)
     except KeyboardInterrupt:
         stop.set()
         raise
     finally:
         stop_now = stop.is_set()
+        with lock:
+            categories = list(queues)
         for cat in categories:
             for _ in range(len(threads)):
                 queues[cat].put(None)
@@ -155,8 +193,8 @@ def run_ops(
             t.join(timeout=None if not stop_now else 60)
     if fatal:
         raise fatal[0]
-    if timed_out.is_set() and remaining[0] > 0:
+    if timed_out.is_set() and (pending or not exhausted):
         raise OutOfTime("This step's time is up; progress is saved and the next step carries on.")
-    if remaining[0] > 0:
+    if pending or not exhausted:
         raise Interrupted("Restore stopped before every operation ran; progress is saved, re-run to continue.")
     return results

@@ -218,12 +218,13 @@ class Repository:
             yield Membership.from_record(rec)
 
     def load_state(self, manifest: Manifest) -> PoolState:
-        """The whole snapshot in memory, every object verified before anything is returned."""
+        """The whole snapshot, every object verified before anything is returned. Users and memberships
+        are streamed into the state, which spills them to disk past a few thousand (flat memory)."""
         return PoolState.build(
             self.load_config(manifest),
-            list(self.iter_groups(manifest)),
-            list(self.iter_users(manifest)),
-            list(self.iter_memberships(manifest)),
+            self.iter_groups(manifest),
+            self.iter_users(manifest),
+            self.iter_memberships(manifest),
         )
 
     # ---- writing a snapshot ---------------------------------------------------------------------

@@ -1,0 +1,283 @@
+"""Collections that move to disk when they grow: what keeps restore, diff and the planner flat in memory.
+
+A pool may hold 40 million users; a list of its users, of a plan's operations or of a restore's results
+must not live in memory. Each collection here keeps its first MEMORY_ITEMS items in memory (small pools,
+tests: no disk at all) and past that moves everything to a private sqlite database (the standard
+library's; an empty file name makes sqlite create a temporary file it deletes when the connection closes).
+sqlite's page cache is bounded (CACHE_KIB), so memory stays flat however many items there are.
+
+Items are pickled: these files live only as long as the process and are never read by anything else.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, ValuesView
+from collections.abc import Set as AbstractSet
+from typing import Any, Generic, TypeVar, overload
+
+T = TypeVar("T")
+V = TypeVar("V")
+
+MEMORY_ITEMS = 5_000  # items kept in memory before a collection moves to disk
+CACHE_KIB = 2_048  # sqlite page cache of a table looked up by key (sqlite's default)
+# An append-only list is written and read in order: a small cache does (a plan has ~17 of them).
+LIST_CACHE_KIB = 256
+PAGE = 1_000  # rows read per query when iterating
+
+
+def open_db(cache_kib: int = CACHE_KIB) -> sqlite3.Connection:
+    """A private, temporary on-disk sqlite database: deleted when closed (or garbage-collected)."""
+    db = sqlite3.connect("", check_same_thread=False)
+    for pragma in (f"cache_size=-{cache_kib}", "journal_mode=OFF", "synchronous=OFF", "temp_store=FILE"):
+        db.execute(f"PRAGMA {pragma}")
+    return db
+
+
+def dump(item: Any) -> bytes:
+    return pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load(blob: bytes) -> Any:
+    return pickle.loads(blob)
+
+
+class SpillList(Sequence[T]):
+    """An append-only list (thread-safe appends) that moves to disk past `keep` items."""
+
+    def __init__(self, items: Iterable[T] = (), *, keep: int | None = None) -> None:
+        self._mem: list[T] = []
+        self._db: sqlite3.Connection | None = None
+        self._n = 0
+        self._keep = MEMORY_ITEMS if keep is None else keep
+        self._lock = threading.Lock()
+        self.extend(items)
+
+    def append(self, item: T) -> None:
+        with self._lock:
+            if self._db is None:
+                self._mem.append(item)
+                if len(self._mem) > self._keep:
+                    self._spill()
+            else:
+                self._db.execute("INSERT INTO items(i, blob) VALUES (?, ?)", (self._n, dump(item)))
+            self._n += 1
+
+    def extend(self, items: Iterable[T]) -> None:
+        for item in items:
+            self.append(item)
+
+    def _spill(self) -> None:
+        db = open_db(LIST_CACHE_KIB)
+        db.execute("CREATE TABLE items(i INTEGER PRIMARY KEY, blob BLOB)")
+        db.executemany("INSERT INTO items(i, blob) VALUES (?, ?)", ((i, dump(x)) for i, x in enumerate(self._mem)))
+        self._db, self._mem = db, []
+
+    @property
+    def on_disk(self) -> bool:
+        return self._db is not None
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._n))]
+        if index < 0:
+            index += self._n
+        if not 0 <= index < self._n:
+            raise IndexError(index)
+        with self._lock:
+            if self._db is None:
+                return self._mem[index]
+            row = self._db.execute("SELECT blob FROM items WHERE i = ?", (index,)).fetchone()
+        return load(row[0])  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[T]:
+        i = 0
+        while True:
+            with self._lock:
+                if self._db is None:
+                    chunk = self._mem[i : i + PAGE]
+                else:
+                    rows = self._db.execute(
+                        "SELECT blob FROM items WHERE i >= ? ORDER BY i LIMIT ?", (i, PAGE)
+                    ).fetchall()
+                    chunk = [load(r[0]) for r in rows]
+            if not chunk:
+                return
+            yield from chunk
+            i += len(chunk)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SpillList({self._n} items{', on disk' if self._db else ''})"
+
+
+class _Values(ValuesView[V]):
+    """values() read in one pass (Mapping's default looks every key up again)."""
+
+    def __init__(self, mapping: Mapping[str, V], read: Callable[[], Iterator[V]]) -> None:
+        super().__init__(mapping)
+        self._read = read
+
+    def __iter__(self) -> Iterator[V]:
+        return self._read()
+
+
+class MappedView(Mapping[str, V], Generic[T, V]):
+    """Another mapping seen through a function applied to each value as it is read (nothing copied)."""
+
+    def __init__(self, base: Mapping[str, T], change: Callable[[T], V]) -> None:
+        self._base = base
+        self._change = change
+
+    def __getitem__(self, key: str) -> V:
+        return self._change(self._base[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._base)
+
+    def __len__(self) -> int:
+        return len(self._base)
+
+    def values(self) -> ValuesView[V]:
+        return _Values(self, lambda: (self._change(v) for v in self._base.values()))
+
+
+class UserTable(Mapping[str, V]):
+    """A dict (insertion order, last write wins) that moves to disk past `keep` entries."""
+
+    def __init__(self, items: Iterable[tuple[str, V]] = (), *, keep: int | None = None) -> None:
+        self._mem: dict[str, V] = {}
+        self._db: sqlite3.Connection | None = None
+        self._keep = MEMORY_ITEMS if keep is None else keep
+        self._lock = threading.Lock()
+        for key, value in items:
+            self.put(key, value)
+
+    def put(self, key: str, value: V) -> None:
+        with self._lock:
+            if self._db is None:
+                self._mem[key] = value
+                if len(self._mem) > self._keep:
+                    db = open_db()
+                    db.execute("CREATE TABLE t(k TEXT UNIQUE, blob BLOB)")
+                    db.executemany("INSERT INTO t(k, blob) VALUES (?, ?)", ((k, dump(v)) for k, v in self._mem.items()))
+                    self._db, self._mem = db, {}
+                return
+            # Like a dict: overwriting keeps the key's place.
+            blob = dump(value)
+            if self._db.execute("UPDATE t SET blob = ? WHERE k = ?", (blob, key)).rowcount == 0:
+                self._db.execute("INSERT INTO t(k, blob) VALUES (?, ?)", (key, blob))
+
+    def delete(self, key: str) -> None:
+        """Remove `key` if present."""
+        with self._lock:
+            if self._db is None:
+                self._mem.pop(key, None)
+            else:
+                self._db.execute("DELETE FROM t WHERE k = ?", (key,))
+
+    def __getitem__(self, key: str) -> V:
+        with self._lock:
+            if self._db is None:
+                return self._mem[key]
+            row = self._db.execute("SELECT blob FROM t WHERE k = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return load(row[0])  # type: ignore[no-any-return]
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            if self._db is None:
+                return key in self._mem
+            return self._db.execute("SELECT 1 FROM t WHERE k = ?", (key,)).fetchone() is not None
+
+    def __len__(self) -> int:
+        with self._lock:
+            if self._db is None:
+                return len(self._mem)
+            return int(self._db.execute("SELECT count(*) FROM t").fetchone()[0])
+
+    def _rows(self, column: str) -> Iterator[Any]:
+        last = 0
+        while True:
+            with self._lock:  # never held across a yield: the reader may write to this table meanwhile
+                in_memory = self._db is None
+                if self._db is None:
+                    chunk: list[Any] = list(self._mem.keys() if column == "k" else self._mem.values())
+                else:
+                    rows = self._db.execute(
+                        f"SELECT rowid, {column} FROM t WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, PAGE)
+                    ).fetchall()
+            if in_memory:
+                yield from chunk
+                return
+            if not rows:
+                return
+            for _, value in rows:
+                yield value if column == "k" else load(value)
+            last = rows[-1][0]
+
+    def __iter__(self) -> Iterator[str]:
+        return self._rows("k")
+
+    def iter_values(self) -> Iterator[V]:
+        return self._rows("blob")
+
+    def values(self) -> ValuesView[V]:
+        return _Values(self, self.iter_values)
+
+    def __repr__(self) -> str:
+        return f"UserTable({len(self)} entries)"
+
+
+class SpillSet(AbstractSet[T]):
+    """A set of picklable, hashable items that moves to disk past `keep` items."""
+
+    def __init__(self, items: Iterable[T] = (), *, keep: int | None = None) -> None:
+        self._table: UserTable[T] = UserTable(keep=keep)
+        for item in items:
+            self.add(item)
+
+    def add(self, item: T) -> None:
+        self._table.put(_set_key(item), item)
+
+    def __contains__(self, item: object) -> bool:
+        return _set_key(item) in self._table
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __iter__(self) -> Iterator[T]:
+        return self._table.iter_values()
+
+    @classmethod
+    def _from_iterable(cls, it: Iterable[Any]) -> SpillSet[Any]:
+        return cls(it)
+
+    def __repr__(self) -> str:
+        return f"SpillSet({len(self)} items)"
+
+
+def _set_key(item: object) -> str:
+    # A stable text key: repr of the frozen dataclasses these sets hold (Membership) is exact.
+    return repr(item)
