@@ -17,7 +17,6 @@ Rules the plan follows because real Cognito enforces them (moto does not):
 from __future__ import annotations
 
 from collections import Counter
-
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, overload

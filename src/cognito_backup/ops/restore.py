@@ -346,7 +346,7 @@ def reconcile(
         config_opts = replace(opts.config, arn_map=opts.config.arn_map or plan_opts.arn_map)
         config_plan = plan_config(desired.config, actual.config, config_opts)
         the_plan.add(config_plan.ops)
-        the_plan.drift.extend(config_plan.notices)
+        the_plan.drift = SpillList(itertools.chain(the_plan.drift, config_plan.notices))
         config_warnings = config_plan.warnings
     summary = RestoreSummary(user_pool_id=target_pool_id, dry_run=opts.dry_run, plan=the_plan)
     summary.warnings.extend(config_warnings)
