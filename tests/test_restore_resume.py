@@ -162,7 +162,9 @@ def test_a_killed_new_pool_restore_resumes_from_another_directory(
     first_dir = tmp_path / "laptop"
     first_dir.mkdir()
     monkeypatch.chdir(first_dir)
-    unhook = kill_on(cognito, dying, "AdminCreateUser", 4)
+    # Killed as the first password is about to be set: the streaming scheduler sets each user's password
+    # as soon as that user exists, so a kill at a later create could find every earlier password set.
+    unhook = kill_on(cognito, dying, "AdminSetUserPassword", 1)
     with pytest.raises(Killed):
         run_restore(cognito, quiet_pacer(), Repository(dying), request("B", Path("cognito-backup-restore")))
     unhook()
@@ -346,7 +348,7 @@ def test_users_the_rerun_read_missed_are_still_recognised_as_created_by_the_earl
     source = rich_pool(cognito, "A")
     repo = backup(cognito, source, tmp_path / "repo")
     dying = DyingStore(repo.store)
-    unhook = kill_on(cognito, dying, "AdminCreateUser", 4)
+    unhook = kill_on(cognito, dying, "AdminSetUserPassword", 1)  # users exist, no password yet
     with pytest.raises(Killed):
         run_restore(cognito, quiet_pacer(), Repository(dying), request("B", tmp_path / "one"))
     unhook()

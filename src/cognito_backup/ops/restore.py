@@ -566,6 +566,7 @@ def run_restore(
     checkpoint = Checkpoint(repo.store, run_key, request.report_dir)
     client_id_map: dict[str, str] = {}
     warnings: list[str] = []
+    actual: PoolState | None = None
     try:
         if request.new_pool_name:
             state = checkpoint.load()
@@ -578,7 +579,7 @@ def run_restore(
             if opts.dry_run and state.pool_id:
                 pool_id = state.pool_id
             else:
-                pool_id, client_id_map, warnings = _new_pool(
+                pool_id, client_id_map, warnings, fresh = _new_pool(
                     client,
                     pacer,
                     desired.config,
@@ -588,10 +589,14 @@ def run_restore(
                     prog,
                     source_pool_id=chosen.source_pool_id,
                 )
+                if fresh:
+                    # Created by this very run: empty. Listing it (16 ListUsers chains, the groups) would
+                    # only spend the quota the restore's reads share; its settings are all the plan needs.
+                    actual = PoolState(config=PoolConfig(user_pool=PoolReader(client, pacer, pool_id).describe_pool()))
         else:
             pool_id = str(request.target_pool_id)
         summary = reconcile(
-            client, pacer, pool_id, desired, opts, checkpoint=checkpoint, progress=prog, confirm=confirm
+            client, pacer, pool_id, desired, opts, checkpoint=checkpoint, progress=prog, confirm=confirm, actual=actual
         )
     except BaseException:
         # Store what this run learnt (also on ^C); a failing store must not hide the original error.
@@ -643,9 +648,10 @@ def _new_pool(
     prog: RestoreProgress,
     *,
     source_pool_id: str,
-) -> tuple[str, dict[str, str], list[str]]:
+) -> tuple[str, dict[str, str], list[str], bool]:
     """Create the pool once. Its id is recorded in the repository; a run killed before that finds the
-    pool by name and the restore-id tag it was created with, and finishes its configuration.
+    pool by name and the restore-id tag it was created with, and finishes its configuration. The flag
+    returned says the pool was created by this call (so it is still empty).
 
     The new pool is also tagged as the standby of the snapshot's pool (core/standby.py): `replicate` from
     that pool may then keep it in step, deletions included, without asking."""
@@ -670,7 +676,7 @@ def _new_pool(
         _check_ours(tags or {}, recorded, state.restore_id, name)
     if state.pool_id:
         prog.note(f"resuming into user pool {state.pool_id}, created by an earlier run of this restore")
-        return state.pool_id, state.client_id_map, state.warnings
+        return state.pool_id, state.client_id_map, state.warnings, False
     restore_id = state.restore_id or secrets.token_hex(8)
     adopt: str | None = None
     if state.pool_partial:
@@ -729,7 +735,7 @@ def _new_pool(
         client_id_map=created.client_id_map,
         warnings=created.warnings,
     )
-    return created.user_pool_id, dict(created.client_id_map), list(created.warnings)
+    return created.user_pool_id, dict(created.client_id_map), list(created.warnings), not adopt
 
 
 def _refuse_name_in_use(client: Any, pacer: Pacer, name: str) -> None:
