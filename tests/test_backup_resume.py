@@ -71,7 +71,9 @@ def test_an_interrupted_cli_backup_continues_from_its_checkpoint(cognito: Any, t
     [snapshot_id] = interrupted_snapshots(repo, pool_id)
     state = load_checkpoint(repo, snapshot_id)
     assert 0 < state.users <= PAGES_BEFORE_KILL * 60
-    assert state.config_done
+    # The configuration is read beside the users (about 20 calls at 5 per second per operation): stored
+    # before the interrupt or not, depending on the machine's speed.
+    config_stored = state.config_done
     assert check_repository(repo, read_data=True).ok  # a checkpoint and its lock are a sound repository
 
     counted = HttpFaults(lambda operation, attempt: None)
@@ -82,7 +84,8 @@ def test_an_interrupted_cli_backup_continues_from_its_checkpoint(cognito: Any, t
     assert summary["resumed"] is True and summary["snapshot"] == snapshot_id and summary["users"] == 600
     # Only the pages not yet recorded are read again (and the 5th, which the interrupt cut short).
     assert counted.attempts["ListUsers"] <= USER_PAGES - PAGES_BEFORE_KILL + 1 < USER_PAGES
-    assert "DescribeUserPool" not in counted.attempts  # the configuration was stored before the interrupt
+    # A stored configuration is not read again; one that was not is read once, by the run that finishes.
+    assert counted.attempts.get("DescribeUserPool", 0) == (0 if config_stored else 1)
 
     names = usernames(repo)
     assert len(names) == len(set(names)) == 600, "a user was lost or written twice across the interruption"

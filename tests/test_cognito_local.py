@@ -30,6 +30,14 @@ LACKING = {
     "ListResourceServers",
     "GetUICustomization",
     "DescribeRiskConfiguration",
+    # the configuration surfaces of issue #11.3, which cognito-local does not implement either
+    "ListUserPoolReplicas",
+    "GetUserPoolSessionConfiguration",
+    "GetLogDeliveryConfiguration",
+    "ListTerms",
+    "ListCIMDPolicies",
+    "DescribeManagedLoginBrandingByClient",
+    "GetUserPoolClientSessionConfiguration",
 }
 
 

@@ -57,12 +57,12 @@ def test_a_restore_too_big_for_one_step_completes_over_several_and_equals_the_sn
     url, lambdas, work = deployed_env
     cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=url)
     pool, target = make_pool(cognito, "A"), make_pool(cognito, "B")
-    # A Timeout of 6 s: a step stops starting operations with a quarter of it left, so 60 users (about 230
-    # operations) take several steps.
+    # A Timeout of 6 s: a step stops starting operations with a quarter of it left, so 150 users (about 560
+    # operations; 60 fitted in one step once the scheduler streamed) take several steps.
     d = deploy_stack(
         url, lambdas, work, {"UserPoolId": pool, "RestoreUserPoolId": target}, timeouts={"RestoreFunction": 6}
     )
-    source, desired = backed_up_source(cognito, d, users=60)
+    source, desired = backed_up_source(cognito, d, users=150)
     request = {"target_user_pool_id": target, "source_user_pool_id": source}
 
     started = d.client("stepfunctions").start_execution(
@@ -80,7 +80,7 @@ def test_a_restore_too_big_for_one_step_completes_over_several_and_equals_the_sn
     assert differences(desired, after) == []
     assert {u.status for u in after.users.values()} == {"CONFIRMED"}  # random-permanent passwords, all set
     output = json.loads(execution["output"])
-    assert output["done"] is True and output["counts"]["users_created"] == 60
+    assert output["done"] is True and output["counts"]["users_created"] == 150
     # `latest` was pinned by the first step: a snapshot taken meanwhile would not change the restore.
     assert output["request"]["snapshot"] == repository(d).list_snapshots()[0].id
     # The reports a CLI restore writes to --report-dir, in the repository.
@@ -92,7 +92,7 @@ def test_a_restore_too_big_for_one_step_completes_over_several_and_equals_the_sn
     assert report["snapshot"] == output["request"]["snapshot"] and report["user_pool_id"] == target
     assert report["report"] == prefix + "report.json" and report["passwords_file"] is None
     sub_map = store.get_bytes(prefix + "sub-map.csv").decode().splitlines()
-    assert len(sub_map) == 61 and sub_map[0] == '"old_sub","new_sub","username"'
+    assert len(sub_map) == 151 and sub_map[0] == '"old_sub","new_sub","username"'
     progress = json.loads(store.get_bytes(prefix + "progress.json"))
     assert progress["state"] == "succeeded" and progress["run"] == output["run"]
     (note,) = inbox(d)
