@@ -83,3 +83,42 @@ def test_a_restore_plan_streams_each_user_together_and_deps_first() -> None:
 def test_any_window_runs_everything(window: int) -> None:
     results = run_ops(_user_ops(20), lambda op: "done", workers={}, window=window)
     assert sorted(r.op.id for r in results) == sorted(op.id for op in _user_ops(20))
+
+
+def test_time_up_while_an_operation_runs_ends_without_waiting_for_its_dependents() -> None:
+    """A bounded step (the deployed restore): the time runs out while a create is still running; when it
+    finishes, its password set (another quota category, whose workers never started) stays pending. It
+    used to start that category's workers after their stop marks were sent, and the step then waited a
+    minute per worker for them (the deployed permission test hung)."""
+    import time
+
+    from cognito_backup.errors import OutOfTime
+
+    time_up = threading.Event()
+    slow = Op("create_user", user="slow", username="slow")
+    ops = [
+        slow,
+        Op("create_user", user="other", username="other"),
+        Op("set_password", user="slow", username="slow", after=(slow.id,)),
+    ]
+
+    def execute(op: Op) -> str:
+        if op is slow:
+            time_up.set()  # the step's clock runs out while this create is in flight
+            time.sleep(0.5)
+        return "done"
+
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            run_ops(ops, execute, workers={"UserCreation": 2}, out_of_time=time_up.is_set)
+            outcome.append(None)
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(timeout=20)
+    assert not runner.is_alive(), "run_ops kept waiting after its time was up"
+    assert isinstance(outcome[0], OutOfTime)

@@ -77,6 +77,7 @@ def run_ops(
     results: SpillList[OpResult] = SpillList()
     queues: dict[str, queue.Queue[Op | None]] = {}
     threads: list[threading.Thread] = []
+    closing = [False]  # set once run_ops is ending: no new operation is queued
     fatal: list[BaseException] = []
 
     def finish(result: OpResult) -> None:
@@ -139,6 +140,12 @@ def run_ops(
                 finish(result)
 
     def enqueue(op: Op) -> None:
+        """Called with `lock` held."""
+        if closing[0]:
+            # Shutting down (time up, interrupted, a fatal error): a dependent released by an operation
+            # that finished meanwhile stays pending. Starting it could start a category's workers after
+            # their queues were sent their stop marks, and the join below would wait for them.
+            return
         category = category_of(op.operation)
         if category not in queues:  # a category's workers start with its first operation
             queues[category] = queue.Queue()
@@ -185,11 +192,13 @@ def run_ops(
     finally:
         stop_now = stop.is_set()
         with lock:
+            closing[0] = True
             categories = list(queues)
+            running = list(threads)
         for cat in categories:
-            for _ in range(len(threads)):
+            for _ in range(len(running)):
                 queues[cat].put(None)
-        for t in threads:
+        for t in running:
             t.join(timeout=None if not stop_now else 60)
     if fatal:
         raise fatal[0]
