@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 import threading
@@ -133,3 +134,23 @@ def _request_params(params: Any) -> dict[str, Any]:
         except ValueError:
             return {}
     return {}
+
+
+def journal_upsert(pool: str, when: dt.datetime, name: str, tier: str, event_id: str) -> dict[str, Any]:
+    """A journal record of user `name` (sub `sub-<name>`, custom:tier `tier`) observed at `when`, as
+    capture writes it from CloudTrail."""
+    from cognito_backup.model import User
+    from cognito_backup.repo.repository import format_time
+
+    after = User(username=name, attributes={"sub": f"sub-{name}", "custom:tier": tier}).to_record()
+    return {
+        "type": "user_upsert",
+        "pool": pool,
+        "key": name,
+        "sub": f"sub-{name}",
+        "observed_at": format_time(when),
+        "event_id": event_id,
+        "seq": 0,
+        "after": after,
+        "source": "cloudtrail",
+    }

@@ -11,14 +11,15 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from cognito_backup.model import Group, PoolConfig, User
+from cognito_backup.model import Group, PoolConfig
 from cognito_backup.ops.pitr import desired_state_at
 from cognito_backup.repo.check import check_repository
 from cognito_backup.repo.journal import Journal, record_order
 from cognito_backup.repo.journal_merge import merge_pool
-from cognito_backup.repo.repository import Repository, format_time
+from cognito_backup.repo.repository import Repository
 from cognito_backup.store.base import ObjectInfo
 from cognito_backup.store.memory import MemoryStore
+from tests.helpers import journal_upsert
 
 POOL = "us-east-1_Pool1"
 T0 = dt.datetime(2026, 11, 1, 0, 0, tzinfo=dt.UTC)
@@ -29,18 +30,7 @@ def t(s: float) -> dt.datetime:
 
 
 def upsert(s: float, name: str, tier: str) -> dict[str, Any]:
-    after = User(username=name, attributes={"sub": f"sub-{name}", "custom:tier": tier}).to_record()
-    return {
-        "type": "user_upsert",
-        "pool": POOL,
-        "key": name,
-        "sub": f"sub-{name}",
-        "observed_at": format_time(t(s)),
-        "event_id": f"e{s}",
-        "seq": 0,
-        "after": after,
-        "source": "cloudtrail",
-    }
+    return journal_upsert(POOL, t(s), name, tier, f"e{s}")
 
 
 class CountingStore(MemoryStore):
