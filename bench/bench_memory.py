@@ -23,6 +23,7 @@ from pathlib import Path
 from cognito_backup.core.diff import differences
 from cognito_backup.core.plan import PlanOptions, plan
 from cognito_backup.model import Group, Membership, PoolConfig, User
+from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store.local import LocalStore
 
@@ -32,7 +33,7 @@ SCHEMA = [
 ]
 
 
-def _user(i: int, changed: bool) -> User:
+def synthetic_user(i: int, changed: bool = False) -> User:
     return User(
         username=f"user-{i:08d}",
         attributes={
@@ -48,17 +49,19 @@ def _user(i: int, changed: bool) -> User:
     )
 
 
-def _write(repo: Repository, pool_id: str, n: int, *, changed_every: int, offset: int) -> str:
+def write_snapshot(repo: Repository, pool_id: str, n: int, *, changed_every: int = 0, offset: int = 0) -> Manifest:
+    """A snapshot of `n` users (user i in group i % 10): `changed_every` marks some users changed,
+    `offset` shifts the user numbers (users only on one side). tests/test_flat_memory.py uses it too."""
     config = PoolConfig(user_pool={"Id": pool_id, "SchemaAttributes": SCHEMA})
     with repo.begin_snapshot(pool_id, "eu-west-1", started_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) as w:
         w.add("config", config.to_record())
         for g in range(10):
             w.add("groups", Group(name=f"g{g}").to_record())
         for i in range(offset, offset + n):
-            w.add("users", _user(i, changed=bool(changed_every) and i % changed_every == 0).to_record())
+            w.add("users", synthetic_user(i, changed=bool(changed_every) and i % changed_every == 0).to_record())
         for i in range(offset, offset + n):
             w.add("memberships", Membership(group=f"g{i % 10}", username=f"user-{i:08d}").to_record())
-        return w.commit().id
+        return w.commit()
 
 
 def prepare(root: Path, n: int) -> tuple[Path, str, str]:
@@ -66,8 +69,8 @@ def prepare(root: Path, n: int) -> tuple[Path, str, str]:
     ids = where / "ids.json"
     if not ids.exists():
         repo = Repository(LocalStore(where))
-        desired = _write(repo, "eu-west-1_desired", n, changed_every=50, offset=0)
-        actual = _write(repo, "eu-west-1_actual", n, changed_every=0, offset=n // 100)
+        desired = write_snapshot(repo, "eu-west-1_desired", n, changed_every=50).id
+        actual = write_snapshot(repo, "eu-west-1_actual", n, offset=n // 100).id
         ids.write_text(json.dumps([desired, actual]))
     desired, actual = json.loads(ids.read_text())
     return where, desired, actual

@@ -8,8 +8,8 @@ it, and is bounded by its cache_size setting (core/spill.py), which bench/bench_
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
+import sys
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -18,46 +18,13 @@ from typing import Any
 from cognito_backup.core.diff import differences
 from cognito_backup.core.fold import fold
 from cognito_backup.core.plan import PlanOptions, plan
-from cognito_backup.model import Group, Membership, PoolConfig, User
+from cognito_backup.model import Membership
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store.local import LocalStore
 
-SCHEMA = [
-    {"Name": "email", "AttributeDataType": "String", "Mutable": True},
-    {"Name": "custom:tier", "AttributeDataType": "String", "Mutable": True},
-]
-
-
-def synthetic_user(i: int, changed: bool = False) -> User:
-    return User(
-        username=f"user-{i:08d}",
-        attributes={
-            "sub": f"00000000-0000-0000-0000-{i:012d}",
-            "email": f"user{i}@example.com",
-            "email_verified": "true",
-            "given_name": f"Given{i}",
-            "family_name": f"Family{i}",
-            "custom:tier": "gold" if changed else "silver",
-        },
-        status="CONFIRMED",
-        created="2026-01-01T00:00:00Z",
-        modified="2026-01-02T00:00:00Z",
-    )
-
-
-def write_snapshot(repo: Repository, pool_id: str, n: int, *, changed_every: int = 0, offset: int = 0) -> Any:
-    """A snapshot of `n` users (user i in group i % 10): `changed_every` marks some users changed,
-    `offset` shifts the user numbers (users only on one side)."""
-    config = PoolConfig(user_pool={"Id": pool_id, "SchemaAttributes": SCHEMA})
-    with repo.begin_snapshot(pool_id, "eu-west-1", started_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) as w:
-        w.add("config", config.to_record())
-        for g in range(10):
-            w.add("groups", Group(name=f"g{g}").to_record())
-        for i in range(offset, offset + n):
-            w.add("users", synthetic_user(i, changed=bool(changed_every) and i % changed_every == 0).to_record())
-        for i in range(offset, offset + n):
-            w.add("memberships", Membership(group=f"g{i % 10}", username=f"user-{i:08d}").to_record())
-        return w.commit()
+# One synthetic snapshot builder, the memory benchmark's.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from bench_memory import write_snapshot
 
 
 def peak_bytes(work: Callable[[], object]) -> int:
