@@ -114,6 +114,10 @@ class FailingStore:
     def put_file(self, key: str, path: Path) -> None:
         self._fail(key)
 
+    def create_bytes(self, key: str, data: bytes) -> bool:
+        self._fail(key)
+        return False
+
     def get_bytes(self, key: str) -> bytes:
         return self.inner.get_bytes(key)
 

@@ -92,6 +92,10 @@ class FailingStore:
         self._maybe_fail("put", key)
         self.inner.put_file(key, path)
 
+    def create_bytes(self, key: str, data: bytes) -> bool:
+        self._maybe_fail("put", key)
+        return self.inner.create_bytes(key, data)
+
     def get_bytes(self, key: str) -> bytes:
         with self.open_read(key) as fh:
             return fh.read()

@@ -53,6 +53,9 @@ class PausingStore:
     def put_file(self, key: str, path: Path) -> None:
         self.inner.put_file(key, path)
 
+    def create_bytes(self, key: str, data: bytes) -> bool:
+        return self.inner.create_bytes(key, data)
+
     def get_bytes(self, key: str) -> bytes:
         return self.inner.get_bytes(key)
 

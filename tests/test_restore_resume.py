@@ -51,6 +51,11 @@ class DyingStore:
             raise Killed
         self.inner.put_bytes(key, data)
 
+    def create_bytes(self, key: str, data: bytes) -> bool:
+        if self.dead:
+            raise Killed
+        return self.inner.create_bytes(key, data)
+
     def delete(self, key: str) -> None:
         if self.dead:
             raise Killed
@@ -412,6 +417,9 @@ class ReadOnlyStore(DyingStore):
     """Test double of a repository the operator may read but not write (e.g. an S3 bucket policy)."""
 
     def put_bytes(self, key: str, data: bytes) -> None:
+        raise StoreUnavailable(f"S3 PutObject {key}: AccessDenied (test double)")
+
+    def create_bytes(self, key: str, data: bytes) -> bool:
         raise StoreUnavailable(f"S3 PutObject {key}: AccessDenied (test double)")
 
 

@@ -217,6 +217,9 @@ class _PrefixedStore:
     def put_bytes(self, key: str, data: bytes) -> None:
         self.inner.put_bytes(self.prefix + key, data)
 
+    def create_bytes(self, key: str, data: bytes) -> bool:
+        return self.inner.create_bytes(self.prefix + key, data)
+
     def put_file(self, key: str, path: Path) -> None:
         self.inner.put_file(self.prefix + key, path)
 

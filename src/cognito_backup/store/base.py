@@ -33,6 +33,12 @@ class Store(Protocol):
         """Store the content of a local file (streamed, not read into memory)."""
         ...
 
+    def create_bytes(self, key: str, data: bytes) -> bool:
+        """Store `data` under `key` only if no object has that key: True when this call created it, False
+        when one existed. Of concurrent creates of one key exactly one returns True (local: link(2) of a
+        complete temp file; S3: PutObject with `If-None-Match: *`). What leases are built on."""
+        ...
+
     def get_bytes(self, key: str) -> bytes: ...
 
     def open_read(self, key: str) -> BinaryIO:

@@ -77,7 +77,9 @@ class LocalStore:
         except OSError as exc:
             raise local_store_error(exc, f"Cannot create directory {path}") from exc
 
-    def _atomic_write(self, key: str, writer: Callable[[BinaryIO], object]) -> None:
+    def _atomic_write(self, key: str, writer: Callable[[BinaryIO], object], *, exclusive: bool = False) -> bool:
+        """Write a complete temp file, then rename it over the key (or, `exclusive`, link it to the key,
+        which fails when the key exists: False, nothing changed)."""
         target = self._path(key)
         self._ensure_dir(target.parent)
         # The temp file lives in the target's directory so the rename is atomic on one filesystem.
@@ -91,8 +93,17 @@ class LocalStore:
                 writer(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp_name, target)
+            if exclusive:
+                try:
+                    os.link(tmp_name, target)
+                except FileExistsError:
+                    return False
+                finally:
+                    os.unlink(tmp_name)
+            else:
+                os.replace(tmp_name, target)
             _fsync_dir(target.parent)
+            return True
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
@@ -104,6 +115,9 @@ class LocalStore:
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self._atomic_write(key, lambda fh: fh.write(data))
+
+    def create_bytes(self, key: str, data: bytes) -> bool:
+        return self._atomic_write(key, lambda fh: fh.write(data), exclusive=True)
 
     def put_file(self, key: str, path: Path) -> None:
         def copy(fh: BinaryIO) -> None:

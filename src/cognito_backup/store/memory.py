@@ -24,6 +24,13 @@ class MemoryStore:
         with self._lock:
             self.objects[key] = (bytes(data), time.time())
 
+    def create_bytes(self, key: str, data: bytes) -> bool:
+        with self._lock:
+            if key in self.objects:
+                return False
+            self.objects[key] = (bytes(data), time.time())
+            return True
+
     def put_file(self, key: str, path: Path) -> None:
         self.put_bytes(key, Path(path).read_bytes())
 

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from cognito_backup.aws.errors import error_code
 from cognito_backup.errors import StoreUnavailable
 from cognito_backup.store.base import ObjectInfo, ObjectNotFound
-from cognito_backup.store.s3_errors import s3_store_error
+from cognito_backup.store.s3_errors import s3_store_error, underlying
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -26,6 +27,8 @@ _S3_ERRORS = (ClientError, BotoCoreError, S3UploadFailedError)
 # A GET whose body breaks mid-way is read again from the start, this many times in all: botocore
 # retries the request, not the reading of its body.
 READ_ATTEMPTS = 3
+# A conditional create answered 409 (a concurrent conditional write of the key) is tried this many times.
+CONFLICT_ATTEMPTS = 3
 
 
 class _TranslatedReader(io.RawIOBase):
@@ -81,6 +84,28 @@ class S3Store:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **self._sse())  # type: ignore[arg-type]
         except _S3_ERRORS as exc:
             raise self._fail(exc, "PutObject", key) from exc
+
+    def create_bytes(self, key: str, data: bytes) -> bool:
+        # S3 answers 412 PreconditionFailed when the key exists, and 409 ConditionalRequestConflict when
+        # another conditional write of the key was in flight: retry, the next answer decides.
+        for _ in range(CONFLICT_ATTEMPTS):
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self._key(key),
+                    Body=data,
+                    IfNoneMatch="*",
+                    **self._sse(),  # type: ignore[arg-type]
+                )
+            except _S3_ERRORS as exc:
+                code = error_code(underlying(exc))
+                if code == "PreconditionFailed":
+                    return False
+                if code != "ConditionalRequestConflict":
+                    raise self._fail(exc, "PutObject", key) from exc
+            else:
+                return True
+        return False
 
     def put_file(self, key: str, path: Path) -> None:
         # upload_file streams and switches to multipart for big objects; a multipart upload becomes
