@@ -57,6 +57,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from cognito_backup.model import STANDARD_ATTRIBUTE_ORDER
 from listing_double import page  # bench/ is on the path: this file runs as a script
 
 REGION = "us-east-1"
@@ -68,28 +69,7 @@ BUCKETS = [a + b for a in HEX for b in HEX]  # users are indexed by the first tw
 GIVEN_NAMES = ("Zoë", "José", "美咲", "Ana")
 TIERS = ("gold", "silver", "bronze")
 CREATED = 1700000000.0
-STANDARD_ATTRIBUTES = (
-    "sub",
-    "name",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "preferred_username",
-    "profile",
-    "picture",
-    "website",
-    "email",
-    "email_verified",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-    "phone_number",
-    "phone_number_verified",
-    "address",
-    "updated_at",
-)
+STANDARD_ATTRIBUTES = ("sub", *STANDARD_ATTRIBUTE_ORDER)
 # The standard attributes ListUsers may filter on (Cognito's ListUsers reference); custom ones are refused.
 FILTERABLE = frozenset(
     {

@@ -47,29 +47,9 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-STANDARD_COLUMNS = [
-    "name",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "preferred_username",
-    "profile",
-    "picture",
-    "website",
-    "email",
-    "email_verified",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-    "phone_number",
-    "phone_number_verified",
-    "address",
-    "updated_at",
-    "cognito:mfa_enabled",
-    "cognito:username",
-]
+from cognito_backup.model import STANDARD_ATTRIBUTE_ORDER
+
+STANDARD_COLUMNS = [*STANDARD_ATTRIBUTE_ORDER, "cognito:mfa_enabled", "cognito:username"]
 OPERATIONS = ("GetCSVHeader", "CreateUserImportJob", "StartUserImportJob", "DescribeUserImportJob")
 MAX_FILE_BYTES = 100 * 1024 * 1024
 MAX_ROW_CHARS = 16_000

@@ -19,30 +19,30 @@ READ_ONLY_ATTRIBUTES = frozenset({"sub", "identities", "cognito:mfa_enabled", "c
 VOLATILE_USER_FIELDS = frozenset({"created", "modified"})
 
 # Cognito's standard attributes (OIDC claims), declared by every pool: real DescribeUserPool lists them,
-# moto omits them. `sub` and `identities` are Cognito's own and never declared.
-STANDARD_ATTRIBUTES = frozenset(
-    {
-        "address",
-        "birthdate",
-        "email",
-        "email_verified",
-        "family_name",
-        "gender",
-        "given_name",
-        "locale",
-        "middle_name",
-        "name",
-        "nickname",
-        "phone_number",
-        "phone_number_verified",
-        "picture",
-        "preferred_username",
-        "profile",
-        "updated_at",
-        "website",
-        "zoneinfo",
-    }
+# moto omits them. `sub` and `identities` are Cognito's own and never declared. In the order Cognito
+# lists them (GetCSVHeader's columns; the stand-ins answer in it too).
+STANDARD_ATTRIBUTE_ORDER = (
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "email_verified",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "updated_at",
 )
+STANDARD_ATTRIBUTES = frozenset(STANDARD_ATTRIBUTE_ORDER)
 
 STATUS_EXTERNAL = "EXTERNAL_PROVIDER"
 STATUS_UNCONFIRMED = "UNCONFIRMED"

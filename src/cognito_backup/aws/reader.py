@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConn
 from cognito_backup.aws.errors import aws_code, error_code, translate_client_error
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.sections import Verdict, classify, is_aws_answer
-from cognito_backup.errors import AwsError
+from cognito_backup.errors import AwsError, CognitoBackupError
 from cognito_backup.model import Group, Membership, PoolConfig, PoolState, User, jsonable
 
 HEX_DIGITS = "0123456789abcdef"
@@ -340,15 +340,14 @@ class PoolReader:
     def _prefix_filter_supported(self) -> bool:
         if self.chains <= 1:
             return False
-        method = self.client.list_users
         try:
-            resp = self.pacer.call("ListUsers", method, UserPoolId=self.pool_id, Limit=1, Filter='sub ^= "0"')
-        except ClientError as exc:
-            if error_code(exc) == "InvalidParameterException":
+            users, _ = self.list_users_page('sub ^= "0"', None, limit=1)
+        except CognitoBackupError as err:
+            if aws_code(err) == "InvalidParameterException":
                 self.progress.note("this endpoint refuses sub prefix filters: listing users in one chain")
                 return False
-            raise translate_client_error(exc, f"ListUsers on user pool {self.pool_id}") from exc
-        if not _all_match_prefix(resp.get("Users", []), "0"):
+            raise
+        if not all((user.sub or "").startswith("0") for user in users):
             # An endpoint that accepts the filter but ignores it would list every user in all 16 chains.
             self.progress.note("this endpoint ignores sub prefix filters: listing users in one chain")
             return False
@@ -376,9 +375,12 @@ class PoolReader:
         self.used_chains = len(filters)
         return filters
 
-    def list_users_page(self, filt: str | None, token: str | None) -> tuple[list[User], str | None]:
-        """One ListUsers page of a chain, and the token of the next page (None at the end)."""
-        args: dict[str, Any] = {"UserPoolId": self.pool_id, "Limit": PAGE}
+    def list_users_page(
+        self, filt: str | None, token: str | None, *, limit: int = PAGE
+    ) -> tuple[list[User], str | None]:
+        """One ListUsers page of a chain, and the token of the next page (None at the end): every
+        ListUsers the tool makes goes through here (chains, rescans, lookups by one attribute)."""
+        args: dict[str, Any] = {"UserPoolId": self.pool_id, "Limit": limit}
         if filt:
             args["Filter"] = filt
         if token:
@@ -411,19 +413,15 @@ class PoolReader:
         members = [str(u["Username"]) for u in resp.get("Users", [])]
         return members, _next_token("ListUsersInGroup", resp.get("NextToken"), _sent(token))
 
-    def find_user(self, *, sub: str | None = None, username: str | None = None) -> User | None:
-        """Re-read one user without AdminGetUser (which would bill the user as a monthly active user)."""
-        if sub:
-            filt = f'sub = "{quote_filter_value(sub)}"'
-        elif username:
-            filt = f'username = "{quote_filter_value(username)}"'
-        else:
-            raise ValueError("sub or username required")
-        resp = self.call("ListUsers", UserPoolId=self.pool_id, Filter=filt, Limit=2)
-        users = [User.from_api(u) for u in resp.get("Users", [])]
-        if username:
-            users = [u for u in users if u.username == username]
-        return users[0] if users else None
+    def find_user(self, attr: str, value: str) -> User | None:
+        """The user whose `attr` ("username", "sub", "email", ...) equals `value`, re-read without
+        AdminGetUser (which would bill the user as a monthly active user): one filtered ListUsers. The
+        match is checked here too: an endpoint may compare case-insensitively or ignore the filter."""
+        users, _ = self.list_users_page(f'{attr} = "{quote_filter_value(value)}"', None, limit=2)
+        for user in users:
+            if (user.username if attr == "username" else user.attributes.get(attr)) == value:
+                return user
+        return None
 
     def user_groups(self, username: str) -> list[str]:
         groups = []
@@ -498,10 +496,6 @@ def _next_token(operation: str, token: Any, seen: set[str]) -> str | None:
         raise AwsError(f"{operation}: the endpoint returned the same pagination token twice; stopped reading")
     seen.add(value)
     return value
-
-
-def _all_match_prefix(users: list[dict[str, Any]], prefix: str) -> bool:
-    return all((User.from_api(u).sub or "").startswith(prefix) for u in users)
 
 
 def _sent(token: str | None) -> set[str]:

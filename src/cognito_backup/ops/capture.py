@@ -192,7 +192,11 @@ class Capturer:
 
     @staticmethod
     def _list_user(reader: PoolReader, read: UserRead) -> User | None:
-        return reader.find_user(sub=read.sub) if read.sub else reader.find_user(username=read.username)
+        if read.sub:
+            return reader.find_user("sub", read.sub)
+        if read.username:
+            return reader.find_user("username", read.username)
+        raise ValueError("a user read needs a sub or a username")
 
     def _observe_user(self, pool: str, hints: Sequence[ChangeHint]) -> tuple[list[Record], HintOutcome]:
         read = plan_user_read(hints, self.clock())
@@ -251,12 +255,7 @@ class Capturer:
         """One ListUsers page of a rescan job: records of the users it shows modified since the job's
         `since`, and the next page token (None: the listing is complete)."""
         reader = self.reader_for(job.pool_id)
-        args: dict[str, Any] = {"UserPoolId": job.pool_id, "Limit": PAGE}
-        if job.filter:
-            args["Filter"] = job.filter
-        if job.token:
-            args["PaginationToken"] = job.token
-        resp = reader.call("ListUsers", **args)
+        users, token = reader.list_users_page(job.filter, job.token)
         observed = self.clock()
         rep = ChangeHint(
             kind="unknown_user",
@@ -267,8 +266,7 @@ class Capturer:
             source="poll",
         )
         records: list[Record] = []
-        for item in resp.get("Users", []):
-            user = User.from_api(item)
+        for user in users:
             if modified_since(user.modified or user.created, job.since):
                 records.append(
                     self._record(
@@ -283,8 +281,7 @@ class Capturer:
                         source="poll",
                     )
                 )
-        token = resp.get("PaginationToken")
-        return records, str(token) if token else None
+        return records, token
 
     def rescans_due(self) -> bool:
         """Whether a busy batch should look for pending rescans now (see CaptureOptions.rescan_interval)."""

@@ -351,7 +351,7 @@ def run_sync(
     fresh: dict[str, tuple[Any, Any]] = {}
     groups_of: dict[str, list[str]] = {}
     for key, (old, new) in moved.items():
-        now = reader.find_user(username=old.username)
+        now = reader.find_user("username", old.username)
         if now is None:
             continue  # deleted in A since: B's copy is the user's now
         fresh[key] = (now, new)

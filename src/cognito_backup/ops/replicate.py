@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cognito_backup.aws.pacing import Pacer
-from cognito_backup.aws.reader import PoolReader, quote_filter_value
+from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.tags import tag_pool
 from cognito_backup.core.applied import AppliedSegments, Listed
 from cognito_backup.core.config_plan import STANDBY_KEEPS, STANDBY_SECTIONS
@@ -333,12 +333,9 @@ def _read_standby_users(
     users: dict[str, User] = {}
     for key in sorted(keys):
         for attr in (*attrs, "username"):
-            filt = f'{attr} = "{quote_filter_value(key)}"'
-            resp = reader.call("ListUsers", UserPoolId=standby_pool_id, Filter=filt, Limit=2)
-            found = [User.from_api(u) for u in resp.get("Users", [])]
-            found = [u for u in found if (u.username if attr == "username" else u.attributes.get(attr)) == key]
-            if found:
-                users[found[0].username] = found[0]
+            found = reader.find_user(attr, key)
+            if found is not None:
+                users[found.username] = found
                 break
     memberships = [Membership(group, name) for name in users for group in reader.user_groups(name)]
     return PoolState.build(config, list(reader.iter_groups()), users.values(), memberships)

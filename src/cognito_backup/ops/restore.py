@@ -377,7 +377,7 @@ def reconcile(
             if status == EXISTED and key in earlier and op.username:
                 # ListUsers may not have shown yet a user an earlier run created just before it stopped:
                 # the user's own state decides, as for the users the read did show.
-                found = reader.find_user(username=op.username)
+                found = reader.find_user("username", op.username)
                 if found is not None and ours(key, found, facts) and found.status == FORCE_CHANGE_PASSWORD:
                     with recorder.lock:
                         resumed[key] = REASON_UNSET
