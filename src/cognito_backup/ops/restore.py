@@ -16,6 +16,7 @@ import itertools
 import json
 import re
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -56,6 +57,7 @@ from cognito_backup.model import PoolConfig, PoolState, User
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
 from cognito_backup.ops.pitr import Desired, select_desired
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, OpResult, default_workers, run_ops
+from cognito_backup.repo.leases import Lease
 from cognito_backup.repo.repository import Repository
 
 USERS_VIA = ("admin", "import-job")
@@ -514,6 +516,9 @@ class RestoreRequest:
     domain_prefix: str | None = None
     target_region: str | None = None
     allow_after_coverage: bool = False  # with `at`: accept a time later than the repository knows
+    # Who holds the target's lease (repo/leases.py): a deployed restore's execution, so that its next
+    # step re-enters the lease this one kept; None: this run alone (a fresh holder, released at its end).
+    lease_holder: str | None = None
 
 
 @dataclass
@@ -562,6 +567,48 @@ def run_restore(
     else:
         run_key = f"{request.target_pool_id}@{source_label}"
     prog.source(run_key, source_label)
+    if opts.dry_run:
+        return _restore(client, pacer, repo, request, chosen, run_key, prog, confirm)
+    # One writer per target: a second restore into the same pool (or the same new pool's name), from
+    # this machine, another one or the deployed stack, is refused before it reads or writes anything.
+    target = f"new={request.new_pool_name}" if request.new_pool_name else str(request.target_pool_id)
+    lease = Lease.acquire(
+        repo.store,
+        f"restore/{target}",
+        what=f"The restore target {target}",
+        purpose="deployed restore" if request.lease_holder else "restore",
+        holder=request.lease_holder,
+        took_over="a deployed one: `restore --deployed STACK --status EXECUTION` follows it",
+    )
+    keep = False
+    try:
+        with lease.heartbeat():
+            return _restore(client, pacer, repo, request, chosen, run_key, prog, confirm)
+    except OutOfTime:
+        keep = bool(request.lease_holder)  # the same execution's next step re-enters it
+        raise
+    finally:
+        if keep:
+            lease.keep()
+        elif sys.exc_info()[0] is None:
+            lease.release()
+        else:
+            with contextlib.suppress(Exception):  # the error on its way out says more; the lease expires
+                lease.release()
+
+
+def _restore(
+    client: Any,
+    pacer: Pacer,
+    repo: Repository,
+    request: RestoreRequest,
+    chosen: Desired,
+    run_key: str,
+    prog: RestoreProgress,
+    confirm: Callable[[Plan], bool] | None,
+) -> RestoreOutcome:
+    opts = request.options
+    desired = chosen.state
     # The resume state lives in the repository (a re-run from anywhere finds it); a dry run only reads it.
     checkpoint = Checkpoint(repo.store, run_key, request.report_dir)
     client_id_map: dict[str, str] = {}

@@ -174,6 +174,8 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
             report_dir=Path(tmp),
             target_region=request.region,
             allow_after_coverage=request.allow_after_coverage,
+            # The execution holds the target's lease from its first step to its last.
+            lease_holder=f"execution:{execution_name(execution)}",
         )
         try:
             outcome = run_restore(client, pacer, repo, restore_request, progress=RestoreProgress(source=source))
