@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import socket
@@ -25,6 +26,7 @@ from cognito_backup.cli.common import (
 from cognito_backup.errors import CognitoBackupError, RepositoryBusy
 from cognito_backup.ops.backup import BackupOptions, incomplete_error, run_backup
 from cognito_backup.ops.backup_steps import interrupted_snapshots, load_checkpoint
+from cognito_backup.repo.leases import Lease
 from cognito_backup.repo.locks import RUNNING_SECONDS, list_locks, may_be_running
 from cognito_backup.repo.objects import pid_alive
 from cognito_backup.repo.repository import Repository
@@ -105,8 +107,11 @@ def backup(
     )
     interrupted = [] if creating else interrupted_snapshots(repository, user_pool_id)
     continued = interrupted[-1] if resume and interrupted else None
+    held = contextlib.ExitStack()
     if continued is not None:
-        _refuse_if_running(repository, continued)
+        lease = take_over(repository, continued)
+        held.callback(lease.release_quietly)
+        held.enter_context(lease.heartbeat())
         progress.line(f"Continuing the interrupted snapshot {continued}")
         taken_with = bool(load_checkpoint(repository, continued).options.get("with_mfa_preferences"))
         if taken_with != with_mfa_preferences:
@@ -120,7 +125,7 @@ def backup(
             "backup may still be running it); --resume continues it"
         )
     saved: list[str] = []
-    with progress.running(f"Backing up {user_pool_id} into {repository.store.describe()}"):
+    with held, progress.running(f"Backing up {user_pool_id} into {repository.store.describe()}"):
         try:
             result = run_backup(
                 reader,
@@ -159,6 +164,20 @@ def backup(
         console.print(f"  [dim]not recorded: {call} ({why})[/]")
     if incomplete is not None:
         _exit_incomplete(incomplete)
+
+
+def take_over(repository: Repository, snapshot_id: str) -> Lease:
+    """The right to continue an interrupted snapshot, or RepositoryBusy. Two --resume of one checkpoint
+    started together (two machines, the same second) both find its backup stopped: the lease's
+    conditional create lets exactly one of them continue it."""
+    _refuse_if_running(repository, snapshot_id)
+    return Lease.acquire(
+        repository.store,
+        f"backup/{snapshot_id}",
+        what=f"The interrupted snapshot {snapshot_id}",
+        purpose="backup --resume",
+        took_over="it writes the snapshot; `cognito-backup snapshots` lists it when done",
+    )
 
 
 def _refuse_if_running(repository: Repository, snapshot_id: str) -> None:

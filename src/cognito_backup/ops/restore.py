@@ -593,8 +593,7 @@ def run_restore(
         elif sys.exc_info()[0] is None:
             lease.release()
         else:
-            with contextlib.suppress(Exception):  # the error on its way out says more; the lease expires
-                lease.release()
+            lease.release_quietly()
 
 
 def _restore(
