@@ -13,6 +13,7 @@ SNAPSHOTS_PREFIX = "snapshots/"
 LOCKS_PREFIX = "locks/"
 JOURNAL_PREFIX = "journal/"
 CHECKPOINTS_PREFIX = "checkpoints/"
+LEASES_PREFIX = "leases/"  # one writer per target: repo/leases.py
 OBJECT_SUFFIX = ".jsonl.zst"
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cognito_backup.errors import RepositoryBusy
+from cognito_backup.repo.layout import LEASES_PREFIX
 from cognito_backup.repo.locks import RUNNING_SECONDS, SHARED, HeldLock, may_be_running
 from cognito_backup.repo.objects import pid_alive
 from cognito_backup.store.base import ObjectNotFound, Store
 
-LEASES_PREFIX = "leases/"
 HEARTBEAT_SECONDS = 60.0
 _GENERATION = re.compile(r"^(\d{8})\.json$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@=+-]+")
