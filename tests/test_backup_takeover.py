@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,32 +22,13 @@ from cognito_backup.cli.backup_cmds import take_over
 from cognito_backup.errors import RepositoryBusy
 from cognito_backup.ops.backup_steps import StepOptions, load_checkpoint, run_backup_step
 from cognito_backup.repo.layout import lock_key
-from cognito_backup.repo.leases import LEASES_PREFIX, Lease, lease_key, list_generations
+from cognito_backup.repo.leases import lease_key, list_generations
 from cognito_backup.repo.locks import RUNNING_SECONDS
 from cognito_backup.repo.repository import Repository
-from cognito_backup.store.base import ObjectInfo, Store
 from cognito_backup.store.local import LocalStore
 from tests.helpers import fill_pool, make_pool
+from tests.racing_store import RacingStore, race
 from tests.test_backup_resume import REGION, backup_cli
-
-
-class RacingStore:
-    """The repository's store, except that each lease create waits until both runs are about to create."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.barrier = threading.Barrier(2, timeout=120)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def create_bytes(self, key: str, data: bytes) -> bool:
-        if key.startswith(LEASES_PREFIX):
-            self.barrier.wait()
-        return self.inner.create_bytes(key, data)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        return self.inner.list(prefix)
 
 
 def age(root: Path, key: str, seconds: float) -> None:
@@ -77,22 +56,9 @@ def interrupted(cognito: Any, root: Path, owner_host: str) -> tuple[str, str]:
 
 def test_two_takeovers_of_one_checkpoint_in_the_same_second_one_continues(cognito: Any, tmp_path: Path) -> None:
     _, snapshot_id = interrupted(cognito, tmp_path / "repo", "169.254.10.1")
-    repo = Repository(RacingStore(LocalStore(tmp_path / "repo")))  # type: ignore[arg-type]
-    won: list[Lease] = []
-    refused: list[BaseException] = []
-
-    def resume() -> None:
-        try:
-            won.append(take_over(repo, snapshot_id))
-        except BaseException as exc:  # reported to the test
-            refused.append(exc)
-            repo.store.barrier.abort()  # type: ignore[attr-defined]
-
-    threads = [threading.Thread(target=resume) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(180)
+    racing = RacingStore(LocalStore(tmp_path / "repo"))
+    repo = Repository(racing)  # type: ignore[arg-type]
+    won, refused = race(racing, [lambda: take_over(repo, snapshot_id)] * 2)
     assert len(won) == 1 and [type(e) for e in refused] == [RepositoryBusy], refused
     assert snapshot_id in str(refused[0]) and "backup --resume" in str(refused[0])
     won[0].release()

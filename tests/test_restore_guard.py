@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,63 +23,24 @@ from cognito_backup.ops.restore import RestoreOptions, run_restore
 from cognito_backup.repo.leases import LEASES_PREFIX, list_generations
 from cognito_backup.repo.locks import RUNNING_SECONDS
 from cognito_backup.repo.repository import Repository
-from cognito_backup.store.base import ObjectInfo, Store
 from tests.helpers import make_pool
+from tests.racing_store import RacingStore, race
 from tests.restore_support import backup, quiet_pacer, read_state, rich_pool
 from tests.test_restore_resume import pools_named, request
 
 
-class RacingStore:
-    """The repository's store, passed through, except that each lease create waits until `parties`
-    runs are about to create: they all decided on the same lease state first."""
-
-    def __init__(self, inner: Store, parties: int) -> None:
-        self.inner = inner
-        self.barrier = threading.Barrier(parties, timeout=float(os.environ.get("RACE_TIMEOUT", "120")))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def create_bytes(self, key: str, data: bytes) -> bool:
-        if key.startswith(LEASES_PREFIX):
-            self.barrier.wait()
-        return self.inner.create_bytes(key, data)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        return self.inner.list(prefix)
-
-
-def race(repo: Repository, runs: list[Any]) -> tuple[list[Any], list[BaseException]]:
-    """Run each of `runs` on its own thread: what they returned, and what they raised."""
-    done: list[Any] = []
-    failed: list[BaseException] = []
-
-    def run(fn: Any) -> None:
-        try:
-            done.append(fn())
-        except BaseException as exc:  # reported to the test
-            failed.append(exc)
-            repo.store.barrier.abort()  # type: ignore[attr-defined]  # a run that failed early: no race
-
-    threads = [threading.Thread(target=run, args=(fn,)) for fn in runs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
-    return done, failed
-
-
-def racing_repo(cognito: Any, tmp_path: Path) -> tuple[str, Repository, Repository]:
-    """The source pool, its repository seen through RacingStore (two runs), and seen directly."""
+def racing_repo(cognito: Any, tmp_path: Path) -> tuple[str, RacingStore, Repository, Repository]:
+    """The source pool, the racing store, the repository seen through it (two runs), and seen directly."""
     source = rich_pool(cognito, "A")
     stored = backup(cognito, source, tmp_path / "repo")
-    return source, Repository(RacingStore(stored.store, 2)), stored  # type: ignore[arg-type]
+    racing = RacingStore(stored.store)
+    return source, racing, Repository(racing), stored  # type: ignore[arg-type]
 
 
 def test_two_new_pool_restores_of_one_name_started_together_make_one_pool(cognito: Any, tmp_path: Path) -> None:
-    _, repo, plain = racing_repo(cognito, tmp_path)
+    _, racing, repo, plain = racing_repo(cognito, tmp_path)
     done, failed = race(
-        repo,
+        racing,
         [
             lambda: run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "r1")),
             lambda: run_restore(cognito, quiet_pacer(), repo, request("B", tmp_path / "r2")),
@@ -99,10 +58,10 @@ def test_two_new_pool_restores_of_one_name_started_together_make_one_pool(cognit
 
 
 def test_two_restores_into_one_pool_started_together_one_is_refused(cognito: Any, tmp_path: Path) -> None:
-    source, repo, _ = racing_repo(cognito, tmp_path)
+    source, racing, repo, _ = racing_repo(cognito, tmp_path)
     target = make_pool(cognito, "T")
     done, failed = race(
-        repo,
+        racing,
         [
             lambda: run_restore(
                 cognito,

@@ -9,9 +9,7 @@ botocore's retry layer (a `before-send` handler), as S3 would send it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -23,22 +21,10 @@ from cognito_backup.store.local import LocalStore
 from cognito_backup.store.memory import MemoryStore
 from cognito_backup.store.s3 import S3Store
 from tests.http_faults import Fault, HttpFaults, by_operation
+from tests.test_store import store  # noqa: F401 (the conformance suite's backends)
 
 
-@pytest.fixture(params=["local", "memory", "s3"])
-def store(request: Any, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "local":
-        yield LocalStore(tmp_path / "r")
-    elif request.param == "memory":
-        yield MemoryStore()
-    else:
-        with mock_aws():
-            client = boto3.client("s3", region_name="us-east-1")
-            client.create_bucket(Bucket="bkt")
-            yield S3Store(client, "bkt", "pre/fix")
-
-
-def test_create_writes_only_an_absent_key(store: Store) -> None:
+def test_create_writes_only_an_absent_key(store: Store) -> None:  # noqa: F811
     assert store.create_bytes("leases/x/00000001.json", b"first") is True
     assert store.create_bytes("leases/x/00000001.json", b"second") is False
     assert store.get_bytes("leases/x/00000001.json") == b"first"
@@ -48,13 +34,13 @@ def test_create_writes_only_an_absent_key(store: Store) -> None:
 @pytest.mark.parametrize("backend", ["local", "memory"])
 def test_of_concurrent_creates_exactly_one_wins(backend: str, tmp_path: Path) -> None:
     # The in-process backends (moto's S3 checks, then writes, not atomically: S3 itself decides).
-    store: Store = LocalStore(tmp_path / "r") if backend == "local" else MemoryStore()
+    shared: Store = LocalStore(tmp_path / "r") if backend == "local" else MemoryStore()
     barrier = threading.Barrier(8)
     won: list[bool] = []
 
     def create(n: int) -> None:
         barrier.wait()
-        won.append(store.create_bytes("leases/y/00000001.json", f"{n}".encode()))
+        won.append(shared.create_bytes("leases/y/00000001.json", f"{n}".encode()))
 
     threads = [threading.Thread(target=create, args=(n,)) for n in range(8)]
     for t in threads:
