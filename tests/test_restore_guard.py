@@ -150,3 +150,34 @@ def test_a_dry_run_takes_no_lease(cognito: Any, tmp_path: Path) -> None:
     dry.options = RestoreOptions(dry_run=True)
     run_restore(cognito, quiet_pacer(), repo, dry)
     assert list(repo.store.list(LEASES_PREFIX)) == []
+
+
+def test_a_run_taken_over_while_it_stalled_stops_starting_operations(cognito: Any, tmp_path: Path) -> None:
+    """The stalled run's heartbeat finds the newer generation another run created (after judging it
+    dead), and the run starts no more operations: exit 13, its progress kept in the resume state."""
+    source = rich_pool(cognito, "A")
+    for n in range(20):
+        cognito.admin_create_user(UserPoolId=source, Username=f"extra-{n:02d}", MessageAction="SUPPRESS")
+    repo = backup(cognito, source, tmp_path / "repo")
+    target = make_pool(cognito, "T")
+    creates: list[str] = []
+
+    def stall_then_get_taken_over(params: Any, **_: Any) -> None:
+        creates.append(params["Username"])
+        if len(creates) == 1:
+            # Meanwhile, another machine took the target over: it created the next generation.
+            repo.store.put_bytes(
+                f"leases/restore/{target}/00000002.json",
+                b'{"holder": "restore-other", "purpose": "restore", "owner": {"host": "elsewhere", "pid": 1}}',
+            )
+            time.sleep(1.0)  # several heartbeats of this run: one of them sees generation 2
+
+    cognito.meta.events.register("before-parameter-build.cognito-idp.AdminCreateUser", stall_then_get_taken_over)
+    run = request(None, tmp_path / "r", target_pool_id=target, source_pool_id=source)
+    run.options = RestoreOptions(lease_heartbeat_seconds=0.05, workers={"UserCreation": 1})
+    with pytest.raises(RepositoryBusy, match="taken over"):
+        run_restore(cognito, quiet_pacer(), repo, run)
+    assert 1 <= len(creates) < 25
+    # Its own generation is left as it was (not marked released over the newer holder's).
+    newest = max(list_generations(repo.store, f"restore/{target}"), key=lambda r: r.generation)
+    assert newest.holder == "restore-other"

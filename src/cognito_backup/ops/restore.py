@@ -50,6 +50,7 @@ from cognito_backup.errors import (
     OperationsFailed,
     OutOfTime,
     PlanRefused,
+    RepositoryBusy,
     RepositoryNotFound,
     UsageError,
 )
@@ -57,7 +58,7 @@ from cognito_backup.model import PoolConfig, PoolState, User
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
 from cognito_backup.ops.pitr import Desired, select_desired
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, OpResult, default_workers, run_ops
-from cognito_backup.repo.leases import Lease
+from cognito_backup.repo.leases import HEARTBEAT_SECONDS, Lease
 from cognito_backup.repo.repository import Repository
 
 USERS_VIA = ("admin", "import-job")
@@ -79,6 +80,8 @@ class RestoreOptions:
     # A bounded step (serverless/restore.py): asked before each operation starts; True stops scheduling and
     # reconcile raises OutOfTime once the running operations finished (the checkpoint keeps the progress).
     out_of_time: Callable[[], bool] | None = None
+    # How often the run renews its target's lease (repo/leases.py).
+    lease_heartbeat_seconds: float = HEARTBEAT_SECONDS
 
 
 @dataclass
@@ -580,11 +583,25 @@ def run_restore(
         holder=request.lease_holder,
         took_over="a deployed one: `restore --deployed STACK --status EXECUTION` follows it",
     )
+    # A run that stalled past the lease's life (a suspended laptop) and was taken over starts no more
+    # operations once its heartbeat finds the newer holder: the two never write together for long.
+    step_ends = opts.out_of_time
+    guarded = replace(
+        request,
+        options=replace(opts, out_of_time=lambda: lease.lost or (step_ends is not None and step_ends())),
+    )
     keep = False
     try:
-        with lease.heartbeat():
-            return _restore(client, pacer, repo, request, chosen, run_key, prog, confirm)
+        with lease.heartbeat(opts.lease_heartbeat_seconds):
+            return _restore(client, pacer, repo, guarded, chosen, run_key, prog, confirm)
     except OutOfTime:
+        if lease.lost:
+            raise RepositoryBusy(
+                f"The restore target {target} was taken over by another run while this one did not renew "
+                "its lease; this run stopped starting operations (those running finished). Its progress "
+                "is in the resume state.",
+                hint="Let the run that took over finish; it continues from the same resume state.",
+            ) from None
         keep = bool(request.lease_holder)  # the same execution's next step re-enters it
         raise
     finally:
