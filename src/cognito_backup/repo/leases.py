@@ -127,8 +127,9 @@ def list_generations(store: Store, name: str) -> list[LeaseRecord]:
 
 def busy_error(what: str, record: LeaseRecord, now: float, took_over: str) -> RepositoryBusy:
     """The refusal, naming the other run: who, where, since when, and how to take over if it died."""
-    owner = record.body.get("owner") if isinstance(record.body.get("owner"), dict) else {}
-    assert isinstance(owner, dict)
+    owner = record.body.get("owner")
+    if not isinstance(owner, dict):
+        owner = {}
     host, pid = owner.get("host", "an unknown host"), owner.get("pid", "?")
     free_at = time.strftime("%H:%M:%S UTC", time.gmtime(record.modified + RUNNING_SECONDS))
     return RepositoryBusy(
@@ -171,8 +172,7 @@ class Lease:
         holder = holder or f"{purpose.replace(' ', '-')}-{secrets.token_hex(6)}"
         host, pid = socket.gethostname(), os.getpid()
         decision = decide(list_generations(store, name), holder, now(), host, pid, alive)
-        if decision.action == "busy":
-            assert decision.current is not None
+        if decision.action == "busy" and decision.current is not None:
             raise busy_error(what, decision.current, now(), took_over)
         started = (
             str(decision.current.body.get("started_at"))

@@ -116,7 +116,8 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         "s3:GetObject": frozenset({BACKUP, CAPTURE, REPLICATE, RESTORE}),
         "s3:HeadObject": frozenset({BACKUP, CAPTURE, TRIGGER}),
         "s3:PutObject": _ALL,
-        # restore: its resume state's small objects folded into one (ops/checkpoint.py compact)
+        # restore: its resume state's small objects folded into one (ops/checkpoint.py compact), and the
+        # older generations of a target's lease it took over (repo/leases.py)
         "s3:DeleteObject": frozenset({BACKUP, CAPTURE, RESTORE}),
         # snapshot objects above boto3's 8 MB threshold (a users object can be ~50 MB)
         "s3:CreateMultipartUpload": frozenset({BACKUP}),
@@ -150,8 +151,6 @@ NOT_EXERCISED: Mapping[tuple[str, str], str] = MappingProxyType(
             for handler in sorted(_READERS)
             for op, listing in (("DescribeTerms", "ListTerms"), ("DescribeCIMDPolicy", "ListCIMDPolicies"))
         },
-        (RESTORE, "s3:DeleteObject"): "the resume state is compacted once a restore stored more than 32 objects "
-        "(ops/checkpoint.py COMPACT_OVER; tests/test_restore_state.py folds and deletes them through the store)",
     }
 )
 
