@@ -159,6 +159,7 @@ def _human_bytes(n: int) -> str:
 @click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix) or 'latest'.")
 @click.option(
     "--user-pool-id",
+    type=USER_POOL_ID,
     help="Show this pool's latest snapshot. Needed for `latest` when the repository holds several pools.",
 )
 @json_option

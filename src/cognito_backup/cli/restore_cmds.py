@@ -64,6 +64,7 @@ def at_options(fn: Any) -> Any:
     )(fn)
     fn = click.option(
         "--source-user-pool-id",
+        type=USER_POOL_ID,
         help="The pool whose snapshots (and journal, with --at) to use. Default: the target's own when it was "
         "backed up in this repository, else the repository's only pool. Writing another pool's snapshot into an "
         "existing pool needs it (or a --snapshot ID of that pool).",

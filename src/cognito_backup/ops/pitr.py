@@ -88,6 +88,10 @@ def select_snapshot(
         manifest = repo.resolve(snapshot, scan=scan)
         pool = manifest.user_pool_id
         return choose_source({pool}, named_source=source_pool_id, snapshot_pool=pool), manifest
+    if not scan.manifests and scan.damaged:
+        # Not an empty repository: its only manifests are damaged, so `latest` is unknown (resolve says
+        # which one), where choose_source would advise a first backup.
+        repo.resolve("latest", scan=scan)
     choice = choose_source(
         {s.user_pool_id for s in scan.manifests},
         named_source=source_pool_id,

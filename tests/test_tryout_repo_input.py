@@ -1,0 +1,74 @@
+"""A new user's bad input against a repository (session 4 try-out): what each command says and exits.
+
+moto in-process; damage is written over files as a bad disk or a partial copy would leave them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from cognito_backup.cli.main import cli
+from tests.helpers import fill_pool, make_pool
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args))
+
+
+@pytest.fixture
+def only_manifest_damaged(cognito: Any, tmp_path: Path) -> tuple[str, str, str]:
+    """A repository whose one snapshot's manifest is truncated. Returns (repo, pool, snapshot id)."""
+    pool = make_pool(cognito)
+    fill_pool(cognito, pool, n_users=3, n_groups=1)
+    repo = str(tmp_path / "repo")
+    result = run("backup", "--user-pool-id", pool, "--repo", repo, "--json")
+    assert result.exit_code == 0, result.output
+    snapshot = json.loads(result.stdout)["snapshot"]
+    manifest = Path(repo) / "snapshots" / f"{snapshot}.json"
+    manifest.write_bytes(manifest.read_bytes()[:100])
+    return repo, pool, snapshot
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show"],
+        ["diff", "--user-pool-id", "{pool}"],
+        ["restore", "--user-pool-id", "{pool}", "--dry-run"],
+        ["restore", "--new-pool", "again", "--dry-run"],
+    ],
+)
+def test_a_damaged_only_manifest_is_damage_not_an_empty_repository(
+    only_manifest_damaged: tuple[str, str, str], command: list[str]
+) -> None:
+    """Before: "The repository holds no snapshot yet; run backup first" (exit 7) — wrong advice to someone
+    whose backup exists but whose manifest a bad copy truncated."""
+    repo, pool, snapshot = only_manifest_damaged
+    args = [a.format(pool=pool) for a in command]
+    result = run(*args, "--repo", repo, "--json")
+    assert result.exit_code == 6, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "repository_damaged"
+    assert snapshot in error["message"]
+    assert "backup` first" not in (error["hint"] or "")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show", "--user-pool-id", "garbage pool"],
+        ["diff", "--user-pool-id", "us-east-1_AbC", "--source-user-pool-id", "../../etc"],
+        ["restore", "--user-pool-id", "us-east-1_AbC", "--source-user-pool-id", "nope", "--dry-run"],
+    ],
+)
+def test_a_malformed_source_pool_id_is_a_usage_error(tmp_path: Path, command: list[str]) -> None:
+    """Every other pool id option is checked against the service's UserPoolIdType at once (exit 2);
+    these two answered "no snapshot of ../../etc" (exit 7), as if such a pool could exist."""
+    result = run(*command, "--repo", str(tmp_path / "repo"), "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "usage" and "is not a user pool id" in error["message"]
