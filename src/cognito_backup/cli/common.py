@@ -147,13 +147,7 @@ def handle_errors(fn: F) -> F:
         except BrokenPipeError:
             exit_on_broken_pipe()
         except KeyboardInterrupt as exc:
-            stopped = Interrupted(
-                "interrupted: stopped before the end; what was written so far is kept, and running the "
-                "same command again continues or redoes the rest."
-            )
-            if isinstance(exc, Terminated):
-                stopped.exit_code = Terminated.exit_code
-            fail(stopped, as_json)
+            fail(interrupted(exc), as_json)
         except click.exceptions.Exit:
             raise
         except click.ClickException:
@@ -164,6 +158,19 @@ def handle_errors(fn: F) -> F:
             sys.exit(INTERNAL_ERROR_EXIT)
 
     return wrapper  # type: ignore[return-value]
+
+
+def interrupted(signal: KeyboardInterrupt, hint: str | None = None) -> Interrupted:
+    """The error a Ctrl-C (exit 130) or SIGTERM (Terminated, 143) ends a command with; `hint`: how to go on,
+    when the command knows better than "run it again" (it is then in the --json error too)."""
+    stopped = Interrupted(
+        "interrupted: stopped before the end; what was written so far is kept, and running the "
+        "same command again continues or redoes the rest.",
+        hint=hint,
+    )
+    if isinstance(signal, Terminated):
+        stopped.exit_code = Terminated.exit_code
+    return stopped
 
 
 def ask_yes_no(question: str) -> bool:
