@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import click
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
@@ -111,6 +112,28 @@ class UserPoolIdType(click.ParamType):  # type: ignore[type-arg]  # generic in n
 USER_POOL_ID = UserPoolIdType()
 
 
+class QueueUrlType(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
+    """An SQS queue URL (SQS calls take the URL, not the queue's name or ARN): a name or an ARN given
+    by habit is a usage error that says so, before anything is created."""
+
+    name = "queue_url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        url = urlsplit(text)
+        if url.scheme not in ("https", "http") or not url.netloc or not url.path.strip("/"):
+            self.fail(
+                f"{text!r} is not an SQS queue URL: expected https://sqs.REGION.amazonaws.com/ACCOUNT/NAME "
+                "(`aws sqs get-queue-url --queue-name NAME` prints it)",
+                param,
+                ctx,
+            )
+        return text
+
+
+QUEUE_URL = QueueUrlType()
+
+
 def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")(fn)
 
@@ -144,6 +167,10 @@ def handle_errors(fn: F) -> F:
         except BotoCoreError as exc:
             # Raised outside any one call's translation (client creation, credential lookup).
             fail(translate_client_error(exc, "AWS"), as_json)
+        except ClientError as exc:
+            # An AWS error no layer below translated: the documented "other AWS error" (9, its code),
+            # not a bug's traceback (70).
+            fail(translate_client_error(exc, str(exc.operation_name)), as_json)
         except BrokenPipeError:
             exit_on_broken_pipe()
         except KeyboardInterrupt as exc:

@@ -15,6 +15,7 @@ from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.quotas import parse_rates
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.cli.common import (
+    QUEUE_URL,
     USER_POOL_ID,
     Progress,
     app,
@@ -77,7 +78,14 @@ def reader_factory(client: Any, rates: tuple[str, ...]) -> Callable[[str], PoolR
 
 @click.command()
 @click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
-@click.option("--queue", "queue_url", required=True, help="URL of the SQS queue EventBridge sends Cognito events to.")
+@click.option(
+    "--queue",
+    "queue_url",
+    type=QUEUE_URL,
+    required=True,
+    help="URL of the SQS queue EventBridge sends Cognito events to, e.g. "
+    "https://sqs.eu-west-1.amazonaws.com/111122223333/cognito-changes (the stack's CaptureQueueUrl output).",
+)
 @click.option("--follow", is_flag=True, help="Keep long-polling until SIGTERM / Ctrl-C (default: drain and exit).")
 @click.option(
     "--user-pool-id",
@@ -127,6 +135,8 @@ def capture(
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     ctx_app = app(ctx)
+    queue = SqsQueue(ctx_app.aws.client("sqs"), queue_url)
+    queue.check()  # before a repository is created at --repo for a queue that is not there
     repository = ctx_app.repository(repo)
     repository.init_if_needed()
     journal = Journal(repository.store)
@@ -134,7 +144,6 @@ def capture(
         reader_factory(ctx_app.cognito(), rates),
         CaptureOptions(default_pool_id=pool_ids[0] if pool_ids else None, pools=frozenset(pool_ids) or None),
     )
-    queue = SqsQueue(ctx_app.aws.client("sqs"), queue_url)
     progress = Progress(enabled=not as_json)
     stop = threading.Event()
 
