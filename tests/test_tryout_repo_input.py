@@ -72,3 +72,18 @@ def test_a_malformed_source_pool_id_is_a_usage_error(tmp_path: Path, command: li
     assert result.exit_code == 2, result.output
     error = json.loads(result.stdout)["error"]
     assert error["kind"] == "usage" and "is not a user pool id" in error["message"]
+
+
+def test_replicating_the_only_backed_up_pool_into_itself_says_so(cognito: Any, tmp_path: Path) -> None:
+    """`replicate --to-user-pool-id` naming the pool that was backed up (a slip for the standby's id):
+    before, "The repository holds no snapshot yet; run backup first" (exit 7) about a repository that
+    holds that pool's snapshot."""
+    pool = make_pool(cognito)
+    repo = str(tmp_path / "repo")
+    assert run("backup", "--user-pool-id", pool, "--repo", repo).exit_code == 0
+    result = run("replicate", "--repo", repo, "--to-user-pool-id", pool, "--dry-run", "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "usage"
+    assert pool in error["message"] and "standby" in error["message"]
+    assert "backup` first" not in (error["hint"] or "")

@@ -302,7 +302,15 @@ def replicate(
     if source == standby:
         raise UsageError("The standby must be another pool than the source")
     # The standby may be backed up in the same repository too: it is never its own source.
-    pools = {m.user_pool_id for m in repository.list_snapshots()} - {standby}
+    backed_up = {m.user_pool_id for m in repository.list_snapshots()}
+    if not source and backed_up == {standby}:
+        raise UsageError(
+            f"{standby} is the only pool backed up in this repository, and the standby must be another pool "
+            "than the source",
+            hint="--to-user-pool-id names the standby (made by `restore --new-pool`, or an empty pool); the "
+            "source is the pool backed up here.",
+        )
+    pools = backed_up - {standby}
     source = choose_source(pools, named_source=source).pool_id
     progress = Progress(enabled=not as_json)
     stop = threading.Event()
