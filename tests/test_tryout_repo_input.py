@@ -87,3 +87,47 @@ def test_replicating_the_only_backed_up_pool_into_itself_says_so(cognito: Any, t
     assert error["kind"] == "usage"
     assert pool in error["message"] and "standby" in error["message"]
     assert "backup` first" not in (error["hint"] or "")
+
+
+@pytest.fixture
+def another_tools_dir(tmp_path: Path) -> Path:
+    """A project directory that happens to have a config.json of its own (a web app, another backup tool)."""
+    where = tmp_path / "my-app"
+    where.mkdir()
+    (where / "config.json").write_text('{"name": "my-app", "version": "1.0.0"}\n')
+    (where / "index.js").write_text("console.log('hi')\n")
+    return where
+
+
+def test_backup_into_another_tools_dir_is_a_usage_error_and_writes_nothing(
+    cognito: Any, another_tools_dir: Path
+) -> None:
+    """Before: "config.json is not a repository config", exit 6 (repository damaged), with no hint: the
+    user's own directory reported as a damaged backup."""
+    pool = make_pool(cognito)
+    before = sorted(p.name for p in another_tools_dir.iterdir())
+    result = run("backup", "--user-pool-id", pool, "--repo", str(another_tools_dir), "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "usage" and "not a cognito-backup repository" in error["message"]
+    assert sorted(p.name for p in another_tools_dir.iterdir()) == before
+
+
+@pytest.mark.parametrize("command", [["snapshots"], ["show"], ["check"], ["prune", "--keep-last", "1"]])
+def test_reading_another_tools_dir_is_not_found_not_damage(another_tools_dir: Path, command: list[str]) -> None:
+    result = run(*command, "--repo", str(another_tools_dir), "--json")
+    assert result.exit_code == 7, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "not_found" and "No cognito-backup repository" in error["message"]
+    assert error["hint"]
+
+
+def test_a_garbled_repository_config_is_damage_with_a_hint(tmp_path: Path, cognito: Any) -> None:
+    """A config.json that is not JSON at all may be this tool's own, truncated: damage (6), but say what to do."""
+    pool = make_pool(cognito)
+    repo = tmp_path / "repo"
+    assert run("backup", "--user-pool-id", pool, "--repo", str(repo)).exit_code == 0
+    (repo / "config.json").write_bytes(b'{"format": "cognito-backup-repos')
+    result = run("snapshots", "--repo", str(repo), "--json")
+    assert result.exit_code == 6, result.output
+    assert json.loads(result.stdout)["error"]["hint"]
