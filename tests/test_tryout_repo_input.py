@@ -131,3 +131,14 @@ def test_a_garbled_repository_config_is_damage_with_a_hint(tmp_path: Path, cogni
     result = run("snapshots", "--repo", str(repo), "--json")
     assert result.exit_code == 6, result.output
     assert json.loads(result.stdout)["error"]["hint"]
+
+
+@pytest.mark.parametrize("command", [["backup", "--user-pool-id", "us-east-1_AbC"], ["snapshots"], ["check"]])
+def test_an_empty_repo_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
+    """`--repo "$REPO"` with REPO unset: before, the current directory was taken as the repository
+    (a backup into an empty working directory created one there)."""
+    monkeypatch.chdir(tmp_path)
+    result = run(*command, "--repo", "", "--json")
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["error"]["kind"] == "usage"
+    assert list(tmp_path.iterdir()) == []
