@@ -13,7 +13,8 @@ from __future__ import annotations
 from enum import Enum
 from types import MappingProxyType
 
-from cognito_backup.aws.errors import ACCESS_CODES, THROTTLING_CODES, is_aws_answer
+from cognito_backup.aws.errors import ACCESS_CODES, THROTTLING_CODES
+from cognito_backup.aws.errors import is_aws_answer as is_aws_answer  # where readers look for it
 
 # Codes by which an endpoint says it does not implement a call at all: cognito-local answers
 # `Unsupported` for every call it lacks (ListTagsForResource, ListIdentityProviders, ...), with HTTP 500
