@@ -142,3 +142,26 @@ def test_an_empty_repo_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.Monk
     assert result.exit_code == 2, result.output
     assert json.loads(result.stdout)["error"]["kind"] == "usage"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pool_that_does_not_exist_gets_the_documented_hint(cognito: Any, tmp_path: Path) -> None:
+    """docs/exit-codes.md, exit 4: "Check --user-pool-id and --region"; the hint was null."""
+    result = run("backup", "--user-pool-id", "us-east-1_Nope", "--repo", str(tmp_path / "repo"), "--json")
+    assert result.exit_code == 4, result.output
+    hint = json.loads(result.stdout)["error"]["hint"]
+    assert "--user-pool-id" in hint and "--region" in hint
+
+
+def test_a_damaged_object_gets_the_documented_hint(cognito: Any, tmp_path: Path) -> None:
+    """docs/exit-codes.md, exit 6: keep the repository, use a snapshot `check --read-data` passes; the
+    hint of a truncated object was null."""
+    pool = make_pool(cognito)
+    fill_pool(cognito, pool, n_users=3, n_groups=1)
+    repo = tmp_path / "repo"
+    assert run("backup", "--user-pool-id", pool, "--repo", str(repo)).exit_code == 0
+    for path in (repo / "objects").rglob("*.zst"):
+        path.write_bytes(path.read_bytes()[:10])
+    result = run("show", "--repo", str(repo), "--json")
+    assert result.exit_code == 6, result.output
+    hint = json.loads(result.stdout)["error"]["hint"]
+    assert "check --read-data" in hint and "--snapshot" in hint
