@@ -165,3 +165,36 @@ def test_a_damaged_object_gets_the_documented_hint(cognito: Any, tmp_path: Path)
     assert result.exit_code == 6, result.output
     hint = json.loads(result.stdout)["error"]["hint"]
     assert "check --read-data" in hint and "--snapshot" in hint
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--new-pool", "x" * 129),  # UserPoolNameType: at most 128
+        ("--new-pool", "recovered/pool"),  # UserPoolNameType: [\w\s+=,.@-]+
+        ("--new-pool", ""),
+        ("--domain-prefix", "BAD PREFIX"),  # DomainType: ^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$
+        ("--domain-prefix", "-starts-with-dash"),
+    ],
+)
+def test_values_the_service_model_refuses_are_usage_errors_even_in_a_dry_run(
+    tmp_path: Path, option: str, value: str
+) -> None:
+    """Before: a dry run printed a plan (exit 0) for a pool name or domain prefix CreateUserPool /
+    CreateUserPoolDomain refuse, and the real run failed at AWS."""
+    args = ["restore", "--repo", str(tmp_path / "repo"), "--dry-run", "--json"]
+    if option != "--new-pool":
+        args += ["--new-pool", "recovered"]
+    result = run(*args, option, value)
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["kind"] == "usage" and option in error["message"]
+
+
+def test_migrate_start_checks_the_new_pool_name_too(tmp_path: Path) -> None:
+    result = run(
+        "migrate", "start", "--repo", str(tmp_path / "repo"), "--from-user-pool-id", "us-east-1_AbC",
+        "--new-pool", "v2/bad", "--dry-run", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "--new-pool" in json.loads(result.stdout)["error"]["message"]

@@ -7,10 +7,12 @@ import json
 import os
 import re
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
@@ -27,6 +29,7 @@ from cognito_backup.aws.session import AwsContext
 from cognito_backup.errors import CognitoBackupError, Interrupted, Terminated, UsageError
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store import open_store
+from cognito_backup.store.local import make_private_dirs
 
 F = TypeVar("F", bound=Callable[..., Any])
 INTERNAL_ERROR_EXIT = 70
@@ -110,6 +113,44 @@ class UserPoolIdType(click.ParamType):  # type: ignore[type-arg]  # generic in n
 
 
 USER_POOL_ID = UserPoolIdType()
+
+
+@functools.cache
+def _cognito_shape(name: str) -> dict[str, Any]:
+    """A cognito-idp shape's constraints (min, max, pattern) from botocore's service model."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("cognito-idp")
+    return dict(model.shape_for(name).metadata)
+
+
+class CognitoShapeType(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
+    """A value Cognito constrains by a shape of its service model (length, pattern): refused at once as a
+    usage error, so a dry run never shows a plan the real run's first call would refuse. Like the service
+    (and USER_POOL_ID), \\w is ASCII."""
+
+    def __init__(self, shape: str, example: str) -> None:
+        self.shape = shape
+        self.example = example
+        self.name = shape
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        meta = _cognito_shape(self.shape)
+        low, high, pattern = int(meta.get("min", 0)), int(meta.get("max", 1 << 30)), meta.get("pattern")
+        if not low <= len(text) <= high or (pattern and not re.fullmatch(str(pattern), text, re.ASCII)):
+            self.fail(
+                f"{text!r} is not accepted by Cognito ({self.shape}: {low} to {high} characters"
+                + (f" matching {pattern}" if pattern else "")
+                + f"), e.g. {self.example}",
+                param,
+                ctx,
+            )
+        return text
+
+
+POOL_NAME = CognitoShapeType("UserPoolNameType", "recovered-2026-11-21")
+DOMAIN_PREFIX = CognitoShapeType("DomainType", "my-app-auth")
 
 
 class QueueUrlType(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
@@ -198,6 +239,20 @@ def interrupted(signal: KeyboardInterrupt, hint: str | None = None) -> Interrupt
     if isinstance(signal, Terminated):
         stopped.exit_code = Terminated.exit_code
     return stopped
+
+
+def ensure_report_dir(path: Path) -> None:
+    """Create --report-dir (owner-only) and prove a file can be written there, before a command writes to
+    AWS: a report or sub map that cannot be written after a restore has run would be lost."""
+    try:
+        make_private_dirs(path)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"--report-dir {str(path)!r} cannot be written ({exc.strerror or type(exc).__name__}); nothing was done",
+            hint="Give --report-dir a directory this user can create or write.",
+        ) from None
 
 
 def ask_yes_no(question: str) -> bool:
