@@ -198,3 +198,21 @@ def test_migrate_start_checks_the_new_pool_name_too(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 2, result.output
     assert "--new-pool" in json.loads(result.stdout)["error"]["message"]
+
+
+def test_a_damaged_journal_marker_does_not_hide_the_snapshots(cognito: Any, tmp_path: Path) -> None:
+    """The capture's caught-up marker only says how far the journal reaches. Before: `snapshots` printed
+    nothing but the marker's error (exit 6): every snapshot hidden by a 200-byte progress note."""
+    pool = make_pool(cognito)
+    repo = tmp_path / "repo"
+    backup = run("backup", "--user-pool-id", pool, "--repo", str(repo), "--json")
+    assert backup.exit_code == 0, backup.output
+    snapshot = json.loads(backup.stdout)["snapshot"]
+    marker = repo / "journal" / pool / "caught-up"
+    marker.parent.mkdir(parents=True)
+    marker.write_text("garbage{")
+    result = run("snapshots", "--repo", str(repo), "--json")
+    assert result.exit_code == 6, result.output
+    [row] = json.loads(result.stdout)
+    assert row["id"] == snapshot and row["restorable_to"] == row["finished_at"]  # its own time, no more
+    assert f"journal/{pool}/caught-up" in result.stderr

@@ -67,8 +67,8 @@ class RepositoryDamaged(CognitoBackupError):
     exit_code = 6
     kind = "repository_damaged"
     default_hint = (
-        "Keep the repository as it is (prune stops too); `cognito-backup check --read-data` names every damaged "
-        "snapshot: use another one with --snapshot ID."
+        "Keep the repository as it is; `cognito-backup check --read-data` names every damaged part: restore "
+        "from a snapshot it passes (--snapshot ID)."
     )
 
 
