@@ -46,6 +46,7 @@ from cognito_backup.repo.repository import Repository
 )
 @click.option(
     "--list-chains",
+    type=click.IntRange(1, 16),
     default=16,
     show_default=True,
     help="Concurrent ListUsers chains (one per leading hex digit of sub). 1 lists in a single chain.",
