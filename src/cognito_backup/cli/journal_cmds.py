@@ -242,7 +242,13 @@ def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bo
 )
 @click.option("--region", "standby_region", help="Region of the standby pool (default: the global --region).")
 @click.option("--follow", is_flag=True, help="Keep applying new journal records until SIGTERM / Ctrl-C.")
-@click.option("--interval", default=10.0, show_default=True, help="Seconds between rounds with --follow.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds between rounds with --follow.",
+)
 @click.option("--dry-run", is_flag=True, help="Print what one round would do (deletions named) and write nothing.")
 @click.option(
     "--yes",
