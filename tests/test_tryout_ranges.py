@@ -23,6 +23,9 @@ from cognito_backup.cli.main import cli
         # Before: rounds one after the other without a pause, for ever (a hot loop on the repository and AWS).
         ["replicate", "--repo", "r", "--to-user-pool-id", "us-east-1_AbC", "--follow", "--interval", "-1"],
         ["replicate", "--repo", "r", "--to-user-pool-id", "us-east-1_AbC", "--follow", "--interval", "0"],
+        # A negative grace is no grace: objects a running backup is writing would be deleted.
+        ["prune", "--repo", "r", "--keep-last", "1", "--grace", "-60"],
+        ["capture", "--repo", "r", "--queue", "https://sqs.us-east-1.amazonaws.com/1/q", "--batch-size", "0"],
     ],
 )
 def test_out_of_range_counts_are_usage_errors(args: list[str]) -> None:

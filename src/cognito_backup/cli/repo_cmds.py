@@ -316,7 +316,7 @@ def _journal_check(repository: Any) -> Any:
 @click.option("--user-pool-id", type=USER_POOL_ID, help="Apply the policy to this pool's snapshots only.")
 @click.option(
     "--grace",
-    type=float,
+    type=click.FloatRange(min=0),
     default=DEFAULT_GRACE_SECONDS,
     show_default=True,
     help="Never delete unreferenced objects younger than this many seconds (a backup may be writing them).",
