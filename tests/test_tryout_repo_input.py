@@ -40,6 +40,7 @@ def only_manifest_damaged(cognito: Any, tmp_path: Path) -> tuple[str, str, str]:
         ["diff", "--user-pool-id", "{pool}"],
         ["restore", "--user-pool-id", "{pool}", "--dry-run"],
         ["restore", "--new-pool", "again", "--dry-run"],
+        ["replicate", "--to-user-pool-id", "us-east-1_Standby", "--dry-run"],
     ],
 )
 def test_a_damaged_only_manifest_is_damage_not_an_empty_repository(

@@ -297,6 +297,7 @@ def replicate(
     from cognito_backup.core.plan import PlanOptions
     from cognito_backup.core.pool_translate import parse_arn_maps
     from cognito_backup.core.source import choose_source
+    from cognito_backup.ops.pitr import refuse_only_damaged
     from cognito_backup.ops.replicate import refusal
     from cognito_backup.ops.replicate import replicate as run_replicate
     from cognito_backup.ops.restore import RestoreOptions
@@ -308,7 +309,9 @@ def replicate(
     if source == standby:
         raise UsageError("The standby must be another pool than the source")
     # The standby may be backed up in the same repository too: it is never its own source.
-    backed_up = {m.user_pool_id for m in repository.list_snapshots()}
+    scan = repository.scan_snapshots()
+    refuse_only_damaged(repository, scan)
+    backed_up = {m.user_pool_id for m in scan.manifests}
     if not source and backed_up == {standby}:
         raise UsageError(
             f"{standby} is the only pool backed up in this repository, and the standby must be another pool "
