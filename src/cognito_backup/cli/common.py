@@ -7,7 +7,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,7 +28,6 @@ from cognito_backup.aws.session import AwsContext
 from cognito_backup.errors import CognitoBackupError, Interrupted, Terminated, UsageError
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store import open_store
-from cognito_backup.store.local import make_private_dirs
 
 F = TypeVar("F", bound=Callable[..., Any])
 INTERNAL_ERROR_EXIT = 70
@@ -241,18 +239,23 @@ def interrupted(signal: KeyboardInterrupt, hint: str | None = None) -> Interrupt
     return stopped
 
 
-def ensure_report_dir(path: Path) -> None:
-    """Create --report-dir (owner-only) and prove a file can be written there, before a command writes to
-    AWS: a report or sub map that cannot be written after a restore has run would be lost."""
-    try:
-        make_private_dirs(path)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
-            pass
-    except OSError as exc:
+def check_report_dir(path: Path) -> None:
+    """Refuse a --report-dir that cannot be created or written, before a command writes to AWS: a report or
+    sub map that cannot be written after a restore has run would be lost. Nothing is created here (a
+    refused restore leaves no directory behind): the nearest existing level must be a writable directory."""
+    level = path
+    while not level.exists() and level != level.parent:
+        level = level.parent
+    why = None
+    if not level.is_dir():
+        why = f"{level} is not a directory"
+    elif not os.access(level, os.W_OK | os.X_OK):
+        why = f"{level} is not writable"
+    if why:
         raise UsageError(
-            f"--report-dir {str(path)!r} cannot be written ({exc.strerror or type(exc).__name__}); nothing was done",
+            f"--report-dir {str(path)!r} cannot be written ({why}); nothing was done",
             hint="Give --report-dir a directory this user can create or write.",
-        ) from None
+        )
 
 
 def ask_yes_no(question: str) -> bool:

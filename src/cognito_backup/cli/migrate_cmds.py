@@ -14,8 +14,8 @@ from cognito_backup.cli.common import (
     USER_POOL_ID,
     Progress,
     app,
+    check_report_dir,
     emit_json,
-    ensure_report_dir,
     handle_errors,
     json_option,
     make_pacer,
@@ -225,7 +225,7 @@ def finish(
 ) -> None:
     """Remove the trigger from B, restore the users who never signed in (restore engine), remove the client
     on A, and write the report with the sub map. If A is gone, its last snapshot is used."""
-    ensure_report_dir(report_dir)
+    check_report_dir(report_dir)
     repository = app(ctx).repository(repo)
     pools = _pools_of(ctx, repository, from_pool, rates)
     progress = Progress(enabled=not as_json)

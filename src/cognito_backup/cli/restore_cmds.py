@@ -19,8 +19,8 @@ from cognito_backup.cli.common import (
     Progress,
     app,
     ask_yes_no,
+    check_report_dir,
     emit_json,
-    ensure_report_dir,
     err_console,
     handle_errors,
     json_option,
@@ -447,7 +447,7 @@ def restore(
     if prune and not dry_run and not yes and (not interactive or as_json):
         raise UsageError("--prune deletes from the target: confirm on a terminal, or pass --yes")
     if not dry_run:
-        ensure_report_dir(report_dir)
+        check_report_dir(report_dir)
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo)
     request = RestoreRequest(
