@@ -33,16 +33,16 @@ def test_a_foreign_config_is_refused_under_python_dash_o(tmp_path: Path) -> None
     (tmp_path / "config.json").write_text('{"format": "something-else", "version": 1}')
     code = (
         "import sys\n"
-        "from cognito_backup.errors import RepositoryDamaged\n"
+        "from cognito_backup.errors import RepositoryNotFound\n"
         "from cognito_backup.repo.repository import Repository\n"
         "from cognito_backup.store.local import LocalStore\n"
         "try:\n"
         f"    Repository(LocalStore({str(tmp_path)!r})).read_config()\n"
-        "except RepositoryDamaged:\n"
-        "    sys.exit(6)\n"
+        "except RepositoryNotFound:\n"  # another tool's config: not a repository (tests/test_tryout_repo_input.py)
+        "    sys.exit(7)\n"
     )
     proc = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 6, proc.stderr
+    assert proc.returncode == 7, proc.stderr
 
 
 def test_pacer_statistics_are_exact_under_threads() -> None:

@@ -11,11 +11,13 @@ class CognitoBackupError(Exception):
 
     exit_code = 1
     kind = "error"
+    # What to do, for a kind whose remedy does not depend on where it was raised (docs/exit-codes.md).
+    default_hint: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = hint if hint is not None else self.default_hint
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\nHint: {self.hint}"
@@ -48,6 +50,10 @@ class AccessDenied(CognitoBackupError):
 class PoolNotFound(CognitoBackupError):
     exit_code = 4
     kind = "pool_not_found"
+    default_hint = (
+        "Check --user-pool-id and --region (or AWS_REGION, or the profile's Region): a pool id begins with its "
+        "Region; `aws cognito-idp list-user-pools --max-results 60` lists the pools there."
+    )
 
 
 class Throttled(CognitoBackupError):
@@ -60,6 +66,10 @@ class Throttled(CognitoBackupError):
 class RepositoryDamaged(CognitoBackupError):
     exit_code = 6
     kind = "repository_damaged"
+    default_hint = (
+        "Keep the repository as it is; `cognito-backup check --read-data` names every damaged part: restore "
+        "from a snapshot it passes (--snapshot ID)."
+    )
 
 
 class RepositoryNotFound(CognitoBackupError):

@@ -49,6 +49,12 @@ def error_code(exc: BaseException) -> str:
     return ""
 
 
+def is_aws_answer(code: str, content_type: str) -> bool:
+    """Whether an error came from an AWS-shaped endpoint. botocore uses the bare HTTP status as the code
+    when the body carries no AWS error type, as with moto's HTML page for a call it lacks."""
+    return not (code.isdigit() and "json" not in content_type.lower())
+
+
 def is_throttling(exc: BaseException) -> bool:
     return error_code(exc) in THROTTLING_CODES
 
@@ -115,5 +121,17 @@ def _translate(exc: BaseException, action: str) -> CognitoBackupError:
         return Throttled(f"{action}: still throttled by AWS after every retry ({code})")
     if code in {"NoSuchBucket"}:
         return AwsError(f"{action}: the bucket does not exist ({code})")
+    if isinstance(exc, ClientError) and not is_aws_answer(code, _content_type(exc)):
+        return AwsError(
+            f"{action}: HTTP {code} without an AWS error: the endpoint does not implement this call, or failed "
+            "before answering as AWS does",
+            hint="The local emulator (moto) lacks some Cognito calls (`recover`, some settings); against AWS, "
+            "re-run later.",
+        )
     # Cognito error messages can echo request values (usernames, attribute values): keep only the code.
     return AwsError(f"{action}: AWS error {code or type(exc).__name__}")
+
+
+def _content_type(exc: ClientError) -> str:
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    return str(headers.get("content-type", ""))

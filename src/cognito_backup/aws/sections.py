@@ -14,6 +14,7 @@ from enum import Enum
 from types import MappingProxyType
 
 from cognito_backup.aws.errors import ACCESS_CODES, THROTTLING_CODES
+from cognito_backup.aws.errors import is_aws_answer as is_aws_answer  # where readers look for it
 
 # Codes by which an endpoint says it does not implement a call at all: cognito-local answers
 # `Unsupported` for every call it lacks (ListTagsForResource, ListIdentityProviders, ...), with HTTP 500
@@ -89,12 +90,6 @@ class Verdict(Enum):
     POOL_GONE = "pool gone"  # the pool was deleted during the backup: the backup fails
     THROTTLED = "throttled"  # the pacer's own business: the backup fails with exit 5
     UNREADABLE = "unreadable"  # any other error: the snapshot is incomplete
-
-
-def is_aws_answer(code: str, content_type: str) -> bool:
-    """Whether an error came from an AWS-shaped endpoint. botocore uses the bare HTTP status as the code
-    when the body carries no AWS error type, as with moto's HTML page for a call it lacks."""
-    return not (code.isdigit() and "json" not in content_type.lower())
 
 
 def classify(

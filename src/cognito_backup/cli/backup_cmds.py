@@ -15,9 +15,9 @@ from cognito_backup.cli.common import (
     Progress,
     app,
     emit_json,
-    err_console,
     fail,
     handle_errors,
+    interrupted,
     json_option,
     make_pacer,
     out_console,
@@ -48,6 +48,7 @@ from cognito_backup.repo.repository import Repository
 )
 @click.option(
     "--list-chains",
+    type=click.IntRange(1, 16),
     default=16,
     show_default=True,
     help="Concurrent ListUsers chains (one per leading hex digit of sub). 1 lists in a single chain.",
@@ -142,7 +143,7 @@ def backup(
             )
         except (CognitoBackupError, KeyboardInterrupt) as exc:
             if saved:
-                _say_how_to_continue(exc, saved[-1], user_pool_id, repo)
+                raise _with_how_to_continue(exc, saved[-1], user_pool_id, repo) from None
             raise
     summary = {**result.summary(), "repository_created": creating}
     incomplete = incomplete_error(result.manifest)
@@ -196,13 +197,16 @@ def _refuse_if_running(repository: Repository, snapshot_id: str) -> None:
             )
 
 
-def _say_how_to_continue(exc: BaseException, snapshot_id: str, user_pool_id: str, repo: str) -> None:
-    """A backup that stopped with its checkpoint saved: tell the command that continues it."""
+def _with_how_to_continue(
+    exc: CognitoBackupError | KeyboardInterrupt, snapshot_id: str, user_pool_id: str, repo: str
+) -> CognitoBackupError:
+    """A backup that stopped with its checkpoint saved: its error, with the command that continues it as
+    the hint (so also in the --json error a scheduler reads)."""
     how = f"continue with: cognito-backup backup --user-pool-id {user_pool_id} --repo {shlex.quote(repo)} --resume"
-    if isinstance(exc, CognitoBackupError):
-        exc.hint = f"{exc.hint or ''} Snapshot {snapshot_id} saved its progress; {how}".lstrip()
-    else:
-        err_console().print(f"Snapshot {snapshot_id} saved its progress; {how}", markup=False)
+    if isinstance(exc, KeyboardInterrupt):
+        return interrupted(exc, hint=f"Snapshot {snapshot_id} saved its progress; {how}")
+    exc.hint = f"{exc.hint or ''} Snapshot {snapshot_id} saved its progress; {how}".lstrip()
+    return exc
 
 
 def _exit_incomplete(error: CognitoBackupError) -> None:

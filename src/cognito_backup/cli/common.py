@@ -11,10 +11,12 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import click
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
@@ -111,6 +113,66 @@ class UserPoolIdType(click.ParamType):  # type: ignore[type-arg]  # generic in n
 USER_POOL_ID = UserPoolIdType()
 
 
+@functools.cache
+def _cognito_shape(name: str) -> dict[str, Any]:
+    """A cognito-idp shape's constraints (min, max, pattern) from botocore's service model."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("cognito-idp")
+    return dict(model.shape_for(name).metadata)
+
+
+class CognitoShapeType(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
+    """A value Cognito constrains by a shape of its service model (length, pattern): refused at once as a
+    usage error, so a dry run never shows a plan the real run's first call would refuse. Like the service
+    (and USER_POOL_ID), \\w is ASCII."""
+
+    def __init__(self, shape: str, example: str) -> None:
+        self.shape = shape
+        self.example = example
+        self.name = shape
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        meta = _cognito_shape(self.shape)
+        low, high, pattern = int(meta.get("min", 0)), int(meta.get("max", 1 << 30)), meta.get("pattern")
+        if not low <= len(text) <= high or (pattern and not re.fullmatch(str(pattern), text, re.ASCII)):
+            self.fail(
+                f"{text!r} is not accepted by Cognito ({self.shape}: {low} to {high} characters"
+                + (f" matching {pattern}" if pattern else "")
+                + f"), e.g. {self.example}",
+                param,
+                ctx,
+            )
+        return text
+
+
+POOL_NAME = CognitoShapeType("UserPoolNameType", "recovered-2026-11-21")
+DOMAIN_PREFIX = CognitoShapeType("DomainType", "my-app-auth")
+
+
+class QueueUrlType(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
+    """An SQS queue URL (SQS calls take the URL, not the queue's name or ARN): a name or an ARN given
+    by habit is a usage error that says so, before anything is created."""
+
+    name = "queue_url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        url = urlsplit(text)
+        if url.scheme not in ("https", "http") or not url.netloc or not url.path.strip("/"):
+            self.fail(
+                f"{text!r} is not an SQS queue URL: expected https://sqs.REGION.amazonaws.com/ACCOUNT/NAME "
+                "(`aws sqs get-queue-url --queue-name NAME` prints it)",
+                param,
+                ctx,
+            )
+        return text
+
+
+QUEUE_URL = QueueUrlType()
+
+
 def json_option(fn: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")(fn)
 
@@ -144,16 +206,14 @@ def handle_errors(fn: F) -> F:
         except BotoCoreError as exc:
             # Raised outside any one call's translation (client creation, credential lookup).
             fail(translate_client_error(exc, "AWS"), as_json)
+        except ClientError as exc:
+            # An AWS error no layer below translated: the documented "other AWS error" (9, its code),
+            # not a bug's traceback (70).
+            fail(translate_client_error(exc, str(exc.operation_name)), as_json)
         except BrokenPipeError:
             exit_on_broken_pipe()
         except KeyboardInterrupt as exc:
-            stopped = Interrupted(
-                "interrupted: stopped before the end; what was written so far is kept, and running the "
-                "same command again continues or redoes the rest."
-            )
-            if isinstance(exc, Terminated):
-                stopped.exit_code = Terminated.exit_code
-            fail(stopped, as_json)
+            fail(interrupted(exc), as_json)
         except click.exceptions.Exit:
             raise
         except click.ClickException:
@@ -164,6 +224,38 @@ def handle_errors(fn: F) -> F:
             sys.exit(INTERNAL_ERROR_EXIT)
 
     return wrapper  # type: ignore[return-value]
+
+
+def interrupted(signal: KeyboardInterrupt, hint: str | None = None) -> Interrupted:
+    """The error a Ctrl-C (exit 130) or SIGTERM (Terminated, 143) ends a command with; `hint`: how to go on,
+    when the command knows better than "run it again" (it is then in the --json error too)."""
+    stopped = Interrupted(
+        "interrupted: stopped before the end; what was written so far is kept, and running the "
+        "same command again continues or redoes the rest.",
+        hint=hint,
+    )
+    if isinstance(signal, Terminated):
+        stopped.exit_code = Terminated.exit_code
+    return stopped
+
+
+def check_report_dir(path: Path) -> None:
+    """Refuse a --report-dir that cannot be created or written, before a command writes to AWS: a report or
+    sub map that cannot be written after a restore has run would be lost. Nothing is created here (a
+    refused restore leaves no directory behind): the nearest existing level must be a writable directory."""
+    level = path
+    while not level.exists() and level != level.parent:
+        level = level.parent
+    why = None
+    if not level.is_dir():
+        why = f"{level} is not a directory"
+    elif not os.access(level, os.W_OK | os.X_OK):
+        why = f"{level} is not writable"
+    if why:
+        raise UsageError(
+            f"--report-dir {str(path)!r} cannot be written ({why}); nothing was done",
+            hint="Give --report-dir a directory this user can create or write.",
+        )
 
 
 def ask_yes_no(question: str) -> bool:

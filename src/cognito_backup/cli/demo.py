@@ -29,7 +29,7 @@ DEMO_REGION = "us-east-1"
 
 @click.command()
 @click.option("--repo", default="./cognito-backup-demo", show_default=True, help="Where the demo repository goes.")
-@click.option("--users", default=300, show_default=True, help="Users in the sample pool.")
+@click.option("--users", type=click.IntRange(min=1), default=300, show_default=True, help="Users in the sample pool.")
 @click.option("--keep", is_flag=True, help="Keep an existing demo repository instead of starting afresh.")
 @json_option
 @handle_errors

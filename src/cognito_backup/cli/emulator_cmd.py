@@ -45,7 +45,9 @@ def emulator(port: int, latency: float) -> None:
     for line in (
         f"Cognito emulator (moto) listening on {url}",
         f"Use it with: export AWS_ENDPOINT_URL={url} (or --endpoint-url {url})",
-        "Any credentials work: export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1",
+        # boto3 reads the Region from AWS_DEFAULT_REGION only; the AWS CLI and this tool read AWS_REGION too.
+        "Any credentials work: export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 "
+        "AWS_DEFAULT_REGION=us-east-1",
         "Press Ctrl-C to stop (everything it holds is forgotten).",
     ):
         click.echo(line)

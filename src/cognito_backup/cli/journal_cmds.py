@@ -15,6 +15,7 @@ from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.quotas import parse_rates
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.cli.common import (
+    QUEUE_URL,
     USER_POOL_ID,
     Progress,
     app,
@@ -77,7 +78,14 @@ def reader_factory(client: Any, rates: tuple[str, ...]) -> Callable[[str], PoolR
 
 @click.command()
 @click.option("--repo", required=True, help="Repository: a local directory or s3://bucket/prefix.")
-@click.option("--queue", "queue_url", required=True, help="URL of the SQS queue EventBridge sends Cognito events to.")
+@click.option(
+    "--queue",
+    "queue_url",
+    type=QUEUE_URL,
+    required=True,
+    help="URL of the SQS queue EventBridge sends Cognito events to, e.g. "
+    "https://sqs.eu-west-1.amazonaws.com/111122223333/cognito-changes (the stack's CaptureQueueUrl output).",
+)
 @click.option("--follow", is_flag=True, help="Keep long-polling until SIGTERM / Ctrl-C (default: drain and exit).")
 @click.option(
     "--user-pool-id",
@@ -127,6 +135,8 @@ def capture(
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     ctx_app = app(ctx)
+    queue = SqsQueue(ctx_app.aws.client("sqs"), queue_url)
+    queue.check()  # before a repository is created at --repo for a queue that is not there
     repository = ctx_app.repository(repo)
     repository.init_if_needed()
     journal = Journal(repository.store)
@@ -134,7 +144,6 @@ def capture(
         reader_factory(ctx_app.cognito(), rates),
         CaptureOptions(default_pool_id=pool_ids[0] if pool_ids else None, pools=frozenset(pool_ids) or None),
     )
-    queue = SqsQueue(ctx_app.aws.client("sqs"), queue_url)
     progress = Progress(enabled=not as_json)
     stop = threading.Event()
 
@@ -233,7 +242,13 @@ def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bo
 )
 @click.option("--region", "standby_region", help="Region of the standby pool (default: the global --region).")
 @click.option("--follow", is_flag=True, help="Keep applying new journal records until SIGTERM / Ctrl-C.")
-@click.option("--interval", default=10.0, show_default=True, help="Seconds between rounds with --follow.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds between rounds with --follow.",
+)
 @click.option("--dry-run", is_flag=True, help="Print what one round would do (deletions named) and write nothing.")
 @click.option(
     "--yes",
@@ -282,6 +297,7 @@ def replicate(
     from cognito_backup.core.plan import PlanOptions
     from cognito_backup.core.pool_translate import parse_arn_maps
     from cognito_backup.core.source import choose_source
+    from cognito_backup.ops.pitr import refuse_only_damaged
     from cognito_backup.ops.replicate import refusal
     from cognito_backup.ops.replicate import replicate as run_replicate
     from cognito_backup.ops.restore import RestoreOptions
@@ -293,7 +309,17 @@ def replicate(
     if source == standby:
         raise UsageError("The standby must be another pool than the source")
     # The standby may be backed up in the same repository too: it is never its own source.
-    pools = {m.user_pool_id for m in repository.list_snapshots()} - {standby}
+    scan = repository.scan_snapshots()
+    refuse_only_damaged(repository, scan)
+    backed_up = {m.user_pool_id for m in scan.manifests}
+    if not source and backed_up == {standby}:
+        raise UsageError(
+            f"{standby} is the only pool backed up in this repository, and the standby must be another pool "
+            "than the source",
+            hint="--to-user-pool-id names the standby (made by `restore --new-pool`, or an empty pool); the "
+            "source is the pool backed up here.",
+        )
+    pools = backed_up - {standby}
     source = choose_source(pools, named_source=source).pool_id
     progress = Progress(enabled=not as_json)
     stop = threading.Event()

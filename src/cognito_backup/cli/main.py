@@ -10,6 +10,7 @@ import click
 from cognito_backup import __version__
 from cognito_backup.aws.session import AwsContext
 from cognito_backup.cli.common import AppContext, PipeAwareGroup, global_options
+from cognito_backup.cli.examples import add_examples
 from cognito_backup.errors import Terminated
 
 # Each module defines `register(group)`; one module per family of commands.
@@ -59,6 +60,7 @@ for _name in COMMAND_MODULES:
             raise
         continue
     _module.register(cli)
+add_examples(cli)
 
 
 def _terminate(signum: int, frame: object) -> None:

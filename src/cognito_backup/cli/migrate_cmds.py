@@ -10,9 +10,11 @@ import click
 from rich.table import Table
 
 from cognito_backup.cli.common import (
+    POOL_NAME,
     USER_POOL_ID,
     Progress,
     app,
+    check_report_dir,
     emit_json,
     handle_errors,
     json_option,
@@ -71,7 +73,9 @@ def migrate() -> None:
 @repo_option
 @from_option
 @click.option("--to-user-pool-id", "to_pool", type=USER_POOL_ID, help="The existing pool users move into (B).")
-@click.option("--new-pool", "new_pool", metavar="NAME", help="Create B with A's configuration, under this name.")
+@click.option(
+    "--new-pool", "new_pool", metavar="NAME", type=POOL_NAME, help="Create B with A's configuration, under this name."
+)
 @click.option("--to-region", help="B's Region, when it is not A's (default: A's Region, or --region).")
 @click.option(
     "--trigger-arn",
@@ -221,6 +225,7 @@ def finish(
 ) -> None:
     """Remove the trigger from B, restore the users who never signed in (restore engine), remove the client
     on A, and write the report with the sub map. If A is gone, its last snapshot is used."""
+    check_report_dir(report_dir)
     repository = app(ctx).repository(repo)
     pools = _pools_of(ctx, repository, from_pool, rates)
     progress = Progress(enabled=not as_json)

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from cognito_backup.cli.common import (
@@ -71,7 +72,13 @@ def snapshots(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: 
     scan = repository.scan_snapshots()
     manifests = [m for m in scan.manifests if user_pool_id in (None, m.user_pool_id)]
     rows = [{**_manifest_row(m), "key": snapshot_key(m.id), "damaged": None} for m in manifests]
-    reach = _coverage(repository, manifests)
+    try:
+        reach = _coverage(repository, manifests)
+        journal_damage = None
+    except RepositoryDamaged as exc:
+        # A damaged journal hides how far each snapshot reaches with it, not the snapshots: each is listed
+        # as restorable to its own time only, and the damage is named.
+        reach, journal_damage = {}, exc
     for row in rows:
         row["restorable_from"], row["restorable_to"] = reach.get(row["id"], (row["finished_at"], row["finished_at"]))
     # A damaged manifest's pool is unknown: it is named whatever --user-pool-id says.
@@ -82,11 +89,18 @@ def snapshots(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: 
         emit_json(rows + broken)
     else:
         _print_snapshot_table(repository.store.describe(), rows, broken)
+    if journal_damage is not None:
+        err_console().print(
+            f"[bold red]error:[/] {escape(journal_damage.message)}: each snapshot is shown restorable to its own "
+            "time only.",
+            soft_wrap=True,
+        )
     if broken:
         err_console().print(
             f"[bold red]error:[/] {len(broken)} snapshot manifest(s) cannot be read; the other snapshots are usable.",
             soft_wrap=True,
         )
+    if broken or journal_damage is not None:
         err_console().print("[dim]hint:[/] `cognito-backup check` reports the damage.", soft_wrap=True)
         raise SystemExit(RepositoryDamaged.exit_code)
 
@@ -159,6 +173,7 @@ def _human_bytes(n: int) -> str:
 @click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix) or 'latest'.")
 @click.option(
     "--user-pool-id",
+    type=USER_POOL_ID,
     help="Show this pool's latest snapshot. Needed for `latest` when the repository holds several pools.",
 )
 @json_option
@@ -301,7 +316,7 @@ def _journal_check(repository: Any) -> Any:
 @click.option("--user-pool-id", type=USER_POOL_ID, help="Apply the policy to this pool's snapshots only.")
 @click.option(
     "--grace",
-    type=float,
+    type=click.FloatRange(min=0),
     default=DEFAULT_GRACE_SECONDS,
     show_default=True,
     help="Never delete unreferenced objects younger than this many seconds (a backup may be writing them).",

@@ -13,10 +13,13 @@ from rich.text import Text
 
 from cognito_backup.aws.reader import PoolReader, ReadProgress
 from cognito_backup.cli.common import (
+    DOMAIN_PREFIX,
+    POOL_NAME,
     USER_POOL_ID,
     Progress,
     app,
     ask_yes_no,
+    check_report_dir,
     emit_json,
     err_console,
     handle_errors,
@@ -64,6 +67,7 @@ def at_options(fn: Any) -> Any:
     )(fn)
     fn = click.option(
         "--source-user-pool-id",
+        type=USER_POOL_ID,
         help="The pool whose snapshots (and journal, with --at) to use. Default: the target's own when it was "
         "backed up in this repository, else the repository's only pool. Writing another pool's snapshot into an "
         "existing pool needs it (or a --snapshot ID of that pool).",
@@ -275,7 +279,9 @@ def _confirm_prune(plan: Plan) -> bool:
 @click.option("--snapshot", help=SNAPSHOT_HELP)
 @at_options
 @click.option("--user-pool-id", "target", type=USER_POOL_ID, help="Restore into this existing pool.")
-@click.option("--new-pool", "new_pool", metavar="NAME", help="Create a new pool with this name from the snapshot.")
+@click.option(
+    "--new-pool", "new_pool", metavar="NAME", type=POOL_NAME, help="Create a new pool with this name from the snapshot."
+)
 @click.option("--region", "target_region", help="Region of the target pool (default: the global --region).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and write nothing.")
 @click.option("--prune", is_flag=True, help="Also delete users, groups and memberships the snapshot does not have.")
@@ -298,7 +304,9 @@ def _confirm_prune(plan: Plan) -> bool:
 )
 @click.option("--keep-sub-in", metavar="custom:NAME", help="Write each user's old sub into this custom attribute.")
 @click.option("--map-arn", multiple=True, metavar="OLD=NEW", help="Replace an ARN (Lambda, SES, SNS, KMS, role).")
-@click.option("--domain-prefix", help="Hosted UI domain prefix for the new pool (when the old one is taken).")
+@click.option(
+    "--domain-prefix", type=DOMAIN_PREFIX, help="Hosted UI domain prefix for the new pool (when the old one is taken)."
+)
 @click.option(
     "--config",
     "config_sections",
@@ -438,6 +446,8 @@ def restore(
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     if prune and not dry_run and not yes and (not interactive or as_json):
         raise UsageError("--prune deletes from the target: confirm on a terminal, or pass --yes")
+    if not dry_run:
+        check_report_dir(report_dir)
     ctx_app = app(ctx)
     repository = ctx_app.repository(repo)
     request = RestoreRequest(

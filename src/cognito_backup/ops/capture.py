@@ -24,12 +24,12 @@ from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoo
 from dataclasses import dataclass, field
 from typing import Any
 
-from cognito_backup.aws.errors import aws_code
+from cognito_backup.aws.errors import aws_code, error_code, translate_client_error
 from cognito_backup.aws.reader import PAGE, PoolReader
 from cognito_backup.core.capture_reads import GET, IMAGE, UserRead, plan_user_read
 from cognito_backup.core.events import ChangeHint, EventParseError, hints_from_sqs_body
 from cognito_backup.core.rescan import RescanJob, marker_cap, modified_since, plan_job, superseded
-from cognito_backup.errors import CognitoBackupError
+from cognito_backup.errors import CognitoBackupError, RepositoryNotFound
 from cognito_backup.model import Group, User
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.repository import format_time, parse_time, utcnow
@@ -558,10 +558,28 @@ SQS_COUNTS_SETTLE = dt.timedelta(minutes=2)
 _COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed")
 
 
+# What SQS answers for a queue URL that names no queue (query and JSON protocols).
+MISSING_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+
+
 class SqsQueue:
     def __init__(self, client: Any, url: str) -> None:
         self.client = client
         self.url = url
+
+    def check(self) -> None:
+        """The queue exists and may be read: one GetQueueAttributes before anything is written, so a
+        mistyped URL is named at once (not as a traceback from the first receive)."""
+        try:
+            self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
+        except Exception as exc:
+            if error_code(exc) in MISSING_QUEUE_CODES:
+                raise RepositoryNotFound(
+                    f"The queue {self.url} does not exist in this account and Region ({error_code(exc)})",
+                    hint="--queue takes the queue's URL: `aws sqs get-queue-url --queue-name NAME` prints it; "
+                    "the deployed stack's is its CaptureQueueUrl output.",
+                ) from None
+            raise translate_client_error(exc, f"GetQueueAttributes on {self.url}") from None
 
     def drained(self) -> bool:
         """No message waiting, in flight or delayed, by the queue's approximate counts."""

@@ -71,6 +71,13 @@ class Desired:
     warnings: tuple[str, ...] = ()
 
 
+def refuse_only_damaged(repo: Repository, scan: SnapshotScan) -> None:
+    """A repository whose only manifests are damaged is not empty: `latest` is unknown (resolve names the
+    damaged manifest, exit 6) where the source rule would advise a first backup."""
+    if not scan.manifests and scan.damaged:
+        repo.resolve("latest", scan=scan)
+
+
 def select_snapshot(
     repo: Repository,
     snapshot: str | None = "latest",
@@ -88,6 +95,7 @@ def select_snapshot(
         manifest = repo.resolve(snapshot, scan=scan)
         pool = manifest.user_pool_id
         return choose_source({pool}, named_source=source_pool_id, snapshot_pool=pool), manifest
+    refuse_only_damaged(repo, scan)
     choice = choose_source(
         {s.user_pool_id for s in scan.manifests},
         named_source=source_pool_id,

@@ -78,7 +78,14 @@ class Repository:
         a repository. Anything else is refused before anything is written: a mistyped --repo must not
         turn someone's home directory or another tool's bucket prefix into a repository."""
         if self.store.exists(CONFIG_KEY):
-            self.read_config()
+            try:
+                self.read_config()
+            except RepositoryNotFound as exc:  # another tool's config.json: refused as any other content
+                raise UsageError(
+                    f"{self.store.describe()} is not empty and is not a cognito-backup repository ({exc.message})",
+                    hint="Give --repo a new or empty directory (or S3 prefix) to create a repository, or the "
+                    "location of an existing one.",
+                ) from None
             return False
         # The serverless capture and trigger functions journal changes from the moment they are deployed,
         # possibly before the first backup: a location holding only a journal is this tool's own.
@@ -107,13 +114,29 @@ class Repository:
                 f"No cognito-backup repository at {self.store.describe()}",
                 hint="Check --repo; a repository is created by the first `cognito-backup backup`.",
             ) from None
+        damaged = RepositoryDamaged(
+            f"{self.store.describe()}/{CONFIG_KEY} is not a repository config",
+            hint="If this is a repository, restore its config.json from a copy (or from another repository: "
+            "it holds only the format and version); `cognito-backup check` then checks the rest.",
+        )
         try:
             body = json.loads(data)
-            if not isinstance(body, dict) or body.get("format") != FORMAT_NAME:
+        except ValueError:
+            raise damaged from None
+        if isinstance(body, dict) and body.get("format") != FORMAT_NAME:
+            # A whole JSON object that is not this tool's (a project's own config.json): not a repository,
+            # rather than a damaged one (this tool's own, damaged, is cut short: not JSON).
+            raise RepositoryNotFound(
+                f"No cognito-backup repository at {self.store.describe()}: its {CONFIG_KEY} is another tool's",
+                hint="Check --repo; a repository is created by the first `cognito-backup backup` in a new or "
+                "empty directory (or S3 prefix).",
+            )
+        try:
+            if not isinstance(body, dict):
                 raise ValueError("not a cognito-backup repository config")
             version = int(body["version"])
         except (ValueError, KeyError, TypeError):
-            raise RepositoryDamaged(f"{self.store.describe()}/{CONFIG_KEY} is not a repository config") from None
+            raise damaged from None
         if version > FORMAT_VERSION:
             raise RepositoryDamaged(
                 f"Repository format {version} is newer than this tool's ({FORMAT_VERSION})",

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 def open_store(repo: str, aws: AwsContext | None = None, kms_key_id: str | None = None) -> Store:
     """`s3://bucket/prefix` -> S3Store; anything else is a local directory."""
+    if not repo.strip():
+        # `--repo "$REPO"` with REPO unset: the working directory is never meant.
+        raise UsageError("--repo is empty", hint="--repo takes a directory or s3://BUCKET/PREFIX (use . for here)")
     if repo.startswith("s3://"):
         from cognito_backup.aws.session import AwsContext
         from cognito_backup.store.s3 import S3Store
