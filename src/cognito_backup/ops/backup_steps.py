@@ -19,7 +19,8 @@ Reads, all at once (a backup's time is bounded by the UserList quota, so nothing
 or hold it back): the configuration and ListGroups (other quotas) on threads of their own; 16 ListUsers
 chains (one per leading hex digit of `sub`) and the groups' ListUsersInGroup chains share one work queue
 (reader._fan_in), a group's membership chain going ahead of user chains not started yet, so every
-thread is busy until the last page. Stages: listing -> commit (manifest, then checkpoint deleted).
+thread is busy until the last page. Stages: listing -> shard (users sorted into content-defined
+shards, a shard at a time: repo/shards.py) -> commit (manifest, then checkpoint deleted).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ from cognito_backup.store.base import ObjectNotFound
 
 CHECKPOINT_FORMAT = 2
 # Format 1 (sequential stages) is still read: its stages map onto the one listing stage.
-STAGES = ("config", "listing", "commit")
+# listing -> shard (the listed users, staged in sorted runs, cut into sorted shards: repo/shards.py) -> commit.
+STAGES = ("config", "listing", "shard", "commit")
 _FORMAT_1_STAGES = ("groups", "users", "memberships")
 # Snapshot ids come back from outside (the state machine's payload): only well-formed ids become keys.
 _SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
@@ -80,6 +82,9 @@ class StepResult:
     # Sections the committed snapshot lacks, with the reason each (the manifest's incomplete marker).
     incomplete: dict[str, str] = field(default_factory=dict)
     list_chains: int = 0
+    # Objects (and their bytes) the committed snapshot references that an earlier one had stored.
+    reused_objects: int = 0
+    reused_bytes: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -89,6 +94,8 @@ class StepResult:
             "steps": self.steps,
             "users": self.users_so_far,
             "incomplete": self.incomplete,
+            "reused_objects": self.reused_objects,
+            "reused_bytes": self.reused_bytes,
         }
 
 
@@ -139,6 +146,11 @@ class BackupCheckpoint:
     # for format 1 (groups from it on were not started) and is len(groups) in format 2.
     memberships_next: int = 0
     memberships_open: dict[int, str | None] = field(default_factory=dict)
+    # The sort of the users (SnapshotWriter): staged runs, and the last key already in a stored shard.
+    runs: list[ObjectRef] = field(default_factory=list)
+    shard_after: str | None = None
+    reused_objects: int = 0
+    reused_bytes: int = 0
 
     def to_json(self) -> bytes:
         body = {
@@ -160,6 +172,9 @@ class BackupCheckpoint:
             "chains": [{"filter": c.filter, "token": c.token, "done": c.done, "seam": c.seam} for c in self.chains],
             "memberships_next": self.memberships_next,
             "memberships_open": {str(i): t for i, t in sorted(self.memberships_open.items())},
+            "runs": [r.to_record() for r in self.runs],
+            "shard_after": self.shard_after,
+            "reused": {"objects": self.reused_objects, "bytes": self.reused_bytes},
         }
         return (json.dumps(body, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -199,6 +214,10 @@ class BackupCheckpoint:
                 ],
                 memberships_next=int(body.get("memberships_next", 0)),
                 memberships_open={int(i): t for i, t in dict(body.get("memberships_open", {})).items()},
+                runs=[ObjectRef.from_record(r) for r in body.get("runs", [])],
+                shard_after=body.get("shard_after"),
+                reused_objects=int(dict(body.get("reused") or {}).get("objects", 0)),
+                reused_bytes=int(dict(body.get("reused") or {}).get("bytes", 0)),
             )
         except RepositoryDamaged:
             raise
@@ -337,6 +356,8 @@ def run_backup_step(
             )
             for ref in state.objects:
                 writer.add_object(ref)
+            writer.resume_shards(state.runs, state.shard_after)
+            writer.reused_objects, writer.reused_bytes = state.reused_objects, state.reused_bytes
             config_read = None if state.config_done else side.submit(reader.read_config)
             saved = True
         if config_read is not None:
@@ -349,6 +370,11 @@ def run_backup_step(
                 listing.run(config_read)
             elif config_read is not None:
                 listing.store_config(config_read.result())
+            if state.stage == "shard":
+                calls.stage("sorting")
+                # A shard at a time while the step's time lasts; the checkpoint records where to go on.
+                if writer.write_shards(budget.start):
+                    state.stage = "commit"
         except BaseException as exc:
             keep = listing.saved or opts.keep_failed_first_step
             # A read failed (throttled too long, pool gone, ...) or the CLI was interrupted. Every page
@@ -412,6 +438,8 @@ def _finished(manifest: Manifest, steps: int) -> StepResult:
         steps=steps,
         incomplete=manifest.incomplete,
         list_chains=int(manifest.extra.get("list_chains", 0)),
+        reused_objects=int(manifest.extra.get("reused_objects", 0)),
+        reused_bytes=int(manifest.extra.get("reused_bytes", 0)),
     )
 
 
@@ -508,7 +536,7 @@ class _Listing:
         self.reader.progress.users(state.users)
         self.reader.progress.memberships(self.memberships)
         if state.groups_done and all(c.done for c in state.chains) and not state.memberships_open:
-            state.stage = "commit"
+            state.stage = "shard"
 
     def _consume(self, pages: Iterable[_Page], config_read: Future[PoolConfig] | None) -> None:
         for page in pages:
@@ -537,6 +565,10 @@ class _Listing:
         configuration is stored the checkpoint says so, and the step that continues it reads it again."""
         with self.lock:
             self.state.objects = self.writer.flush()
+            self.state.runs = list(self.writer.runs)
+            self.state.shard_after = self.writer.shard_after
+            self.state.reused_objects = self.writer.reused_objects
+            self.state.reused_bytes = self.writer.reused_bytes
             save_checkpoint(self.writer.repo, self.state)
             # The lock's age tells `backup --resume` elsewhere that this backup is still running.
             self.writer.repo.touch_lock(self.state.snapshot_id, self.writer.started, "backup")

@@ -30,6 +30,7 @@ from cognito_backup.repo.layout import (
     CHECKPOINTS_PREFIX,
     LOCKS_PREFIX,
     OBJECTS_PREFIX,
+    RUNS_PREFIX,
     lock_key,
     object_hash_from_key,
 )
@@ -200,10 +201,10 @@ def refuse_if_damaged(scan: SnapshotScan) -> None:
 
 
 def _remove_stale_state(repo: Repository, now: float, own: str | None) -> int:
-    """Locks and step checkpoints of backups that died more than two days ago (a serverless backup
+    """Locks, step checkpoints and sort runs of backups that died more than two days ago (a serverless backup
     that failed for good, a SIGKILLed process): they would otherwise hold back the sweep forever."""
     removed = 0
-    for prefix in (LOCKS_PREFIX, CHECKPOINTS_PREFIX):
+    for prefix in (LOCKS_PREFIX, CHECKPOINTS_PREFIX, RUNS_PREFIX):
         for info in repo.store.list(prefix):
             if now - info.modified > STALE_LOCK_SECONDS and info.key != own:
                 repo.store.delete(info.key)
