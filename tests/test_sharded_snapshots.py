@@ -27,7 +27,7 @@ from cognito_backup.repo.layout import run_key, snapshot_key
 from cognito_backup.repo.manifest import Manifest, ObjectRef
 from cognito_backup.repo.objects import ObjectWriter
 from cognito_backup.repo.repository import Repository
-from cognito_backup.repo.shards import cut_bits, cuts_after, merge_sorted
+from cognito_backup.repo.shards import SortBuffer, cut_bits, cuts_after, merge_sorted
 from cognito_backup.store.local import LocalStore
 from tests.helpers import fill_pool, make_pool
 
@@ -147,6 +147,22 @@ def test_cut_rules() -> None:
         [iter([{"username": "a"}, {"username": "c"}]), iter([{"username": "b"}, {"username": "c"}])], after="a"
     )
     assert [r["username"] for r in merged] == ["b", "c"]
+
+
+@pytest.mark.parametrize("keep", [2, 100], ids=["on-disk", "in-memory"])
+def test_the_sort_buffer_keeps_one_record_a_key_in_key_order(keep: int) -> None:
+    buffer = SortBuffer(keep=keep)
+    for name, n in [("d", 1), ("b", 1), ("a", 1), ("b", 2), ("c", 1), ("a", 2)]:
+        buffer.add(name, {"username": name, "n": n})
+    assert len(buffer) == 4  # exact: the shard cut parameters depend on it
+    assert list(buffer.sorted_records()) == [
+        {"username": "a", "n": 2},
+        {"username": "b", "n": 2},
+        {"username": "c", "n": 1},
+        {"username": "d", "n": 1},
+    ]
+    buffer.clear()
+    assert len(buffer) == 0 and list(buffer.sorted_records()) == []
 
 
 def test_sorting_and_sharding_survive_step_boundaries(cognito: Any, tmp_path: Path) -> None:

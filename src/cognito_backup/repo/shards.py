@@ -86,6 +86,7 @@ class SortBuffer:
         self._mem: dict[str, Any] = {}
         self._db: sqlite3.Connection | None = None
         self._keep = keep
+        self._n = 0  # distinct keys (a count(*) per add would make adding quadratic)
 
     def add(self, key: str, record: dict[str, Any]) -> None:
         if self._db is None:
@@ -94,14 +95,16 @@ class SortBuffer:
                 self._db = open_db()
                 self._db.execute("CREATE TABLE run(k TEXT PRIMARY KEY, blob BLOB) WITHOUT ROWID")
                 self._db.executemany("INSERT INTO run VALUES (?, ?)", ((k, dump(v)) for k, v in self._mem.items()))
-                self._mem = {}
+                self._n, self._mem = len(self._mem), {}
             return
-        self._db.execute("INSERT OR REPLACE INTO run VALUES (?, ?)", (key, dump(record)))
+        blob = dump(record)
+        if self._db.execute("INSERT OR IGNORE INTO run VALUES (?, ?)", (key, blob)).rowcount:
+            self._n += 1
+        else:
+            self._db.execute("UPDATE run SET blob = ? WHERE k = ?", (blob, key))
 
     def __len__(self) -> int:
-        if self._db is None:
-            return len(self._mem)
-        return int(self._db.execute("SELECT count(*) FROM run").fetchone()[0])
+        return len(self._mem) if self._db is None else self._n
 
     def sorted_records(self) -> Iterator[dict[str, Any]]:
         """In key order (sqlite's BINARY collation on UTF-8 is Python's str order), a page at a time."""
@@ -121,4 +124,4 @@ class SortBuffer:
     def clear(self) -> None:
         if self._db is not None:
             self._db.close()
-        self._db, self._mem = None, {}
+        self._db, self._mem, self._n = None, {}, 0
