@@ -21,11 +21,11 @@ from cognito_backup.cli.main import cli
 from cognito_backup.core.diff import differences
 from cognito_backup.model import Group, Membership, PoolConfig
 from cognito_backup.ops.backup import BackupOptions, run_backup
-from cognito_backup.ops.backup_steps import StepOptions, load_checkpoint, run_backup_step
+from cognito_backup.ops.backup_steps import StepOptions, load_checkpoint, run_backup_step, save_checkpoint
 from cognito_backup.repo.check import check_repository
 from cognito_backup.repo.layout import run_key, snapshot_key
 from cognito_backup.repo.manifest import Manifest, ObjectRef
-from cognito_backup.repo.objects import ObjectWriter
+from cognito_backup.repo.objects import ObjectWriter, iter_object
 from cognito_backup.repo.repository import Repository
 from cognito_backup.repo.shards import SortBuffer, cut_bits, cuts_after, merge_sorted
 from cognito_backup.store.local import LocalStore
@@ -337,3 +337,41 @@ def test_check_with_read_data_finds_a_shard_not_sorted(tmp_path: Path) -> None:
     rewrite_manifest(root, old.id, claim_sorted)
     found = problems(run_check(root, "--read-data"))
     assert any(p["kind"] == "order" and "not sorted" in p["message"] for p in found), found
+
+
+def test_a_checkpoint_saved_before_sharding_still_completes(cognito: Any, tmp_path: Path) -> None:
+    """A checkpoint an older version saved holds its users in listing-order objects: the snapshot it
+    completes keeps them, shards the users listed after, and says it is not sorted (readers then read
+    it as any listing-order snapshot)."""
+    pool_id = make_pool(cognito)
+    fill_pool(cognito, pool_id, n_users=200, n_groups=1)
+    repo = Repository(LocalStore(tmp_path / "repo"))
+    options = StepOptions(safety_seconds=60.0)
+    first: str | None = None
+    while first is None or not load_checkpoint(repo, first).runs:  # steps of one page each, until users
+        step = run_backup_step(reader(cognito, pool_id), repo, REGION, first, deadline=lambda: 0.0, options=options)
+        first = step.checkpoint_id
+        assert first is not None
+    state = load_checkpoint(repo, first)
+    assert state.stage == "listing" and 0 < state.users < 200
+    # Rewrite it the way the older version saved it: the users so far in an object of objects/.
+    old_style = ObjectWriter(repo.store, "users")
+    for run in state.runs:
+        for record in iter_object(repo.store, run, key=run_key(state.snapshot_id, run.sha256)):
+            old_style.add(record)
+    state.objects.append(old_style.finish())
+    state.runs = []
+    save_checkpoint(repo, state)
+
+    checkpoint: str | None = first
+    for _ in range(100):
+        result = run_backup_step(reader(cognito, pool_id), repo, REGION, checkpoint, deadline=lambda: 1e9)
+        if result.done:
+            break
+        checkpoint = result.checkpoint_id
+    assert result.manifest is not None
+    manifest = repo.resolve(result.manifest.id)
+    assert manifest.sorted_by == {}
+    names = [u.username for u in repo.iter_users(manifest)]
+    assert len(names) == len(set(names)) == 200
+    assert check_repository(repo, read_data=True).ok
