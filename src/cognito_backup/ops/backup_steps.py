@@ -381,7 +381,8 @@ def run_backup_step(
             # recorded so far is complete, so keep that progress where a later step will continue it.
             # A Lambda's first step keeps nothing: its retry starts a new snapshot anyway. Any other
             # error (a bug, a store that fails) keeps the previous checkpoint as it was.
-            if keep and isinstance(exc, CognitoBackupError | KeyboardInterrupt) and not listing.torn:
+            torn = listing.torn or writer.torn
+            if keep and isinstance(exc, CognitoBackupError | KeyboardInterrupt) and not torn:
                 with contextlib.suppress(Exception):  # if even this fails, the previous checkpoint stays
                     listing.save()
             if listing.saved:

@@ -341,6 +341,7 @@ class SnapshotWriter:
         self.runs: list[ObjectRef] = []
         self.shard_after: str | None = None
         self.shards_done = False
+        self.torn = False
         # Objects this snapshot references that were stored already (by an earlier snapshot): what
         # sharing saved. A resumed writer starts from its checkpoint's figures.
         self.reused_objects = 0
@@ -453,9 +454,13 @@ class SnapshotWriter:
         return True
 
     def _finish_shard(self, writer: ObjectWriter, first: str, last: str) -> None:
+        # A shard among `objects` with `shard_after` not past it yet would be written twice by the step
+        # that continues: an interrupt landing in between leaves `torn` set, and no checkpoint is saved.
+        self.torn = True
         self._finished_writer(writer, first, last)
         self.counts["users"] = self.counts.get("users", 0) + writer.records
         self.shard_after = last
+        self.torn = False
 
     def commit(self, extra: dict[str, Any] | None = None, finished_at: dt.datetime | None = None) -> Manifest:
         self.write_shards()
