@@ -44,7 +44,9 @@ from cognito_backup.repo.manifest import Manifest, ObjectRef
 from cognito_backup.repo.repository import Repository, SnapshotWriter, format_time, parse_time
 from cognito_backup.store.base import ObjectNotFound
 
-CHECKPOINT_FORMAT = 2
+# Format 3 adds the sort (`runs`, `shard_after`): a version before it would continue such a checkpoint
+# without the users in its runs, so it must refuse it (a newer format is refused, with "upgrade").
+CHECKPOINT_FORMAT = 3
 # Format 1 (sequential stages) is still read: its stages map onto the one listing stage.
 # listing -> shard (the listed users, staged in sorted runs, cut into sorted shards: repo/shards.py) -> commit.
 STAGES = ("config", "listing", "shard", "commit")
@@ -143,7 +145,7 @@ class BackupCheckpoint:
     chains: list[UserChain] = field(default_factory=list)
     # Memberships: every group at an index in `memberships_open` still has pages to read (index -> token
     # of its next page; None = from its first page); the others are read. `memberships_next` is kept
-    # for format 1 (groups from it on were not started) and is len(groups) in format 2.
+    # for format 1 (groups from it on were not started) and is len(groups) from format 2 on.
     memberships_next: int = 0
     memberships_open: dict[int, str | None] = field(default_factory=dict)
     # The sort of the users (SnapshotWriter): staged runs, and the last key already in a stored shard.

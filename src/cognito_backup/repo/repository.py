@@ -391,7 +391,7 @@ class SnapshotWriter:
         self.shard_after = shard_after
 
     def _stage_run(self) -> None:
-        """Write the buffered users, sorted, as one run beside the checkpoint (never under objects/)."""
+        """Write the buffered users, sorted, as one run under runs/<snapshot-id>/ (never under objects/)."""
         if not len(self._buffer):
             return
         writer = ObjectWriter(self.repo.store, "users", key_of=lambda sha: run_key(self.id, sha), level=RUN_ZSTD_LEVEL)
@@ -414,9 +414,9 @@ class SnapshotWriter:
         return list(self.objects)
 
     def write_shards(self, more: Callable[[], bool] = lambda: True) -> bool:
-        """Cut the sorted users into shards, asking `more()` before each shard; True
-        once every user is in a shard. Stopping early stages what is buffered, so `runs` and
-        `shard_after` are all a later step needs."""
+        """Cut the sorted users into shards, asking `more()` before each shard; True once every user is
+        in a shard. Stopping early stages what is buffered, so `runs` and `shard_after` are all a later
+        step needs. The cut parameters depend on the number of users, so all are added before."""
         if self.shards_done:
             return True
         total = sum(r.records for r in self.runs) + len(self._buffer)
