@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from bench.bench_memory import SCHEMA, synthetic_user
 from click.testing import CliRunner
 
@@ -375,3 +376,16 @@ def test_a_checkpoint_saved_before_sharding_still_completes(cognito: Any, tmp_pa
     names = [u.username for u in repo.iter_users(manifest)]
     assert len(names) == len(set(names)) == 200
     assert check_repository(repo, read_data=True).ok
+
+
+def test_the_stack_bucket_expires_deleted_sort_runs_within_a_day() -> None:
+    """The stack's bucket is versioned: a deleted run stays as a noncurrent version, by default 90 days.
+    Runs are as big as the users' data, so they get a rule of their own (S3 honours the shortest of
+    overlapping expirations)."""
+    from tests.test_deploy_template import TEMPLATE, CfnLoader
+
+    template = yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)
+    rules = template["Resources"]["BackupBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    [runs] = [r for r in rules if r.get("Id") == "expire-deleted-sort-runs"]
+    assert runs["Status"] == "Enabled" and runs["Prefix"] == {"Fn::Sub": "${RepositoryPrefix}/runs/"}
+    assert runs["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
