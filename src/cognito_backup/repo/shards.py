@@ -8,9 +8,9 @@ same content-addressed object: stored once, shared by every snapshot in which th
 
 The sort is external and bounded in memory: listed users go into a SortBuffer (a dict, then a private
 sqlite table past a few thousand); each buffer of at most `max_records` is written out as a sorted RUN
-(staged under runs/<snapshot-id>/, never in objects/: repo/layout.run_key); shards are cut from a merge of the runs. The
-merge can stop after any shard and continue from its last key (`after`): a Lambda step's checkpoint
-records the runs and that key, so sorting and sharding survive step boundaries.
+(staged under runs/<snapshot-id>/, never in objects/: repo/layout.run_key); shards are cut from a merge
+of the runs. The merge can stop after any shard and continue from its last key (`after`): a Lambda
+step's checkpoint records the runs and that key, so sorting and sharding survive step boundaries.
 """
 
 from __future__ import annotations
