@@ -95,7 +95,7 @@ def test_prune_spares_young_objects_of_a_running_backup() -> None:
     make_snapshot(repo, "p1", t("2026-11-01T00:00"), ["a"])
     writer = repo.begin_snapshot("p1", "us-east-1")  # a backup in flight: objects, no manifest yet
     writer.add("users", {"username": "in-flight", "attributes": {}, "enabled": True, "status": "CONFIRMED"})
-    in_flight = writer.flush()
+    in_flight = [*writer.flush(), *writer.runs]  # users are staged in sorted runs until sharded
     result = prune(repo, Policy(keep_last=1), grace_seconds=0)
     assert result.removed_objects == []
     assert result.sweep_skipped_for == [f"backup {writer.id}"]  # its shared lock holds the sweep back
@@ -137,12 +137,14 @@ def test_prune_clears_state_of_a_backup_dead_for_two_days() -> None:
     make_snapshot(repo, "p1", t("2026-11-01T00:00"), ["a"])
     writer = repo.begin_snapshot("p1", "us-east-1")
     writer.add("users", {"username": "orphan", "attributes": {}, "enabled": True, "status": "CONFIRMED"})
-    writer.flush()  # then the process dies: lock and objects stay behind
+    writer.add("groups", {"name": "orphans"})
+    writer.flush()  # then the process dies: lock, objects and the users' sorted run stay behind
     repo.store.put_bytes("checkpoints/x.json", b"{}")
     soon = prune(repo, Policy(keep_last=1), grace_seconds=0, now=lambda: time.time() + 3600)
     assert soon.removed_objects == [] and list(repo.store.list("locks/"))
     later = prune(repo, Policy(keep_last=1), grace_seconds=0, now=lambda: time.time() + 3 * 86400)
-    assert later.summary()["removed_stale_locks_and_checkpoints"] == 2
+    assert later.summary()["removed_stale_locks_and_checkpoints"] == 3  # lock, checkpoint, sort run
     assert list(repo.store.list("locks/")) == [] and list(repo.store.list("checkpoints/")) == []
+    assert list(repo.store.list("runs/")) == []
     assert len(later.removed_objects) == 1  # the dead backup's object, no longer protected
     assert check_repository(repo, read_data=True).ok

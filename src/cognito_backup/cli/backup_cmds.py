@@ -17,6 +17,7 @@ from cognito_backup.cli.common import (
     emit_json,
     fail,
     handle_errors,
+    human_bytes,
     interrupted,
     json_option,
     make_pacer,
@@ -160,6 +161,11 @@ def backup(
         f"{summary['groups']:,} groups, {summary['memberships']:,} memberships, "
         f"{summary['app_clients']} app clients, {summary['identity_providers']} identity providers "
         f"in {summary['seconds']:.1f}s."
+    )
+    # Shards whose key range did not change are the same objects as before (docs/format.md).
+    console.print(
+        f"  {summary['reused_objects']:,} of {len(result.manifest.objects):,} objects "
+        f"({human_bytes(summary['reused_bytes'])}) were already stored and are shared with earlier snapshots."
     )
     for call, why in sorted(summary["unavailable"].items()):
         console.print(f"  [dim]not recorded: {call} ({why})[/]")

@@ -407,3 +407,12 @@ def global_options(fn: F) -> F:
         "--region", envvar=["AWS_REGION", "AWS_DEFAULT_REGION"], help="AWS Region of the user pool (as the AWS CLI)."
     )(fn)
     return fn
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"

@@ -19,6 +19,9 @@ from cognito_backup.cli.common import (
     json_option,
     out_console,
 )
+from cognito_backup.cli.common import (
+    human_bytes as _human_bytes,
+)
 from cognito_backup.core.retention import Policy
 from cognito_backup.errors import OperationsFailed, RepositoryDamaged, UsageError
 from cognito_backup.ops.backup_meta import configuration_counts, replica_summary
@@ -157,15 +160,6 @@ def _print_incomplete(console: Any, rows: list[dict[str, Any]]) -> None:
 def _coverage(repository: Any, manifests: list[Manifest]) -> dict[str, tuple[str, str]]:
     """Snapshot id -> (earliest, latest) time it restores exactly, with the journal."""
     return {sid: (str(start), str(end)) for sid, start, end in coverage(repository, manifests)}
-
-
-def _human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 @click.command()

@@ -56,6 +56,9 @@ class BackupResult:
             "finished_at": self.manifest.finished_at,
             "calls": self.calls,
             "resumed": self.resumed is not None,
+            # What sharing saved: objects (and bytes) this snapshot references that were stored already.
+            "reused_objects": int(self.manifest.extra.get("reused_objects", 0)),
+            "reused_bytes": int(self.manifest.extra.get("reused_bytes", 0)),
         }
 
 

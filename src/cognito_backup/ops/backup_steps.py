@@ -19,7 +19,8 @@ Reads, all at once (a backup's time is bounded by the UserList quota, so nothing
 or hold it back): the configuration and ListGroups (other quotas) on threads of their own; 16 ListUsers
 chains (one per leading hex digit of `sub`) and the groups' ListUsersInGroup chains share one work queue
 (reader._fan_in), a group's membership chain going ahead of user chains not started yet, so every
-thread is busy until the last page. Stages: listing -> commit (manifest, then checkpoint deleted).
+thread is busy until the last page. Stages: listing -> shard (users sorted into content-defined
+shards, a shard at a time: repo/shards.py) -> commit (manifest, then checkpoint deleted).
 """
 
 from __future__ import annotations
@@ -43,9 +44,12 @@ from cognito_backup.repo.manifest import Manifest, ObjectRef
 from cognito_backup.repo.repository import Repository, SnapshotWriter, format_time, parse_time
 from cognito_backup.store.base import ObjectNotFound
 
-CHECKPOINT_FORMAT = 2
+# Format 3 adds the sort (`runs`, `shard_after`): a version before it would continue such a checkpoint
+# without the users in its runs, so it must refuse it (a newer format is refused, with "upgrade").
+CHECKPOINT_FORMAT = 3
 # Format 1 (sequential stages) is still read: its stages map onto the one listing stage.
-STAGES = ("config", "listing", "commit")
+# listing -> shard (the listed users, staged in sorted runs, cut into sorted shards: repo/shards.py) -> commit.
+STAGES = ("config", "listing", "shard", "commit")
 _FORMAT_1_STAGES = ("groups", "users", "memberships")
 # Snapshot ids come back from outside (the state machine's payload): only well-formed ids become keys.
 _SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
@@ -80,6 +84,9 @@ class StepResult:
     # Sections the committed snapshot lacks, with the reason each (the manifest's incomplete marker).
     incomplete: dict[str, str] = field(default_factory=dict)
     list_chains: int = 0
+    # Objects (and their bytes) the committed snapshot references that an earlier one had stored.
+    reused_objects: int = 0
+    reused_bytes: int = 0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -89,6 +96,8 @@ class StepResult:
             "steps": self.steps,
             "users": self.users_so_far,
             "incomplete": self.incomplete,
+            "reused_objects": self.reused_objects,
+            "reused_bytes": self.reused_bytes,
         }
 
 
@@ -136,9 +145,14 @@ class BackupCheckpoint:
     chains: list[UserChain] = field(default_factory=list)
     # Memberships: every group at an index in `memberships_open` still has pages to read (index -> token
     # of its next page; None = from its first page); the others are read. `memberships_next` is kept
-    # for format 1 (groups from it on were not started) and is len(groups) in format 2.
+    # for format 1 (groups from it on were not started) and is len(groups) from format 2 on.
     memberships_next: int = 0
     memberships_open: dict[int, str | None] = field(default_factory=dict)
+    # The sort of the users (SnapshotWriter): staged runs, and the last key already in a stored shard.
+    runs: list[ObjectRef] = field(default_factory=list)
+    shard_after: str | None = None
+    reused_objects: int = 0
+    reused_bytes: int = 0
 
     def to_json(self) -> bytes:
         body = {
@@ -160,6 +174,9 @@ class BackupCheckpoint:
             "chains": [{"filter": c.filter, "token": c.token, "done": c.done, "seam": c.seam} for c in self.chains],
             "memberships_next": self.memberships_next,
             "memberships_open": {str(i): t for i, t in sorted(self.memberships_open.items())},
+            "runs": [r.to_record() for r in self.runs],
+            "shard_after": self.shard_after,
+            "reused": {"objects": self.reused_objects, "bytes": self.reused_bytes},
         }
         return (json.dumps(body, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -199,6 +216,10 @@ class BackupCheckpoint:
                 ],
                 memberships_next=int(body.get("memberships_next", 0)),
                 memberships_open={int(i): t for i, t in dict(body.get("memberships_open", {})).items()},
+                runs=[ObjectRef.from_record(r) for r in body.get("runs", [])],
+                shard_after=body.get("shard_after"),
+                reused_objects=int(dict(body.get("reused") or {}).get("objects", 0)),
+                reused_bytes=int(dict(body.get("reused") or {}).get("bytes", 0)),
             )
         except RepositoryDamaged:
             raise
@@ -337,6 +358,8 @@ def run_backup_step(
             )
             for ref in state.objects:
                 writer.add_object(ref)
+            writer.resume_shards(state.runs, state.shard_after)
+            writer.reused_objects, writer.reused_bytes = state.reused_objects, state.reused_bytes
             config_read = None if state.config_done else side.submit(reader.read_config)
             saved = True
         if config_read is not None:
@@ -349,13 +372,19 @@ def run_backup_step(
                 listing.run(config_read)
             elif config_read is not None:
                 listing.store_config(config_read.result())
+            if state.stage == "shard":
+                calls.stage("sorting")
+                # A shard at a time while the step's time lasts; the checkpoint records where to go on.
+                if writer.write_shards(budget.start):
+                    state.stage = "commit"
         except BaseException as exc:
             keep = listing.saved or opts.keep_failed_first_step
             # A read failed (throttled too long, pool gone, ...) or the CLI was interrupted. Every page
             # recorded so far is complete, so keep that progress where a later step will continue it.
             # A Lambda's first step keeps nothing: its retry starts a new snapshot anyway. Any other
             # error (a bug, a store that fails) keeps the previous checkpoint as it was.
-            if keep and isinstance(exc, CognitoBackupError | KeyboardInterrupt) and not listing.torn:
+            torn = listing.torn or writer.torn
+            if keep and isinstance(exc, CognitoBackupError | KeyboardInterrupt) and not torn:
                 with contextlib.suppress(Exception):  # if even this fails, the previous checkpoint stays
                     listing.save()
             if listing.saved:
@@ -412,6 +441,8 @@ def _finished(manifest: Manifest, steps: int) -> StepResult:
         steps=steps,
         incomplete=manifest.incomplete,
         list_chains=int(manifest.extra.get("list_chains", 0)),
+        reused_objects=int(manifest.extra.get("reused_objects", 0)),
+        reused_bytes=int(manifest.extra.get("reused_bytes", 0)),
     )
 
 
@@ -508,7 +539,7 @@ class _Listing:
         self.reader.progress.users(state.users)
         self.reader.progress.memberships(self.memberships)
         if state.groups_done and all(c.done for c in state.chains) and not state.memberships_open:
-            state.stage = "commit"
+            state.stage = "shard"
 
     def _consume(self, pages: Iterable[_Page], config_read: Future[PoolConfig] | None) -> None:
         for page in pages:
@@ -537,6 +568,10 @@ class _Listing:
         configuration is stored the checkpoint says so, and the step that continues it reads it again."""
         with self.lock:
             self.state.objects = self.writer.flush()
+            self.state.runs = list(self.writer.runs)
+            self.state.shard_after = self.writer.shard_after
+            self.state.reused_objects = self.writer.reused_objects
+            self.state.reused_bytes = self.writer.reused_bytes
             save_checkpoint(self.writer.repo, self.state)
             # The lock's age tells `backup --resume` elsewhere that this backup is still running.
             self.writer.repo.touch_lock(self.state.snapshot_id, self.writer.started, "backup")

@@ -31,6 +31,7 @@ from cognito_backup.repo.layout import (
     LEASES_PREFIX,
     LOCKS_PREFIX,
     OBJECTS_PREFIX,
+    RUNS_PREFIX,
     lock_key,
     object_hash_from_key,
 )
@@ -201,11 +202,11 @@ def refuse_if_damaged(scan: SnapshotScan) -> None:
 
 
 def _remove_stale_state(repo: Repository, now: float, own: str | None) -> int:
-    """Locks and step checkpoints of backups that died more than two days ago (a serverless backup
+    """Locks, step checkpoints and sort runs of backups that died more than two days ago (a serverless backup
     that failed for good, a SIGKILLed process): they would otherwise hold back the sweep forever. And
     leases (repo/leases.py) untouched for two days: released, or their holder long dead."""
     removed = 0
-    for prefix in (LOCKS_PREFIX, CHECKPOINTS_PREFIX, LEASES_PREFIX):
+    for prefix in (LOCKS_PREFIX, CHECKPOINTS_PREFIX, LEASES_PREFIX, RUNS_PREFIX):
         for info in repo.store.list(prefix):
             if now - info.modified > STALE_LOCK_SECONDS and info.key != own:
                 repo.store.delete(info.key)

@@ -14,6 +14,7 @@ LOCKS_PREFIX = "locks/"
 JOURNAL_PREFIX = "journal/"
 CHECKPOINTS_PREFIX = "checkpoints/"
 LEASES_PREFIX = "leases/"  # one writer per target: repo/leases.py
+RUNS_PREFIX = "runs/"
 OBJECT_SUFFIX = ".jsonl.zst"
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -44,6 +45,15 @@ def lock_key(lock_id: str) -> str:
 def checkpoint_key(snapshot_id: str) -> str:
     """State of a snapshot taken in several steps (serverless backup), until its manifest exists."""
     return f"{CHECKPOINTS_PREFIX}{snapshot_id}.json"
+
+
+def run_key(snapshot_id: str, sha256: str) -> str:
+    """A sorted run of a snapshot not committed yet (repo/shards.py). Outside objects/: a run belongs to
+    its snapshot alone and is deleted when it commits, so no snapshot may ever reference one (a run can
+    hold the same bytes as a shard). prune removes the runs of a backup that died, with its checkpoint."""
+    if not _HEX64.match(sha256):
+        raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+    return f"{RUNS_PREFIX}{snapshot_id}/{sha256}{OBJECT_SUFFIX}"
 
 
 RESTORES_PREFIX = "restores/"

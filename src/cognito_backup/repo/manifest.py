@@ -18,13 +18,32 @@ class ObjectRef:
     sha256: str
     size: int
     records: int
+    # The key range of a sorted shard (repo/shards.py): its first and last record's sort key. None for
+    # objects in listing order (every object of a format-1 snapshot, and the other kinds).
+    first: str | None = None
+    last: str | None = None
 
     def to_record(self) -> dict[str, Any]:
-        return {"kind": self.kind, "sha256": self.sha256, "size": self.size, "records": self.records}
+        rec: dict[str, Any] = {"kind": self.kind, "sha256": self.sha256, "size": self.size, "records": self.records}
+        if self.first is not None or self.last is not None:
+            rec["first"], rec["last"] = self.first, self.last
+        return rec
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> ObjectRef:
-        return cls(kind=str(rec["kind"]), sha256=str(rec["sha256"]), size=int(rec["size"]), records=int(rec["records"]))
+        first, last = rec.get("first"), rec.get("last")
+        return cls(
+            kind=str(rec["kind"]),
+            sha256=str(rec["sha256"]),
+            size=int(rec["size"]),
+            records=int(rec["records"]),
+            first=None if first is None else str(first),
+            last=None if last is None else str(last),
+        )
+
+    @property
+    def ranged(self) -> bool:
+        return self.first is not None and self.last is not None
 
 
 @dataclass(slots=True)
@@ -41,6 +60,9 @@ class Manifest:
     # Journal coverage and other later additions live here so older readers ignore them.
     extra: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    # kind -> the record field its objects are sorted by, in key-range shards (repo/shards.py). Empty:
+    # listing order (snapshots written before sharding, and kinds never sorted).
+    sorted_by: dict[str, str] = field(default_factory=dict)
 
     @property
     def incomplete(self) -> dict[str, str]:
@@ -50,7 +72,11 @@ class Manifest:
         return {str(k): str(v) for k, v in dict(value).items()}
 
     def objects_of(self, kind: str) -> list[ObjectRef]:
-        return [o for o in self.objects if o.kind == kind]
+        """The objects of a kind; a sorted kind's shards in key order (so reading them streams in order)."""
+        refs = [o for o in self.objects if o.kind == kind]
+        if kind in self.sorted_by:
+            refs.sort(key=lambda o: o.first or "")
+        return refs
 
     def to_json(self) -> bytes:
         body = {
@@ -65,6 +91,8 @@ class Manifest:
             "objects": [o.to_record() for o in self.objects],
             "extra": self.extra,
         }
+        if self.sorted_by:
+            body["sorted_by"] = self.sorted_by
         return (json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
     @classmethod
@@ -89,6 +117,7 @@ class Manifest:
                 objects=[ObjectRef.from_record(o) for o in body["objects"]],
                 extra=dict(body.get("extra", {})),
                 format_version=version,
+                sorted_by={str(k): str(v) for k, v in dict(body.get("sorted_by") or {}).items()},
             )
         except RepositoryDamaged:
             raise

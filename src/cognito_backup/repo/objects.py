@@ -13,7 +13,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -83,18 +83,30 @@ def pid_alive(pid: int) -> bool:
 
 
 class ObjectWriter:
-    """Write one object of `kind`. Use `add()` per record, then `finish()` -> ObjectRef."""
+    """Write one object of `kind`. Use `add()` per record, then `finish()` -> ObjectRef.
 
-    def __init__(self, store: Store, kind: str, tmp_dir: str | None = None) -> None:
+    `key_of` names the stored object from its digest (objects/ by default; a backup's staged sort runs
+    live elsewhere); `level` is the zstd level (snapshot objects: ZSTD_LEVEL)."""
+
+    def __init__(
+        self,
+        store: Store,
+        kind: str,
+        tmp_dir: str | None = None,
+        *,
+        key_of: Callable[[str], str] = object_key,
+        level: int = ZSTD_LEVEL,
+    ) -> None:
         self.store = store
         self.kind = kind
+        self.key_of = key_of
+        # finish() found the object stored already (another snapshot's, the same bytes): nothing was written.
+        self.reused = False
         fd, self._tmp_path = tempfile.mkstemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", suffix=".zst", dir=tmp_dir)
         os.fchmod(fd, 0o600)
         self._raw = os.fdopen(fd, "wb")
         self._hashing = _HashingFile(self._raw)
-        self._zw = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(
-            cast(IO[bytes], self._hashing), closefd=False
-        )
+        self._zw = zstandard.ZstdCompressor(level=level).stream_writer(cast(IO[bytes], self._hashing), closefd=False)
         self.records = 0
         self._closed = False
 
@@ -102,17 +114,21 @@ class ObjectWriter:
         self._zw.write(canonical_json(record).encode("utf-8") + b"\n")
         self.records += 1
 
-    def finish(self) -> ObjectRef:
+    def finish(self, first: str | None = None, last: str | None = None) -> ObjectRef:
+        """Store the object (unless stored already) and return its ref; `first`/`last`: a shard's key range."""
         self._zw.flush(zstandard.FLUSH_FRAME)
         self._zw.close()  # type: ignore[no-untyped-call]
         self._raw.close()
         self._closed = True
         try:
             digest = self._hashing.sha.hexdigest()
-            ref = ObjectRef(kind=self.kind, sha256=digest, size=self._hashing.size, records=self.records)
-            key = object_key(digest)
+            ref = ObjectRef(
+                kind=self.kind, sha256=digest, size=self._hashing.size, records=self.records, first=first, last=last
+            )
+            key = self.key_of(digest)
             # Same name means same bytes: an object another backup already stored is not written again.
-            if not self.store.exists(key):
+            self.reused = self.store.exists(key)
+            if not self.reused:
                 self.store.put_file(key, Path(self._tmp_path))
             return ref
         finally:
@@ -145,13 +161,16 @@ class _VerifyingReader(io.RawIOBase):
         return n
 
 
-def iter_object(store: Store, ref: ObjectRef, where: str = "") -> Iterator[dict[str, Any]]:
-    """Yield the records of an object, then verify its size, hash and record count.
+def iter_object(
+    store: Store, ref: ObjectRef, where: str = "", *, key: str | None = None, buffer: int = 1024 * 1024
+) -> Generator[dict[str, Any]]:
+    """Yield the records of an object, then verify its size, hash and record count. `key`: where it is
+    stored when not under objects/ (a staged sort run); `buffer`: read size (a merge opens many at once).
 
     A damaged object raises RepositoryDamaged naming the object (after yielding what decoded, so callers
     that must not act on partial data load fully before acting).
     """
-    key = object_key(ref.sha256)
+    key = key or object_key(ref.sha256)
     label = f"object {ref.sha256[:12]} ({ref.kind}){where}"
     try:
         raw = store.open_read(key)
@@ -161,7 +180,7 @@ def iter_object(store: Store, ref: ObjectRef, where: str = "") -> Iterator[dict[
     verifier = _VerifyingReader(raw)
     try:
         reader = zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], verifier), read_across_frames=True)
-        text = io.TextIOWrapper(io.BufferedReader(reader, 1024 * 1024), encoding="utf-8")
+        text = io.TextIOWrapper(io.BufferedReader(reader, buffer), encoding="utf-8")
         try:
             for line in text:
                 if not line.strip():
@@ -171,7 +190,7 @@ def iter_object(store: Store, ref: ObjectRef, where: str = "") -> Iterator[dict[
         except (zstandard.ZstdError, UnicodeDecodeError, json.JSONDecodeError, OSError) as exc:
             raise RepositoryDamaged(f"{label} cannot be decoded ({type(exc).__name__})") from None
         # Drain anything the decoder did not need so the hash covers every stored byte.
-        while verifier.read(1024 * 1024):
+        while verifier.read(buffer):
             pass
     finally:
         raw.close()

@@ -21,11 +21,21 @@ from cognito_backup.repo.layout import (
     JOURNAL_PREFIX,
     SNAPSHOTS_PREFIX,
     lock_key,
+    run_key,
     snapshot_key,
 )
 from cognito_backup.repo.locks import DEFAULT_WAIT_SECONDS, acquire_shared, touch_shared
 from cognito_backup.repo.manifest import Manifest, ObjectRef
 from cognito_backup.repo.objects import ObjectWriter, iter_object, sweep_stale_staging
+from cognito_backup.repo.shards import (
+    MERGE_READ_BUFFER,
+    RUN_ZSTD_LEVEL,
+    SORT_FIELD,
+    SortBuffer,
+    cut_bits,
+    cuts_after,
+    merge_sorted,
+)
 from cognito_backup.store.base import ObjectNotFound, Store
 
 # Objects of one kind are split so that no single object grows without bound (restores and checks
@@ -319,6 +329,11 @@ class SnapshotWriter:
 
     Use as a context manager: leaving the block with an exception (or without commit) writes no
     manifest, so the partial snapshot never exists (its orphan objects are swept by `prune`).
+
+    Users are not written in the order they are added: they are sorted by username into content-defined
+    shards (repo/shards.py). `flush()` stages the users added since as a sorted run; `write_shards()`
+    cuts shards from the runs and may stop after any shard (`runs` and `shard_after` then say where to
+    continue); `commit()` finishes the shards, writes the manifest, then deletes the runs.
     """
 
     def __init__(
@@ -343,6 +358,17 @@ class SnapshotWriter:
         self.counts: dict[str, int] = {}
         self._open: dict[str, ObjectWriter] = {}
         self.committed: Manifest | None = None
+        # The sort of the users: the buffer of users added since the last run, the staged runs, and the
+        # last key of the last shard written (None: no shard yet).
+        self._buffer = SortBuffer()
+        self.runs: list[ObjectRef] = []
+        self.shard_after: str | None = None
+        self.shards_done = False
+        self.torn = False
+        # Objects this snapshot references that were stored already (by an earlier snapshot): what
+        # sharing saved. A resumed writer starts from its checkpoint's figures.
+        self.reused_objects = 0
+        self.reused_bytes = 0
         # A resumed step refreshes the lock its first step took (and never withdraws it).
         repo.write_lock(self.id, started, "backup", fresh=not resuming)
 
@@ -353,31 +379,121 @@ class SnapshotWriter:
         self.close()
 
     def add(self, kind: str, record: dict[str, Any]) -> None:
+        if kind == "users":
+            self._buffer.add(str(record[SORT_FIELD]), record)
+            if len(self._buffer) >= self.max_records:
+                self._stage_run()
+            return
         writer = self._open.get(kind)
         if writer is None:
             writer = self._open[kind] = ObjectWriter(self.repo.store, kind)
         writer.add(record)
         self.counts[kind] = self.counts.get(kind, 0) + 1
         if writer.records >= self.max_records:
-            self.objects.append(writer.finish())
+            self._finished(writer.finish())
             del self._open[kind]
+
+    def _finished(self, ref: ObjectRef, reused: bool = False) -> None:
+        self.objects.append(ref)
+        if reused:
+            self.reused_objects += 1
+            self.reused_bytes += ref.size
+
+    def _finished_writer(self, writer: ObjectWriter, first: str | None = None, last: str | None = None) -> None:
+        ref = writer.finish(first, last)
+        self._finished(ref, writer.reused)
 
     def add_object(self, ref: ObjectRef) -> None:
         """Reference an object already stored (written by an earlier step of a resumable backup)."""
         self.objects.append(ref)
         self.counts[ref.kind] = self.counts.get(ref.kind, 0) + ref.records
 
+    def resume_shards(self, runs: list[ObjectRef], shard_after: str | None) -> None:
+        """Continue the sort an earlier step saved: its staged runs and the last key sharded."""
+        self.runs = list(runs)
+        self.shard_after = shard_after
+
+    def _stage_run(self) -> None:
+        """Write the buffered users, sorted, as one run under runs/<snapshot-id>/ (never under objects/)."""
+        if not len(self._buffer):
+            return
+        writer = ObjectWriter(self.repo.store, "users", key_of=lambda sha: run_key(self.id, sha), level=RUN_ZSTD_LEVEL)
+        try:
+            for record in self._buffer.sorted_records():
+                writer.add(record)
+        except BaseException:
+            writer.discard()
+            raise
+        self.runs.append(writer.finish())
+        self._buffer.clear()
+
     def flush(self) -> list[ObjectRef]:
-        """Finish every open object; returns all object refs so far (a checkpoint can keep them)."""
+        """Finish every open object and stage the users added since as a sorted run; returns all object
+        refs so far (a checkpoint keeps them, and `runs`)."""
         for kind in sorted(self._open):
-            self.objects.append(self._open[kind].finish())
+            self._finished_writer(self._open[kind])
         self._open.clear()
+        self._stage_run()
         return list(self.objects)
 
+    def write_shards(self, more: Callable[[], bool] = lambda: True) -> bool:
+        """Cut the sorted users into shards, asking `more()` before each shard; True once every user is
+        in a shard. Stopping early stages what is buffered, so `runs` and `shard_after` are all a later
+        step needs. The cut parameters depend on the number of users, so all are added before."""
+        if self.shards_done:
+            return True
+        total = sum(r.records for r in self.runs) + len(self._buffer)
+        sources = [
+            iter_object(self.repo.store, r, " (a sort run)", key=run_key(self.id, r.sha256), buffer=MERGE_READ_BUFFER)
+            for r in self.runs
+        ]
+        records = merge_sorted([*sources, self._buffer.sorted_records()], self.shard_after)
+        bits = cut_bits(total)
+        writer: ObjectWriter | None = None
+        first = last = ""
+        try:
+            for record in records:
+                key = str(record[SORT_FIELD])
+                if writer is None:
+                    if not more():
+                        self._stage_run()
+                        return False
+                    writer, first = ObjectWriter(self.repo.store, "users"), key
+                writer.add(record)
+                last = key
+                if cuts_after(key, writer.records, bits, self.max_records):
+                    self._finish_shard(writer, first, last)
+                    writer = None
+            if writer is not None:
+                self._finish_shard(writer, first, last)
+                writer = None
+        finally:
+            if writer is not None:
+                writer.discard()
+            for source in sources:
+                source.close()
+        self.shards_done = True
+        self._buffer.clear()
+        return True
+
+    def _finish_shard(self, writer: ObjectWriter, first: str, last: str) -> None:
+        # A shard among `objects` with `shard_after` not past it yet would be written twice by the step
+        # that continues: an interrupt landing in between leaves `torn` set, and no checkpoint is saved.
+        self.torn = True
+        self._finished_writer(writer, first, last)
+        self.counts["users"] = self.counts.get("users", 0) + writer.records
+        self.shard_after = last
+        self.torn = False
+
     def commit(self, extra: dict[str, Any] | None = None, finished_at: dt.datetime | None = None) -> Manifest:
+        self.write_shards()
         self.flush()
         for kind in ("config", "groups", "users", "memberships"):
             self.counts.setdefault(kind, 0)
+        users = [o for o in self.objects if o.kind == "users"]
+        # Sorted when every users object is a shard (a checkpoint saved by an older version may hold
+        # users objects in listing order: that snapshot stays in listing order, which any reader reads).
+        sorted_by = {"users": SORT_FIELD} if all(o.ranged for o in users) else {}
         manifest = Manifest(
             id=self.id,
             user_pool_id=self.user_pool_id,
@@ -385,14 +501,23 @@ class SnapshotWriter:
             started_at=format_time(self.started),
             finished_at=format_time(finished_at or self.repo.clock()),
             tool_version=__version__,
-            objects=sorted(self.objects, key=lambda o: (o.kind, o.sha256)),
+            objects=sorted(self.objects, key=lambda o: (o.kind, o.first or "", o.sha256)),
             counts=dict(sorted(self.counts.items())),
             options=self.options,
-            extra=extra or {},
+            extra={**(extra or {}), "reused_objects": self.reused_objects, "reused_bytes": self.reused_bytes},
+            sorted_by=sorted_by,
         )
         self.repo.store.put_bytes(snapshot_key(self.id), manifest.to_json())
         self.committed = manifest
+        self._delete_runs()
         return manifest
+
+    def _delete_runs(self) -> None:
+        """Staged runs belong to this snapshot alone: once its manifest exists (or it is given up with no
+        checkpoint referring to them) nothing needs them. prune removes any a crash leaves (two days)."""
+        for ref in self.runs:
+            self.repo.store.delete(run_key(self.id, ref.sha256))
+        self.runs = []
 
     def suspend(self) -> None:
         """End this writer WITHOUT removing the lock: a resumable backup continues in a later step, and
@@ -401,9 +526,13 @@ class SnapshotWriter:
         for writer in self._open.values():
             writer.discard()
         self._open.clear()
+        self._buffer.clear()
 
     def close(self) -> None:
+        """End this writer and give its lock up: after commit, or when no checkpoint refers to it."""
         for writer in self._open.values():
             writer.discard()
         self._open.clear()
+        self._buffer.clear()
+        self._delete_runs()
         self.repo.remove_lock(self.id)

@@ -2,8 +2,8 @@
 
 Contract (deploy/template.yaml, BackupStateMachine): input `{"checkpoint": null | {"id": ...}}`, output
 `{"done": bool, "checkpoint": {"id", "stage", "step"} | null, "snapshot": id | null, "users": N,
-"incomplete": {section: reason}}` (`incomplete` is non-empty when the committed snapshot lacks
-configuration sections it could not read: docs/format.md). The
+"incomplete": {section: reason}, "reused_objects": N, "reused_bytes": N}` (`incomplete` is non-empty
+when the committed snapshot lacks configuration sections it could not read: docs/format.md). The
 checkpoint itself lives in the repository; the payload carries only its id, so it stays tiny however
 many groups the pool has. An error is raised to the state machine (its Retry re-runs the step from the
 same checkpoint id); the error type is the library's error class name (Throttled, AwsError, ...).
@@ -132,6 +132,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         stage=result.stage,
         step=result.steps,
         users=result.users_so_far,
+        reused_objects=result.reused_objects,
+        reused_bytes=result.reused_bytes,
         seconds=round(time.monotonic() - started, 3),
         seconds_left=round(seconds_left(), 3),
     )
@@ -148,4 +150,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "snapshot": result.snapshot_id if result.done else None,
         "users": result.users_so_far,
         "incomplete": result.incomplete,
+        # What sharing saved (docs/format.md, "Sorted shards"); 0 until the snapshot is committed.
+        "reused_objects": result.reused_objects,
+        "reused_bytes": result.reused_bytes,
     }
