@@ -158,8 +158,11 @@ def test_ops_given_out_of_key_order_keep_memberships_after_every_user() -> None:
     late = Op("create_user", user="b", username="b")
     early = Op("create_user", user="z", username="z")
     member = Op("add_membership", user="b", username="b", group="g", after=(late.id, group.id))
-    ops = OpList([group, early, late, member])
-    assert [op.id for op in ops.in_plan_order()] == [group.id, early.id, late.id, member.id]
+    ops = OpList([group, early])
+    run = ops.in_plan_order()  # a view: what is appended later counts
+    ops.extend([late, member])
+    assert [op.id for op in run] == [group.id, early.id, late.id, member.id]
+    assert run[::-1] == [member, late, early, group] and run[-1] == member
 
 
 def test_keyed_spill_reads_by_key_then_as_added_in_memory_and_on_disk() -> None:

@@ -211,7 +211,7 @@ class OpList(Sequence[Op]):
         user's ops together (create, password, disable) and followed by the user's memberships, so that
         every quota category is busy from the start, memberships included (docs/design.md "The
         scheduler"). Planned ops out of that shape (a hand-made list) get their memberships last."""
-        return _RunOrder(self._config, self._planned, self._members, self._by_key)
+        return _RunOrder(self)
 
     def extend(self, ops: Iterable[Op]) -> None:
         for op in ops:
@@ -261,15 +261,17 @@ class OpList(Sequence[Op]):
 
 
 class _RunOrder(Sequence[Op]):
-    """Configuration ops, then the planned ops with the memberships merged in by user key: a user's
-    memberships right after the last op of that user (or of the user before it in key order), all of
-    them before pruning. Read as a stream (the lists may be on disk): indexing reads from the start."""
+    """A view of an OpList: its configuration ops, then its planned ops with the memberships merged in
+    by user key (a user's memberships right after the last op of that user, or of the user before it in
+    key order), all of them before pruning. Read as a stream (the lists may be on disk): indexing reads
+    from the start."""
 
-    def __init__(self, config: Sequence[Op], planned: Sequence[Op], members: KeyedSpill[Op], by_key: bool) -> None:
-        self._config, self._planned, self._members, self._by_key = config, planned, members, by_key
+    def __init__(self, ops: OpList) -> None:
+        self._ops = ops
 
     def __len__(self) -> int:
-        return len(self._config) + len(self._planned) + len(self._members)
+        ops = self._ops
+        return len(ops._config) + len(ops._planned) + len(ops._members)
 
     @overload
     def __getitem__(self, index: int) -> Op: ...
@@ -279,7 +281,8 @@ class _RunOrder(Sequence[Op]):
 
     def __getitem__(self, index: int | slice) -> Op | list[Op]:
         if isinstance(index, slice):
-            return list(itertools.islice(self, *index.indices(len(self))))
+            start, stop, step = index.indices(len(self))
+            return list(itertools.islice(self, start, stop, step)) if step > 0 else list(self)[index]
         if index < 0:
             index += len(self)
         found = next(itertools.islice(self, index, None), None) if index >= 0 else None
@@ -288,14 +291,15 @@ class _RunOrder(Sequence[Op]):
         return found
 
     def __iter__(self) -> Iterator[Op]:
-        yield from self._config
-        members = self._members.in_key_order()
+        ops = self._ops
+        yield from ops._config
+        members = ops._members.in_key_order()
         held: tuple[str, Op] | None = next(members, None)  # the next membership, read ahead
-        for op in self._planned:
+        for op in ops._planned:
             # A user's ops are planned together, in key order: once a later key starts, every membership
             # of an earlier key has had its user created (and its group, planned before any user).
             phase, key = _phase(op)
-            if self._by_key and phase > 0:
+            if ops._by_key and phase > 0:
                 while held is not None and (phase == 2 or held[0] < key):
                     yield held[1]
                     held = next(members, None)
