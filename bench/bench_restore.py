@@ -12,6 +12,10 @@ measures the tool's pacing and concurrency against the quotas:
     bound (concurrent) = max over categories of calls / rate   (what running categories at once allows)
     bound (serial)     = sum over categories of calls / rate   (a restore that does one thing at a time)
 
+It also reports when the first membership write (AdminAddUserToGroup) and the last user creation
+(AdminCreateUser) started, in seconds from the restore's start, observed through a botocore event
+handler: how early the membership category gets to work (docs/design.md "The scheduler").
+
 Prints one JSON line.
 """
 
@@ -109,6 +113,16 @@ def main() -> None:
             run_backup(PoolReader(fast_client, Pacer(), source), repo, args.region)
             pacer = Pacer(DEFAULT_RATES)  # the real default quotas
             start = time.monotonic()
+            first_started: dict[str, float] = {}
+            last_started: dict[str, float] = {}
+
+            def seen(event_name: str, **_: object) -> None:
+                call, now = event_name.rsplit(".", 1)[-1], round(time.monotonic() - start, 1)
+                first_started.setdefault(call, now)
+                last_started[call] = now
+
+            fast_client.meta.events.register("before-call.cognito-idp.AdminAddUserToGroup", seen)
+            fast_client.meta.events.register("before-call.cognito-idp.AdminCreateUser", seen)
             outcome = run_restore(
                 fast_client,
                 pacer,
@@ -132,6 +146,8 @@ def main() -> None:
                     "bound_by_category_s": per_category,
                     "calls": calls,
                     "wall_over_bound": round(wall / max(per_category.values()), 3),
+                    "first_membership_write_s": first_started.get("AdminAddUserToGroup"),
+                    "last_user_create_s": last_started.get("AdminCreateUser"),
                 }
             ),
             flush=True,

@@ -16,13 +16,14 @@ Rules the plan follows because real Cognito enforces them (moto does not):
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, overload
 
 from cognito_backup.core.sides import Sides
-from cognito_backup.core.spill import MappedView, SpillList
+from cognito_backup.core.spill import KeyedSpill, MappedView, SpillList
 from cognito_backup.errors import PlanRefused
 from cognito_backup.model import (
     READ_ONLY_ATTRIBUTES,
@@ -156,17 +157,39 @@ class Notice:
         return {"kind": self.kind, "name": self.name, "reason": self.reason}
 
 
+# Where each kind sits in the order a plan is made in (OpList.in_plan_order): what the schema and groups
+# need first, then users one by one in key order, then pruning. Memberships are merged into the users.
+_SETUP_KINDS = frozenset({"add_custom_attributes", "create_group", "update_group"})
+_USER_KINDS = frozenset(
+    {"create_user", "update_user_attributes", "delete_user_attributes", "set_password", "disable_user", "enable_user"}
+)
+
+
+def _phase(op: Op) -> tuple[int, str]:
+    if op.kind in _SETUP_KINDS:
+        return (0, "")
+    if op.kind in _USER_KINDS:
+        return (1, op.user or "")
+    return (2, "")
+
+
 class OpList(Sequence[Op]):
-    """A plan's operations: one spilling list per kind, read in OP_ORDER (the order a plan runs in).
+    """A plan's operations: one spilling list per kind, read in OP_ORDER (how a plan is listed).
 
     Appending keeps, within each kind, the order ops were planned in (the old stable sort by kind).
     Configuration writes (core/config_plan.py ConfigOp: kinds of their own, a few per pool) come first,
-    in memory: a pool's settings are in place before its users are written."""
+    in memory: a pool's settings are in place before its users are written. For running, the ops are
+    also kept in the order they were planned in, memberships apart by user key (see in_plan_order)."""
 
     def __init__(self, ops: Iterable[Op] = ()) -> None:
         self._config: list[Op] = []
         self._kinds: dict[str, SpillList[Op]] = {kind: SpillList() for kind in OP_CALLS}
-        self._planned: SpillList[Op] = SpillList()
+        self._planned: SpillList[Op] = SpillList()  # every op but add_membership, as planned
+        self._members: KeyedSpill[Op] = KeyedSpill()  # add_membership by user key
+        # Whether the planned ops came setup, users in key order, pruning (what plan() makes): only
+        # then may memberships be merged in by key without going ahead of their user or group.
+        self._by_key = True
+        self._last_phase = (0, "")
         self.extend(ops)
 
     def append(self, op: Op) -> None:
@@ -174,13 +197,21 @@ class OpList(Sequence[Op]):
             self._config.append(op)
             return
         self._kinds[op.kind].append(op)
+        if op.kind == "add_membership":
+            self._by_key = self._by_key and op.user is not None
+            self._members.add(op.user or "", op)
+            return
+        phase = _phase(op)
+        self._by_key = self._by_key and phase >= self._last_phase
+        self._last_phase = phase
         self._planned.append(op)
 
     def in_plan_order(self) -> Sequence[Op]:
-        """The order the planner made them in: each op after those it depends on, and a user's ops
-        together (create, password, disable), so that a scheduler reading them as a stream keeps every
-        quota category busy at once (ops/scheduler.py)."""
-        return _Chained(self._config, self._planned)
+        """The order the scheduler streams (ops/scheduler.py): each op after those it depends on, a
+        user's ops together (create, password, disable) and followed by the user's memberships, so that
+        every quota category is busy from the start, memberships included (docs/design.md "The
+        scheduler"). Planned ops out of that shape (a hand-made list) get their memberships last."""
+        return _RunOrder(self)
 
     def extend(self, ops: Iterable[Op]) -> None:
         for op in ops:
@@ -229,14 +260,18 @@ class OpList(Sequence[Op]):
     __hash__ = None  # type: ignore[assignment]
 
 
-class _Chained(Sequence[Op]):
-    """Two sequences read as one, without copying either (the second may be on disk)."""
+class _RunOrder(Sequence[Op]):
+    """A view of an OpList: its configuration ops, then its planned ops with the memberships merged in
+    by user key (a user's memberships right after the last op of that user, or of the user before it in
+    key order), all of them before pruning. Read as a stream (the lists may be on disk): indexing reads
+    from the start."""
 
-    def __init__(self, first: Sequence[Op], second: Sequence[Op]) -> None:
-        self._first, self._second = first, second
+    def __init__(self, ops: OpList) -> None:
+        self._ops = ops
 
     def __len__(self) -> int:
-        return len(self._first) + len(self._second)
+        ops = self._ops
+        return len(ops._config) + len(ops._planned) + len(ops._members)
 
     @overload
     def __getitem__(self, index: int) -> Op: ...
@@ -246,16 +281,32 @@ class _Chained(Sequence[Op]):
 
     def __getitem__(self, index: int | slice) -> Op | list[Op]:
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+            start, stop, step = index.indices(len(self))
+            return list(itertools.islice(self, start, stop, step)) if step > 0 else list(self)[index]
         if index < 0:
             index += len(self)
-        if 0 <= index < len(self._first):
-            return self._first[index]
-        return self._second[index - len(self._first)]
+        found = next(itertools.islice(self, index, None), None) if index >= 0 else None
+        if found is None:
+            raise IndexError(index)
+        return found
 
     def __iter__(self) -> Iterator[Op]:
-        yield from self._first
-        yield from self._second
+        ops = self._ops
+        yield from ops._config
+        members = ops._members.in_key_order()
+        held: tuple[str, Op] | None = next(members, None)  # the next membership, read ahead
+        for op in ops._planned:
+            # A user's ops are planned together, in key order: once a later key starts, every membership
+            # of an earlier key has had its user created (and its group, planned before any user).
+            phase, key = _phase(op)
+            if ops._by_key and phase > 0:
+                while held is not None and (phase == 2 or held[0] < key):
+                    yield held[1]
+                    held = next(members, None)
+            yield op
+        while held is not None:
+            yield held[1]
+            held = next(members, None)
 
 
 @dataclass

@@ -281,3 +281,60 @@ class SpillSet(AbstractSet[T]):
 def _set_key(item: object) -> str:
     # A stable text key: repr of the frozen dataclasses these sets hold (Membership) is exact.
     return repr(item)
+
+
+class KeyedSpill(Generic[T]):
+    """Items filed under a text key, read back in key order (items of one key in the order added); moves
+    to disk past `keep` items. What lets a plan stream memberships in user order while it lists them by
+    group (core/plan.py OpList)."""
+
+    def __init__(self, *, keep: int | None = None) -> None:
+        self._mem: list[tuple[str, int, T]] = []
+        self._db: sqlite3.Connection | None = None
+        self._n = 0
+        self._keep = MEMORY_ITEMS if keep is None else keep
+        self._lock = threading.Lock()
+
+    def add(self, key: str, item: T) -> None:
+        with self._lock:
+            if self._db is None:
+                self._mem.append((key, self._n, item))
+                if len(self._mem) > self._keep:
+                    # Inserted by key, not appended: the lookup table's cache, not the list's.
+                    db = open_db()
+                    db.execute("CREATE TABLE items(k TEXT, i INTEGER, blob BLOB, PRIMARY KEY (k, i)) WITHOUT ROWID")
+                    db.executemany("INSERT INTO items VALUES (?, ?, ?)", ((k, i, dump(x)) for k, i, x in self._mem))
+                    self._db, self._mem = db, []
+            else:
+                self._db.execute("INSERT INTO items VALUES (?, ?, ?)", (key, self._n, dump(item)))
+            self._n += 1
+
+    def __len__(self) -> int:
+        return self._n
+
+    def in_key_order(self) -> Iterator[tuple[str, T]]:
+        """(key, item) by key (str order, which is sqlite's BINARY order on UTF-8), then as added."""
+        with self._lock:
+            db = self._db
+            chunk = sorted(self._mem, key=lambda entry: (entry[0], entry[1])) if db is None else []
+        if db is None:
+            for key, _, item in chunk:
+                yield key, item
+            return
+        last: tuple[str, int] | None = None
+        while True:
+            with self._lock:  # never held across a yield
+                if last is None:
+                    rows = db.execute("SELECT k, i, blob FROM items ORDER BY k, i LIMIT ?", (PAGE,)).fetchall()
+                else:
+                    rows = db.execute(
+                        "SELECT k, i, blob FROM items WHERE (k, i) > (?, ?) ORDER BY k, i LIMIT ?", (*last, PAGE)
+                    ).fetchall()
+            if not rows:
+                return
+            for key, _, blob in rows:
+                yield key, load(blob)
+            last = (rows[-1][0], rows[-1][1])
+
+    def __repr__(self) -> str:
+        return f"KeyedSpill({self._n} items{', on disk' if self._db else ''})"

@@ -57,7 +57,7 @@ from cognito_backup.errors import (
 from cognito_backup.model import PoolConfig, PoolState, User
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
 from cognito_backup.ops.pitr import Desired, select_desired
-from cognito_backup.ops.scheduler import BLOCKED, FAILED, OpResult, default_workers, run_ops
+from cognito_backup.ops.scheduler import BLOCKED, FAILED, WINDOW, OpResult, default_workers, run_ops
 from cognito_backup.repo.leases import HEARTBEAT_SECONDS, Lease
 from cognito_backup.repo.repository import Repository
 
@@ -74,6 +74,7 @@ class RestoreOptions:
     import_role_arn: str | None = None
     import_kwargs: Mapping[str, Any] = field(default_factory=dict)  # ImportRunner extras (tests: put, sleep)
     workers: Mapping[str, int] | None = None  # threads per quota category
+    window: int = WINDOW  # operations admitted and unfinished at most (ops/scheduler.py run_ops)
     read_back: bool = True  # re-list the target's users afterwards for the sub map
     # Configuration sections to make equal too (restore --config, a standby); none by default.
     config: ConfigOptions = field(default_factory=ConfigOptions)
@@ -421,7 +422,14 @@ def reconcile(
             prog.applied(done[0], total)
 
     prog.stage(f"applying {total} operations")
-    ran = run_ops(the_plan.run_order(), execute, workers=workers, on_result=on_result, out_of_time=opts.out_of_time)
+    ran = run_ops(
+        the_plan.run_order(),
+        execute,
+        workers=workers,
+        on_result=on_result,
+        window=opts.window,
+        out_of_time=opts.out_of_time,
+    )
     summary.results = SpillList(itertools.chain(results, ran)) if results else ran
     if summary.results and opts.out_of_time is not None and opts.out_of_time():
         # The read-back lists the whole target: left to the next step, which has nothing else to do.
