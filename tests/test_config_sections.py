@@ -23,18 +23,23 @@ from click.testing import CliRunner
 
 from cognito_backup.aws.logo import LogoUnavailable, fetch_logo
 from cognito_backup.aws.pacing import Pacer
+from cognito_backup.aws.pool_creator import create_prepared_pool, created_pool_id, finish_pool
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.session import AwsContext
 from cognito_backup.cli.main import cli
+from cognito_backup.core.events import CONFIG_EVENTS
+from cognito_backup.core.pool_translate import translate_pool_config
+from cognito_backup.errors import CognitoBackupError
 from cognito_backup.model import PoolConfig
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.repository import Repository, format_time
 from cognito_backup.store.factory import open_store
 from tests import config_double
-from tests.helpers import make_pool
+from tests.helpers import FaultInjector, make_pool
 from tests.op_recorder import recording
 from tests.restore_support import backup
 from tests.test_config_surfaces import LOGS, PNG, surfaces_pool
+from tests.test_deploy_template import TEMPLATE, load_template
 
 READS = ("List", "Describe", "Get", "AdminGet", "AdminList")
 LOGO = b"\x89PNG\r\n\x1a\n logo bytes \x00\xff"
@@ -355,3 +360,54 @@ def test_standby_follows_the_newer_surfaces_but_keeps_its_own_log_delivery(
     assert after.session_configuration == {"UserSessionTracking": "ENABLED", "TokenSession": {"MaxPerUser": 9}}
     assert _risk(after)[mapped[ids["spa"]]] == _risk(read(cognito, source))[ids["spa"]]
     assert after.log_delivery == own_logs  # the standby's own destinations
+
+
+NEWER_EVENTS = {
+    "SetUserPoolSessionConfiguration",
+    "SetUserPoolClientSessionConfiguration",
+    "SetLogDeliveryConfiguration",
+    "CreateTerms",
+    "UpdateTerms",
+    "DeleteTerms",
+    "CreateManagedLoginBranding",
+    "UpdateManagedLoginBranding",
+    "DeleteManagedLoginBranding",
+    "CreateCIMDPolicy",
+    "UpdateCIMDPolicy",
+    "DeleteCIMDPolicy",
+}
+
+
+def test_capture_journals_the_newer_surfaces_changes() -> None:
+    """What the standby follows is what capture journals: their CloudTrail events reach it (the rule) and
+    are configuration changes (a config_changed record, the whole configuration re-read)."""
+    assert NEWER_EVENTS <= CONFIG_EVENTS
+    rule = load_template(TEMPLATE.read_text(encoding="utf-8"))["Resources"]["CaptureRule"]["Properties"]
+    assert set(rule["EventPattern"]["detail"]["eventName"]) >= NEWER_EVENTS
+    # EventBridge's default limit on a pattern is 2,048 characters; the pool id (!Ref) adds about 50.
+    assert len(json.dumps(rule["EventPattern"], separators=(",", ":"))) < 2048 - 100
+
+
+def test_cimd_policies_are_created_once_when_a_new_pool_is_finished_after_an_interruption(
+    cognito: Any, double: None
+) -> None:
+    """CreateCIMDPolicy has no "already exists" answer: a resumed --new-pool reads the policies back first."""
+    source, ids = surfaces_pool(cognito)
+    cognito.create_cimd_policy(
+        UserPoolId=source, ClientId=ids["web"], PolicyName="vendors", URLPatterns=["https://vendors.example.com/*"]
+    )
+    config = read(cognito, source)
+    plan = translate_pool_config(config, "copy", domain_prefix="copy-login")
+    # The second CreateCIMDPolicy fails (the run is interrupted there): the first policy exists already.
+    fault = FaultInjector(cognito, code="NotAuthorizedException", operations={"CreateCIMDPolicy"}, fail_on_call=2)
+    with pytest.raises(CognitoBackupError) as interrupted:
+        create_prepared_pool(cognito, Pacer(sleep=lambda s: None), plan, "copy", lambda m: None)
+    fault.remove()
+    new_pool = created_pool_id(interrupted.value)
+    assert new_pool and len(cognito.list_cimd_policies(UserPoolId=new_pool)["CIMDPolicies"]) == 1
+
+    finished = finish_pool(cognito, Pacer(sleep=lambda s: None), new_pool, plan, lambda m: None)
+    policies = read(cognito, new_pool).cimd_policies
+    made = sorted((p["ClientId"], p["PolicyName"]) for p in policies)
+    web, spa = finished.client_id_map[ids["web"]], finished.client_id_map[ids["spa"]]
+    assert made == sorted([(spa, "partners"), (web, "vendors")])
