@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 from click.testing import CliRunner
 
@@ -76,6 +77,18 @@ def logo_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     yield base
     server.shutdown()
     server.server_close()
+
+
+BackedUp = tuple[str, dict[str, str], str]
+
+
+@pytest.fixture
+def backed_up(cognito: Any, double: None, tmp_path: Path) -> BackedUp:
+    """A pool with every surface set (tests/test_config_surfaces.py), backed up: (pool, client ids, repo)."""
+    pool, ids = surfaces_pool(cognito)
+    repo = str(tmp_path / "repo")
+    backup(cognito, pool, repo)
+    return pool, ids, repo
 
 
 def run(*args: str) -> Any:
@@ -185,11 +198,9 @@ CASES: dict[str, tuple[Mistake, str, Callable[[PoolConfig], Any]]] = {
 
 
 @pytest.mark.parametrize("section", list(CASES))
-def test_each_section_round_trips_in_place(cognito: Any, double: None, tmp_path: Path, section: str) -> None:
+def test_each_section_round_trips_in_place(cognito: Any, backed_up: BackedUp, tmp_path: Path, section: str) -> None:
     mistake, call, state = CASES[section]
-    pool, ids = surfaces_pool(cognito)
-    repo = str(tmp_path / "repo")
-    backup(cognito, pool, repo)
+    pool, ids, repo = backed_up
     before = state(read(cognito, pool))
     mistake(cognito, pool, ids)
     assert state(read(cognito, pool)) != before
@@ -213,12 +224,10 @@ def test_each_section_round_trips_in_place(cognito: Any, double: None, tmp_path:
 
 
 def test_a_clients_own_settings_follow_the_client_created_in_the_same_run(
-    cognito: Any, double: None, tmp_path: Path
+    cognito: Any, backed_up: BackedUp, tmp_path: Path
 ) -> None:
     """Into another pool: the app clients are created, and each one's settings go to its new id."""
-    source, ids = surfaces_pool(cognito)
-    repo = str(tmp_path / "repo")
-    backup(cognito, source, repo)
+    source, ids, repo = backed_up
     target = make_pool(cognito, "target")
     cognito.create_user_pool_domain(UserPoolId=target, Domain="target-login")
     sections = "clients,client-session,terms,managed-login-branding,cimd-policies,client-ui-customization,client-risk"
@@ -241,10 +250,10 @@ def test_a_clients_own_settings_follow_the_client_created_in_the_same_run(
     assert writes(rec) == []
 
 
-def test_a_clients_setting_without_the_client_refuses_with_exit_8(cognito: Any, double: None, tmp_path: Path) -> None:
-    source, _ = surfaces_pool(cognito)
-    repo = str(tmp_path / "repo")
-    backup(cognito, source, repo)
+def test_a_clients_setting_without_the_client_refuses_with_exit_8(
+    cognito: Any, backed_up: BackedUp, tmp_path: Path
+) -> None:
+    source, _, repo = backed_up
     target = make_pool(cognito, "target")
     args = ("restore", "--repo", repo, "--source-user-pool-id", source, "--user-pool-id", target)
     with recording() as rec:
@@ -314,11 +323,9 @@ def test_the_logo_fetch_is_bounded(logo_server: str) -> None:
 
 
 def test_standby_follows_the_newer_surfaces_but_keeps_its_own_log_delivery(
-    cognito: Any, double: None, tmp_path: Path
+    cognito: Any, backed_up: BackedUp, tmp_path: Path
 ) -> None:
-    source, ids = surfaces_pool(cognito)
-    repo = str(tmp_path / "repo")
-    backup(cognito, source, repo)
+    source, ids, repo = backed_up
     made = run("restore", "--repo", repo, "--new-pool", "standby", "--domain-prefix", "standby-login", "--json",
                "--report-dir", str(tmp_path / "r"))  # fmt: skip
     assert made.exit_code == 0, made.output
@@ -362,25 +369,19 @@ def test_standby_follows_the_newer_surfaces_but_keeps_its_own_log_delivery(
     assert after.log_delivery == own_logs  # the standby's own destinations
 
 
+# Every write of the newer surfaces, from botocore's service model (not from the code under test).
+SURFACES = ("Terms", "ManagedLoginBranding", "CIMDPolicy", "SessionConfiguration", "LogDeliveryConfiguration")
 NEWER_EVENTS = {
-    "SetUserPoolSessionConfiguration",
-    "SetUserPoolClientSessionConfiguration",
-    "SetLogDeliveryConfiguration",
-    "CreateTerms",
-    "UpdateTerms",
-    "DeleteTerms",
-    "CreateManagedLoginBranding",
-    "UpdateManagedLoginBranding",
-    "DeleteManagedLoginBranding",
-    "CreateCIMDPolicy",
-    "UpdateCIMDPolicy",
-    "DeleteCIMDPolicy",
+    op
+    for op in botocore.session.get_session().get_service_model("cognito-idp").operation_names
+    if op.startswith(("Create", "Update", "Delete", "Set")) and op.endswith(SURFACES)
 }
 
 
 def test_capture_journals_the_newer_surfaces_changes() -> None:
     """What the standby follows is what capture journals: their CloudTrail events reach it (the rule) and
     are configuration changes (a config_changed record, the whole configuration re-read)."""
+    assert len(NEWER_EVENTS) == 12
     assert NEWER_EVENTS <= CONFIG_EVENTS
     rule = load_template(TEMPLATE.read_text(encoding="utf-8"))["Resources"]["CaptureRule"]["Properties"]
     assert set(rule["EventPattern"]["detail"]["eventName"]) >= NEWER_EVENTS

@@ -309,20 +309,15 @@ def _configure(
         call("SetUICustomization", client.set_ui_customization, "(CSS)", **plan.ui_customization)
     for operation, kwargs in plan.pool_settings:
         call(operation, getattr(client, xform_name(operation)), "", **kwargs)
-    _configure_client_settings(client, pacer, pool_id, plan, result, warn, have)
+    _configure_client_settings(client, pacer, plan, result, warn, have)
 
 
 def _configure_client_settings(
-    client: Any,
-    pacer: Pacer,
-    pool_id: str,
-    plan: PoolPlan,
-    result: CreatedPool,
-    warn: Callable[[str], None],
-    have: _Existing,
+    client: Any, pacer: Pacer, plan: PoolPlan, result: CreatedPool, warn: Callable[[str], None], have: _Existing
 ) -> None:
     """Each app client's own settings (session configuration, terms, managed login style, CIMD policies),
     addressed by the client's new id."""
+    pool_id = result.user_pool_id
     for item in plan.client_calls:
         target = result.client_id_map.get(item.old_client_id)
         if target is None:

@@ -34,6 +34,7 @@ from cognito_backup.core.pool_translate import (
     ArnMapper,
     arn_region_account,
     branding_kwargs,
+    input_members,
     logo_bytes,
     map_log_configuration,
     region_of_pool,
@@ -527,32 +528,59 @@ def plan_client_session(ctx: _Context) -> None:
         )  # fmt: skip
 
 
-TERMS_FIELDS = ("TermsName", "TermsSource", "Enforcement", "Links")
+@dataclass(frozen=True)
+class _ClientItems:
+    """A kind of item an app client has several of, by name (terms documents, CIMD policies)."""
+
+    section: str
+    kind: str  # the calls' noun: Create<kind>, Update<kind>
+    name_key: str
+    id_key: str
+    fields: tuple[str, ...]  # what the create and update calls are given, all of them
+
+    def plan(self, ctx: _Context, desired: list[dict[str, Any]], actual: list[dict[str, Any]]) -> None:
+        """Each snapshot item of each client: created, or updated with every field when one differs."""
+        create, update = f"Create{self.kind}", f"Update{self.kind}"
+        snake = xform_name(self.kind)
+        have = {(str(i.get("ClientId")), str(i.get(self.name_key))): i for i in actual}
+        for item in desired:
+            name = str(item.get(self.name_key))
+            if not item.get("ClientId"):
+                ctx.notice(self.section, name, f"the snapshot names no app client for it: {create} needs one")
+                continue
+            target = _client_target(ctx, self.section, str(item["ClientId"]), f"{self.section} {name}")
+            if target is None:
+                continue
+            fields = {k: item.get(k) for k in self.fields}
+            label = f"{target.name}/{name}"
+            current = None if target.created_by else have.get((target.client_id, name))
+            if current is None:
+                request = without_pool(create, {**fields, "ClientId": target.client_id})
+                after, client_of = target.after, target.client_of
+                _create(ctx, self.section, snake, create, label, request, after=after, client_of=client_of)
+                continue
+            extra = {self.id_key: current.get(self.id_key)}
+            if "ClientId" in input_members(update):
+                extra["ClientId"] = target.client_id
+            want = without_pool(update, fields)
+            now = without_pool(update, {k: current.get(k) for k in self.fields})
+            _update(ctx, self.section, f"update_{snake}", update, label, want, now, prefix=label, extra=extra)
+
+
+TERMS = _ClientItems("terms", "Terms", "TermsName", "TermsId", ("TermsName", "TermsSource", "Enforcement", "Links"))
+CIMD_POLICIES = _ClientItems(
+    "cimd-policies", "CIMDPolicy", "PolicyName", "CIMDPolicyId", ("PolicyName", "CacheDuration", "URLPatterns")
+)
 
 
 def plan_terms(ctx: _Context) -> None:
     """Each snapshot client's terms documents by name: CreateTerms, or UpdateTerms with every field."""
-    have = {(str(t.get("ClientId")), str(t.get("TermsName"))): t for t in ctx.actual.terms}
-    for terms in ctx.desired.terms:
-        name = str(terms.get("TermsName"))
-        target = _client_target(ctx, "terms", str(terms.get("ClientId")), f"terms {name}")
-        if target is None:
-            continue
-        fields = {k: terms.get(k) for k in TERMS_FIELDS}
-        label = f"{target.name}/{name}"
-        current = None if target.created_by else have.get((target.client_id, name))
-        if current is None:
-            request = without_pool("CreateTerms", {**fields, "ClientId": target.client_id})
-            _create(
-                ctx, "terms", "terms", "CreateTerms", label, request, after=target.after, client_of=target.client_of
-            )
-            continue
-        want = without_pool("UpdateTerms", fields)
-        now = without_pool("UpdateTerms", {k: current.get(k) for k in TERMS_FIELDS})
-        _update(
-            ctx, "terms", "update_terms", "UpdateTerms", label, want, now, prefix=label,
-            extra={"TermsId": current.get("TermsId")},
-        )  # fmt: skip
+    TERMS.plan(ctx, ctx.desired.terms, ctx.actual.terms)
+
+
+def plan_cimd_policies(ctx: _Context) -> None:
+    """Each snapshot client's CIMD policies by name: CreateCIMDPolicy, or UpdateCIMDPolicy, whole."""
+    CIMD_POLICIES.plan(ctx, ctx.desired.cimd_policies, ctx.actual.cimd_policies)
 
 
 def _style_view(style: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -593,38 +621,6 @@ def plan_managed_login_branding(ctx: _Context) -> None:
                     changes=tuple(changes),
                 )
             )  # fmt: skip
-
-
-CIMD_FIELDS = ("PolicyName", "CacheDuration", "URLPatterns")
-
-
-def plan_cimd_policies(ctx: _Context) -> None:
-    """Each snapshot client's CIMD policies by name: CreateCIMDPolicy, or UpdateCIMDPolicy, whole."""
-    have = {(str(p.get("ClientId")), str(p.get("PolicyName"))): p for p in ctx.actual.cimd_policies}
-    for policy in ctx.desired.cimd_policies:
-        name = str(policy.get("PolicyName"))
-        if not policy.get("ClientId"):
-            ctx.notice("cimd-policies", name, "the snapshot names no app client for it: CreateCIMDPolicy needs one")
-            continue
-        target = _client_target(ctx, "cimd-policies", str(policy["ClientId"]), f"CIMD policy {name}")
-        if target is None:
-            continue
-        fields = {k: policy.get(k) for k in CIMD_FIELDS}
-        label = f"{target.name}/{name}"
-        current = None if target.created_by else have.get((target.client_id, name))
-        if current is None:
-            request = without_pool("CreateCIMDPolicy", {**fields, "ClientId": target.client_id})
-            _create(
-                ctx, "cimd-policies", "cimd_policy", "CreateCIMDPolicy", label, request,
-                after=target.after, client_of=target.client_of,
-            )  # fmt: skip
-            continue
-        want = without_pool("UpdateCIMDPolicy", fields)
-        now = without_pool("UpdateCIMDPolicy", {k: current.get(k) for k in CIMD_FIELDS})
-        _update(
-            ctx, "cimd-policies", "update_cimd_policy", "UpdateCIMDPolicy", label, want, now, prefix=label,
-            extra={"CIMDPolicyId": current.get("CIMDPolicyId"), "ClientId": target.client_id},
-        )  # fmt: skip
 
 
 def plan_domain(ctx: _Context) -> None:
