@@ -28,6 +28,7 @@ from cognito_backup.aws.pool_creator import create_prepared_pool, created_pool_i
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.session import AwsContext
 from cognito_backup.cli.main import cli
+from cognito_backup.core.config_plan import ConfigOptions, plan_config
 from cognito_backup.core.events import CONFIG_EVENTS
 from cognito_backup.core.pool_translate import translate_pool_config
 from cognito_backup.errors import CognitoBackupError
@@ -412,3 +413,16 @@ def test_cimd_policies_are_created_once_when_a_new_pool_is_finished_after_an_int
     made = sorted((p["ClientId"], p["PolicyName"]) for p in policies)
     web, spa = finished.client_id_map[ids["web"]], finished.client_id_map[ids["spa"]]
     assert made == sorted([(spa, "partners"), (web, "vendors")])
+
+
+def test_a_snapshot_older_than_log_delivery_backups_never_removes_the_pools() -> None:
+    """SetLogDeliveryConfiguration replaces the whole list: a snapshot that never recorded one is not "none"."""
+    pool = {"Id": "us-east-1_A", "Name": "p", "Arn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_A"}
+    old = PoolConfig.from_record({"user_pool": pool})
+    live = PoolConfig.from_record({"user_pool": pool, "log_delivery": LOGS})
+    found = plan_config(old, live, ConfigOptions(sections=frozenset({"log-delivery"})))
+    assert found.ops == [] and [n.name for n in found.notices] == ["log-delivery GetLogDeliveryConfiguration"]
+    none = PoolConfig.from_record({"user_pool": pool, "log_delivery": []})  # recorded: the pool had none
+    assert [op.call for op in plan_config(none, live, ConfigOptions(sections=frozenset({"log-delivery"}))).ops] == [
+        "SetLogDeliveryConfiguration"
+    ]
