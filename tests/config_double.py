@@ -13,12 +13,15 @@ Written from the botocore 1.44 service model and the Cognito API reference, not 
 - CreateManagedLoginBranding / DescribeManagedLoginBrandingByClient: one style per app client
   (ManagedLoginBrandingExistsException for a second); a client without one is ResourceNotFoundException.
   Asset bytes travel base64-encoded in the JSON body, as blobs do on the wire.
-- CreateCIMDPolicy / ListCIMDPolicies / DescribeCIMDPolicy.
+- CreateCIMDPolicy / ListCIMDPolicies / DescribeCIMDPolicy / UpdateCIMDPolicy (every field replaced).
+- UpdateTerms (the fields given replaced), UpdateManagedLoginBranding ("preserves existing style settings
+  that you don't specify": Settings replaced when given, assets replaced per category and colour mode).
 - Get/SetUICustomization and Describe/SetRiskConfiguration, pool-wide (ClientId ALL) and per app client: a
   client without its own answers the pool-wide one, with ClientId "ALL" (API reference: "If nothing is set
   for the particular client, but there is an existing pool level customization (the app clientId is ALL),
   then the ALL customization is returned"). UI customization needs a domain (InvalidParameterException
-  "A domain must be associated with this user pool"); the logo's bytes give an ImageUrl.
+  "A domain must be associated with this user pool"); the logo's bytes give an ImageUrl, under
+  IMAGE_BASE (Cognito's is a CloudFront URL; a test points it at its own local server serving IMAGES).
 - Get/SetUserPoolMfaConfig's WebAuthnConfiguration, which moto's own calls drop: moto's calls run
   unchanged and the double keeps and adds that one member.
 An unknown pool is ResourceNotFoundException "User pool ID does not exist.", an unknown client
@@ -27,11 +30,15 @@ ResourceNotFoundException too, as Cognito answers.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from typing import Any
 
 DEFAULT_MAX_SESSIONS = 20
+# Where the double's ImageUrls point, and the logos it was given by path (what a local server serves).
+IMAGE_BASE = "https://d111111abcdef8.cloudfront.net"
+IMAGES: dict[str, bytes] = {}
 
 
 def _pool_state(pool: Any) -> dict[str, Any]:
@@ -237,6 +244,55 @@ def describe_cimd_policy(self: Any) -> str:
     return json.dumps({"CIMDPolicy": policy})
 
 
+def update_terms(self: Any) -> str:
+    from moto.cognitoidp.exceptions import ResourceNotFoundError
+
+    _, state = _state(self)
+    terms = state["terms"].get(self._get_param("TermsId"))
+    if terms is None:
+        raise ResourceNotFoundError("Terms not found.")
+    for key in ("TermsName", "TermsSource", "Enforcement", "Links"):
+        if self._get_param(key) is not None:
+            terms[key] = self._get_param(key)
+    terms["LastModifiedDate"] = _now()
+    return json.dumps({"Terms": terms})
+
+
+def update_managed_login_branding(self: Any) -> str:
+    from moto.cognitoidp.exceptions import ResourceNotFoundError
+
+    _, state = _state(self)
+    wanted = self._get_param("ManagedLoginBrandingId")
+    branding = next((b for b in state["branding"].values() if b["ManagedLoginBrandingId"] == wanted), None)
+    if branding is None:
+        raise ResourceNotFoundError("Managed login branding not found.")
+    if self._get_param("UseCognitoProvidedValues") is not None:
+        branding["UseCognitoProvidedValues"] = bool(self._get_param("UseCognitoProvidedValues"))
+    if self._get_param("Settings") is not None:
+        branding["Settings"] = self._get_param("Settings")
+    assets = {(a["Category"], a["ColorMode"]): a for a in branding["Assets"]}
+    assets.update({(a["Category"], a["ColorMode"]): a for a in self._get_param("Assets") or []})
+    branding["Assets"] = list(assets.values())
+    branding["LastModifiedDate"] = _now()
+    return json.dumps({"ManagedLoginBranding": branding})
+
+
+def update_cimd_policy(self: Any) -> str:
+    from moto.cognitoidp.exceptions import ResourceNotFoundError
+
+    _, state = _state(self)
+    _client_id(self)
+    policy = state["cimd"].get(self._get_param("CIMDPolicyId"))
+    if policy is None:
+        raise ResourceNotFoundError("CIMD policy not found.")
+    policy.pop("CacheDuration", None)  # every field is replaced: one not given is back to its default
+    for key in ("ClientId", "PolicyName", "URLPatterns", "CacheDuration"):
+        if self._get_param(key) is not None:
+            policy[key] = self._get_param(key)
+    policy["LastModifiedDate"] = _now()
+    return json.dumps({"CIMDPolicy": policy})
+
+
 def _per_client_key(response: Any) -> str:
     return _client_id(response) if response._get_param("ClientId") not in (None, "ALL") else "ALL"
 
@@ -252,7 +308,9 @@ def set_ui_customization(self: Any) -> str:
     if self._get_param("CSS") is not None:
         ui["CSS"] = self._get_param("CSS")
     if self._get_param("ImageFile"):
-        ui["ImageUrl"] = f"https://d111111abcdef8.cloudfront.net/{pool_id}/{key}/logo.png"
+        path = f"/{pool_id}/{key}/{uuid.uuid4().hex}.png"
+        IMAGES[path] = base64.b64decode(self._get_param("ImageFile"))
+        ui["ImageUrl"] = IMAGE_BASE + path
     state["ui"][key] = ui
     return json.dumps({"UICustomization": ui})
 
@@ -331,6 +389,9 @@ CALLS = (
     create_cimd_policy,
     list_cimd_policies,
     describe_cimd_policy,
+    update_terms,
+    update_managed_login_branding,
+    update_cimd_policy,
     set_ui_customization,
     get_ui_customization,
     set_risk_configuration,

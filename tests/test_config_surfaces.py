@@ -57,7 +57,7 @@ def _backend() -> Any:
     return get_backend("cognito-idp")["123456789012"][REGION]
 
 
-def _source(cognito: Any) -> tuple[str, dict[str, str]]:
+def surfaces_pool(cognito: Any) -> tuple[str, dict[str, str]]:
     """A pool with every surface set; returns (pool id, client name -> id)."""
     pid = make_pool(cognito, "source", UserPoolTier="PLUS", IssuerConfiguration={"Type": "STANDARD"})
     cognito.set_user_pool_mfa_config(
@@ -105,7 +105,7 @@ def _source(cognito: Any) -> tuple[str, dict[str, str]]:
 
 
 def test_snapshot_records_feature_plan_replicas_key_and_issuer(cognito: Any, double: None) -> None:
-    pid, _ = _source(cognito)
+    pid, _ = surfaces_pool(cognito)
     config = PoolReader(cognito, Pacer(), pid).read_config()
     assert config.replicas == REPLICAS
     assert config.user_pool["UserPoolTier"] == "PLUS"
@@ -121,7 +121,7 @@ def test_snapshot_records_feature_plan_replicas_key_and_issuer(cognito: Any, dou
 def test_show_and_snapshots_display_plan_and_replicas_never_the_secret(
     cognito: Any, double: None, tmp_repo: str
 ) -> None:
-    pid, _ = _source(cognito)
+    pid, _ = surfaces_pool(cognito)
     add_user(cognito, pid, "alice")
     runner = CliRunner()
     assert runner.invoke(cli, ["backup", "--user-pool-id", pid, "--repo", tmp_repo]).exit_code == 0
@@ -148,7 +148,7 @@ def _without(item: dict[str, Any], *keys: str) -> dict[str, Any]:
 
 
 def test_every_surface_round_trips_into_a_new_pool(cognito: Any, double: None) -> None:
-    pid, ids = _source(cognito)
+    pid, ids = surfaces_pool(cognito)
     old = PoolReader(cognito, Pacer(), pid).read_config()
     assert not old.incomplete, old.incomplete
     # The snapshot is JSON: what round-trips is what was written.
@@ -249,7 +249,7 @@ def test_documented_not_offered_answers(operation: str, code: str) -> None:
 def test_one_client_without_its_own_setting_does_not_stop_the_next_clients_read(cognito: Any, double: None) -> None:
     # Cognito may answer a client without its own risk configuration with ResourceNotFoundException
     # (injected at botocore's boundary for the first client): that client has none, the call is offered.
-    pid, ids = _source(cognito)
+    pid, ids = surfaces_pool(cognito)
     first = cognito.list_user_pool_clients(UserPoolId=pid, MaxResults=60)["UserPoolClients"][0]["ClientId"]
     FaultInjector(
         cognito,

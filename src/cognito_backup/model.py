@@ -288,9 +288,18 @@ class PoolConfig:
             cimd_policies=list(rec.get("cimd_policies") or []),
             client_ui_customization=dict(rec.get("client_ui_customization") or {}),
             client_risk_configuration=dict(rec.get("client_risk_configuration") or {}),
-            unavailable=dict(rec.get("unavailable", {})),
+            unavailable=_unrecorded(rec),
             incomplete=dict(rec.get("incomplete", {})),
         )
+
+
+def _unrecorded(rec: Mapping[str, Any]) -> dict[str, str]:
+    """The record's `unavailable`, plus log delivery for a snapshot written before it was backed up: its
+    call replaces the whole list, so "never recorded" must not read as "none" (a restore would remove it)."""
+    out = dict(rec.get("unavailable", {}))
+    if "log_delivery" not in rec:
+        out.setdefault("GetLogDeliveryConfiguration", "not recorded (the snapshot predates log delivery backups)")
+    return out
 
 
 @dataclass(slots=True)

@@ -161,7 +161,7 @@ def finish_pool(
         user_pool_id=pool_id, warnings=list(plan.warnings), keep_sub_attribute=plan.keep_sub_attribute, tagged=True
     )  # adopted pools are found by their tag
     try:
-        existing = _existing(client, pacer, pool_id)
+        existing = _existing(client, pacer, pool_id, plan)
         _configure(client, pacer, pool_id, plan, result, warn, existing)
     except CognitoBackupError as err:
         raise _after_creation(err, pool_id, resume_hint) from err
@@ -210,6 +210,9 @@ class _Existing:
     providers: set[str]
     clients: dict[str, list[str]]  # name -> ids
     domain: str | None
+    # (client id, policy name) of the CIMD policies made: CreateCIMDPolicy has no "exists" answer, and
+    # a second call would make a second policy.
+    cimd_policies: set[tuple[str, str]] = field(default_factory=set)
 
 
 def _pages(pacer: Pacer, operation: str, fn: Callable[..., Any], key: str, pool_id: str, size: int) -> list[Any]:
@@ -227,7 +230,7 @@ def _pages(pacer: Pacer, operation: str, fn: Callable[..., Any], key: str, pool_
             return items
 
 
-def _existing(client: Any, pacer: Pacer, pool_id: str) -> _Existing:
+def _existing(client: Any, pacer: Pacer, pool_id: str, plan: PoolPlan) -> _Existing:
     servers = _pages(pacer, "ListResourceServers", client.list_resource_servers, "ResourceServers", pool_id, 50)
     providers = _pages(pacer, "ListIdentityProviders", client.list_identity_providers, "Providers", pool_id, 60)
     clients: dict[str, list[str]] = {}
@@ -237,11 +240,15 @@ def _existing(client: Any, pacer: Pacer, pool_id: str) -> _Existing:
         pool = pacer.call("DescribeUserPool", client.describe_user_pool, pool_id=pool_id, UserPoolId=pool_id)
     except ClientError as exc:
         raise translate_client_error(exc, f"DescribeUserPool {pool_id}") from exc
+    policies: list[dict[str, Any]] = []
+    if any(call.operation == "CreateCIMDPolicy" for call in plan.client_calls):
+        policies = _pages(pacer, "ListCIMDPolicies", client.list_cimd_policies, "CIMDPolicies", pool_id, 60)
     return _Existing(
         resource_servers={str(s["Identifier"]) for s in servers},
         providers={str(p["ProviderName"]) for p in providers},
         clients=clients,
         domain=pool.get("UserPool", {}).get("Domain") or pool.get("UserPool", {}).get("CustomDomain"),
+        cimd_policies={(str(p.get("ClientId")), str(p.get("PolicyName"))) for p in policies},
     )
 
 
@@ -302,14 +309,15 @@ def _configure(
         call("SetUICustomization", client.set_ui_customization, "(CSS)", **plan.ui_customization)
     for operation, kwargs in plan.pool_settings:
         call(operation, getattr(client, xform_name(operation)), "", **kwargs)
-    _configure_client_settings(client, pacer, pool_id, plan, result, warn)
+    _configure_client_settings(client, pacer, plan, result, warn, have)
 
 
 def _configure_client_settings(
-    client: Any, pacer: Pacer, pool_id: str, plan: PoolPlan, result: CreatedPool, warn: Callable[[str], None]
+    client: Any, pacer: Pacer, plan: PoolPlan, result: CreatedPool, warn: Callable[[str], None], have: _Existing
 ) -> None:
     """Each app client's own settings (session configuration, terms, managed login style, CIMD policies),
     addressed by the client's new id."""
+    pool_id = result.user_pool_id
     for item in plan.client_calls:
         target = result.client_id_map.get(item.old_client_id)
         if target is None:
@@ -317,6 +325,8 @@ def _configure_client_settings(
             warn(message)
             result.warnings.append(message)
             continue
+        if item.operation == "CreateCIMDPolicy" and (target, str(item.kwargs.get("PolicyName"))) in have.cimd_policies:
+            continue  # made by the interrupted run this one finishes
         try:
             pacer.call(
                 item.operation, getattr(client, xform_name(item.operation)), pool_id=pool_id,

@@ -110,6 +110,9 @@ _CATEGORY_OPS: dict[str, tuple[str, ...]] = {
         "CreateTerms",
         "CreateManagedLoginBranding",
         "CreateCIMDPolicy",
+        "UpdateTerms",
+        "UpdateManagedLoginBranding",
+        "UpdateCIMDPolicy",
     ),
     "UserPoolClientRead": ("DescribeUserPoolClient", "ListUserPoolClients", "GetUserPoolClientSessionConfiguration"),
     "UserPoolClientUpdate": (

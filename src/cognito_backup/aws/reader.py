@@ -18,6 +18,7 @@ from typing import Any
 from botocore import xform_name
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
+from cognito_backup.aws import logo
 from cognito_backup.aws.errors import aws_code, error_code, translate_client_error
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.sections import Verdict, classify, is_aws_answer
@@ -59,6 +60,7 @@ class PoolReader:
         chains: int = 16,
         progress: ReadProgress | None = None,
         workers: int = 8,
+        fetch_logo: Callable[[str], bytes] = logo.fetch_logo,
     ) -> None:
         self.client = client
         self.pacer = pacer
@@ -67,6 +69,7 @@ class PoolReader:
         self.progress = progress or ReadProgress()
         self.workers = workers
         self.used_chains = 1
+        self.fetch_logo = fetch_logo
 
     # ---- calls ----------------------------------------------------------------------------------
     def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
@@ -191,7 +194,7 @@ class PoolReader:
 
         def ui() -> None:
             answer = self._optional("GetUICustomization", config, UserPoolId=self.pool_id)
-            config.ui_customization = jsonable(answer.get("UICustomization")) if answer else None
+            config.ui_customization = self._with_logo(answer.get("UICustomization"), config) if answer else None
 
         def risk() -> None:
             answer = self._optional("DescribeRiskConfiguration", config, UserPoolId=self.pool_id)
@@ -279,7 +282,27 @@ class PoolReader:
                 body = (answer or {}).get(key)
                 if not body or body.get("ClientId", client_id) != client_id:
                     continue  # none, or the pool-wide one (ClientId "ALL") answered for a client without its own
-                into[client_id] = branding_record(body) if key == "ManagedLoginBranding" else jsonable(body)
+                if key == "ManagedLoginBranding":
+                    into[client_id] = branding_record(body)
+                elif key == "UICustomization":
+                    into[client_id] = self._with_logo(body, config) or {}
+                else:
+                    into[client_id] = jsonable(body)
+
+    def _with_logo(self, ui: dict[str, Any] | None, config: PoolConfig) -> dict[str, Any] | None:
+        """A UI customization with its logo's bytes (base64 `ImageFile`: SetUICustomization takes bytes, not
+        the URL). A logo that cannot be fetched makes the section incomplete (aws/logo.py)."""
+        if not ui:
+            return None
+        record: dict[str, Any] = jsonable(ui)
+        url = record.get("ImageUrl")
+        if url:
+            try:
+                record["ImageFile"] = base64.b64encode(self.fetch_logo(str(url))).decode("ascii")
+            except logo.LogoUnavailable as exc:
+                config.incomplete["GetUICustomization"] = f"the logo at {url} could not be fetched ({exc})"
+                self.progress.note(f"GetUICustomization: {config.incomplete['GetUICustomization']}")
+        return record
 
     def _pages(self, operation: str, items_key: str, token_key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         token: str | None = None

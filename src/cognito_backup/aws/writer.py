@@ -140,7 +140,14 @@ class Writer:
 
     def _apply_config(self, op: ConfigOp) -> str:
         """One configuration write: the request is whole (core/config_plan.py), UserPoolId added here."""
-        answer = self._call(op.call, xform_name(op.call), **dict(op.request))
+        request = dict(op.request)
+        if op.client_of is not None:
+            # A setting of a client created earlier in this run (its create_client op is a dependency).
+            new_id = self.client_ids.get(op.client_of)
+            if new_id is None:
+                raise ValueError(f"{op.id}: app client {op.client_of} was not created in this run")
+            request["ClientId"] = new_id
+        answer = self._call(op.call, xform_name(op.call), **request)
         if op.kind == "create_client" and op.old_client_id:
             new_id = str((answer.get("UserPoolClient") or {}).get("ClientId") or "")
             if new_id:

@@ -262,7 +262,7 @@ def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bo
     multiple=True,
     metavar="OLD=NEW",
     help="Replace an ARN the source's configuration or group roles name (another Region or account): exact, "
-    "or a prefix OLD*=NEW*; repeatable. The standby keeps its own triggers and domain.",
+    "or a prefix OLD*=NEW*; repeatable. The standby keeps its own triggers, domain and log delivery.",
 )
 @rate_options
 @json_option
@@ -290,9 +290,11 @@ def replicate(
     `restore --new-pool`, by a round that finds the pool empty, or by --yes): into any other pool a round
     that would delete is refused (exit 8, each deletion named, nothing written).
 
-    The standby follows the source's configuration too (the journal's configuration records: pool settings,
-    MFA, app clients, providers, resource servers, hosted UI CSS, threat protection), except its own domain
-    and triggers (LambdaConfig); ARNs of another Region or account are carried with --map-arn.
+    The standby follows the source's configuration too (the journal's configuration records: every section
+    of `restore --config`: pool settings, MFA, sessions, app clients and their own settings, providers,
+    resource servers, terms, managed login styles, CIMD policies, hosted UI customization, threat
+    protection), except its own domain, log delivery (its logs go to destinations of its own) and triggers
+    (LambdaConfig); ARNs of another Region or account are carried with --map-arn.
     """
     from cognito_backup.core.plan import PlanOptions
     from cognito_backup.core.pool_translate import parse_arn_maps

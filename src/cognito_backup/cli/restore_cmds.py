@@ -312,7 +312,9 @@ def _confirm_prune(plan: Plan) -> bool:
     "config_sections",
     metavar="SECTION[,SECTION...]",
     help="Also make these configuration sections of the existing pool equal to the snapshot (opt-in): all, or "
-    f"any of {', '.join(SECTIONS)}. The plan shows each setting that changes (old -> new; secrets never). "
+    f"any of {', '.join(SECTIONS)}. The plan shows each setting that changes (old -> new; secrets never, "
+    "image bytes as a digest). An app client's own settings (client-*, terms, managed-login-branding, "
+    "cimd-policies) go to the matching client; add clients to create the ones the pool lacks. "
     "App clients missing in the pool are created (new ids, listed old -> new); what cannot change in place "
     "(username attributes, a client's secret, another domain) is named and left as it is.",
 )

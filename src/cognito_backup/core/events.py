@@ -88,6 +88,19 @@ CONFIG_EVENTS = frozenset(
         "SetRiskConfiguration",
         "TagResource",
         "UntagResource",
+        # the newer surfaces (issue #11), which the standby follows too
+        "SetUserPoolSessionConfiguration",
+        "SetUserPoolClientSessionConfiguration",
+        "SetLogDeliveryConfiguration",
+        "CreateTerms",
+        "UpdateTerms",
+        "DeleteTerms",
+        "CreateManagedLoginBranding",
+        "UpdateManagedLoginBranding",
+        "DeleteManagedLoginBranding",
+        "CreateCIMDPolicy",
+        "UpdateCIMDPolicy",
+        "DeleteCIMDPolicy",
     }
 )
 # The hosted UI's sign-up form: CloudTrail logs nothing that identifies the new (unconfirmed) user.

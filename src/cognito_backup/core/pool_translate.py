@@ -699,39 +699,56 @@ def _domain_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 def translate_ui_customization(
     ui: Mapping[str, Any] | None, mapper: ArnMapper, *, has_domain: bool
 ) -> dict[str, Any] | None:
-    """SetUICustomization kwargs (pool-wide CSS only). The logo is not carried: GetUICustomization gives an
-    ImageUrl and SetUICustomization needs the image bytes, and this tool does not download from the web."""
+    """SetUICustomization kwargs: the CSS and the logo's bytes (the backup fetched them from ImageUrl and
+    kept them base64 as `ImageFile`, aws/logo.py). A snapshot from before that has only the URL: warned."""
     if not ui:
         return None
     css = ui.get("CSS")
-    if ui.get("ImageUrl"):
+    image = logo_bytes(ui)
+    if ui.get("ImageUrl") and image is None:
         mapper.warnings.append(
-            f"hosted UI logo: not carried across; download it from {ui['ImageUrl']} and upload it again"
+            f"hosted UI logo: not carried across (the snapshot has its URL only); download it from "
+            f"{ui['ImageUrl']} and upload it again"
         )
-    if not css:
+    if not css and image is None:
         return None
     if not has_domain:
-        mapper.warnings.append("hosted UI CSS: not set, the new pool has no domain")
+        mapper.warnings.append("hosted UI customization: not set, the new pool has no domain")
         return None
-    out = conform("SetUICustomization", {"CSS": css})
+    out = conform("SetUICustomization", {"CSS": css, "ImageFile": image})
     out.pop("UserPoolId", None)
     return out
+
+
+def logo_bytes(ui: Mapping[str, Any] | None) -> bytes | None:
+    """The logo a UI customization record keeps (`ImageFile`, base64 in the JSON record), or None."""
+    value = (ui or {}).get("ImageFile")
+    return base64.b64decode(value) if isinstance(value, str) and value else None
 
 
 # ---- changing one setting of an existing pool ------------------------------------------------------------
 
 
+def update_pool_request(config: PoolConfig, mapper: ArnMapper, name: str) -> dict[str, Any]:
+    """UpdateUserPool's whole request (without UserPoolId) for `config`'s pool settings, named `name`: the
+    CreateUserPool translation conformed to UpdateUserPool, with the pool's own MFA mode. UpdateUserPool
+    resets to its default every setting it is not given (a trigger, the email configuration, the password
+    policy...), so changing one setting means sending them all: `restore --config pool` and `migrate`
+    both build that request here."""
+    created, _ = translate_user_pool(config, name, mapper)
+    request = conform("UpdateUserPool", created)
+    request.pop("UserPoolId", None)
+    request["MfaConfiguration"] = str(config.user_pool.get("MfaConfiguration") or "OFF")
+    return request
+
+
 def update_user_pool_kwargs(user_pool: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
     """UpdateUserPool kwargs keeping every setting `user_pool` (a DescribeUserPool body) shows, with `changes`
-    applied. UpdateUserPool resets to its default every setting it is not given (a trigger, the email
-    configuration, the password policy...), so changing one setting means sending them all."""
-    out: dict[str, Any] = copy.deepcopy(dict(user_pool))
-    out["UserPoolId"] = user_pool.get("Id")
-    if out.get("VerificationMessageTemplate"):
-        for legacy in ("EmailVerificationMessage", "EmailVerificationSubject", "SmsVerificationMessage"):
-            out.pop(legacy, None)
-    _fix_admin_create_user_config(out)
+    applied (nothing mapped: the same pool)."""
+    config = PoolConfig(user_pool=dict(user_pool), tags=dict(user_pool.get("UserPoolTags") or {}))
+    out = update_pool_request(config, ArnMapper({}), str(user_pool.get("Name") or user_pool.get("Id") or "pool"))
     out.update(changes)
+    out["UserPoolId"] = user_pool.get("Id")
     return conform("UpdateUserPool", out)
 
 
@@ -754,7 +771,7 @@ def translate_pool_settings(config: PoolConfig, mapper: ArnMapper) -> list[tuple
     risk = translate_risk_configuration(config.risk_configuration, mapper, "threat protection")
     if risk:
         calls.append(("SetRiskConfiguration", risk))
-    logs = [entry for entry in (_map_log_configuration(e, mapper) for e in config.log_delivery) if entry]
+    logs = [entry for entry in (map_log_configuration(e, mapper) for e in config.log_delivery) if entry]
     if logs:
         calls.append(
             ("SetLogDeliveryConfiguration", without_pool("SetLogDeliveryConfiguration", {"LogConfigurations": logs}))
@@ -762,7 +779,7 @@ def translate_pool_settings(config: PoolConfig, mapper: ArnMapper) -> list[tuple
     return calls
 
 
-def _map_log_configuration(entry: Mapping[str, Any], mapper: ArnMapper) -> dict[str, Any] | None:
+def map_log_configuration(entry: Mapping[str, Any], mapper: ArnMapper) -> dict[str, Any] | None:
     out = copy.deepcopy(dict(entry))
     for holder, key, regional in _LOG_ARNS:
         dest = out.get(holder)

@@ -106,6 +106,14 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         "cognito-idp:UpdateUserPoolClient": frozenset({REPLICATE}),
         "cognito-idp:SetUICustomization": frozenset({REPLICATE}),
         "cognito-idp:SetRiskConfiguration": frozenset({REPLICATE}),
+        "cognito-idp:SetUserPoolSessionConfiguration": frozenset({REPLICATE}),
+        "cognito-idp:SetUserPoolClientSessionConfiguration": frozenset({REPLICATE}),
+        "cognito-idp:CreateTerms": frozenset({REPLICATE}),
+        "cognito-idp:UpdateTerms": frozenset({REPLICATE}),
+        "cognito-idp:CreateManagedLoginBranding": frozenset({REPLICATE}),
+        "cognito-idp:UpdateManagedLoginBranding": frozenset({REPLICATE}),
+        "cognito-idp:CreateCIMDPolicy": frozenset({REPLICATE}),
+        "cognito-idp:UpdateCIMDPolicy": frozenset({REPLICATE}),
         # the standby's tag (#8.2): read by read_config above, written by replicate
         "cognito-idp:TagResource": frozenset({REPLICATE}),
         # the repository: content-addressed objects are checked (HeadObject) before they are written;
@@ -145,6 +153,16 @@ NOT_EXERCISED: Mapping[tuple[str, str], str] = MappingProxyType(
         (REPLICATE, "cognito-idp:UpdateUserPoolClient"): "an app client whose settings differ",
         (REPLICATE, "cognito-idp:SetUICustomization"): "hosted UI CSS on a standby with its own domain",
         (REPLICATE, "cognito-idp:SetRiskConfiguration"): "threat protection (moto lacks the call)",
+        # The newer surfaces' writes (moto lacks the calls; tests/test_config_sections.py runs the standby
+        # against tests/config_double.py); log delivery is the standby's own (never written).
+        (REPLICATE, "cognito-idp:SetUserPoolSessionConfiguration"): "moto lacks the call",
+        (REPLICATE, "cognito-idp:SetUserPoolClientSessionConfiguration"): "moto lacks the call",
+        (REPLICATE, "cognito-idp:CreateTerms"): "moto lacks the call",
+        (REPLICATE, "cognito-idp:UpdateTerms"): "moto lacks the call",
+        (REPLICATE, "cognito-idp:CreateManagedLoginBranding"): "moto lacks the call",
+        (REPLICATE, "cognito-idp:UpdateManagedLoginBranding"): "moto lacks the call",
+        (REPLICATE, "cognito-idp:CreateCIMDPolicy"): "moto lacks the call",
+        (REPLICATE, "cognito-idp:UpdateCIMDPolicy"): "moto lacks the call",
         **{
             (handler, f"cognito-idp:{op}"): f"asked for each item {listing} lists; moto lacks {listing} "
             "(tests/test_config_surfaces.py reads them through a double)"
