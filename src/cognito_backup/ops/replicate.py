@@ -217,11 +217,16 @@ def replicate_once(
         if touched is not None and after_cursor and not touched.add(rec, folder):
             touched = None  # a group, config or sub-only change: this round compares everything
 
-    # Only the segments that can hold records from the base's start are read (the listing reaches
-    # further back, to see late segments).
-    folded = fold_from(
-        repo, base, segments=[ref for ref, _ in stamped if ref.last_observed >= base.started_at], on_record=note
-    )
+    # Only the segments that can hold records the base lacks are read (the listing reaches further back,
+    # to see late segments): a compacted state holds every record observed up to its start, a listed
+    # snapshot may lack one observed at its very start.
+    exact = bool(base.extra.get("compacted"))
+    needed = [
+        ref
+        for ref, _ in stamped
+        if ref.last_observed > base.started_at or (ref.last_observed == base.started_at and not exact)
+    ]
+    folded = fold_from(repo, base, segments=needed, on_record=note)
     folder = folded.folder
     desired = folded.state()
     if touched is not None and not touched.cheaper_than_listing(desired):
