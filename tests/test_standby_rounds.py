@@ -12,7 +12,10 @@ Cognito is moto in-process; the journal is written as capture writes it (tests.h
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +33,8 @@ from cognito_backup.ops.restore import RestoreOptions
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.layout import restore_state_prefix
 from cognito_backup.repo.repository import Repository, format_time
+from cognito_backup.store.base import Store
+from cognito_backup.store.local import LocalStore
 from cognito_backup.store.memory import MemoryStore
 from tests.helpers import add_user, journal_upsert, make_pool
 
@@ -87,7 +92,7 @@ def members_of(state: PoolState) -> set[tuple[str, str]]:
 
 
 class World:
-    def __init__(self, cognito: Any, store: MemoryStore, more: int = 0) -> None:
+    def __init__(self, cognito: Any, store: Store, more: int = 0) -> None:
         self.cognito = cognito
         self.source = make_pool(cognito, "source")
         self.standby = make_pool(cognito, "standby")
@@ -231,3 +236,39 @@ def test_a_round_out_of_time_continues_on_the_next_call_and_writes_nothing_twice
     assert w.repo.store.exists(cursor_key(w.standby))
     # The round is whole: its resume state is gone.
     assert list(w.repo.store.list(restore_state_prefix(resume_key(p, w.standby)))) == []
+
+
+class ShrinkingContext:
+    """A Lambda context whose remaining time drops by a second each time it is asked."""
+
+    def __init__(self, millis: int) -> None:
+        self.millis = millis
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.millis -= 1000
+        return self.millis
+
+
+def test_the_standby_lambda_continues_a_round_on_its_next_call(
+    cognito: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cognito_backup.serverless import replicate as replicate_lambda
+
+    w = World(cognito, LocalStore(tmp_path / "repo"), more=6)
+    for var, value in (
+        ("COGNITO_BACKUP_REPO", str(tmp_path / "repo")),
+        ("COGNITO_BACKUP_USER_POOL_ID", w.source),
+        ("COGNITO_BACKUP_USER_POOL_REGION", "us-east-1"),
+        ("COGNITO_BACKUP_STANDBY_POOL_ID", w.standby),
+        ("COGNITO_BACKUP_STANDBY_REGION", "us-east-1"),
+    ):
+        monkeypatch.setenv(var, value)
+    caplog.set_level(logging.INFO, logger="cognito_backup.replicate")
+    first = replicate_lambda.handler({}, ShrinkingContext(12_000))
+    assert first["finished"] is False
+    second = replicate_lambda.handler({}, None)
+    assert second["finished"] is True and second["failed"] == 0
+    source = PoolReader(cognito, w.pacer, w.source, chains=1).read_state()
+    assert users_of(w.standby_state()) == users_of(source)
+    events = [json.loads(r.getMessage())["event"] for r in caplog.records if r.name == "cognito_backup.replicate"]
+    assert events == ["replicate_continues", "replicate"]
