@@ -23,6 +23,7 @@ import pytest
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.quotas import DEFAULT_RATES
 from cognito_backup.aws.reader import PoolReader
+from cognito_backup.core.spill import UserTable
 from cognito_backup.errors import OutOfTime
 from cognito_backup.model import PoolState
 from cognito_backup.ops.backup import run_backup
@@ -272,3 +273,12 @@ def test_the_standby_lambda_continues_a_round_on_its_next_call(
     assert users_of(w.standby_state()) == users_of(source)
     events = [json.loads(r.getMessage())["event"] for r in caplog.records if r.name == "cognito_backup.replicate"]
     assert events == ["replicate_continues", "replicate"]
+
+
+def test_a_table_on_disk_gives_its_values_in_key_order() -> None:
+    """What a compacted state writes its users with (ops/compact.py): no sort in memory."""
+    keys = ["m", "b", "z", "a", "q", "c"]
+    for keep in (100, 2):  # in memory, and moved to disk
+        table: UserTable[str] = UserTable(((k, k.upper()) for k in keys), keep=keep)
+        table.put("b", "B2")
+        assert list(table.values_by_key()) == ["A", "B2", "C", "M", "Q", "Z"]

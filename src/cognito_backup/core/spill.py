@@ -243,6 +243,26 @@ class UserTable(Mapping[str, V]):
     def iter_values(self) -> Iterator[V]:
         return self._rows("blob")
 
+    def values_by_key(self) -> Iterator[V]:
+        """The values in key order, a page at a time (on disk: the key's unique index, no sort in memory)."""
+        with self._lock:
+            if self._db is None:
+                chunk = [v for _, v in sorted(self._mem.items(), key=lambda kv: kv[0])]
+        if self._db is None:
+            yield from chunk
+            return
+        last: str | None = None
+        while True:
+            with self._lock:  # never held across a yield, as in _rows
+                rows = self._db.execute(
+                    "SELECT k, blob FROM t WHERE ? IS NULL OR k > ? ORDER BY k LIMIT ?", (last, last, PAGE)
+                ).fetchall()
+            if not rows:
+                return
+            for _, blob in rows:
+                yield load(blob)
+            last = rows[-1][0]
+
     def values(self) -> ValuesView[V]:
         return _Values(self, self.iter_values)
 

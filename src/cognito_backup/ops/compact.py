@@ -12,7 +12,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from cognito_backup.core.spill import UserTable
 from cognito_backup.errors import RepositoryNotFound
+from cognito_backup.model import PoolState
 from cognito_backup.ops.backup_meta import config_extra
 from cognito_backup.ops.state_at import Folded, root_of, state_at
 from cognito_backup.repo.manifest import Manifest
@@ -54,14 +56,17 @@ def compact(repo: Repository, user_pool_id: str, settle_seconds: float = DEFAULT
     return CompactResult(manifest=write_compacted(repo, folded), base=folded.base, records=folded.folder.applied)
 
 
-def write_compacted(repo: Repository, folded: Folded, extra: dict[str, Any] | None = None) -> Manifest:
+def write_compacted(
+    repo: Repository, folded: Folded, extra: dict[str, Any] | None = None, state: PoolState | None = None
+) -> Manifest:
     """Store `folded` as a compacted state, exact at its journal position P (started and finished at P).
-    `extra`: more manifest fields (a standby round names itself)."""
+    `extra`: more manifest fields (a standby round names itself); `state`: `folded.state()` if the caller
+    built it already. Users are written in username order from the table on disk (flat memory)."""
     base, folder = folded.base, folded.folder
     if folder.position is None:
         raise ValueError("nothing folded: a compacted state needs a journal position")
     position = parse_time(folder.position[0])
-    state = folded.state()
+    state = state if state is not None else folded.state()
     with repo.begin_snapshot(
         base.user_pool_id,
         base.region,
@@ -71,9 +76,10 @@ def write_compacted(repo: Repository, folded: Folded, extra: dict[str, Any] | No
         writer.add("config", state.config.to_record())
         for group in sorted(state.groups.values(), key=lambda g: g.name):
             writer.add("groups", group.to_record())
-        for user in sorted(state.users.values(), key=lambda u: u.username):
+        users = state.users
+        for user in users.values_by_key() if isinstance(users, UserTable) else (users[k] for k in sorted(users)):
             writer.add("users", user.to_record())
-        for membership in sorted(state.memberships):
+        for membership in state.memberships:  # a set on disk: no order to keep, none sorted in memory
             writer.add("memberships", membership.to_record())
         return writer.commit(
             extra={

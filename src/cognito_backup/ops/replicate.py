@@ -228,7 +228,7 @@ def replicate_once(
     ]
     folded = fold_from(repo, base, segments=needed, on_record=note)
     folder = folded.folder
-    desired = folded.state()
+    desired = whole = folded.state()
     if touched is not None and not touched.cheaper_than_listing(desired):
         touched = None
     opts = options or RestoreOptions()
@@ -303,16 +303,18 @@ def replicate_once(
     failed = len(summary.failed_results)
     if failed == 0:
         # Only a clean round moves the cursor: a failed operation is retried by the next round.
-        written = _advance(repo, cursor, folded, standby_pool_id, compact_after_records)
+        written = _advance(repo, cursor, folded, whole, standby_pool_id, compact_after_records)
         cursor.position = position
         cursor.segments = done.advance(listing, settle_seconds)
         if touched is None:
             cursor.compared_at = format_time(now())
         cursor.applied_at = format_time(now())
         repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())
-        if written is not None and written_by_round(base, standby_pool_id):
-            # Only now: until the cursor names the newer state, a crashed round restarts from this one.
-            repo.delete_snapshot(base)
+        if written is not None:
+            # Only now: until the cursor has moved past the new state, a crashed round restarts from an older.
+            for old in snaps:
+                if old.id != written.id and written_by_round(old, standby_pool_id):
+                    repo.delete_snapshot(old)
         if checkpoint is not None:
             checkpoint.clear()  # the round is whole: nothing is left to resume
     return ReplicateRound(
@@ -370,7 +372,7 @@ def _listed(stamped: list[tuple[SegmentRef, float]]) -> list[Listed]:
 
 
 def _advance(
-    repo: Repository, cursor: Cursor, folded: Folded, standby_pool_id: str, compact_after: int
+    repo: Repository, cursor: Cursor, folded: Folded, whole: PoolState, standby_pool_id: str, compact_after: int
 ) -> Manifest | None:
     """Note the round's base in the cursor; after enough records, store the fold as the compacted state
     the next round starts from (written before the cursor names it) and return it."""
@@ -378,7 +380,7 @@ def _advance(
     cursor.base_snapshot = root_of(base)
     if folder.position is None or folder.position[0] <= base.started_at or folder.applied < compact_after:
         return None
-    return write_compacted(repo, folded, extra={"replica_state_of": standby_pool_id})
+    return write_compacted(repo, folded, extra={"replica_state_of": standby_pool_id}, state=whole)
 
 
 def refusal(plan: Plan, source_pool_id: str, standby_pool_id: str) -> PlanRefused:
