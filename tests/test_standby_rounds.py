@@ -282,3 +282,21 @@ def test_a_table_on_disk_gives_its_values_in_key_order() -> None:
         table: UserTable[str] = UserTable(((k, k.upper()) for k in keys), keep=keep)
         table.put("b", "B2")
         assert list(table.values_by_key()) == ["A", "B2", "C", "M", "Q", "Z"]
+
+
+def test_a_segment_older_than_the_rounds_state_is_folded_from_an_earlier_one(cognito: Any) -> None:
+    """A slower writer's segment, observed before the compacted state the last round stored, turns up
+    after it: the next round folds from the listed snapshot again, so its observation still counts."""
+    w = World(cognito, MemoryStore())
+    p = w.source
+    Journal(w.repo.store).append(p, [journal_upsert(p, w.at(1), "ann", "a1", "e1")])
+    Journal(w.repo.store).append(p, [journal_upsert(p, w.at(3), "bob", "b1", "e2")])
+    w.now[0] = w.at(30)
+    assert w.round(compact_after_records=1).failed == 0
+    assert [s.extra.get("replica_state_of") for s in w.repo.list_snapshots()].count(w.standby) == 1
+
+    Journal(w.repo.store).append(p, [journal_upsert(p, w.at(2), "ann", "late", "e3")])  # written late
+    w.now[0] = w.at(60)
+    assert w.round(compact_after_records=1).failed == 0
+    assert users_of(w.standby_state())["ann"] == {"custom:tier": "late"}
+    assert users_of(w.standby_state())["bob"] == {"custom:tier": "b1"}

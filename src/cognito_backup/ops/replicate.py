@@ -192,7 +192,8 @@ def replicate_once(
         (ref.first_observed for ref, _ in stamped if ref.key in new_keys and ref.first_observed <= reached),
         default=None,
     )
-    if late_first is not None and late_first <= base.started_at:
+    if late_first is not None and late_first <= base.started_at and base.extra.get("compacted"):
+        # A listed snapshot read the pool after the segment's observations; a compacted state did not.
         base = state_before(snaps, source_pool_id, late_first)
         stamped = _listing(journal, source_pool_id, base, settle_seconds)
         if cursor.base_snapshot != root_of(base):
