@@ -254,9 +254,13 @@ class UserTable(Mapping[str, V]):
         last: str | None = None
         while True:
             with self._lock:  # never held across a yield, as in _rows
-                rows = self._db.execute(
-                    "SELECT k, blob FROM t WHERE ? IS NULL OR k > ? ORDER BY k LIMIT ?", (last, last, PAGE)
-                ).fetchall()
+                # Two statements, not `? IS NULL OR k > ?`: sqlite uses the key's index only for the plain range.
+                if last is None:
+                    rows = self._db.execute("SELECT k, blob FROM t ORDER BY k LIMIT ?", (PAGE,)).fetchall()
+                else:
+                    rows = self._db.execute(
+                        "SELECT k, blob FROM t WHERE k > ? ORDER BY k LIMIT ?", (last, PAGE)
+                    ).fetchall()
             if not rows:
                 return
             for _, blob in rows:
