@@ -165,6 +165,8 @@ def run_size(users: int, args: argparse.Namespace, workdir: Path, log: IO[str]) 
         reports = ["--report-dir", str(workdir / f"reports-{users}")]
 
         def run(phase: str, argv: list[str], expected: int = 0, note: str = "") -> None:
+            if phase not in args.phases and phase != "backup":  # the backup is every other phase's source
+                return
             code, wall, cpu, rss = measure([*base, *argv], log, env)
             rows.append(Row(users, phase, code, expected, round(wall, 1), round(cpu, 1), round(rss, 1), note))
             print(f"  {users:>9,} {phase:<17} exit {code} {wall:8.1f} s {cpu:8.1f} CPU s {rss:8.1f} MiB", flush=True)
@@ -218,6 +220,12 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated user counts")
     parser.add_argument("--journal", type=int, default=2000, help="journal changes for restore --at and replicate")
     parser.add_argument("--full-restore-max", type=int, default=100_000, help="largest size restored to a new pool")
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        type=lambda text: {p.strip() for p in text.split(",") if p.strip()},
+        help="comma-separated phases to run (the backup always runs: the others start from it)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-scale.json"))
     parser.add_argument("--log", type=Path, default=None, help="commands' output (default: beside --out)")
     args = parser.parse_args(argv)

@@ -392,18 +392,19 @@ def test_standby_handler_applies_a_batch_idempotently(
         return [op.kind for op in plan(desired, actual, PlanOptions(prune=True)).ops if op.kind != "set_password"]
 
     assert standby_diff() != []
-    first = replicate_lambda.handler({}, FakeContext())
+    # A clock that stands still: the round has all its time (tests/test_standby_rounds.py runs it out).
+    first = replicate_lambda.handler({}, FakeContext(per_call_ms=0))
     assert first["applied"] is True and first["failed"] == 0 and first["operations"] > 0
     assert first["lag_seconds"] is not None
     assert standby_diff() == []
 
     # The same minute again: nothing new after the cursor, nothing written.
-    second = replicate_lambda.handler({}, FakeContext())
+    second = replicate_lambda.handler({}, FakeContext(per_call_ms=0))
     assert second["applied"] is False and second["operations"] == 0
 
     # The same batch applied once more from scratch (cursor lost): it plans nothing and changes nothing.
     repo.store.delete(cursor_key(standby))
-    third = replicate_lambda.handler({}, FakeContext())
+    third = replicate_lambda.handler({}, FakeContext(per_call_ms=0))
     assert third["applied"] is True and third["operations"] == 0 and third["failed"] == 0
     assert standby_diff() == []
 

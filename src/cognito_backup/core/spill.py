@@ -243,6 +243,30 @@ class UserTable(Mapping[str, V]):
     def iter_values(self) -> Iterator[V]:
         return self._rows("blob")
 
+    def values_by_key(self) -> Iterator[V]:
+        """The values in key order, a page at a time (on disk: the key's unique index, no sort in memory)."""
+        with self._lock:
+            if self._db is None:
+                chunk = [v for _, v in sorted(self._mem.items(), key=lambda kv: kv[0])]
+        if self._db is None:
+            yield from chunk
+            return
+        last: str | None = None
+        while True:
+            with self._lock:  # never held across a yield, as in _rows
+                # Two statements, not `? IS NULL OR k > ?`: sqlite uses the key's index only for the plain range.
+                if last is None:
+                    rows = self._db.execute("SELECT k, blob FROM t ORDER BY k LIMIT ?", (PAGE,)).fetchall()
+                else:
+                    rows = self._db.execute(
+                        "SELECT k, blob FROM t WHERE k > ? ORDER BY k LIMIT ?", (last, PAGE)
+                    ).fetchall()
+            if not rows:
+                return
+            for _, blob in rows:
+                yield load(blob)
+            last = rows[-1][0]
+
     def values(self) -> ValuesView[V]:
         return _Values(self, self.iter_values)
 

@@ -220,6 +220,14 @@ class Checkpoint:
         self.store.put_bytes(f"{self.prefix}{self._run_name()}-{self._seq:06d}.json", data)
         self._pending = []
 
+    def clear(self) -> None:
+        """Forget this resume state (its run finished whole: a standby round); what is pending too."""
+        with self._lock:
+            self._pending = []
+        for info in list(self.store.list(self.prefix)):
+            self.store.delete(info.key)
+        self._loaded = []
+
     def close(self) -> None:
         """Store what is pending and release the local journal."""
         try:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from cognito_backup.core.fold import Folder
+from cognito_backup.core.spill import UserTable
 from cognito_backup.errors import RepositoryNotFound
+from cognito_backup.model import PoolState
 from cognito_backup.ops.backup_meta import config_extra
-from cognito_backup.repo.journal import Journal
+from cognito_backup.ops.state_at import Folded, root_of, state_at
 from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository, format_time, parse_time
 
@@ -42,22 +44,31 @@ class CompactResult:
 
 
 def compact(repo: Repository, user_pool_id: str, settle_seconds: float = DEFAULT_SETTLE_SECONDS) -> CompactResult:
+    horizon = repo.clock() - dt.timedelta(seconds=settle_seconds)
     snaps = [s for s in repo.list_snapshots() if s.user_pool_id == user_pool_id]
     if not snaps:
         raise RepositoryNotFound(f"No snapshot of {user_pool_id} to compact from")
-    base = max(snaps, key=lambda s: (s.finished_at, s.id))
-    horizon = repo.clock() - dt.timedelta(seconds=settle_seconds)
-    folder = Folder(repo.load_state(base))
-    last: str | None = None
-    for rec in Journal(repo.store).iter_records(user_pool_id, since=parse_time(base.started_at), until=horizon):
-        folder.apply(rec)
-        last = rec["observed_at"]
-    if last is None or last <= base.started_at:
-        return CompactResult(manifest=None, base=base, records=folder.applied)
-    position = parse_time(last)
-    state = folder.state()
+    # The one builder (ops/state_at.py): the same base restore --at and a standby round would choose.
+    folded = state_at(repo, user_pool_id, horizon, snaps)
+    position = folded.folder.position
+    if position is None or position[0] <= folded.base.started_at:
+        return CompactResult(manifest=None, base=folded.base, records=folded.folder.applied)
+    return CompactResult(manifest=write_compacted(repo, folded), base=folded.base, records=folded.folder.applied)
+
+
+def write_compacted(
+    repo: Repository, folded: Folded, extra: dict[str, Any] | None = None, state: PoolState | None = None
+) -> Manifest:
+    """Store `folded` as a compacted state, exact at its journal position P (started and finished at P).
+    `extra`: more manifest fields (a standby round names itself); `state`: `folded.state()` if the caller
+    built it already. Users are written in username order from the table on disk (flat memory)."""
+    base, folder = folded.base, folded.folder
+    if folder.position is None:
+        raise ValueError("nothing folded: a compacted state needs a journal position")
+    position = parse_time(folder.position[0])
+    state = state if state is not None else folded.state()
     with repo.begin_snapshot(
-        user_pool_id,
+        base.user_pool_id,
         base.region,
         options=dict(base.options),
         started_at=position,
@@ -65,21 +76,24 @@ def compact(repo: Repository, user_pool_id: str, settle_seconds: float = DEFAULT
         writer.add("config", state.config.to_record())
         for group in sorted(state.groups.values(), key=lambda g: g.name):
             writer.add("groups", group.to_record())
-        for user in sorted(state.users.values(), key=lambda u: u.username):
+        users = state.users
+        for user in users.values_by_key() if isinstance(users, UserTable) else (users[k] for k in sorted(users)):
             writer.add("users", user.to_record())
-        for membership in sorted(state.memberships):
+        for membership in state.memberships:  # a set on disk: no order to keep, none sorted in memory
             writer.add("memberships", membership.to_record())
-        manifest = writer.commit(
+        return writer.commit(
             extra={
                 "compacted": True,
                 "compacted_from": base.id,
                 "base_snapshot": base.id,
+                # The listed snapshot the chain of compacted states descends from (ops/state_at.py root_of).
+                "root_snapshot": root_of(base),
                 "journal_from": base.started_at,
                 "journal_until": format_time(position),
-                "journal_position": list(folder.position) if folder.position else None,
+                "journal_position": list(folder.position),
                 "journal_records": folder.applied,
                 **config_extra(state.config),
+                **(extra or {}),
             },
             finished_at=position,
         )
-    return CompactResult(manifest=manifest, base=base, records=folder.applied)

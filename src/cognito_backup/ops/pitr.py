@@ -1,8 +1,8 @@
-"""Point-in-time state: a snapshot plus the journal from the snapshot's start, folded.
+"""Point-in-time state: what `restore --at` and `diff --at` work towards, and how far it is known.
 
-A snapshot taken while the pool changes is fuzzy: each user is as it was when its page was read. The
-journal from the snapshot's *start* overrides every user that changed after that, so snapshot + journal
-is exact at any time T the capture had caught up with (docs/capture.md).
+The state itself comes from ops/state_at.py (the one builder, shared with replicate and compact): a
+base snapshot or compacted state plus the journal from its start, folded; exact at any time T the
+capture had caught up with (docs/capture.md).
 """
 
 from __future__ import annotations
@@ -10,48 +10,22 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from cognito_backup.core.fold import fold
 from cognito_backup.core.source import SourceChoice, choose_source
-from cognito_backup.errors import PlanRefused, RepositoryNotFound, UsageError
+from cognito_backup.errors import PlanRefused, UsageError
 from cognito_backup.model import PoolState
+from cognito_backup.ops.state_at import state_at
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository, SnapshotScan, format_time, parse_time
 
 
-def choose_base(
-    repo: Repository, user_pool_id: str, at: dt.datetime, snapshots: list[Manifest] | None = None
-) -> Manifest:
-    """The snapshot to start from for time `at`.
-
-    Preferred: the newest snapshot that FINISHED at or before `at` (it holds nothing later than `at`).
-    Otherwise the newest that STARTED before `at`: its users read after `at` may show later changes
-    (the result is then marked inexact by `desired_state_at`).
-    """
-    listed = repo.list_snapshots() if snapshots is None else snapshots
-    snaps = [s for s in listed if s.user_pool_id == user_pool_id]
-    finished = [s for s in snaps if parse_time(s.finished_at) <= at]
-    if finished:
-        return max(finished, key=lambda s: (s.finished_at, s.id))
-    started = [s for s in snaps if parse_time(s.started_at) <= at]
-    if started:
-        return max(started, key=lambda s: (s.started_at, s.id))
-    raise RepositoryNotFound(
-        f"No snapshot of {user_pool_id} started before {at:%Y-%m-%dT%H:%M:%SZ}",
-        hint="`cognito-backup snapshots --repo ...` shows the time range each snapshot + journal can reach.",
-    )
-
-
 def desired_state_at(
     repo: Repository, user_pool_id: str, at: dt.datetime, snapshots: list[Manifest] | None = None
 ) -> tuple[PoolState, Manifest]:
-    """The pool's state at `at`: the base snapshot's state with every journal record observed from
-    the snapshot's start up to `at` folded over it. Returns (state, base manifest). `snapshots`: the
-    manifests already read."""
-    base = choose_base(repo, user_pool_id, at, snapshots)
-    state = repo.load_state(base)
-    records = Journal(repo.store).iter_records(user_pool_id, since=parse_time(base.started_at), until=at)
-    return fold(state, records, until=at), base
+    """The pool's state at `at` (ops/state_at.py, the one builder): returns (state, base manifest).
+    `snapshots`: the manifests already read."""
+    folded = state_at(repo, user_pool_id, at, snapshots)
+    return folded.state(), folded.base
 
 
 # How far after `--at` the journal is searched for changes made before it but journaled after it.

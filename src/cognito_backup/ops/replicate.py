@@ -39,8 +39,12 @@ from cognito_backup.core.plan import Plan, identity_key, username_attributes
 from cognito_backup.core.standby import ADOPT, NOT_STANDBY, STANDBY_TAG, pool_tags, standby_status
 from cognito_backup.errors import PlanRefused, RepositoryNotFound
 from cognito_backup.model import Membership, PoolConfig, PoolState, User, jsonable
+from cognito_backup.ops.checkpoint import Checkpoint
+from cognito_backup.ops.compact import write_compacted
 from cognito_backup.ops.restore import RestoreOptions, read_actual, reconcile
-from cognito_backup.repo.journal import Journal, record_order
+from cognito_backup.ops.state_at import Folded, choose_base, fold_from, root_of
+from cognito_backup.repo.journal import Journal, SegmentRef, record_order
+from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository, format_time, parse_time
 from cognito_backup.store.base import ObjectNotFound
 
@@ -51,6 +55,10 @@ SETTLE_SECONDS = 15 * 60.0
 # At least this often a round compares every standby user, even with nothing new (repairs a segment
 # that arrived later than the settle window, e.g. a replica bucket without RTC).
 FULL_COMPARISON_SECONDS = 3600.0
+# A clean round that folded this many journal records stores its fold as a compacted state, which the
+# next rounds start from: a round then reads a state and the journal since it, not the whole journal
+# since the last backup. Fewer records are cheaper to fold again than a whole state is to write.
+COMPACT_AFTER_RECORDS = 1000
 
 
 def cursor_key(standby_pool_id: str) -> str:
@@ -150,9 +158,17 @@ def replicate_once(
     settle_seconds: float = SETTLE_SECONDS,
     full_every_seconds: float = FULL_COMPARISON_SECONDS,
     confirmed: bool = False,
+    compact_after_records: int = COMPACT_AFTER_RECORDS,
+    out_of_time: Callable[[], bool] | None = None,
 ) -> ReplicateRound:
     """One round. `confirmed`: the operator says the standby is this source's (`--yes`): it is tagged so.
-    With `options.dry_run` nothing is written (no tag, no cursor) and the round says what it would do."""
+    With `options.dry_run` nothing is written (no tag, no cursor) and the round says what it would do.
+
+    `compact_after_records`: a clean round that folded at least this many records stores its state as
+    a compacted state, which the next round starts from. `out_of_time` (a bounded Lambda call): asked
+    before each operation; once True the round raises OutOfTime when the running ones finished, its
+    cursor unmoved, and the next call carries on (the standby shows what was done; the resume state in
+    the repository knows whose password the round set)."""
     now = clock or repo.clock
     snaps = [s for s in repo.list_snapshots() if s.user_pool_id == source_pool_id]
     if not snaps:
@@ -160,16 +176,30 @@ def replicate_once(
             f"No snapshot of {source_pool_id} in the repository",
             hint="Run `cognito-backup backup` once: replication starts from a snapshot.",
         )
-    base = max(snaps, key=lambda s: (s.finished_at, s.id))
     cursor = Cursor.load(repo, standby_pool_id, source_pool_id)
     journal = Journal(repo.store)
-    since = parse_time(base.started_at)
-    # One listing decides what is new AND what this round folds: nothing read is left unmarked.
-    stamped = journal.list_segments_stamped(source_pool_id, since=since)
-    listing = [Listed(ref.key, modified) for ref, modified in stamped]
-    same_base = not force and cursor.base_snapshot == base.id and cursor.position is not None
+    base = round_base(snaps, source_pool_id, cursor.base_snapshot, cursor.position, force=force)
+    same_base = not force and cursor.base_snapshot == root_of(base) and cursor.position is not None
     done = cursor.segments if same_base else AppliedSegments()
-    new_keys = {seg.key for seg in done.unapplied(listing)}
+    # One listing decides what is new AND what this round folds: nothing read is left unmarked.
+    stamped = _listing(journal, source_pool_id, base, settle_seconds)
+    new_keys = {seg.key for seg in done.unapplied(_listed(stamped))}
+    # A new segment observed at or before the position reached was written late: the records after the
+    # position do not name every user it changes, so this round compares them all, and folds it from a
+    # state older than its first observation (the fold keeps the newest observation of each entity).
+    reached = cursor.position[0] if same_base and cursor.position is not None else ""
+    late_first = min(
+        (ref.first_observed for ref, _ in stamped if ref.key in new_keys and ref.first_observed <= reached),
+        default=None,
+    )
+    if late_first is not None and late_first <= base.started_at and base.extra.get("compacted"):
+        # A listed snapshot read the pool after the segment's observations; a compacted state did not.
+        base = state_before(snaps, source_pool_id, late_first)
+        stamped = _listing(journal, source_pool_id, base, settle_seconds)
+        if cursor.base_snapshot != root_of(base):
+            done = AppliedSegments()
+            new_keys = {seg.key for seg in done.unapplied(_listed(stamped))}
+    listing = _listed(stamped)
     # A segment can still turn up stamped before the watermark (an S3 replica keeps its source's
     # time and may arrive after the settle window): a periodic full comparison repairs that.
     full_due = cursor.compared_at is None or (now() - parse_time(cursor.compared_at)).total_seconds() >= (
@@ -179,24 +209,31 @@ def replicate_once(
         return ReplicateRound(
             applied=False, records=0, position=cursor.position, lag_seconds=_lag(now(), cursor.position)
         )
-    # A new segment observed at or before the position reached was written late: the records after the
-    # position do not name every user it changes, so this round compares them all.
-    late = cursor.position is not None and any(
-        ref.key in new_keys and ref.first_observed <= cursor.position[0] for ref, _ in stamped
-    )
-    folder = Folder(repo.load_state(base))
-    incremental = same_base and not late and not full_due
-    touched = _Touched(username_attributes(folder.config)) if incremental else None
-    for rec in journal.iter_records(source_pool_id, since=since, segments=[ref for ref, _ in stamped]):
+    incremental = same_base and late_first is None and not full_due
+    touched = _Touched(username_attributes(repo.load_config(base))) if incremental else None
+
+    def note(rec: dict[str, Any], folder: Folder) -> None:
+        nonlocal touched
         after_cursor = cursor.position is not None and record_order(rec) > cursor.position
         if touched is not None and after_cursor and not touched.add(rec, folder):
             touched = None  # a group, config or sub-only change: this round compares everything
-        folder.apply(rec)
-    desired = folder.state()
+
+    # Only the segments that can hold records the base lacks are read (the listing reaches further back,
+    # to see late segments): a compacted state holds every record observed up to its start, a listed
+    # snapshot may lack one observed at its very start.
+    exact = bool(base.extra.get("compacted"))
+    needed = [
+        ref
+        for ref, _ in stamped
+        if ref.last_observed > base.started_at or (ref.last_observed == base.started_at and not exact)
+    ]
+    folded = fold_from(repo, base, segments=needed, on_record=note)
+    folder = folded.folder
+    desired = whole = folded.state()
     if touched is not None and not touched.cheaper_than_listing(desired):
         touched = None
     opts = options or RestoreOptions()
-    opts = replace(opts, plan=replace(opts.plan, prune=True), read_back=False)
+    opts = replace(opts, plan=replace(opts.plan, prune=True), read_back=False, out_of_time=out_of_time)
     if touched is None:
         actual = read_actual(client, pacer, standby_pool_id)
         # The standby's whole configuration was read: it follows the source's (journaled config records),
@@ -228,9 +265,26 @@ def replicate_once(
         # Asked only for a plan with deletions, before anything is written: a refusal, not a cancel.
         raise refusal(plan, source_pool_id, standby_pool_id)
 
-    summary = reconcile(
-        client, pacer, standby_pool_id, desired, opts, actual=actual, confirm=refuse if status == NOT_STANDBY else None
+    # A bounded round keeps what the standby cannot tell the next call (whose password it set).
+    checkpoint = (
+        Checkpoint(repo.store, resume_key(source_pool_id, standby_pool_id))
+        if out_of_time is not None and not opts.dry_run
+        else None
     )
+    try:
+        summary = reconcile(
+            client,
+            pacer,
+            standby_pool_id,
+            desired,
+            opts,
+            actual=actual,
+            confirm=refuse if status == NOT_STANDBY else None,
+            checkpoint=checkpoint,
+        )
+    finally:
+        if checkpoint is not None:
+            checkpoint.close()
     # With no journal record yet, the position is the base snapshot itself (nothing newer applied).
     position = folder.position or (base.started_at, "", -1)
     if opts.dry_run:
@@ -250,13 +304,20 @@ def replicate_once(
     failed = len(summary.failed_results)
     if failed == 0:
         # Only a clean round moves the cursor: a failed operation is retried by the next round.
-        cursor.base_snapshot = base.id
+        written = _advance(repo, cursor, folded, whole, standby_pool_id, compact_after_records)
         cursor.position = position
         cursor.segments = done.advance(listing, settle_seconds)
         if touched is None:
             cursor.compared_at = format_time(now())
         cursor.applied_at = format_time(now())
         repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())
+        if written is not None:
+            # Only now: until the cursor has moved past the new state, a crashed round restarts from an older.
+            for old in snaps:
+                if old.id != written.id and written_by_round(old, standby_pool_id):
+                    repo.delete_snapshot(old)
+        if checkpoint is not None:
+            checkpoint.clear()  # the round is whole: nothing is left to resume
     return ReplicateRound(
         applied=True,
         records=folder.applied,
@@ -268,6 +329,59 @@ def replicate_once(
         standby=status,
         deleted_items=deleted_items(r.op for r in summary.results if r.ok),
     )
+
+
+def round_base(
+    snaps: list[Manifest], source_pool_id: str, root: str | None, position: tuple[str, str, int] | None, *, force: bool
+) -> Manifest:
+    """Where a round's fold starts. PURE. The latest state (ops/state_at.py's rule); while it descends
+    from the snapshot the cursor follows, the latest one the standby already holds (started at or before
+    the cursor's position): the records after it then name every user changed since the last round."""
+    latest = choose_base(snaps, source_pool_id)
+    if force or position is None or root != root_of(latest):
+        return latest
+    return choose_base(snaps, source_pool_id, started_by=position[0])
+
+
+def state_before(snaps: list[Manifest], source_pool_id: str, observed: str) -> Manifest:
+    """The latest state started before `observed` (a late segment's first observation); the oldest
+    state when none is (its fold is then as good as the journal since it)."""
+    earlier = format_time(parse_time(observed) - dt.timedelta(microseconds=1))
+    try:
+        return choose_base(snaps, source_pool_id, started_by=earlier)
+    except RepositoryNotFound:
+        return min((s for s in snaps if s.user_pool_id == source_pool_id), key=lambda s: (s.started_at, s.id))
+
+
+def written_by_round(manifest: Manifest, standby_pool_id: str) -> bool:
+    return bool(manifest.extra.get("compacted")) and manifest.extra.get("replica_state_of") == standby_pool_id
+
+
+def resume_key(source_pool_id: str, standby_pool_id: str) -> str:
+    """The resume state of a bounded round that ran out of time (ops/checkpoint.py, restores/ folder)."""
+    return f"{standby_pool_id}@replicate:{source_pool_id}"
+
+
+def _listing(journal: Journal, pool_id: str, base: Manifest, settle_seconds: float) -> list[tuple[SegmentRef, float]]:
+    # From a settle window before the base: a late segment older than a compacted base must be seen.
+    since = parse_time(base.started_at) - dt.timedelta(seconds=settle_seconds)
+    return journal.list_segments_stamped(pool_id, since=since)
+
+
+def _listed(stamped: list[tuple[SegmentRef, float]]) -> list[Listed]:
+    return [Listed(ref.key, modified) for ref, modified in stamped]
+
+
+def _advance(
+    repo: Repository, cursor: Cursor, folded: Folded, whole: PoolState, standby_pool_id: str, compact_after: int
+) -> Manifest | None:
+    """Note the round's base in the cursor; after enough records, store the fold as the compacted state
+    the next round starts from (written before the cursor names it) and return it."""
+    base, folder = folded.base, folded.folder
+    cursor.base_snapshot = root_of(base)
+    if folder.position is None or folder.position[0] <= base.started_at or folder.applied < compact_after:
+        return None
+    return write_compacted(repo, folded, extra={"replica_state_of": standby_pool_id}, state=whole)
 
 
 def refusal(plan: Plan, source_pool_id: str, standby_pool_id: str) -> PlanRefused:

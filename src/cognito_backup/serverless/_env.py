@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,18 @@ REPO_VAR = "COGNITO_BACKUP_REPO"
 POOL_VAR = "COGNITO_BACKUP_USER_POOL_ID"
 POOL_REGION_VAR = "COGNITO_BACKUP_USER_POOL_REGION"
 KMS_VAR = "COGNITO_BACKUP_SSE_KMS_KEY_ID"
+
+
+def seconds_left(context: Any, default_budget: float) -> Callable[[], float]:
+    """Seconds this invocation has left: the Lambda context's clock, or `default_budget` from now (a
+    handler called without one: tests, a local run)."""
+    import time
+
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        return lambda: float(remaining()) / 1000.0
+    end = time.monotonic() + default_budget
+    return lambda: end - time.monotonic()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from cognito_backup.serverless._env import log_failure, log_json
+from cognito_backup.serverless._env import log_failure, log_json, seconds_left
 
 log = logging.getLogger("cognito_backup.backup")
 log.setLevel(logging.INFO)
@@ -81,14 +81,6 @@ def checkpoint_id_of(event: Any) -> str | None:
     raise UsageError('The input\'s checkpoint must be null or an object with an "id"')
 
 
-def _seconds_left(context: Any) -> Any:
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if callable(remaining):
-        return lambda: float(remaining()) / 1000.0
-    end = time.monotonic() + DEFAULT_BUDGET_SECONDS
-    return lambda: end - time.monotonic()
-
-
 def _publish_snapshot(pool_id: str, result: Any) -> None:
     """LastSnapshotUsers and LastSnapshotAge (from the snapshot's start, its point in time)."""
     import datetime as dt
@@ -107,7 +99,7 @@ def _publish_snapshot(pool_id: str, result: Any) -> None:
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     started = time.monotonic()
-    seconds_left = _seconds_left(context)
+    left = seconds_left(context, DEFAULT_BUDGET_SECONDS)
     try:
         from cognito_backup.ops.backup_steps import StepOptions, run_backup_step
 
@@ -118,7 +110,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             repo,
             region,
             checkpoint_id,
-            deadline=seconds_left,
+            deadline=left,
             options=StepOptions(safety_seconds=SAFETY_SECONDS),
         )
     except Exception as exc:
@@ -135,7 +127,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         reused_objects=result.reused_objects,
         reused_bytes=result.reused_bytes,
         seconds=round(time.monotonic() - started, 3),
-        seconds_left=round(seconds_left(), 3),
+        seconds_left=round(left(), 3),
     )
     if result.incomplete:
         # Section names and error codes only: nothing personal. Alarms can key on this event.

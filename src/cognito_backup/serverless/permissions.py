@@ -122,16 +122,18 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         # capture lists, reads, saves and deletes its pending rescan jobs (repo/rescan_jobs.py)
         "s3:ListObjectsV2": frozenset({BACKUP, CAPTURE, REPLICATE, RESTORE}),
         "s3:GetObject": frozenset({BACKUP, CAPTURE, REPLICATE, RESTORE}),
-        "s3:HeadObject": frozenset({BACKUP, CAPTURE, TRIGGER}),
+        # replicate stores its fold as a compacted state (a snapshot: content-addressed objects)
+        "s3:HeadObject": frozenset({BACKUP, CAPTURE, TRIGGER, REPLICATE}),
         "s3:PutObject": _ALL,
         # restore: its resume state's small objects folded into one (ops/checkpoint.py compact), and the
-        # older generations of a target's lease it took over (repo/leases.py)
-        "s3:DeleteObject": frozenset({BACKUP, CAPTURE, RESTORE}),
+        # older generations of a target's lease it took over (repo/leases.py); replicate: a whole round's
+        # resume state, and the compacted state the next one replaces
+        "s3:DeleteObject": frozenset({BACKUP, CAPTURE, RESTORE, REPLICATE}),
         # snapshot objects above boto3's 8 MB threshold (a users object can be ~50 MB)
-        "s3:CreateMultipartUpload": frozenset({BACKUP}),
-        "s3:UploadPart": frozenset({BACKUP}),
-        "s3:CompleteMultipartUpload": frozenset({BACKUP}),
-        "s3:AbortMultipartUpload": frozenset({BACKUP}),
+        "s3:CreateMultipartUpload": frozenset({BACKUP, REPLICATE}),
+        "s3:UploadPart": frozenset({BACKUP, REPLICATE}),
+        "s3:CompleteMultipartUpload": frozenset({BACKUP, REPLICATE}),
+        "s3:AbortMultipartUpload": frozenset({BACKUP, REPLICATE}),
     }
 )
 
@@ -145,6 +147,17 @@ NOT_EXERCISED: Mapping[tuple[str, str], str] = MappingProxyType(
         (BACKUP, "s3:CompleteMultipartUpload"): "as CreateMultipartUpload",
         (BACKUP, "s3:AbortMultipartUpload"): "boto3's transfer manager after a failed part",
         (REPLICATE, "cognito-idp:TagResource"): "the standby tag (#8.2) is written by replicate",
+        **{
+            (REPLICATE, op): "a round stores a compacted state after COMPACT_AFTER_RECORDS journal records "
+            "(ops/replicate.py; tests/test_standby_rounds.py writes one through the store)"
+            for op in (
+                "s3:HeadObject",
+                "s3:CreateMultipartUpload",
+                "s3:UploadPart",
+                "s3:CompleteMultipartUpload",
+                "s3:AbortMultipartUpload",
+            )
+        },
         # The recorded standbys lack the source's clients, providers, resource servers and MFA (created);
         # settings that differ in place are updated by the same code (tests/test_config_restore.py).
         (REPLICATE, "cognito-idp:UpdateUserPool"): "a standby whose pool settings differ from the source's",

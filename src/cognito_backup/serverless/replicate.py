@@ -8,6 +8,10 @@ cognito-backup:standby-of=<source> (and not empty at its first round) raises Pla
 (docs/capture.md, "Which pools replicate deletes from").
 A round with failed operations raises (after logging its summary) so that the errors alarm sees it;
 the cursor did not move, and the next minute's round retries them.
+A round that cannot finish in this call's time (a first round into an empty standby of a big pool takes
+hours at Cognito's quotas) starts no operation once less than SAFETY_SECONDS are left, lets the running
+ones finish and returns `finished: false`: its cursor did not move, the resume state in the repository
+knows whose passwords it set, and the next call plans only what the standby still lacks.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import logging
 import time
 from typing import Any
 
-from cognito_backup.serverless._env import log_failure, log_json
+from cognito_backup.serverless._env import log_failure, log_json, seconds_left
 
 log = logging.getLogger("cognito_backup.replicate")
 log.setLevel(logging.INFO)
@@ -25,6 +29,10 @@ STANDBY_POOL_VAR = "COGNITO_BACKUP_STANDBY_POOL_ID"
 STANDBY_REGION_VAR = "COGNITO_BACKUP_STANDBY_REGION"
 # Throttling longer than this fails the round rather than the Lambda timeout; the next round continues.
 MAX_THROTTLE_WAIT = 120.0
+DEFAULT_BUDGET_SECONDS = 840.0
+# No operation starts with less than this left: the running ones (each retried up to MAX_THROTTLE_WAIT)
+# finish and the resume state is stored. A function given a short Timeout keeps a quarter of it instead.
+SAFETY_SECONDS = 150.0
 
 _runtime: dict[str, Any] = {}
 
@@ -68,13 +76,20 @@ def standby_lag(result: Any) -> float | None:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    from cognito_backup.errors import OperationsFailed
+    from cognito_backup.errors import OperationsFailed, OutOfTime
     from cognito_backup.ops.replicate import replicate_once
 
     started = time.monotonic()
+    left = seconds_left(context, DEFAULT_BUDGET_SECONDS)
+    margin = min(SAFETY_SECONDS, left() / 4)
     try:
         repo, client, pacer, source, standby = _components()
-        result = replicate_once(repo, client, pacer, source, standby)
+        result = replicate_once(repo, client, pacer, source, standby, out_of_time=lambda: left() < margin)
+    except OutOfTime:
+        # Not a failure: the next call carries on (the lag alarm sees a standby that stays behind).
+        body = {"source_user_pool_id": source, "standby_user_pool_id": standby, "finished": False}
+        log_json(log, "replicate_continues", seconds=round(time.monotonic() - started, 3), **body)
+        return body
     except Exception as exc:
         log_failure(log, "replicate_failed", exc, started)
         raise
@@ -84,7 +99,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
         # Also before a failed round raises: its lag is what the standby lag alarm must see.
         publish({STANDBY_LAG: lag}, source)
-    summary = {"source_user_pool_id": source, "standby_user_pool_id": standby, **result.to_json()}
+    summary = {"source_user_pool_id": source, "standby_user_pool_id": standby, "finished": True, **result.to_json()}
     log_json(log, "replicate", seconds=round(time.monotonic() - started, 3), **summary)
     if result.failed:
         raise OperationsFailed(f"{result.failed} operation(s) failed on the standby; the next round retries them")

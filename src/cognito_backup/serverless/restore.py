@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cognito_backup.serverless._env import log_failure, log_json
+from cognito_backup.serverless._env import log_failure, log_json, seconds_left
 
 log = logging.getLogger("cognito_backup.restore")
 log.setLevel(logging.INFO)
@@ -39,14 +39,6 @@ MAX_THROTTLE_WAIT = 45.0
 PROGRESS = "progress.json"
 REPORT = "report.json"
 SUB_MAP = "sub-map.csv"
-
-
-def _seconds_left(context: Any) -> Any:
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    if callable(remaining):
-        return lambda: float(remaining()) / 1000.0
-    end = time.monotonic() + DEFAULT_BUDGET_SECONDS
-    return lambda: end - time.monotonic()
 
 
 def _parse_event(event: Any) -> tuple[Any, str, int]:
@@ -84,12 +76,12 @@ def _check_target(request: Any) -> None:
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     started = time.monotonic()
-    seconds_left = _seconds_left(context)
+    left = seconds_left(context, DEFAULT_BUDGET_SECONDS)
     try:
         request, execution, step = _parse_event(event)
         _check_target(request)
-        margin = min(SAFETY_SECONDS, seconds_left() / 4)
-        out = _step(request, execution, step, lambda: seconds_left() < margin)
+        margin = min(SAFETY_SECONDS, left() / 4)
+        out = _step(request, execution, step, lambda: left() < margin)
     except Exception as exc:
         log_failure(log, "restore_step_failed", exc, started)
         raise
@@ -101,7 +93,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         step=out["step"],
         counts=out["counts"],
         seconds=round(time.monotonic() - started, 3),
-        seconds_left=round(seconds_left(), 3),
+        seconds_left=round(left(), 3),
     )
     return out
 
