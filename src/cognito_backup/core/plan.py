@@ -291,6 +291,10 @@ class Plan:
     def count_by_kind(self) -> dict[str, int]:
         return self._op_list().count_by_kind()
 
+    def of_kind(self, kind: str) -> Sequence[Op]:
+        """The operations of one kind, in the order planned (a list on disk past a few thousand)."""
+        return self._op_list().of_kind(kind)
+
     def add(self, ops: Iterable[Op]) -> None:
         """More operations (a configuration plan's: they run first, see OpList)."""
         self._op_list().extend(ops)
