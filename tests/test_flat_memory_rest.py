@@ -4,16 +4,21 @@ ten times the work must not take ten times Python's memory."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import io
 import json
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from cognito_backup.cli.common import JsonArray, emit_json
 from cognito_backup.core import spill
+from cognito_backup.core.diff import Difference, differences
 from cognito_backup.core.fold import fold
 from cognito_backup.core.plan import Plan, plan
 from cognito_backup.core.spill import SortedTable, UserTable, sort_key
@@ -22,10 +27,11 @@ from cognito_backup.model import PoolConfig, PoolState, User
 from cognito_backup.ops import checkpoint as checkpoint_module
 from cognito_backup.ops.checkpoint import INTENT_CHUNK, Checkpoint
 from cognito_backup.ops.restore import RestoreOutcome, RestoreSummary, sub_map_rows, users_to_create, write_reports
+from cognito_backup.repo.repository import Repository
 from cognito_backup.store.local import LocalStore
 from tests.failing_store import FailingStore
 from tests.helpers import journal_upsert
-from tests.test_flat_memory import peak_bytes
+from tests.test_flat_memory import peak_bytes, write_snapshot
 
 FLAT = 1.5  # test_flat_memory.py's allowance
 
@@ -223,3 +229,48 @@ def test_the_users_to_import_are_read_as_a_stream() -> None:
     small = peak_bytes(_users_to_import(2_000))
     big = peak_bytes(_users_to_import(20_000))
     assert big < small * FLAT, f"peak {small:,} B at 2,000 users, {big:,} B at 20,000"
+
+
+# ---- diff and a dry run's --json: streamed to the output ---------------------------------------------
+
+
+def _diff_to_json(repo: Repository, desired: Any, actual: Any) -> object:
+    """`diff --json`'s document, written to a sink as emit_json writes it (the differences read once)."""
+    found = differences(repo.load_state(desired), repo.load_state(actual))
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink):
+        emit_json({"equal": not found, "differences": JsonArray(found, lambda d: d.to_json())})
+    return len(sink.getvalue())
+
+
+def test_diff_streams_its_differences_to_the_output(tmp_path: Path) -> None:
+    # 1 in 10 users differ (test_flat_memory.py's diff allows for 1 in 50 held in memory).
+    def measure(n: int) -> int:
+        repo = Repository(LocalStore(tmp_path / f"repo-{n}"))
+        desired = write_snapshot(repo, "eu-west-1_desired", n, changed_every=10)
+        actual = write_snapshot(repo, "eu-west-1_actual", n, offset=n // 10)
+        return peak_bytes(lambda: _diff_to_json(repo, desired, actual))
+
+    small, big = measure(2_000), measure(20_000)
+    assert big < small * FLAT, f"peak {small:,} B at 2,000 users, {big:,} B at 20,000"
+
+
+def test_differences_are_sorted_and_unique_past_the_memory_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spill, "MEMORY_ITEMS", 5)
+    config = PoolConfig(user_pool={"Id": "eu-west-1_S"})
+    desired = PoolState.build(config, [], (User(username=f"u{i:03d}", attributes={"sub": "s"}) for i in range(40)), [])
+    actual = PoolState.build(config, [], (User(username=f"v{i:03d}", attributes={"sub": "s"}) for i in range(30)), [])
+    found = differences(desired, actual)
+    expected = [Difference("user", f"u{i:03d}", "missing in the pool") for i in range(40)]
+    expected += [Difference("user", f"v{i:03d}", "only in the pool") for i in range(30)]
+    assert list(found) == sorted(expected) and found == sorted(expected) and len(found) == 70
+
+
+def test_a_streamed_json_document_is_the_one_json_dumps_writes() -> None:
+    items = SortedTable((sort_key(i), {"n": i, "text": "é\\n"}) for i in range(2_500))
+    payload = {"b": JsonArray(items), "a": JsonArray([]), "c": {"nested": JsonArray(range(3), lambda n: n * 2)}}
+    plain = {"b": list(items), "a": [], "c": {"nested": [0, 2, 4]}}
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink):
+        emit_json(payload)
+    assert sink.getvalue() == json.dumps(plain, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

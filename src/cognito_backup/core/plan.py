@@ -303,9 +303,10 @@ class Plan:
         """The operations in the order a scheduler streams them (see OpList.in_plan_order)."""
         return self._op_list().in_plan_order()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, ops: bool = True) -> dict[str, Any]:
+        """The plan as JSON; `ops=False` leaves the operations out (for a caller that streams them)."""
         return {
-            "ops": [op.describe() for op in self.ops],
+            **({"ops": [op.describe() for op in self.ops]} if ops else {}),
             "counts": self.count_by_kind(),
             "skipped": [n.to_json() for n in self.skipped],
             "notes": [n.to_json() for n in self.notes],

@@ -345,6 +345,14 @@ class SortedTable(Collection[V]):
         """A scan (values are not indexed): for tests and small tables."""
         return any(v == value for v in self)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to a sequence of the same values in key order (a list in a test)."""
+        if isinstance(other, Sequence | SortedTable) and not isinstance(other, str | bytes):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
     def __iter__(self) -> Iterator[V]:
         """The values in key order."""
         return self._table.values_by_key()
