@@ -179,15 +179,18 @@ def _sub_map_file(tmp_path: Path, n: int) -> Callable[[], object]:
         (f"user-{i:08d}", User(username=f"user-{i:08d}", attributes={"sub": f"new-{i}"})) for i in range(n)
     )
 
+    passwords = UserTable((f"user-{i:08d}", (f"user-{i:08d}", f"Temp-{i}!")) for i in range(n))
+
     def work() -> object:
         rows = sub_map_rows(iter(desired), target, ())
         summary = RestoreSummary(user_pool_id="eu-west-1_T", dry_run=False, plan=Plan(), sub_map=rows)
+        summary.temporary_passwords = passwords  # temporary-file mode: the passwords file too
         return write_reports(summary, tmp_path / f"report-{n}", "eu-west-1_T@snap")
 
     return work
 
 
-def test_the_sub_map_streams_from_the_target_to_its_file(tmp_path: Path) -> None:
+def test_the_sub_map_and_passwords_files_are_written_as_streams(tmp_path: Path) -> None:
     small = peak_bytes(_sub_map_file(tmp_path, 2_000))
     big_work = _sub_map_file(tmp_path, 20_000)
     big = peak_bytes(big_work)
@@ -199,6 +202,11 @@ def test_the_sub_map_streams_from_the_target_to_its_file(tmp_path: Path) -> None
     assert rows[0] == ["old_sub", "new_sub", "username"] and len(rows) == 20_001
     assert rows[1] == ["old-0", "new-0", "user-00000000"] and rows[-1][2] == "user-00019999"
     assert [r[2] for r in rows[1:]] == sorted(r[2] for r in rows[1:])
+    assert outcome.passwords_path is not None
+    with outcome.passwords_path.open(newline="") as handle:
+        logins = list(csv.reader(handle))
+    assert logins[0] == ["username", "temporary_password"] and logins[1] == ["user-00000000", "Temp-0!"]
+    assert len(logins) == 20_001 and [r[0] for r in logins[1:]] == sorted(r[0] for r in logins[1:])
 
 
 # ---- --users-via import-job ------------------------------------------------------------------------------

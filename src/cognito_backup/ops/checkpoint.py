@@ -54,7 +54,8 @@ class CheckpointState:
     created: SpillSet[str] = field(default_factory=SpillSet)
     existed: SpillSet[str] = field(default_factory=SpillSet)
     passwords_done: UserTable[str] = field(default_factory=UserTable)  # key -> password mode
-    temporary_passwords: dict[str, tuple[str, str]] = field(default_factory=dict)  # local: key -> (username, pw)
+    # local: key -> (username, pw); a restore in temporary-file mode has one per user it created
+    temporary_passwords: UserTable[tuple[str, str]] = field(default_factory=UserTable)
     restore_id: str | None = None  # tagged on the pool --new-pool creates
     pool_creating: str | None = None  # a --new-pool creation was started (name)
     pool_partial: str | None = None  # the pool exists, its configuration did not finish
@@ -73,7 +74,7 @@ class CheckpointState:
             created=self.created,
             existed=self.existed,
             passwords_done=self.passwords_done,
-            local_temporary=frozenset(self.temporary_passwords),
+            local_temporary=self.temporary_passwords.keys(),
         )
 
 
@@ -173,14 +174,16 @@ class Checkpoint:
                 if isinstance(event, dict):
                     _fold(state, event)
         if self.local_path is not None and self.local_path.exists():
-            for line in self.local_path.read_text(encoding="utf-8").splitlines():
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue  # a line torn by a crash mid-write: that user gets a new password
-                if isinstance(entry, dict) and entry.get("run") == self.run_key and entry.get("temporary"):
-                    user = str(entry.get("user", ""))
-                    state.temporary_passwords[user] = (str(entry.get("username", user)), str(entry["temporary"]))
+            with self.local_path.open(encoding="utf-8") as lines:  # a line at a time: one per user
+                for line in lines:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue  # a line torn by a crash mid-write: that user gets a new password
+                    if isinstance(entry, dict) and entry.get("run") == self.run_key and entry.get("temporary"):
+                        user = str(entry.get("user", ""))
+                        login = (str(entry.get("username", user)), str(entry["temporary"]))
+                        state.temporary_passwords.put(user, login)
         return state
 
     def compact(self, state: CheckpointState) -> None:

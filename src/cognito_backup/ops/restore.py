@@ -28,7 +28,7 @@ from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.writer import DONE, EXISTED, Writer, random_password
 from cognito_backup.core.config_plan import ConfigOp, ConfigOptions, plan_config
-from cognito_backup.core.csv_cells import spreadsheet_csv, spreadsheet_csv_chunks
+from cognito_backup.core.csv_cells import spreadsheet_csv_chunks
 from cognito_backup.core.deletions import deleted_items
 from cognito_backup.core.ownership import FORCE_CHANGE_PASSWORD, REASON_UNSET, ours, passwords_to_set
 from cognito_backup.core.plan import (
@@ -41,7 +41,7 @@ from cognito_backup.core.plan import (
     plan,
     username_attributes,
 )
-from cognito_backup.core.spill import SortedTable, SpillList, UserTable, open_db, sort_key
+from cognito_backup.core.spill import SortedTable, SpillList, SpillSet, UserTable, open_db, sort_key
 from cognito_backup.core.standby import STANDBY_TAG
 from cognito_backup.errors import (
     CognitoBackupError,
@@ -98,7 +98,8 @@ class RestoreSummary:
     sub_map: Collection[tuple[str, str, str]] = field(default_factory=list)
     client_id_map: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    temporary_passwords: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (username, pw)
+    # key -> (username, pw): the resume state's table (on disk past a few thousand), this run's added
+    temporary_passwords: UserTable[tuple[str, str]] = field(default_factory=UserTable)
     # Users an earlier run of this restore created that got a (new) password from this run, with why.
     new_passwords: list[dict[str, str]] = field(default_factory=list)
     kept_passwords: list[str] = field(default_factory=list)  # usernames found already there: left alone
@@ -258,11 +259,11 @@ class _Recorder:
     """Records what a re-run cannot learn from the target (see ops/checkpoint.py), and which users this run
     found already there (their password is not the restore's to set)."""
 
-    def __init__(self, checkpoint: Checkpoint | None, temporary: Mapping[str, tuple[str, str]], mode: str) -> None:
+    def __init__(self, checkpoint: Checkpoint | None, temporary: UserTable[tuple[str, str]], mode: str) -> None:
         self.checkpoint = checkpoint
         self.mode = mode
-        self.temporary: dict[str, tuple[str, str]] = dict(temporary)
-        self.kept: set[str] = set()
+        self.temporary = temporary  # the resume state's: this run adds to it (facts were taken before)
+        self.kept: SpillSet[str] = SpillSet()  # per user found already there: may be millions on a re-run
         self.lock = threading.Lock()
 
     def created(self, op: Op, status: str) -> None:
@@ -281,7 +282,7 @@ class _Recorder:
         key = op.user or ""
         if temporary:
             with self.lock:
-                self.temporary[key] = (op.username or key, temporary)
+                self.temporary.put(key, (op.username or key, temporary))
             if self.checkpoint:
                 self.checkpoint.remember_temporary(key, op.username or key, temporary)
         if self.checkpoint:
@@ -800,10 +801,8 @@ def write_reports(summary: RestoreSummary, report_dir: Path, run_key: str) -> Re
     write_private(outcome.sub_map_path, spreadsheet_csv_chunks(itertools.chain(header, summary.sub_map)))
     if summary.temporary_passwords:
         outcome.passwords_path = report_dir / f"passwords-{slug}.csv"
-        rows = [("username", "temporary_password")] + [
-            (username, pw) for _, (username, pw) in sorted(summary.temporary_passwords.items())
-        ]
-        write_private(outcome.passwords_path, spreadsheet_csv(rows))
+        rows = itertools.chain([("username", "temporary_password")], summary.temporary_passwords.values_by_key())
+        write_private(outcome.passwords_path, spreadsheet_csv_chunks(rows))
     outcome.report_path = report_dir / f"report-{slug}.json"
     write_private(outcome.report_path, report_json(outcome.to_json(), summary))
     return outcome
