@@ -1,4 +1,5 @@
-"""Peak memory of `diff` and a `restore --dry-run` plan at 100k and 1M users (#10.1 flat memory).
+"""Peak memory of `diff`, a `restore --dry-run` plan and a `restore --at` fold + plan at 100k and 1M
+users (#10.1 flat memory).
 
     .venv/bin/python bench/bench_memory.py [--users 100000 1000000] [--dir /tmp/bench-memory]
 
@@ -7,20 +8,32 @@ are absent from the desired one and vice versa, 2% differ; one membership per us
 measurement runs in a fresh process and reports its peak RSS (ru_maxrss), Python's own peak
 (tracemalloc is off: it would slow the run ~2x), CPU seconds and wall time. The snapshots are written
 once per size and reused.
+
+    diff  differences(), written as `diff --json` writes them (to /dev/null)
+    plan  the plan, its operations written as a dry run's `--json` writes them (to /dev/null)
+    fold  `restore --at`: journal records for 1 user in 100 (each observed twice, shuffled) folded over
+          the desired snapshot, then planned against the live side
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
+import os
+import random
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from cognito_backup.cli.common import JsonArray, emit_json
 from cognito_backup.core.diff import differences
+from cognito_backup.core.fold import fold
 from cognito_backup.core.plan import PlanOptions, plan
 from cognito_backup.model import Group, Membership, PoolConfig, User
 from cognito_backup.repo.manifest import Manifest
@@ -76,16 +89,45 @@ def prepare(root: Path, n: int) -> tuple[Path, str, str]:
     return where, desired, actual
 
 
+def journal(n: int) -> Iterator[dict[str, Any]]:
+    """Journal records (user_upsert) for every 100th of `n` users, each observed twice, in shuffled order
+    (fold sorts them): generated, not held, so only the fold's own memory counts."""
+    start = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    order = list(range(0, n, 100)) * 2
+    random.Random(n).shuffle(order)
+    for seq, i in enumerate(order):
+        when = (start + dt.timedelta(milliseconds=seq)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        user = synthetic_user(i, changed=False)  # the desired side has these changed: undone
+        yield {
+            "type": "user_upsert",
+            "key": user.username,
+            "sub": user.sub,
+            "observed_at": when,
+            "event_id": f"e{seq}",
+            "seq": 0,
+            "after": user.to_record(),
+        }
+
+
 def measure(where: str, desired_id: str, actual_id: str, what: str) -> dict[str, object]:
     """Runs in the child process."""
     repo = Repository(LocalStore(where))
     start = time.monotonic()
     desired = repo.load_state(repo.resolve(desired_id))
     actual = repo.load_state(repo.resolve(actual_id))
-    if what == "diff":
-        result: object = len(differences(desired, actual))
-    else:
-        result = plan(desired, actual, PlanOptions(prune=True)).count_by_kind()
+    result: object
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        if what == "diff":
+            found = differences(desired, actual)
+            emit_json({"equal": not found, "differences": JsonArray(found, lambda d: d.to_json())})
+            result = len(found)
+        elif what == "plan":
+            the_plan = plan(desired, actual, PlanOptions(prune=True))
+            emit_json({"plan": {**the_plan.to_json(ops=False), "ops": JsonArray(the_plan.ops, lambda o: o.describe())}})
+            result = the_plan.count_by_kind()
+        else:
+            state = fold(desired, journal(len(desired.users)))
+            result = plan(state, actual, PlanOptions(prune=True)).count_by_kind()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "what": what,
@@ -99,7 +141,7 @@ def measure(where: str, desired_id: str, actual_id: str, what: str) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--what", nargs="+", default=["diff", "plan"], choices=["diff", "plan"])
+    parser.add_argument("--what", nargs="+", default=["diff", "plan", "fold"], choices=["diff", "plan", "fold"])
     parser.add_argument("--dir", type=Path, default=Path("/tmp/bench-memory"))
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -8,7 +8,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +74,45 @@ def out_console() -> Console:
     return console
 
 
+class JsonArray(list[Any]):
+    """A JSON array `emit_json` writes as it reads it: the items of `source` (a collection read again
+    at each pass, e.g. on disk), each through `change`. Nothing is held: a diff's differences and a
+    plan's operations may be millions.
+
+    It is an (empty) list only so that json's encoder writes it as an array: the encoder emit_json uses
+    (pure Python: `indent` is set) asks for its truth and iterates it, both given here. For emit_json
+    only: json.dumps without indent uses the C encoder, which would read the empty list underneath."""
+
+    def __init__(self, source: Collection[Any], change: Callable[[Any], Any] = lambda item: item) -> None:
+        super().__init__()
+        self._source = source
+        self._change = change
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self._change(item) for item in self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __bool__(self) -> bool:
+        return len(self._source) > 0
+
+
+_JSON_PIECE = 65_536  # characters written at once
+
+
 def emit_json(payload: Any) -> None:
-    click.echo(json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False, default=str))
+    """`payload` as indented JSON on stdout, written as it is encoded (see JsonArray)."""
+    encoder = json.JSONEncoder(indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    pieces: list[str] = []
+    size = 0
+    for chunk in encoder.iterencode(payload):
+        pieces.append(chunk)
+        size += len(chunk)
+        if size >= _JSON_PIECE:
+            click.echo("".join(pieces), nl=False)
+            pieces, size = [], 0
+    click.echo("".join(pieces))
 
 
 def fail(error: CognitoBackupError, as_json: bool) -> None:

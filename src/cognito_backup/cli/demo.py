@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.session import AwsContext
 from cognito_backup.cli.common import emit_json, handle_errors, json_option, out_console
-from cognito_backup.core.diff import differences
+from cognito_backup.core.diff import Difference, differences
 from cognito_backup.demo_pool import create_demo_pool
 from cognito_backup.emulator import Emulator
 from cognito_backup.errors import UsageError
@@ -189,7 +190,7 @@ def _restore_steps(
 KINDS = (("users", "user"), ("groups", "group"), ("memberships", "membership"))
 
 
-def _things(diffs: list[Any]) -> dict[str, int]:
+def _things(diffs: Collection[Difference]) -> dict[str, int]:
     """How many users, groups and memberships differ (each counted once, however many ways)."""
     return {plural: len({d.name for d in diffs if d.kind == kind}) for plural, kind in KINDS}
 
@@ -203,7 +204,7 @@ def _count_things(counts: dict[str, int]) -> str:
     return ", ".join(parts) or "nothing"
 
 
-def _verdict(diffs: list[Any]) -> str:
+def _verdict(diffs: Collection[Difference]) -> str:
     if not diffs:
         return "[green]no differences[/] (exit 0): everything restorable came back"
     return f"[red]{len(diffs)} differences remain[/]"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from cognito_backup.cli.common import (
     DOMAIN_PREFIX,
     POOL_NAME,
     USER_POOL_ID,
+    JsonArray,
     Progress,
     app,
     ask_yes_no,
@@ -29,7 +32,7 @@ from cognito_backup.cli.common import (
     rate_options,
 )
 from cognito_backup.core.config_plan import SECTIONS, ConfigOp, ConfigOptions, parse_sections
-from cognito_backup.core.diff import differences
+from cognito_backup.core.diff import Difference, differences
 from cognito_backup.core.plan import DEFAULT_PASSWORD_MODE, PASSWORD_MODES, Plan, PlanOptions
 from cognito_backup.core.recover_plan import native_alternative
 from cognito_backup.errors import DifferencesFound, UsageError
@@ -140,7 +143,7 @@ def diff(
                 "known_exactly_until": chosen.known_exactly_until,
                 "warnings": list(chosen.warnings),
                 "equal": not found,
-                "differences": [d.to_json() for d in found],
+                "differences": JsonArray(found, lambda d: d.to_json()),
             }
         )
     else:
@@ -149,14 +152,27 @@ def diff(
         if not found:
             console.print(f"{user_pool_id} matches snapshot {label} (sub, dates and password state ignored).")
         else:
-            table = Table(title=f"{len(found)} differences: {user_pool_id} vs snapshot {label}")
-            for col in ("kind", "name", "difference"):
-                table.add_column(col)
-            for d in found:
-                table.add_row(d.kind, Text(d.name), Text(d.what))
-            console.print(table)
+            _print_differences(found, f"{len(found)} differences: {user_pool_id} vs snapshot {label}")
     if found:
         sys.exit(DifferencesFound.exit_code)
+
+
+TABLE_ROWS = 1_000  # rows per printed table: rich holds a table's rows until it prints it
+
+
+def _print_differences(found: Iterable[Difference], title: str) -> None:
+    """The differences as tables of TABLE_ROWS rows, printed as they are read (there may be millions)."""
+    console = out_console()
+    rows = iter(found)
+    first = True
+    while page := list(itertools.islice(rows, TABLE_ROWS)):
+        table = Table(title=title if first else None, show_header=first)
+        for col in ("kind", "name", "difference"):
+            table.add_column(col)
+        for d in page:
+            table.add_row(d.kind, Text(d.name), Text(d.what))
+        console.print(table)
+        first = False
 
 
 def _print_known(known: str | None, warnings: list[str]) -> None:
@@ -516,7 +532,9 @@ def _report(outcome: RestoreOutcome, as_json: bool, native: str | None = None) -
     error = outcome_error(summary, str(outcome.report_path) if outcome.report_path else None)
     if as_json:
         if summary.dry_run:
-            body["plan"] = summary.plan.to_json()
+            # The operations are streamed to the output (a plan may have millions), the rest as before.
+            ops = JsonArray(summary.plan.ops, lambda op: op.describe())
+            body["plan"] = {**summary.plan.to_json(ops=False), "ops": ops}
         emit_json(body)
         if error is not None:
             sys.exit(error.exit_code)

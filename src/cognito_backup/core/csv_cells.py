@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPED_FIRST = (*DANGEROUS_FIRST, "'")
@@ -23,7 +23,19 @@ def safe_cell(value: str) -> str:
 
 
 def spreadsheet_csv(rows: Iterable[Sequence[str]]) -> bytes:
+    return b"".join(spreadsheet_csv_chunks(rows))
+
+
+def spreadsheet_csv_chunks(rows: Iterable[Sequence[str]], rows_per_chunk: int = 1_000) -> Iterator[bytes]:
+    """The same file, as pieces of `rows_per_chunk` rows: `rows` are read as a stream (a sub map has a row
+    per user of the pool)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    writer.writerows([safe_cell(str(cell)) for cell in row] for row in rows)
-    return buf.getvalue().encode("utf-8")
+    for n, row in enumerate(rows, 1):
+        writer.writerow([safe_cell(str(cell)) for cell in row])
+        if n % rows_per_chunk == 0:
+            yield buf.getvalue().encode("utf-8")
+            buf.seek(0)
+            buf.truncate()
+    if buf.tell():
+        yield buf.getvalue().encode("utf-8")

@@ -10,11 +10,13 @@ shown (personal data): only attribute names.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cognito_backup.core.config_plan import config_changes
 from cognito_backup.core.plan import Op, PlanOptions, plan
+from cognito_backup.core.spill import SortedTable, sort_key
 from cognito_backup.errors import PlanRefused
 from cognito_backup.model import PoolConfig, PoolState
 
@@ -57,19 +59,28 @@ def _op_difference(op: Op) -> Difference | None:
     return Difference(kind, name, what) if what else None
 
 
-def differences(desired: PoolState, actual: PoolState) -> list[Difference]:
-    out: list[Difference] = list(pool_setting_differences(desired.config, actual.config))
+def differences(desired: PoolState, actual: PoolState) -> SortedTable[Difference]:
+    """Sorted, each once; on disk past a few thousand (a diff of two big pools may find millions): read
+    it, do not copy it."""
+    out: SortedTable[Difference] = SortedTable()
+
+    def add(diff: Difference) -> None:
+        out.put(sort_key(diff.kind, diff.name, diff.what, diff.section, diff.path), diff)
+
+    for setting in pool_setting_differences(desired.config, actual.config):
+        add(setting)
     try:
         the_plan = plan(desired, actual, PlanOptions(prune=True, password_mode="none"))
     except PlanRefused as refused:
-        return [*out, Difference("pool", "schema", refused.message)]
+        add(Difference("pool", "schema", refused.message))
+        return out
     for op in the_plan.ops:
-        diff = _op_difference(op)
-        if diff is not None:
-            out.append(diff)
-    for notice in [*the_plan.skipped, *the_plan.drift]:
-        out.append(Difference(notice.kind, notice.name, notice.reason))
-    return sorted(set(out))
+        found = _op_difference(op)
+        if found is not None:
+            add(found)
+    for notice in itertools.chain(the_plan.skipped, the_plan.drift):
+        add(Difference(notice.kind, notice.name, notice.reason))
+    return out
 
 
 def pool_setting_differences(desired: PoolConfig, actual: PoolConfig) -> Iterable[Difference]:

@@ -21,7 +21,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from cognito_backup.core.spill import UserTable
+from cognito_backup.core.spill import SortedTable, UserTable, sort_key
 from cognito_backup.model import Group, Membership, PoolConfig, PoolState, User
 
 
@@ -157,12 +157,14 @@ def fold(base: PoolState, records: Iterable[Mapping[str, Any]], until: dt.dateti
     Records may come in any order and with exact duplicates; they are applied in journal order.
     """
     limit = _stamp(until) if until is not None else None
-    chosen: dict[tuple[str, str, int], Mapping[str, Any]] = {}
+    # Sorted (and deduplicated) on disk past a few thousand records: the journal since the base snapshot
+    # may be longer than the pool (flat memory).
+    chosen: SortedTable[Mapping[str, Any]] = SortedTable()
     for rec in records:
         if limit is not None and str(rec["observed_at"]) > limit:
             continue
-        chosen[_order(rec)] = rec
+        chosen.put(sort_key(*_order(rec)), rec)
     folder = Folder(base)
-    for order in sorted(chosen):
-        folder.apply(chosen[order])
+    for rec in chosen:
+        folder.apply(rec)
     return folder.state()

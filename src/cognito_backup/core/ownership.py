@@ -20,6 +20,7 @@ the seconds between the run's read and its kill; docs/restore.md says so.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
@@ -75,7 +76,9 @@ def passwords_to_set(facts: ResumeFacts, actual: Mapping[str, User], password_mo
     if password_mode == "none":
         return {}
     out: dict[str, str] = {}
-    for key in sorted(set(facts.intents) | set(facts.created)):
+    # Each user once, read as streams (both may be on disk: a restore may create millions of users).
+    planned = itertools.chain(facts.intents, (key for key in facts.created if key not in facts.intents))
+    for key in planned:
         user = actual.get(key)
         if user is None or not ours(key, user, facts):
             continue

@@ -342,6 +342,10 @@ class Plan:
     def count_by_kind(self) -> dict[str, int]:
         return self._op_list().count_by_kind()
 
+    def of_kind(self, kind: str) -> Sequence[Op]:
+        """The operations of one kind, in the order planned (a list on disk past a few thousand)."""
+        return self._op_list().of_kind(kind)
+
     def add(self, ops: Iterable[Op]) -> None:
         """More operations (a configuration plan's: they run first, see OpList)."""
         self._op_list().extend(ops)
@@ -350,9 +354,10 @@ class Plan:
         """The operations in the order a scheduler streams them (see OpList.in_plan_order)."""
         return self._op_list().in_plan_order()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, ops: bool = True) -> dict[str, Any]:
+        """The plan as JSON; `ops=False` leaves the operations out (for a caller that streams them)."""
         return {
-            "ops": [op.describe() for op in self.ops],
+            **({"ops": [op.describe() for op in self.ops]} if ops else {}),
             "counts": self.count_by_kind(),
             "skipped": [n.to_json() for n in self.skipped],
             "notes": [n.to_json() for n in self.notes],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pickle
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, ValuesView
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence, ValuesView
 from collections.abc import Set as AbstractSet
 from typing import Any, Generic, TypeVar, overload
 
@@ -285,6 +285,9 @@ class SpillSet(AbstractSet[T]):
     def add(self, item: T) -> None:
         self._table.put(_set_key(item), item)
 
+    def discard(self, item: T) -> None:
+        self._table.delete(_set_key(item))
+
     def __contains__(self, item: object) -> bool:
         return _set_key(item) in self._table
 
@@ -362,3 +365,57 @@ class KeyedSpill(Generic[T]):
 
     def __repr__(self) -> str:
         return f"KeyedSpill({self._n} items{', on disk' if self._db else ''})"
+
+
+def sort_key(*parts: str | int) -> str:
+    """One text key that sorts (as Python's `str`, and sqlite's BINARY collation on UTF-8) exactly as the
+    tuple `parts` does: texts are escaped so that the separator sorts below any character they hold
+    (\\x00 -> \\x01\\x01, \\x01 -> \\x01\\x02), whole numbers (>= 0) are zero-padded to one width."""
+    out = []
+    for part in parts:
+        if isinstance(part, int):
+            if part < 0:
+                raise ValueError(f"sort_key: {part} is negative")
+            out.append(f"{part:020d}")
+        else:
+            out.append(part.replace("\x01", "\x01\x02").replace("\x00", "\x01\x01"))
+    return "\x00".join(out)
+
+
+class SortedTable(Collection[V]):
+    """Values under text keys, read back in key order; the last write of a key wins. An on-disk sort:
+    what `sorted(dict.items())` did for the journal records a fold applies, a diff's differences, the sub
+    map's rows, without holding them all (past `keep` entries they move to sqlite, read a page at a time)."""
+
+    def __init__(self, items: Iterable[tuple[str, V]] = (), *, keep: int | None = None) -> None:
+        self._table: UserTable[V] = UserTable(keep=keep)
+        for key, value in items:
+            self.put(key, value)
+
+    def put(self, key: str, value: V) -> None:
+        self._table.put(key, value)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __contains__(self, value: object) -> bool:
+        """A scan (values are not indexed): for tests and small tables."""
+        return any(v == value for v in self)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a sequence of the same values in key order (a list in a test)."""
+        if isinstance(other, Sequence | SortedTable) and not isinstance(other, str | bytes):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __iter__(self) -> Iterator[V]:
+        """The values in key order."""
+        return self._table.values_by_key()
+
+    def __repr__(self) -> str:
+        return f"SortedTable({len(self)} entries)"

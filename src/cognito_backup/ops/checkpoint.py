@@ -26,12 +26,13 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cognito_backup.core.ownership import ResumeFacts
+from cognito_backup.core.spill import SpillSet, UserTable
 from cognito_backup.repo.layout import restore_state_prefix
 from cognito_backup.store.base import Store
 from cognito_backup.store.local import make_private_dirs
@@ -40,16 +41,21 @@ FORMAT = 1
 LOCAL_PASSWORDS_FILE = "restore-passwords.jsonl"
 FLUSH_EVERY = 1000
 FLUSH_SECONDS = 5.0
+# Users per "intent" record: each is stored as an object of its own, so no object (and no read of one)
+# grows with the restore (flat memory; a 1M-user restore writes 100 of them).
+INTENT_CHUNK = 10_000
 COMPACT_OVER = 32  # objects: a re-run that finds more folds them into one (fewer reads next time)
 
 
 @dataclass
 class CheckpointState:
-    intents: dict[str, str] = field(default_factory=dict)  # key -> ISO time before the planning read
-    created: set[str] = field(default_factory=set)
-    existed: set[str] = field(default_factory=set)
-    passwords_done: dict[str, str] = field(default_factory=dict)  # key -> password mode
-    temporary_passwords: dict[str, tuple[str, str]] = field(default_factory=dict)  # local: key -> (username, pw)
+    # Per user, so in tables that move to disk (core/spill.py): a restore may create millions of users.
+    intents: UserTable[str] = field(default_factory=UserTable)  # key -> ISO time before the planning read
+    created: SpillSet[str] = field(default_factory=SpillSet)
+    existed: SpillSet[str] = field(default_factory=SpillSet)
+    passwords_done: UserTable[str] = field(default_factory=UserTable)  # key -> password mode
+    # local: key -> (username, pw); a restore in temporary-file mode has one per user it created
+    temporary_passwords: UserTable[tuple[str, str]] = field(default_factory=UserTable)
     restore_id: str | None = None  # tagged on the pool --new-pool creates
     pool_creating: str | None = None  # a --new-pool creation was started (name)
     pool_partial: str | None = None  # the pool exists, its configuration did not finish
@@ -58,13 +64,17 @@ class CheckpointState:
     client_id_map: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    def planned(self, key: str) -> bool:
+        """Whether an earlier run planned to create (or created) this user."""
+        return key in self.intents or key in self.created
+
     def facts(self) -> ResumeFacts:
         return ResumeFacts(
             intents=self.intents,
             created=self.created,
             existed=self.existed,
             passwords_done=self.passwords_done,
-            local_temporary=frozenset(self.temporary_passwords),
+            local_temporary=self.temporary_passwords.keys(),
         )
 
 
@@ -76,12 +86,15 @@ def secure_open(path: Path, flags: int) -> int:
     return fd
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Atomically replace `path` with `data`, owner-only."""
+def write_private(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Atomically replace `path` with `data` (or its pieces, written as they come), owner-only."""
     tmp = path.with_name(path.name + ".tmp")
     fd = secure_open(tmp, os.O_WRONLY | os.O_TRUNC)
     try:
-        os.write(fd, data)
+        for piece in [data] if isinstance(data, bytes) else data:
+            view = memoryview(piece)
+            while view:  # os.write may write less than asked
+                view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -161,14 +174,16 @@ class Checkpoint:
                 if isinstance(event, dict):
                     _fold(state, event)
         if self.local_path is not None and self.local_path.exists():
-            for line in self.local_path.read_text(encoding="utf-8").splitlines():
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue  # a line torn by a crash mid-write: that user gets a new password
-                if isinstance(entry, dict) and entry.get("run") == self.run_key and entry.get("temporary"):
-                    user = str(entry.get("user", ""))
-                    state.temporary_passwords[user] = (str(entry.get("username", user)), str(entry["temporary"]))
+            with self.local_path.open(encoding="utf-8") as lines:  # a line at a time: one per user
+                for line in lines:
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue  # a line torn by a crash mid-write: that user gets a new password
+                    if isinstance(entry, dict) and entry.get("run") == self.run_key and entry.get("temporary"):
+                        user = str(entry.get("user", ""))
+                        login = (str(entry.get("username", user)), str(entry["temporary"]))
+                        state.temporary_passwords.put(user, login)
         return state
 
     def compact(self, state: CheckpointState) -> None:
@@ -178,7 +193,17 @@ class Checkpoint:
         if len(old) <= self.compact_over:
             return
         with self._lock:
-            self._pending = [*_events(state), *self._pending]
+            # Objects of bounded size, the state's records before what this run recorded so far. Each
+            # record folds over the old objects to the same state, so a crash part-way loses nothing.
+            later, self._pending = self._pending, []
+            size = 0  # users named in the pending records: at most about INTENT_CHUNK per object
+            for event in _events(state):
+                self._pending.append(event)
+                size += len(event.get("users", ())) or 1
+                if size >= INTENT_CHUNK:
+                    self._flush_locked()
+                    size = 0
+            self._pending.extend(later)
             self._flush_locked()
         for key in old:
             self.store.delete(key)
@@ -194,6 +219,21 @@ class Checkpoint:
 
     def intent_time(self) -> str:
         return self.now().isoformat()
+
+    def record_intent(self, at: str, keys: Iterable[str]) -> int:
+        """Store, before the first create call, the users this run will create (read as a stream), in
+        records of INTENT_CHUNK users, each durable on its own. Returns how many."""
+        chunk: list[str] = []
+        count = 0
+        for key in keys:
+            chunk.append(key)
+            count += 1
+            if len(chunk) >= INTENT_CHUNK:
+                self.record("intent", durable=True, at=at, users=chunk)
+                chunk = []
+        if chunk:
+            self.record("intent", durable=True, at=at, users=chunk)
+        return count
 
     def remember_temporary(self, key: str, username: str, password: str) -> None:
         """Keep a temporary password on this machine only (fsynced: the CSV is written at the end)."""
@@ -239,22 +279,30 @@ class Checkpoint:
                     self._fd = None
 
 
-def _events(state: CheckpointState) -> list[dict[str, Any]]:
-    """Records that fold back into `state` (repository part only: no temporary password)."""
-    out: list[dict[str, Any]] = []
-    by_time: dict[str, list[str]] = {}
+def _events(state: CheckpointState) -> Iterator[dict[str, Any]]:
+    """Records that fold back into `state` (repository part only: no temporary password), read as a
+    stream. Intents come as "intended": the intent times alone. An "intent" record says the user was
+    absent at that run's read, so it forgets what earlier runs knew of the user; folded after the
+    objects a compaction replaces (it may stop part-way), that would forget the answers it copies."""
+    chunk: list[str] = []
+    chunk_at: str | None = None
     for key, at in state.intents.items():
-        by_time.setdefault(at, []).append(key)
-    out += [{"event": "intent", "at": at, "users": sorted(keys)} for at, keys in sorted(by_time.items())]
-    out += [{"event": "created", "user": key} for key in sorted(state.created)]
-    out += [{"event": "existed", "user": key} for key in sorted(state.existed)]
-    out += [{"event": "password", "user": key, "mode": mode} for key, mode in sorted(state.passwords_done.items())]
+        if chunk and (at != chunk_at or len(chunk) >= INTENT_CHUNK):
+            yield {"event": "intended", "at": chunk_at, "users": chunk}
+            chunk = []
+        chunk_at = at
+        chunk.append(key)
+    if chunk:
+        yield {"event": "intended", "at": chunk_at, "users": chunk}
+    yield from ({"event": "created", "user": key} for key in state.created)
+    yield from ({"event": "existed", "user": key} for key in state.existed)
+    yield from ({"event": "password", "user": key, "mode": mode} for key, mode in state.passwords_done.items())
     if state.pool_creating is not None:
-        out.append({"event": "pool_creating", "name": state.pool_creating, "restore_id": state.restore_id or ""})
+        yield {"event": "pool_creating", "name": state.pool_creating, "restore_id": state.restore_id or ""}
     if state.pool_partial:
-        out.append({"event": "pool_partial", "pool_id": state.pool_partial})
+        yield {"event": "pool_partial", "pool_id": state.pool_partial}
     if state.pool_id:
-        out.append(
+        yield (
             {
                 "event": "pool_created",
                 "pool_id": state.pool_id,
@@ -263,7 +311,6 @@ def _events(state: CheckpointState) -> list[dict[str, Any]]:
                 "warnings": state.warnings,
             }
         )
-    return out
 
 
 def _fold(state: CheckpointState, entry: dict[str, Any]) -> None:
@@ -273,10 +320,14 @@ def _fold(state: CheckpointState, entry: dict[str, Any]) -> None:
         at = str(entry.get("at", ""))
         for key in map(str, entry.get("users", [])):
             # Absent at that run's read: whatever earlier runs knew of this user is history.
-            state.intents[key] = at
+            state.intents.put(key, at)
             state.created.discard(key)
             state.existed.discard(key)
-            state.passwords_done.pop(key, None)
+            state.passwords_done.delete(key)
+    elif event == "intended":  # a compaction's copy of intent times: nothing else known is forgotten
+        at = str(entry.get("at", ""))
+        for key in map(str, entry.get("users", [])):
+            state.intents.put(key, at)
     elif event == "created":
         state.created.add(user)
         state.existed.discard(user)
@@ -284,7 +335,7 @@ def _fold(state: CheckpointState, entry: dict[str, Any]) -> None:
         state.existed.add(user)
         state.created.discard(user)
     elif event == "password":
-        state.passwords_done[user] = str(entry.get("mode", ""))
+        state.passwords_done.put(user, str(entry.get("mode", "")))
     elif event == "pool_creating":
         state.pool_creating = str(entry.get("name", ""))
         state.restore_id = str(entry.get("restore_id", "")) or None

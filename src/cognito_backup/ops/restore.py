@@ -19,7 +19,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,7 +29,7 @@ from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.aws.writer import DONE, EXISTED, Writer, random_password
 from cognito_backup.core.config_plan import ConfigOp, ConfigOptions, plan_config
-from cognito_backup.core.csv_cells import spreadsheet_csv
+from cognito_backup.core.csv_cells import spreadsheet_csv_chunks
 from cognito_backup.core.deletions import deleted_items
 from cognito_backup.core.ownership import FORCE_CHANGE_PASSWORD, REASON_UNSET, ours, passwords_to_set
 from cognito_backup.core.plan import (
@@ -42,7 +42,7 @@ from cognito_backup.core.plan import (
     plan,
     username_attributes,
 )
-from cognito_backup.core.spill import SpillList, UserTable, open_db
+from cognito_backup.core.spill import SortedTable, SpillList, SpillSet, UserTable, open_db, sort_key
 from cognito_backup.core.standby import STANDBY_TAG
 from cognito_backup.errors import (
     CognitoBackupError,
@@ -100,10 +100,12 @@ class RestoreSummary:
     dry_run: bool
     plan: Plan
     results: Sequence[OpResult] = field(default_factory=list)  # on disk past a few thousand
-    sub_map: list[tuple[str, str, str]] = field(default_factory=list)  # old_sub, new_sub, username
+    # old_sub, new_sub, username; sorted by username (on disk past a few thousand)
+    sub_map: Collection[tuple[str, str, str]] = field(default_factory=list)
     client_id_map: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    temporary_passwords: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (username, pw)
+    # key -> (username, pw): the resume state's table (on disk past a few thousand), this run's added
+    temporary_passwords: UserTable[tuple[str, str]] = field(default_factory=UserTable)
     # Users an earlier run of this restore created that got a (new) password from this run, with why.
     new_passwords: list[dict[str, str]] = field(default_factory=list)
     kept_passwords: list[str] = field(default_factory=list)  # usernames found already there: left alone
@@ -263,11 +265,11 @@ class _Recorder:
     """Records what a re-run cannot learn from the target (see ops/checkpoint.py), and which users this run
     found already there (their password is not the restore's to set)."""
 
-    def __init__(self, checkpoint: Checkpoint | None, temporary: Mapping[str, tuple[str, str]], mode: str) -> None:
+    def __init__(self, checkpoint: Checkpoint | None, temporary: UserTable[tuple[str, str]], mode: str) -> None:
         self.checkpoint = checkpoint
         self.mode = mode
-        self.temporary: dict[str, tuple[str, str]] = dict(temporary)
-        self.kept: set[str] = set()
+        self.temporary = temporary  # the resume state's: this run adds to it (facts were taken before)
+        self.kept: SpillSet[str] = SpillSet()  # per user found already there: may be millions on a re-run
         self.lock = threading.Lock()
 
     def created(self, op: Op, status: str) -> None:
@@ -286,7 +288,7 @@ class _Recorder:
         key = op.user or ""
         if temporary:
             with self.lock:
-                self.temporary[key] = (op.username or key, temporary)
+                self.temporary.put(key, (op.username or key, temporary))
             if self.checkpoint:
                 self.checkpoint.remember_temporary(key, op.username or key, temporary)
         if self.checkpoint:
@@ -297,14 +299,12 @@ def read_actual(client: Any, pacer: Pacer, pool_id: str) -> PoolState:
     return PoolReader(client, pacer, pool_id).read_state()
 
 
-def _earlier_users(state: CheckpointState, actual: PoolState, attrs: tuple[str, ...]) -> dict[str, User]:
+def _earlier_users(state: CheckpointState, actual: PoolState, attrs: tuple[str, ...]) -> Mapping[str, User]:
     """The target's users (by identity key) an earlier run of this restore meant to create: only those,
-    not the whole pool (flat memory)."""
-    facts = state.facts()
-    earlier = set(facts.intents) | set(facts.created)
-    if not earlier:
+    not the whole pool, in a table that moves to disk (a resumed restore may have created millions)."""
+    if not state.intents and not state.created:
         return {}
-    return {key: u for u in actual.users.values() if (key := identity_key(u, attrs)) in earlier}
+    return UserTable((key, u) for u in actual.users.values() if state.planned(key := identity_key(u, attrs)))
 
 
 def reconcile(
@@ -373,14 +373,13 @@ def reconcile(
     permanent = plan_opts.password_mode == "random-permanent"
 
     facts = state.facts()
-    earlier = set(facts.intents) | set(facts.created)
     reader = PoolReader(client, pacer, target_pool_id)
 
     def execute(op: Op) -> str:
         if op.kind == "create_user":
             status = writer.apply(op)
             key = op.user or ""
-            if status == EXISTED and key in earlier and op.username:
+            if status == EXISTED and state.planned(key) and op.username:
                 # ListUsers may not have shown yet a user an earlier run created just before it stopped:
                 # the user's own state decides, as for the users the read did show.
                 found = reader.find_user("username", op.username)
@@ -402,12 +401,13 @@ def reconcile(
 
     if checkpoint:
         checkpoint.compact(state)  # only now: a refused or cancelled plan writes nothing
-    creates = sorted(op.user or "" for op in the_plan.ops if op.kind == "create_user")
-    if checkpoint and creates:
+    # The users to create are read from the plan (on disk) as streams, never copied: here, and after
+    # the run to verify they are there (the import path plans again: the first plan's creates count).
+    creates = the_plan.of_kind("create_user")
+    if checkpoint:
         # Stored before the first create call: a run killed after it still knows whom it meant to create.
-        checkpoint.record("intent", durable=True, at=intent_at, users=creates)
+        checkpoint.record_intent(intent_at, (op.user or "" for op in creates))
     results: Sequence[OpResult] = []
-    to_create = sorted({str(op.user) for op in the_plan.ops if op.kind == "create_user"})
     if opts.users_via == "import-job":
         results, actual, the_plan = _import_users(
             client, pacer, target_pool_id, desired, actual, the_plan, plan_opts, opts, execute, workers, summary, prog
@@ -445,7 +445,7 @@ def reconcile(
     if opts.read_back and desired.users:
         prog.stage("reading back new subs")
         summary.sub_map, present = _sub_map(client, pacer, target_pool_id, desired)
-        summary.missing_after = [key for key in to_create if key not in present]
+        summary.missing_after = [key for op in creates if (key := str(op.user)) not in present]
     summary.seconds = clock() - begin
     summary.calls = pacer.summary()
     return summary
@@ -475,12 +475,11 @@ def _import_users(
         if isinstance(op, ConfigOp) or op.kind in ("add_custom_attributes", "create_group", "update_group")
     ]
     results = run_ops(setup, execute, workers=workers) if setup else []
-    attrs = username_attributes(desired.config)
-    by_key = {identity_key(u, attrs): u for u in desired.users.values()}
-    to_create = [by_key[op.user] for op in first.ops if op.kind == "create_user" and op.user in by_key]
-    if to_create:
-        prog.stage(f"importing {len(to_create)} users with CSV import jobs")
+    creates = first.of_kind("create_user")
+    if creates:
+        prog.stage(f"importing {len(creates)} users with CSV import jobs")
         runner = ImportRunner(client, pacer, pool_id, str(opts.import_role_arn), **dict(opts.import_kwargs))
+        to_create = users_to_create(desired, creates)
         report = import_users(runner, to_create, keep_sub_attribute=plan_opts.keep_sub_in)
         summary.import_report = report.to_dict()
         for job in report.failed_jobs:
@@ -495,21 +494,42 @@ def _import_users(
     return results, actual, second
 
 
+def users_to_create(desired: PoolState, creates: Iterable[Op]) -> Iterator[User]:
+    """The desired users the `create_user` operations create, in their order, read as a stream (the
+    import job's CSV files are written from it): the desired users are looked up by identity key in a
+    table that moves to disk."""
+    attrs = username_attributes(desired.config)
+    by_key = UserTable((identity_key(u, attrs), u) for u in desired.users.values())
+    for op in creates:
+        user = by_key.get(op.user or "")
+        if user is not None:
+            yield user
+
+
 def _sub_map(
     client: Any, pacer: Pacer, pool_id: str, desired: PoolState
-) -> tuple[list[tuple[str, str, str]], AbstractSet[str]]:
+) -> tuple[SortedTable[tuple[str, str, str]], AbstractSet[str]]:
     """The sub map rows, and the identity keys the target holds now (to verify the restore). The target's
-    users are read into a table that spills to disk (flat memory); the rows are one per user still."""
+    users are read into a table that spills to disk, the rows into a sort that does (flat memory)."""
     attrs = username_attributes(desired.config)
     now = UserTable((identity_key(u, attrs), u) for u in PoolReader(client, pacer, pool_id).iter_users())
-    rows = []
-    for user in desired.users.values():
+    return sub_map_rows(desired.users.values(), now, attrs), now.keys()
+
+
+def sub_map_rows(
+    desired: Iterable[User], target: Mapping[str, User], attrs: tuple[str, ...]
+) -> SortedTable[tuple[str, str, str]]:
+    """(old sub, new sub, username) of every desired user the target holds (by identity key), sorted by
+    username. Pure."""
+    rows: SortedTable[tuple[str, str, str]] = SortedTable()
+    for user in desired:
         # Every snapshot user found in the target, also after --only: the file keeps one name per restore
         # (target + snapshot), so a selective run must not shrink the map an earlier full run wrote.
-        target = now.get(identity_key(user, attrs))
-        if user.sub and target is not None and target.sub:
-            rows.append((user.sub, target.sub, target.username))
-    return sorted(rows, key=lambda r: r[2]), now.keys()
+        key = identity_key(user, attrs)
+        found = target.get(key)
+        if user.sub and found is not None and found.sub:
+            rows.put(sort_key(found.username, key), (user.sub, found.sub, found.username))
+    return rows
 
 
 # ---- the restore command ---------------------------------------------------------------------------
@@ -848,13 +868,12 @@ def write_reports(summary: RestoreSummary, report_dir: Path, run_key: str) -> Re
     report_dir = Path(report_dir)
     outcome = RestoreOutcome(summary)
     outcome.sub_map_path = report_dir / f"sub-map-{slug}.csv"
-    write_private(outcome.sub_map_path, spreadsheet_csv([("old_sub", "new_sub", "username"), *summary.sub_map]))
+    header = [("old_sub", "new_sub", "username")]
+    write_private(outcome.sub_map_path, spreadsheet_csv_chunks(itertools.chain(header, summary.sub_map)))
     if summary.temporary_passwords:
         outcome.passwords_path = report_dir / f"passwords-{slug}.csv"
-        rows = [("username", "temporary_password")] + [
-            (username, pw) for _, (username, pw) in sorted(summary.temporary_passwords.items())
-        ]
-        write_private(outcome.passwords_path, spreadsheet_csv(rows))
+        rows = itertools.chain([("username", "temporary_password")], summary.temporary_passwords.values_by_key())
+        write_private(outcome.passwords_path, spreadsheet_csv_chunks(rows))
     outcome.report_path = report_dir / f"report-{slug}.json"
     write_private(outcome.report_path, report_json(outcome.to_json(), summary))
     return outcome

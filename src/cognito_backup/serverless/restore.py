@@ -183,7 +183,7 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
         report_key = prefix + REPORT
         error = outcome_error(outcome.summary, report_key)
         if outcome.sub_map_path is not None:
-            repo.store.put_bytes(prefix + SUB_MAP, outcome.sub_map_path.read_bytes())
+            repo.store.put_file(prefix + SUB_MAP, outcome.sub_map_path)  # streamed: a row per user
         body = outcome.to_json()
         body.update(report=report_key, sub_map=prefix + SUB_MAP, passwords_file=None)
         repo.store.put_bytes(report_key, report_json(body, outcome.summary))
