@@ -26,6 +26,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from cognito_backup.aws.pacing import Pacer
@@ -37,13 +38,14 @@ from cognito_backup.core.deletions import deleted_items, describe_deletions
 from cognito_backup.core.fold import Folder
 from cognito_backup.core.plan import Plan, identity_key, username_attributes
 from cognito_backup.core.standby import ADOPT, NOT_STANDBY, STANDBY_TAG, pool_tags, standby_status
-from cognito_backup.errors import PlanRefused, RepositoryNotFound
+from cognito_backup.errors import OutOfTime, PlanRefused, RepositoryBusy, RepositoryNotFound
 from cognito_backup.model import Membership, PoolConfig, PoolState, User, jsonable
 from cognito_backup.ops.checkpoint import Checkpoint
 from cognito_backup.ops.compact import write_compacted
 from cognito_backup.ops.restore import RestoreOptions, read_actual, reconcile
 from cognito_backup.ops.state_at import Folded, choose_base, fold_from, root_of
 from cognito_backup.repo.journal import Journal, SegmentRef, record_order
+from cognito_backup.repo.leases import Lease
 from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository, format_time, parse_time
 from cognito_backup.store.base import ObjectNotFound
@@ -168,7 +170,72 @@ def replicate_once(
     a compacted state, which the next round starts from. `out_of_time` (a bounded Lambda call): asked
     before each operation; once True the round raises OutOfTime when the running ones finished, its
     cursor unmoved, and the next call carries on (the standby shows what was done; the resume state in
-    the repository knows whose password the round set)."""
+    the repository knows whose password the round set).
+
+    A round that writes holds the standby's lease (`restore/<standby>`, the one a restore into that pool
+    takes: repo/leases.py) from before it reads until it ends, out of time included (the next call takes
+    it again): a second round (a laptop's `replicate --follow` beside the stack's) or a restore into the
+    standby meanwhile is refused with exit 13, and this round is refused while one of them runs."""
+    run = partial(
+        _round,
+        repo,
+        client,
+        pacer,
+        source_pool_id,
+        standby_pool_id,
+        options=options,
+        clock=clock,
+        force=force,
+        settle_seconds=settle_seconds,
+        full_every_seconds=full_every_seconds,
+        confirmed=confirmed,
+        compact_after_records=compact_after_records,
+    )
+    if options is not None and options.dry_run:
+        return run(out_of_time=out_of_time)
+    lease = Lease.acquire(
+        repo.store,
+        f"restore/{standby_pool_id}",
+        what=f"The standby {standby_pool_id}",
+        purpose="standby round",
+        took_over="another standby round or a restore into that pool",
+    )
+    try:
+        with lease.heartbeat((options or RestoreOptions()).lease_heartbeat_seconds):
+            # A round whose lease was taken over while it stalled starts no more operations.
+            result = run(out_of_time=lambda: lease.lost or (out_of_time is not None and out_of_time()))
+    except OutOfTime:
+        lease.release_quietly()
+        if lease.lost:
+            raise RepositoryBusy(
+                f"The standby {standby_pool_id} was taken over by another run while this round did not renew "
+                "its lease; the round stopped starting operations (those running finished), its cursor unmoved.",
+                hint="Let the other run finish; the next round compares from the same cursor.",
+            ) from None
+        raise
+    except BaseException:
+        lease.release_quietly()
+        raise
+    lease.release()
+    return result
+
+
+def _round(
+    repo: Repository,
+    client: Any,
+    pacer: Pacer,
+    source_pool_id: str,
+    standby_pool_id: str,
+    *,
+    options: RestoreOptions | None,
+    clock: Callable[[], dt.datetime] | None,
+    force: bool,
+    settle_seconds: float,
+    full_every_seconds: float,
+    confirmed: bool,
+    compact_after_records: int,
+    out_of_time: Callable[[], bool] | None,
+) -> ReplicateRound:
     now = clock or repo.clock
     snaps = [s for s in repo.list_snapshots() if s.user_pool_id == source_pool_id]
     if not snaps:
