@@ -240,6 +240,22 @@ def print_plan(plan: Plan, title: str) -> None:
             console.print(f"  ... and {len(plan.ops) - MAX_PLAN_LINES:,} more (--json lists them all)")
     _print_config_changes(plan)
     _print_notices(plan, ahead=True)
+    _print_kept(plan)
+
+
+def _print_kept(plan: Plan) -> None:
+    """Counts, never names: what the target keeps can be most of a big pool."""
+    kept = plan.kept_in_target
+    parts = [
+        f"{kept[key]:,} {noun if kept[key] == 1 else noun + 's'}"
+        for key, noun in (("users", "user"), ("groups", "group"), ("memberships", "membership"))
+        if kept.get(key)
+    ]
+    if parts:
+        out_console().print(
+            f"Not in the snapshot, kept in the target: {', '.join(parts)} (--prune would delete them; "
+            "`diff` names them)."
+        )
 
 
 def _print_config_changes(plan: Plan) -> None:

@@ -318,6 +318,8 @@ class Plan:
     notes: Sequence[Notice] = field(default_factory=SpillList)  # done, but not exactly as it was
     drift: Sequence[Notice] = field(default_factory=SpillList)  # differences no admin call can fix
     unchanged: dict[str, int] = field(default_factory=lambda: {"users": 0, "groups": 0, "memberships": 0})
+    # What the target has and the desired state lacks, left alone because --prune was not given.
+    kept_in_target: dict[str, int] = field(default_factory=lambda: {"users": 0, "groups": 0, "memberships": 0})
 
     def __post_init__(self) -> None:
         if not isinstance(self.ops, OpList):
@@ -363,6 +365,7 @@ class Plan:
             "notes": [n.to_json() for n in self.notes],
             "drift": [n.to_json() for n in self.drift],
             "unchanged": dict(self.unchanged),
+            "kept_in_target": dict(self.kept_in_target),
         }
 
 
@@ -630,24 +633,33 @@ def _plan(sides: Sides, desired: PoolState, actual: PoolState, opts: PlanOptions
         username = row.target_username if row.target_username is not None else key
         ops.append(Op(kind="add_membership", user=key, username=username, group=group, after=after))
 
-    # -- prune --
-    if opts.prune:
-        for ukey, uname in sides.target_only_users():
-            if not user_selected(ukey, uname):
-                continue
-            sides.record_gone(ukey)
-            ops.append(Op(kind="delete_user", user=ukey, username=uname))
-        deleted_groups = set()
-        if not opts.only_users or opts.only_groups:
-            for name in sorted(actual.groups):
-                if name not in desired.groups and group_selected(name):
-                    deleted_groups.add(name)
-                    ops.append(Op(kind="delete_group", group=name))
-        for extra in sides.target_only_memberships():
-            if extra.group in deleted_groups or not membership_selected(extra.group, extra.key, extra.target_username):
-                continue
-            username = extra.target_username if extra.target_username is not None else extra.key
-            ops.append(Op(kind="remove_membership", user=extra.key, username=username, group=extra.group))
+    # -- prune (or, without --prune, count what the target keeps: the plan says so) --
+    kept = result.kept_in_target
+    for ukey, uname in sides.target_only_users():
+        if not user_selected(ukey, uname):
+            continue
+        if not opts.prune:
+            kept["users"] += 1
+            continue
+        sides.record_gone(ukey)
+        ops.append(Op(kind="delete_user", user=ukey, username=uname))
+    deleted_groups = set()
+    if not opts.only_users or opts.only_groups:
+        for name in sorted(actual.groups):
+            if name not in desired.groups and group_selected(name):
+                if not opts.prune:
+                    kept["groups"] += 1
+                    continue
+                deleted_groups.add(name)
+                ops.append(Op(kind="delete_group", group=name))
+    for extra in sides.target_only_memberships():
+        if extra.group in deleted_groups or not membership_selected(extra.group, extra.key, extra.target_username):
+            continue
+        if not opts.prune:
+            kept["memberships"] += 1
+            continue
+        username = extra.target_username if extra.target_username is not None else extra.key
+        ops.append(Op(kind="remove_membership", user=extra.key, username=username, group=extra.group))
     return result
 
 
