@@ -19,9 +19,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cognito_backup.cli.main import cli
+from cognito_backup.repo.leases import Lease
 from tests.deployed.harness import REGION, Deployed, deploy_stack
 from tests.deployed.lambdas import Lambdas
-from tests.deployed.test_restore_deployed import backed_up_source
+from tests.deployed.test_restore_deployed import backed_up_source, repository
 from tests.helpers import make_pool
 
 
@@ -146,3 +147,25 @@ def test_a_target_the_stack_may_not_write_and_an_unknown_stack_are_refused(
     assert wrong_pool.exit_code == 2 and target in wrong_pool.output and "RestoreUserPoolId" in wrong_pool.output
     assert no_stack.exit_code == 2 and "no such CloudFormation stack" in no_stack.output
     assert d.client("stepfunctions").list_executions(stateMachineArn=d.restore_state_machine())["executions"] == []
+
+
+def test_a_target_another_restore_holds_is_refused_before_an_execution_starts(
+    deployed: tuple[str, Any, Deployed, str, str],
+) -> None:
+    """A CLI restore into the stack's target runs (it holds `restore/<target>`): starting the deployed
+    one would only make its first step fail and the topic mail FAILED. Refused here, exit 13, nothing
+    started."""
+    url, cognito, d, stack, target = deployed
+    source, _ = backed_up_source(cognito, d, users=2)
+    held = Lease.acquire(
+        repository(d).store, f"restore/{target}", what=f"The restore target {target}", purpose="restore"
+    )
+    try:
+        refused = run(url, "--deployed", stack, "--user-pool-id", target, "--source-user-pool-id", source, "--json")
+        assert refused.exit_code == 13, refused.output
+        error = json.loads(refused.stdout)["error"]
+        assert error["kind"] == "repository_busy" and target in error["message"]
+        machine = d.restore_state_machine()
+        assert d.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
+    finally:
+        held.release()

@@ -9,8 +9,9 @@ import click
 
 from cognito_backup.cli.common import app, emit_json, out_console
 from cognito_backup.core.deployed_restore import FAILED, RUNNING, parse_request
-from cognito_backup.errors import UsageError
-from cognito_backup.ops.deployed_restore import describe_stack, restore_status, start_restore
+from cognito_backup.errors import AccessDenied, RepositoryNotFound, StoreUnavailable, UsageError
+from cognito_backup.ops.deployed_restore import DeployedStack, describe_stack, restore_status, start_restore
+from cognito_backup.repo.leases import refuse_if_held
 
 
 def _refuse_what_a_deployed_restore_cannot_do(
@@ -59,6 +60,7 @@ def run_deployed(
     deployed = describe_stack(ctx_app.aws.client("cloudformation"), stack)
     stepfunctions = ctx_app.aws.client("stepfunctions")
     if status_of is None:
+        _refuse_a_held_target(ctx_app, deployed, repo, request.target_user_pool_id)
         started = start_restore(stepfunctions, deployed, request)
         if as_json:
             emit_json(started)
@@ -82,6 +84,23 @@ def run_deployed(
         _print_status(body)
     if body["exit_code"]:
         sys.exit(int(body["exit_code"]))
+
+
+def _refuse_a_held_target(ctx_app: Any, deployed: DeployedStack, repo: str | None, target: str) -> None:
+    """Exit 13 before anything starts when another restore holds the target (repo/leases.py). Best
+    effort: an operator who may start executions but not read the repository gets the refusal from
+    the execution's first step instead (the stack's topic says it failed, naming the holder)."""
+    try:
+        repository = ctx_app.repository(repo or deployed.repository_url, kms_key_id=deployed.kms_key_arn)
+        store = repository.store
+        refuse_if_held(
+            store,
+            f"restore/{target}",
+            what=f"The restore target {target}",
+            took_over="another restore into that pool",
+        )
+    except (StoreUnavailable, AccessDenied, RepositoryNotFound):
+        return
 
 
 def _print_status(body: dict[str, Any]) -> None:

@@ -125,6 +125,23 @@ def list_generations(store: Store, name: str) -> list[LeaseRecord]:
     return found
 
 
+def refuse_if_held(
+    store: Store,
+    name: str,
+    *,
+    what: str,
+    took_over: str = "",
+    now: Callable[[], float] = time.time,
+    alive: Callable[[int], bool] = pid_alive,
+) -> None:
+    """RepositoryBusy when someone may hold `name` now; takes nothing. For a caller that hands the work
+    to another process (`restore --deployed` starts an execution whose first step takes the lease): a
+    refusal here costs nothing, a refusal there fails the execution and mails the stack's topic."""
+    decision = decide(list_generations(store, name), "", now(), socket.gethostname(), os.getpid(), alive)
+    if decision.action == "busy" and decision.current is not None:
+        raise busy_error(what, decision.current, now(), took_over)
+
+
 def busy_error(what: str, record: LeaseRecord, now: float, took_over: str) -> RepositoryBusy:
     """The refusal, naming the other run: who, where, since when, and how to take over if it died."""
     owner = record.body.get("owner")
