@@ -113,6 +113,9 @@ def test_the_emulator_command_prints_its_endpoint_and_runs_until_ctrl_c(tmp_path
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: a test run started in the background by a non-interactive shell has SIGINT
+        # ignored, which the child would inherit (and then never stop on Ctrl-C).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None

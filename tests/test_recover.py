@@ -297,12 +297,18 @@ def test_ctrl_c_before_the_start_cancels_the_recovery(double: PitrDouble) -> Non
         time.sleep(0.2)
         os.kill(os.getpid(), signal.SIGINT)
 
+    # As in a terminal: a process started in the background by a non-interactive shell (a CI script's
+    # `make test &`) inherits SIGINT ignored, and the signal below would never arrive.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Thread(target=interrupt, daemon=True).start()
-    result = CliRunner().invoke(
-        cli,
-        ["recover", "--poll-seconds", "0.05", "--user-pool-id", pool, "--yes"]
-        + ["--at", iso(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))],
-    )
+    try:
+        result = CliRunner().invoke(
+            cli,
+            ["recover", "--poll-seconds", "0.05", "--user-pool-id", pool, "--yes"]
+            + ["--at", iso(dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))],
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert result.exit_code == 130, result.output
     assert "cancelled" in result.stderr and "writes resumed" in result.stderr
     assert double.recs[0].status == "PREVIEW_CANCELLED"

@@ -23,6 +23,12 @@ SCRIPT = (
 )
 
 
+def _as_from_a_terminal() -> None:
+    # A test run started in the background by a non-interactive shell has SIGINT ignored: undo that, as
+    # a terminal's foreground process has it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
 def test_a_stop_while_starting_is_an_interrupt_with_its_json(name: str, code: int) -> None:
     proc = subprocess.run(
@@ -30,6 +36,7 @@ def test_a_stop_while_starting_is_an_interrupt_with_its_json(name: str, code: in
         capture_output=True,
         text=True,
         timeout=120,
+        preexec_fn=_as_from_a_terminal,
     )
     assert proc.returncode == code, proc.stderr
     assert json.loads(proc.stdout)["error"]["kind"] == "interrupted"
@@ -42,6 +49,7 @@ def test_without_json_stdout_stays_empty() -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        preexec_fn=_as_from_a_terminal,
     )
     assert proc.returncode == 130 and proc.stdout == ""
     assert "interrupted" in proc.stderr
@@ -52,4 +60,32 @@ def test_the_program_runs_through_the_entry_point() -> None:
 
     [script] = [e for e in entry_points(group="console_scripts") if e.name == "cognito-backup"]
     assert script.value == "cognito_backup.cli.entry:main"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # importing entry changes nothing
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_as_from_a_terminal,
+    )
+    assert probe.stdout.split() == ["True"], probe.stderr  # importing entry changes nothing
+
+
+PROBE = (
+    "import signal\n"
+    "import cognito_backup.cli.entry\n"
+    "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+)
+
+
+def test_a_signal_the_program_was_started_ignoring_stays_ignored() -> None:
+    """A script's `cognito-backup capture --follow &` starts with SIGINT ignored (a non-interactive
+    shell's background job): Ctrl-C in that terminal is not for it, and must not stop it now either."""
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, "SIGINT", "snapshots", "--repo", "r", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert proc.returncode not in (130, 143), proc.stderr
+    assert "not stopped" in proc.stderr  # it went on past the signal, to the script's last line

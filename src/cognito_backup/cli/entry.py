@@ -35,15 +35,20 @@ def _stopped_while_starting(signum: int, frame: FrameType | None) -> None:
 
 
 def install() -> None:
-    signal.signal(signal.SIGINT, _stopped_while_starting)
-    signal.signal(signal.SIGTERM, _stopped_while_starting)
+    """A signal the program was started ignoring stays ignored: a non-interactive shell's background job
+    (`cognito-backup capture --follow &` in a script) has SIGINT ignored so that Ctrl-C in that terminal
+    is not for it."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _stopped_while_starting)
 
 
 def main() -> None:
     install()
     from cognito_backup.cli.main import main as run
 
-    # From here on the commands' own handling: Ctrl-C is a KeyboardInterrupt again, and run() installs
-    # the SIGTERM handler that takes the same clean path.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # From here on the commands' own handling: Ctrl-C is a KeyboardInterrupt again (unless ignored from
+    # the start), and run() installs the SIGTERM handler that takes the same clean path.
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     run()

@@ -71,7 +71,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:  # started ignoring it (nohup-like): it stays so
+        signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="cognito-backup")
 
 
