@@ -38,14 +38,14 @@ from cognito_backup.core.deletions import deleted_items, describe_deletions
 from cognito_backup.core.fold import Folder
 from cognito_backup.core.plan import Plan, identity_key, username_attributes
 from cognito_backup.core.standby import ADOPT, NOT_STANDBY, STANDBY_TAG, pool_tags, standby_status
-from cognito_backup.errors import OutOfTime, PlanRefused, RepositoryBusy, RepositoryNotFound
+from cognito_backup.errors import PlanRefused, RepositoryNotFound
 from cognito_backup.model import Membership, PoolConfig, PoolState, User, jsonable
 from cognito_backup.ops.checkpoint import Checkpoint
 from cognito_backup.ops.compact import write_compacted
 from cognito_backup.ops.restore import RestoreOptions, read_actual, reconcile
 from cognito_backup.ops.state_at import Folded, choose_base, fold_from, root_of
 from cognito_backup.repo.journal import Journal, SegmentRef, record_order
-from cognito_backup.repo.leases import Lease
+from cognito_backup.repo.leases import holding
 from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository, format_time, parse_time
 from cognito_backup.store.base import ObjectNotFound
@@ -193,31 +193,16 @@ def replicate_once(
     )
     if options is not None and options.dry_run:
         return run(out_of_time=out_of_time)
-    lease = Lease.acquire(
+    with holding(
         repo.store,
         f"restore/{standby_pool_id}",
         what=f"The standby {standby_pool_id}",
         purpose="standby round",
         took_over="another standby round or a restore into that pool",
-    )
-    try:
-        with lease.heartbeat((options or RestoreOptions()).lease_heartbeat_seconds):
-            # A round whose lease was taken over while it stalled starts no more operations.
-            result = run(out_of_time=lambda: lease.lost or (out_of_time is not None and out_of_time()))
-    except OutOfTime:
-        lease.release_quietly()
-        if lease.lost:
-            raise RepositoryBusy(
-                f"The standby {standby_pool_id} was taken over by another run while this round did not renew "
-                "its lease; the round stopped starting operations (those running finished), its cursor unmoved.",
-                hint="Let the other run finish; the next round compares from the same cursor.",
-            ) from None
-        raise
-    except BaseException:
-        lease.release_quietly()
-        raise
-    lease.release()
-    return result
+        heartbeat=(options or RestoreOptions()).lease_heartbeat_seconds,
+    ) as lease:
+        # A round whose lease was taken over while it stalled starts no more operations.
+        return run(out_of_time=lambda: lease.lost or (out_of_time is not None and out_of_time()))
 
 
 def _round(

@@ -16,7 +16,6 @@ import itertools
 import json
 import re
 import secrets
-import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -50,7 +49,6 @@ from cognito_backup.errors import (
     OperationsFailed,
     OutOfTime,
     PlanRefused,
-    RepositoryBusy,
     RepositoryNotFound,
     UsageError,
 )
@@ -58,7 +56,7 @@ from cognito_backup.model import PoolConfig, PoolState, User
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
 from cognito_backup.ops.pitr import Desired, select_desired
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, WINDOW, OpResult, default_workers, run_ops
-from cognito_backup.repo.leases import HEARTBEAT_SECONDS, Lease
+from cognito_backup.repo.leases import HEARTBEAT_SECONDS, holding
 from cognito_backup.repo.repository import Repository
 
 USERS_VIA = ("admin", "import-job")
@@ -603,42 +601,23 @@ def run_restore(
     # One writer per target: a second restore into the same pool (or the same new pool's name), from
     # this machine, another one or the deployed stack, is refused before it reads or writes anything.
     target = f"new={request.new_pool_name}" if request.new_pool_name else str(request.target_pool_id)
-    lease = Lease.acquire(
+    with holding(
         repo.store,
         f"restore/{target}",
         what=f"The restore target {target}",
         purpose="deployed restore" if request.lease_holder else "restore",
         holder=request.lease_holder,
         took_over="a deployed one: `restore --deployed STACK --status EXECUTION` follows it",
-    )
-    # A run that stalled past the lease's life (a suspended laptop) and was taken over starts no more
-    # operations once its heartbeat finds the newer holder: the two never write together for long.
-    step_ends = opts.out_of_time
-    guarded = replace(
-        request,
-        options=replace(opts, out_of_time=lambda: lease.lost or (step_ends is not None and step_ends())),
-    )
-    keep = False
-    try:
-        with lease.heartbeat(opts.lease_heartbeat_seconds):
-            return _restore(client, pacer, repo, guarded, chosen, run_key, prog, confirm)
-    except OutOfTime:
-        if lease.lost:
-            raise RepositoryBusy(
-                f"The restore target {target} was taken over by another run while this one did not renew "
-                "its lease; this run stopped starting operations (those running finished). Its progress "
-                "is in the resume state.",
-                hint="Let the run that took over finish; it continues from the same resume state.",
-            ) from None
-        keep = bool(request.lease_holder)  # the same execution's next step re-enters it
-        raise
-    finally:
-        if keep:
-            lease.keep()
-        elif sys.exc_info()[0] is None:
-            lease.release()
-        else:
-            lease.release_quietly()
+        heartbeat=opts.lease_heartbeat_seconds,
+    ) as lease:
+        # A run that stalled past the lease's life (a suspended laptop) and was taken over starts no more
+        # operations once its heartbeat finds the newer holder: the two never write together for long.
+        step_ends = opts.out_of_time
+        guarded = replace(
+            request,
+            options=replace(opts, out_of_time=lambda: lease.lost or (step_ends is not None and step_ends())),
+        )
+        return _restore(client, pacer, repo, guarded, chosen, run_key, prog, confirm)
 
 
 def _restore(

@@ -26,13 +26,14 @@ import os
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cognito_backup.errors import RepositoryBusy
+from cognito_backup.errors import OutOfTime, RepositoryBusy
 from cognito_backup.repo.layout import LEASES_PREFIX
 from cognito_backup.repo.locks import RUNNING_SECONDS, SHARED, HeldLock, may_be_running
 from cognito_backup.repo.objects import pid_alive
@@ -296,3 +297,43 @@ class Lease:
         """release, on a way out that carries an error of its own (the lease expires if this fails)."""
         with contextlib.suppress(Exception):
             self.release()
+
+
+@contextlib.contextmanager
+def holding(
+    store: Store,
+    name: str,
+    *,
+    what: str,
+    purpose: str,
+    took_over: str = "",
+    holder: str | None = None,
+    heartbeat: float = HEARTBEAT_SECONDS,
+) -> Iterator[Lease]:
+    """Hold the lease `name` while the block runs: one writer per target (a restore, a standby round).
+
+    The block asks `lease.lost` beside its own clock before each operation (a run that stalled past the
+    lease's life and was taken over starts no more). On its way out the lease is released, except when
+    the block ran out of time (OutOfTime) for a `holder` that continues in its next step (a deployed
+    restore's execution re-enters it); a block stopped because the lease was lost raises RepositoryBusy."""
+    lease = Lease.acquire(store, name, what=what, purpose=purpose, holder=holder, took_over=took_over)
+    keep = False
+    try:
+        with lease.heartbeat(heartbeat):
+            yield lease
+    except OutOfTime:
+        if lease.lost:
+            raise RepositoryBusy(
+                f"{what} was taken over by another run while this one did not renew its lease; this run "
+                "stopped starting operations (those running finished). Its progress is kept.",
+                hint="Let the run that took over finish; it continues from the same progress.",
+            ) from None
+        keep = holder is not None
+        raise
+    finally:
+        if keep:
+            lease.keep()
+        elif sys.exc_info()[0] is None:
+            lease.release()
+        else:
+            lease.release_quietly()
