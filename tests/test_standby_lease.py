@@ -55,3 +55,22 @@ def test_a_dry_run_round_takes_no_lease(cognito: Any) -> None:
         assert dry.dry_run and w.standby_state().users == {}
     finally:
         held.release()
+
+
+def test_the_refusal_says_how_to_follow_the_run_that_holds_it_not_the_one_refused() -> None:
+    """A CLI restore refused because another CLI restore runs must not be told to follow a deployed one."""
+    store = MemoryStore()
+    held = Lease.acquire(store, "restore/us-east-1_T", what="The restore target", purpose="restore")
+    try:
+        with pytest.raises(RepositoryBusy) as by_cli:
+            Lease.acquire(store, "restore/us-east-1_T", what="The restore target", purpose="restore")
+        assert "--deployed" not in (by_cli.value.hint or "")
+    finally:
+        held.release()
+    execution = Lease.acquire(
+        store, "restore/us-east-1_T", what="The restore target", purpose="deployed restore", holder="execution:run-7"
+    )
+    with pytest.raises(RepositoryBusy) as by_deployed:
+        Lease.acquire(store, "restore/us-east-1_T", what="The restore target", purpose="standby round")
+    assert "--status run-7" in (by_deployed.value.hint or "")
+    execution.release()

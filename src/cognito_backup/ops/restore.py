@@ -607,7 +607,6 @@ def run_restore(
         what=f"The restore target {target}",
         purpose="deployed restore" if request.lease_holder else "restore",
         holder=request.lease_holder,
-        took_over="a deployed one: `restore --deployed STACK --status EXECUTION` follows it",
         heartbeat=opts.lease_heartbeat_seconds,
     ) as lease:
         # A run that stalled past the lease's life (a suspended laptop) and was taken over starts no more

@@ -143,8 +143,25 @@ def refuse_if_held(
         raise busy_error(what, decision.current, now(), took_over)
 
 
+# How to follow the run that holds a lease, by its purpose (the holder's, not the refused run's).
+_FOLLOW = {
+    "restore": "its terminal shows its progress; its report names what it did",
+    "standby round": "a round ends within minutes; the next one starts from its cursor",
+    "backup --resume": "it writes the snapshot; `cognito-backup snapshots` lists it when done",
+}
+
+
+def _follow(record: LeaseRecord, fallback: str) -> str:
+    if record.body.get("purpose") == "deployed restore":
+        execution = record.holder.removeprefix("execution:")
+        return f"`cognito-backup restore --deployed STACK --status {execution}` follows it"
+    return _FOLLOW.get(str(record.body.get("purpose")), fallback)
+
+
 def busy_error(what: str, record: LeaseRecord, now: float, took_over: str) -> RepositoryBusy:
-    """The refusal, naming the other run: who, where, since when, and how to take over if it died."""
+    """The refusal, naming the other run: who, where, since when, how to follow it (`took_over` when its
+    purpose says nothing) and how to take over if it died."""
+    follow = _follow(record, took_over)
     owner = record.body.get("owner")
     if not isinstance(owner, dict):
         owner = {}
@@ -154,8 +171,8 @@ def busy_error(what: str, record: LeaseRecord, now: float, took_over: str) -> Re
         f"{what} is held by another run: {record.body.get('purpose', 'a run')} {record.holder} on {host} "
         f"(pid {pid}), started {record.body.get('started_at', '?')}, last heartbeat "
         f"{max(0.0, now - record.modified):.0f} s ago. Nothing was written.",
-        hint=f"Let it finish ({took_over}). If it has died: on host {host}, run this again once its process "
-        f"is gone; from elsewhere, run it again after {free_at} ({RUNNING_SECONDS / 60:.0f} minutes after "
+        hint=f"Let it finish{f' ({follow})' if follow else ''}. If it has died: on host {host}, run this again "
+        f"once its process is gone; from elsewhere, run it again after {free_at} ({RUNNING_SECONDS / 60:.0f} minutes after "
         "its last heartbeat), when it is taken over where it stopped.",
     )
 
