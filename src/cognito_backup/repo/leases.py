@@ -171,9 +171,9 @@ def busy_error(what: str, record: LeaseRecord, now: float, took_over: str) -> Re
         f"{what} is held by another run: {record.body.get('purpose', 'a run')} {record.holder} on {host} "
         f"(pid {pid}), started {record.body.get('started_at', '?')}, last heartbeat "
         f"{max(0.0, now - record.modified):.0f} s ago. Nothing was written.",
-        hint=f"Let it finish{f' ({follow})' if follow else ''}. If it has died: on host {host}, run this again "
-        f"once its process is gone; from elsewhere, run it again after {free_at} ({RUNNING_SECONDS / 60:.0f} minutes after "
-        "its last heartbeat), when it is taken over where it stopped.",
+        hint=f"Let it finish{f' ({follow})' if follow else ''}. If it has died: on host {host}, run this "
+        f"again once its process is gone; from elsewhere, run it again after {free_at} "
+        f"({RUNNING_SECONDS / 60:.0f} minutes after its last heartbeat), when it is taken over where it stopped.",
     )
 
 
