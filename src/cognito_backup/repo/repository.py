@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from cognito_backup.repo.layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
     JOURNAL_PREFIX,
+    RUNS_PREFIX,
     SNAPSHOTS_PREFIX,
     lock_key,
     run_key,
@@ -28,13 +29,18 @@ from cognito_backup.repo.locks import DEFAULT_WAIT_SECONDS, acquire_shared, touc
 from cognito_backup.repo.manifest import Manifest, ObjectRef
 from cognito_backup.repo.objects import ObjectWriter, iter_object, sweep_stale_staging
 from cognito_backup.repo.shards import (
+    MERGE_FAN_IN,
     MERGE_READ_BUFFER,
     RUN_ZSTD_LEVEL,
     SORT_FIELD,
+    PendingMerge,
+    Run,
     SortBuffer,
     cut_bits,
     cuts_after,
     merge_sorted,
+    next_merge,
+    run_records,
 )
 from cognito_backup.store.base import ObjectNotFound, Store
 
@@ -269,6 +275,7 @@ class Repository:
         max_records_per_object: int = DEFAULT_MAX_RECORDS_PER_OBJECT,
         started_at: dt.datetime | None = None,
         snapshot_id: str | None = None,
+        merge_fan_in: int = MERGE_FAN_IN,
     ) -> SnapshotWriter:
         self.init_if_needed()
         sweep_stale_staging()
@@ -282,6 +289,7 @@ class Repository:
             options or {},
             max_records_per_object,
             resuming=snapshot_id is not None,
+            merge_fan_in=merge_fan_in,
         )
 
     # ---- locks (repo/locks.py: a writer that may reuse objects holds a shared lock, prune's sweep
@@ -332,8 +340,9 @@ class SnapshotWriter:
 
     Users are not written in the order they are added: they are sorted by username into content-defined
     shards (repo/shards.py). `flush()` stages the users added since as a sorted run; `write_shards()`
-    cuts shards from the runs and may stop after any shard (`runs` and `shard_after` then say where to
-    continue); `commit()` finishes the shards, writes the manifest, then deletes the runs.
+    merges runs until at most `merge_fan_in` remain, then cuts shards from them, and may stop after any
+    merged segment or shard (`runs`, `merging` and `shard_after` then say where to continue); `commit()`
+    finishes the shards, writes the manifest, then deletes the runs.
     """
 
     def __init__(
@@ -346,6 +355,7 @@ class SnapshotWriter:
         options: dict[str, Any],
         max_records_per_object: int,
         resuming: bool = False,
+        merge_fan_in: int = MERGE_FAN_IN,
     ) -> None:
         self.repo = repo
         self.id = snapshot_id
@@ -361,7 +371,11 @@ class SnapshotWriter:
         # The sort of the users: the buffer of users added since the last run, the staged runs, and the
         # last key of the last shard written (None: no shard yet).
         self._buffer = SortBuffer()
-        self.runs: list[ObjectRef] = []
+        self.runs: list[Run] = []
+        self.merge_fan_in = merge_fan_in
+        self.merging: PendingMerge | None = None
+        # Runs merged into others: deleted once a checkpoint no longer refers to them (drop_retired).
+        self._retired: list[ObjectRef] = []
         self.shard_after: str | None = None
         self.shards_done = False
         self.torn = False
@@ -408,24 +422,96 @@ class SnapshotWriter:
         self.objects.append(ref)
         self.counts[ref.kind] = self.counts.get(ref.kind, 0) + ref.records
 
-    def resume_shards(self, runs: list[ObjectRef], shard_after: str | None) -> None:
-        """Continue the sort an earlier step saved: its staged runs and the last key sharded."""
-        self.runs = list(runs)
+    def resume_shards(self, runs: list[Run], shard_after: str | None, merging: PendingMerge | None = None) -> None:
+        """Continue the sort an earlier step saved: its staged runs, the merge under way, the last key sharded."""
+        self.runs = [list(run) for run in runs]
+        self.merging = merging
         self.shard_after = shard_after
 
     def _stage_run(self) -> None:
         """Write the buffered users, sorted, as one run under runs/<snapshot-id>/ (never under objects/)."""
         if not len(self._buffer):
             return
-        writer = ObjectWriter(self.repo.store, "users", key_of=lambda sha: run_key(self.id, sha), level=RUN_ZSTD_LEVEL)
+        writer = self._run_writer()
+        first = last = ""
         try:
             for record in self._buffer.sorted_records():
+                last = str(record[SORT_FIELD])
+                first = first or last
                 writer.add(record)
         except BaseException:
             writer.discard()
             raise
-        self.runs.append(writer.finish())
+        self.runs.append([writer.finish(first, last)])
         self._buffer.clear()
+
+    def _run_writer(self) -> ObjectWriter:
+        return ObjectWriter(self.repo.store, "users", key_of=lambda sha: run_key(self.id, sha), level=RUN_ZSTD_LEVEL)
+
+    def _run_reader(self, run: Run, after: str | None) -> Generator[dict[str, Any]]:
+        """A run's records, a segment open at a time, skipping the segments wholly at or before `after`."""
+        for segment in run:
+            if after is not None and segment.last is not None and segment.last <= after:
+                continue
+            yield from iter_object(
+                self.repo.store,
+                segment,
+                " (a sort run)",
+                key=run_key(self.id, segment.sha256),
+                buffer=MERGE_READ_BUFFER,
+            )
+
+    def _merge_runs(self, more: Callable[[], bool]) -> bool:
+        """Merge runs, a window at a time (repo/shards.next_merge), until at most `merge_fan_in` remain;
+        asks `more()` before each segment. False when it stopped early (`merging` says where)."""
+        if self.merging is None and len(self.runs) + bool(len(self._buffer)) > self.merge_fan_in:
+            self._stage_run()  # the buffer would be one more source
+        while True:
+            if self.merging is None:
+                window = next_merge([run_records(run) for run in self.runs], self.merge_fan_in)
+                if window is None:
+                    return True
+                self.merging = PendingMerge(*window)
+            merging = self.merging
+            sources = [self._run_reader(run, merging.after) for run in self.runs[merging.start : merging.end]]
+            writer: ObjectWriter | None = None
+            first = last = ""
+            try:
+                for record in merge_sorted(sources, merging.after):
+                    key = str(record[SORT_FIELD])
+                    if writer is None:
+                        if not more():
+                            return False
+                        writer, first = self._run_writer(), key
+                    writer.add(record)
+                    last = key
+                    if writer.records >= self.max_records:
+                        merging.outputs.append(writer.finish(first, last))
+                        writer = None
+                if writer is not None:
+                    merging.outputs.append(writer.finish(first, last))
+                    writer = None
+            finally:
+                if writer is not None:
+                    writer.discard()
+                for source in sources:
+                    source.close()
+            # The merged run takes its window's place: the runs keep their order.
+            self.torn = True
+            self._retired += [segment for run in self.runs[merging.start : merging.end] for segment in run]
+            self.runs[merging.start : merging.end] = [merging.outputs]
+            self.merging = None
+            self.torn = False
+
+    def drop_retired(self) -> None:
+        """Delete the runs merged into others, once the checkpoint saved no longer refers to them (a
+        merged segment may hold the same bytes as one of its inputs, hence the same key: kept)."""
+        live = {segment.sha256 for run in self.runs for segment in run}
+        live |= {segment.sha256 for segment in self.merging.outputs} if self.merging else set()
+        for segment in self._retired:
+            if segment.sha256 not in live:
+                self.repo.store.delete(run_key(self.id, segment.sha256))
+        self._retired = []
 
     def flush(self) -> list[ObjectRef]:
         """Finish every open object and stage the users added since as a sorted run; returns all object
@@ -442,11 +528,10 @@ class SnapshotWriter:
         step needs. The cut parameters depend on the number of users, so all are added before."""
         if self.shards_done:
             return True
-        total = sum(r.records for r in self.runs) + len(self._buffer)
-        sources = [
-            iter_object(self.repo.store, r, " (a sort run)", key=run_key(self.id, r.sha256), buffer=MERGE_READ_BUFFER)
-            for r in self.runs
-        ]
+        if not self._merge_runs(more):
+            return False
+        total = sum(run_records(run) for run in self.runs) + len(self._buffer)
+        sources = [self._run_reader(run, self.shard_after) for run in self.runs]
         records = merge_sorted([*sources, self._buffer.sorted_records()], self.shard_after)
         bits = cut_bits(total)
         writer: ObjectWriter | None = None
@@ -514,10 +599,11 @@ class SnapshotWriter:
 
     def _delete_runs(self) -> None:
         """Staged runs belong to this snapshot alone: once its manifest exists (or it is given up with no
-        checkpoint referring to them) nothing needs them. prune removes any a crash leaves (two days)."""
-        for ref in self.runs:
-            self.repo.store.delete(run_key(self.id, ref.sha256))
-        self.runs = []
+        checkpoint referring to them) nothing needs them. prune removes any a crash leaves (two days).
+        All under the snapshot's prefix go: merged ones, and segments of a step that died, too."""
+        for info in list(self.repo.store.list(f"{RUNS_PREFIX}{self.id}/")):
+            self.repo.store.delete(info.key)
+        self.runs, self.merging, self._retired = [], None, []
 
     def suspend(self) -> None:
         """End this writer WITHOUT removing the lock: a resumable backup continues in a later step, and
