@@ -4,10 +4,11 @@ crash at any point leaves either a complete snapshot or none, never one pointing
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import secrets
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -474,28 +475,19 @@ class SnapshotWriter:
                 self.merging = PendingMerge(*window)
             merging = self.merging
             sources = [self._run_reader(run, merging.after) for run in self.runs[merging.start : merging.end]]
-            writer: ObjectWriter | None = None
-            first = last = ""
             try:
-                for record in merge_sorted(sources, merging.after):
-                    key = str(record[SORT_FIELD])
-                    if writer is None:
-                        if not more():
-                            return False
-                        writer, first = self._run_writer(), key
-                    writer.add(record)
-                    last = key
-                    if writer.records >= self.max_records:
-                        merging.outputs.append(writer.finish(first, last))
-                        writer = None
-                if writer is not None:
-                    merging.outputs.append(writer.finish(first, last))
-                    writer = None
+                done = _write_pieces(
+                    merge_sorted(sources, merging.after),
+                    more,
+                    self._run_writer,
+                    lambda key, records: records >= self.max_records,
+                    functools.partial(_finish_segment, merging.outputs),
+                )
             finally:
-                if writer is not None:
-                    writer.discard()
                 for source in sources:
                     source.close()
+            if not done:
+                return False
             # The merged run takes its window's place: the runs keep their order.
             self.torn = True
             self._retired += [segment for run in self.runs[merging.start : merging.end] for segment in run]
@@ -534,29 +526,20 @@ class SnapshotWriter:
         sources = [self._run_reader(run, self.shard_after) for run in self.runs]
         records = merge_sorted([*sources, self._buffer.sorted_records()], self.shard_after)
         bits = cut_bits(total)
-        writer: ObjectWriter | None = None
-        first = last = ""
         try:
-            for record in records:
-                key = str(record[SORT_FIELD])
-                if writer is None:
-                    if not more():
-                        self._stage_run()
-                        return False
-                    writer, first = ObjectWriter(self.repo.store, "users"), key
-                writer.add(record)
-                last = key
-                if cuts_after(key, writer.records, bits, self.max_records):
-                    self._finish_shard(writer, first, last)
-                    writer = None
-            if writer is not None:
-                self._finish_shard(writer, first, last)
-                writer = None
+            done = _write_pieces(
+                records,
+                more,
+                lambda: ObjectWriter(self.repo.store, "users"),
+                lambda key, records: cuts_after(key, records, bits, self.max_records),
+                self._finish_shard,
+            )
         finally:
-            if writer is not None:
-                writer.discard()
             for source in sources:
                 source.close()
+        if not done:
+            self._stage_run()
+            return False
         self.shards_done = True
         self._buffer.clear()
         return True
@@ -622,3 +605,41 @@ class SnapshotWriter:
         self._buffer.clear()
         self._delete_runs()
         self.repo.remove_lock(self.id)
+
+
+def _finish_segment(outputs: Run, writer: ObjectWriter, first: str, last: str) -> None:
+    outputs.append(writer.finish(first, last))
+
+
+def _write_pieces(
+    records: Iterable[dict[str, Any]],
+    more: Callable[[], bool],
+    new_writer: Callable[[], ObjectWriter],
+    cuts: Callable[[str, int], bool],
+    finish: Callable[[ObjectWriter, str, str], None],
+) -> bool:
+    """Write sorted `records` into consecutive objects (shards, or a merged run's segments): a new one
+    from `new_writer()` once `more()` allows it, finished by `finish(writer, first key, last key)` when
+    `cuts(key, records in it)` says so, and after the last record. False when `more()` refused: every
+    object finished so far is stored, and the next starts after the last key of the last one."""
+    writer: ObjectWriter | None = None
+    first = last = ""
+    try:
+        for record in records:
+            key = str(record[SORT_FIELD])
+            if writer is None:
+                if not more():
+                    return False
+                writer, first = new_writer(), key
+            writer.add(record)
+            last = key
+            if cuts(key, writer.records):
+                finish(writer, first, last)
+                writer = None
+        if writer is not None:
+            finish(writer, first, last)
+            writer = None
+    finally:
+        if writer is not None:
+            writer.discard()
+    return True

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from cognito_backup.core.spill import MEMORY_ITEMS, PAGE, dump, load, open_db
+from cognito_backup.core.spill import MEMORY_ITEMS, dump, load, open_db, rows_by_key
 from cognito_backup.repo.manifest import ObjectRef
 
 # The field users are sorted by. Not the identity key (the email in email sign-in pools): the username
@@ -169,14 +169,8 @@ class SortBuffer:
             for key in sorted(self._mem):
                 yield self._mem[key]
             return
-        last = ""
-        while True:
-            rows = self._db.execute("SELECT k, blob FROM run WHERE k > ? ORDER BY k LIMIT ?", (last, PAGE)).fetchall()
-            if not rows:
-                return
-            for _, blob in rows:
-                yield load(blob)
-            last = rows[-1][0]
+        for _, blob in rows_by_key(self._db, "run", ("k",), ("blob",)):
+            yield load(blob)
 
     def clear(self) -> None:
         if self._db is not None:
