@@ -193,12 +193,19 @@ class Repository:
         self, snapshot: str | None = "latest", user_pool_id: str | None = None, *, scan: SnapshotScan | None = None
     ) -> Manifest:
         """`latest` (optionally of one pool), a full id, or a unique id prefix. `scan`: the manifests
-        already read (every manifest is one GET on S3)."""
+        already read (every manifest is one GET on S3).
+
+        `latest` is the newest BACKUP: a compacted state (ops/compact.py, written by `compact` and by
+        standby rounds) is newer than the backup it was folded from, but it never listed the pool, and a
+        standby writes one every few rounds; what "restore the latest" means to a user is the last backup.
+        A compacted state is chosen by its id (and `--at` starts from one: ops/state_at.py)."""
         scan = scan or self.scan_snapshots()
         snaps = scan.manifests
         if user_pool_id and (snapshot in (None, "latest")):
             snaps = [s for s in snaps if s.user_pool_id == user_pool_id] or snaps
         if snapshot in (None, "", "latest"):
+            compacted = [s for s in snaps if s.compacted]
+            snaps = [s for s in snaps if not s.compacted]
             # A damaged manifest's pool and time are unknown, but its id starts with its start time:
             # if it may be newer than the newest readable one, `latest` is not known.
             newest = snaps[-1].id if snaps else ""
@@ -209,6 +216,13 @@ class Repository:
                     f"({newer[-1].message})",
                     hint="Name a readable snapshot with --snapshot (`cognito-backup snapshots` lists them); "
                     "`cognito-backup check` reports the damage.",
+                )
+            if not snaps and compacted:
+                of = f" of {user_pool_id}" if user_pool_id else ""
+                raise RepositoryNotFound(
+                    f"No backup{of} in {self.store.describe()} for `latest`: only compacted states (snapshot + "
+                    f"journal, never a listing of the pool), the newest {compacted[-1].id}",
+                    hint=f"Choose one by id (--snapshot {compacted[-1].id}), or take a backup first.",
                 )
         if not snaps and not scan.damaged:
             raise RepositoryNotFound(f"The repository at {self.store.describe()} holds no snapshot yet")
