@@ -350,7 +350,10 @@ def prune_cmd(
     as_json: bool,
 ) -> None:
     """Forget snapshots that the retention policy does not keep (per source pool), then delete the
-    objects no remaining snapshot uses. Rules combine: a snapshot kept by any rule stays."""
+    objects no remaining snapshot uses. Rules combine: a snapshot kept by any rule stays.
+
+    The rules count backups: a compacted state (`snapshots` marks them) stays while it is newer than the
+    oldest backup kept, and never pushes a backup out."""
     policy = Policy(keep_last, keep_daily, keep_weekly, keep_monthly)
     if policy.is_empty():
         raise UsageError(
