@@ -534,7 +534,9 @@ class SnapshotWriter:
         step needs. The cut parameters depend on the number of users, so all are added before."""
         if self.shards_done:
             return True
-        if not self._merge_runs(more):
+        # A checkpoint an older version saved once it had started cutting shards from all its runs at once
+        # goes on as it began: merging now would change the cut parameters (a merge drops keys read twice).
+        if self.shard_after is None and not self._merge_runs(more):
             return False
         total = sum(run_records(run) for run in self.runs) + len(self._buffer)
         sources = [self._run_reader(run, self.shard_after) for run in self.runs]
