@@ -176,7 +176,12 @@ def _coverage(repository: Any, manifests: list[Manifest]) -> dict[str, tuple[str
 
 @click.command()
 @repo_option
-@click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix) or 'latest'.")
+@click.option(
+    "--snapshot",
+    default="latest",
+    show_default=True,
+    help="Snapshot id (or unique prefix), or 'latest': the newest backup, never a compacted state.",
+)
 @click.option(
     "--user-pool-id",
     type=USER_POOL_ID,
