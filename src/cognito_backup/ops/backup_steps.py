@@ -19,8 +19,9 @@ Reads, all at once (a backup's time is bounded by the UserList quota, so nothing
 or hold it back): the configuration and ListGroups (other quotas) on threads of their own; 16 ListUsers
 chains (one per leading hex digit of `sub`) and the groups' ListUsersInGroup chains share one work queue
 (reader._fan_in), a group's membership chain going ahead of user chains not started yet, so every
-thread is busy until the last page. Stages: listing -> shard (users sorted into content-defined
-shards, a shard at a time: repo/shards.py) -> commit (manifest, then checkpoint deleted).
+thread is busy until the last page. Stages: listing -> shard (past MERGE_FAN_IN sorted runs, merged
+a segment at a time until that many remain; then users sorted into content-defined shards, a shard at
+a time: repo/shards.py) -> commit (manifest, then checkpoint deleted).
 """
 
 from __future__ import annotations
