@@ -11,8 +11,10 @@ once per size and reused.
 
     diff  differences(), written as `diff --json` writes them (to /dev/null)
     plan  the plan, its operations written as a dry run's `--json` writes them (to /dev/null)
-    fold  `restore --at`: journal records for 1 user in 100 (each observed twice, shuffled) folded over
-          the desired snapshot, then planned against the live side
+    fold  `restore --at`: journal records for 1 user in 100 (each observed twice, captured shuffled),
+          stored in the repository's journal, folded over the desired snapshot the way `restore --at`
+          folds them (ops/pitr.desired_state_at: ops/state_at.fold_from reads the journal in order),
+          then planned against the live side
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ from typing import Any
 
 from cognito_backup.cli.common import JsonArray, emit_json
 from cognito_backup.core.diff import differences
-from cognito_backup.core.fold import fold
 from cognito_backup.core.plan import PlanOptions, plan
 from cognito_backup.model import Group, Membership, PoolConfig, User
+from cognito_backup.ops.pitr import desired_state_at
+from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store.local import LocalStore
@@ -44,6 +47,9 @@ SCHEMA = [
     {"Name": "email", "AttributeDataType": "String", "Mutable": True},
     {"Name": "custom:tier", "AttributeDataType": "String", "Mutable": True},
 ]
+
+
+DESIRED_POOL = "eu-west-1_desired"
 
 
 def synthetic_user(i: int, changed: bool = False) -> User:
@@ -82,16 +88,20 @@ def prepare(root: Path, n: int) -> tuple[Path, str, str]:
     ids = where / "ids.json"
     if not ids.exists():
         repo = Repository(LocalStore(where))
-        desired = write_snapshot(repo, "eu-west-1_desired", n, changed_every=50).id
+        desired = write_snapshot(repo, DESIRED_POOL, n, changed_every=50).id
         actual = write_snapshot(repo, "eu-west-1_actual", n, offset=n // 100).id
         ids.write_text(json.dumps([desired, actual]))
+    journaled = where / "journal.done"  # directories prepared before the journal was stored get it now
+    if not journaled.exists():
+        Journal(LocalStore(where)).append(DESIRED_POOL, journal(n))
+        journaled.touch()
     desired, actual = json.loads(ids.read_text())
     return where, desired, actual
 
 
 def journal(n: int) -> Iterator[dict[str, Any]]:
-    """Journal records (user_upsert) for every 100th of `n` users, each observed twice, in shuffled order
-    (fold sorts them): generated, not held, so only the fold's own memory counts."""
+    """Journal records (user_upsert) for every 100th of `n` users of the desired pool, each observed
+    twice, in shuffled order (as a capture may store them: the journal reads them back in order)."""
     start = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
     order = list(range(0, n, 100)) * 2
     random.Random(n).shuffle(order)
@@ -99,6 +109,7 @@ def journal(n: int) -> Iterator[dict[str, Any]]:
         when = (start + dt.timedelta(milliseconds=seq)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         user = synthetic_user(i, changed=False)  # the desired side has these changed: undone
         yield {
+            "pool": DESIRED_POOL,
             "type": "user_upsert",
             "key": user.username,
             "sub": user.sub,
@@ -113,8 +124,11 @@ def measure(where: str, desired_id: str, actual_id: str, what: str) -> dict[str,
     """Runs in the child process."""
     repo = Repository(LocalStore(where))
     start = time.monotonic()
-    desired = repo.load_state(repo.resolve(desired_id))
     actual = repo.load_state(repo.resolve(actual_id))
+    if what == "fold":  # `restore --at` now: the snapshot is the base, its journal folded over it
+        desired = desired_state_at(repo, DESIRED_POOL, repo.clock())[0]
+    else:
+        desired = repo.load_state(repo.resolve(desired_id))
     result: object
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         if what == "diff":
@@ -126,8 +140,7 @@ def measure(where: str, desired_id: str, actual_id: str, what: str) -> dict[str,
             emit_json({"plan": {**the_plan.to_json(ops=False), "ops": JsonArray(the_plan.ops, lambda o: o.describe())}})
             result = the_plan.count_by_kind()
         else:
-            state = fold(desired, journal(len(desired.users)))
-            result = plan(state, actual, PlanOptions(prune=True)).count_by_kind()
+            result = plan(desired, actual, PlanOptions(prune=True)).count_by_kind()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "what": what,

@@ -95,7 +95,8 @@ def test_prune_spares_young_objects_of_a_running_backup() -> None:
     make_snapshot(repo, "p1", t("2026-11-01T00:00"), ["a"])
     writer = repo.begin_snapshot("p1", "us-east-1")  # a backup in flight: objects, no manifest yet
     writer.add("users", {"username": "in-flight", "attributes": {}, "enabled": True, "status": "CONFIRMED"})
-    in_flight = [*writer.flush(), *writer.runs]  # users are staged in sorted runs until sharded
+    # Users are staged in sorted runs until sharded.
+    in_flight = [*writer.flush(), *(segment for run in writer.runs for segment in run)]
     result = prune(repo, Policy(keep_last=1), grace_seconds=0)
     assert result.removed_objects == []
     assert result.sweep_skipped_for == [f"backup {writer.id}"]  # its shared lock holds the sweep back

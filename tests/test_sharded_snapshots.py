@@ -195,7 +195,7 @@ def test_sorting_and_sharding_survive_step_boundaries(cognito: Any, tmp_path: Pa
         state = load_checkpoint(repo, checkpoint)
         runs_seen = max(runs_seen, len(state.runs))
         if state.stage == "shard":
-            staged = [run_key(checkpoint, r.sha256) for r in state.runs]
+            staged = [run_key(checkpoint, s.sha256) for run in state.runs for s in run]
             assert staged and all(repo.store.exists(key) for key in staged)
     else:
         raise AssertionError("the backup loop did not finish")
@@ -357,8 +357,8 @@ def test_a_checkpoint_saved_before_sharding_still_completes(cognito: Any, tmp_pa
     assert state.stage == "listing" and 0 < state.users < 200
     # Rewrite it the way the older version saved it: the users so far in an object of objects/.
     old_style = ObjectWriter(repo.store, "users")
-    for run in state.runs:
-        for record in iter_object(repo.store, run, key=run_key(state.snapshot_id, run.sha256)):
+    for segment in (segment for run in state.runs for segment in run):
+        for record in iter_object(repo.store, segment, key=run_key(state.snapshot_id, segment.sha256)):
             old_style.add(record)
     state.objects.append(old_style.finish())
     state.runs = []

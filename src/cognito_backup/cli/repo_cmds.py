@@ -36,7 +36,7 @@ repo_option = click.option("--repo", required=True, help="Repository: a local di
 
 
 _manifest_row_keys = (
-    "id", "user_pool_id", "region", "started_at", "finished_at", "users", "groups", "memberships", "bytes",
+    "id", "kind", "user_pool_id", "region", "started_at", "finished_at", "users", "groups", "memberships", "bytes",
     "tool_version", "compacted_from", "incomplete", "feature_plan", "replicas",
 )  # fmt: skip
 
@@ -44,6 +44,8 @@ _manifest_row_keys = (
 def _manifest_row(m: Manifest) -> dict[str, Any]:
     return {
         "id": m.id,
+        # "backup" (listed the pool) or "compacted" (a snapshot + the journal): `latest` is a backup.
+        "kind": m.kind,
         "user_pool_id": m.user_pool_id,
         "region": m.region,
         "started_at": m.started_at,
@@ -70,7 +72,9 @@ def _manifest_row(m: Manifest) -> dict[str, Any]:
 def snapshots(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bool) -> None:
     """List the snapshots in a repository, oldest first, with the time range each can restore to.
 
-    A manifest that cannot be read is named (exit 6) and every readable snapshot is still listed."""
+    Compacted states (a snapshot plus the journal, written by `compact` and standby rounds) are marked:
+    `latest` is the newest backup, never one of them; choose one with --snapshot ID. A manifest that
+    cannot be read is named (exit 6) and every readable snapshot is still listed."""
     repository = app(ctx).repository(repo)
     scan = repository.scan_snapshots()
     manifests = [m for m in scan.manifests if user_pool_id in (None, m.user_pool_id)]
@@ -118,6 +122,7 @@ def _print_snapshot_table(where: str, rows: list[dict[str, Any]], broken: list[d
             title=f"Snapshots of {pool} in {where}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
         )
         table.add_column("id", no_wrap=True, min_width=max(len(r["id"]) for r in rows))
+        table.add_column("kind")
         for col in ("users", "groups", "members", "size"):
             table.add_column(col, justify="right")
         table.add_column("restorable to (UTC)")
@@ -126,6 +131,7 @@ def _print_snapshot_table(where: str, rows: list[dict[str, Any]], broken: list[d
         for row in (r for r in rows if r["user_pool_id"] == pool):
             table.add_row(
                 row["id"],
+                row["kind"],
                 f"{row['users']:,}",
                 f"{row['groups']:,}",
                 f"{row['memberships']:,}",
@@ -135,6 +141,12 @@ def _print_snapshot_table(where: str, rows: list[dict[str, Any]], broken: list[d
                 _replica_regions(row["replicas"]),
             )
         console.print(table)
+    if any(r["kind"] == "compacted" for r in rows):
+        console.print(
+            "[dim]compacted: a snapshot plus the journal (`compact`, standby rounds), not a listing of the pool; "
+            "`latest` is the newest backup, never a compacted state: choose one with --snapshot ID.[/]",
+            soft_wrap=True,
+        )
     _print_incomplete(console, rows)
     for row in broken:
         console.print(f"[red]DAMAGED[/] snapshot {row['id']} ({row['key']}): {row['damaged']}", soft_wrap=True)
@@ -164,7 +176,12 @@ def _coverage(repository: Any, manifests: list[Manifest]) -> dict[str, tuple[str
 
 @click.command()
 @repo_option
-@click.option("--snapshot", default="latest", show_default=True, help="Snapshot id (or unique prefix) or 'latest'.")
+@click.option(
+    "--snapshot",
+    default="latest",
+    show_default=True,
+    help="Snapshot id (or unique prefix), or 'latest': the newest backup, never a compacted state.",
+)
 @click.option(
     "--user-pool-id",
     type=USER_POOL_ID,
@@ -216,6 +233,12 @@ def show(ctx: click.Context, repo: str, snapshot: str, user_pool_id: str | None,
     console = out_console()
     console.print(f"[bold]Snapshot {manifest.id}[/] of {manifest.user_pool_id} ({manifest.region or '?'})")
     console.print(f"  taken {manifest.started_at} .. {manifest.finished_at} by cognito-backup {manifest.tool_version}")
+    if manifest.compacted:
+        extra = manifest.extra
+        console.print(
+            f"  compacted: {extra.get('compacted_from')} plus the journal to {extra.get('journal_until')} "
+            "(no listing of the pool)"
+        )
     console.print(
         f"  {info['users']:,} users ({', '.join(f'{k} {v:,}' for k, v in info['users_by_status'].items()) or 'none'}; "
         f"{disabled:,} disabled), {info['groups']:,} groups, {info['memberships']:,} memberships"
@@ -332,7 +355,10 @@ def prune_cmd(
     as_json: bool,
 ) -> None:
     """Forget snapshots that the retention policy does not keep (per source pool), then delete the
-    objects no remaining snapshot uses. Rules combine: a snapshot kept by any rule stays."""
+    objects no remaining snapshot uses. Rules combine: a snapshot kept by any rule stays.
+
+    The rules count backups: a compacted state (`snapshots` marks them) stays while it is newer than the
+    oldest backup kept, and never pushes a backup out."""
     policy = Policy(keep_last, keep_daily, keep_weekly, keep_monthly)
     if policy.is_empty():
         raise UsageError(

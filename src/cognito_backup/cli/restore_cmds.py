@@ -87,7 +87,10 @@ def at_options(fn: Any) -> Any:
     return fn
 
 
-SNAPSHOT_HELP = "Snapshot id (or unique prefix), or latest (the default, unless --at picks one)."
+SNAPSHOT_HELP = (
+    "Snapshot id (or unique prefix), or latest (the default, unless --at picks one): the newest backup, "
+    "never a compacted state (`snapshots` marks those; give one by id)."
+)
 
 
 @click.command()

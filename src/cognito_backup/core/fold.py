@@ -155,6 +155,11 @@ def fold(base: PoolState, records: Iterable[Mapping[str, Any]], until: dt.dateti
     """The state after every record observed at or before `until` (all records when None).
 
     Records may come in any order and with exact duplicates; they are applied in journal order.
+
+    THE ORACLE, for tests only: production folds the journal as the repository stores it, already in
+    order (ops/state_at.fold_from: a Folder fed by Journal.iter_records), and never calls this. It sorts
+    the records itself, so tests can check that a fold does not depend on the order records arrive in,
+    against a second way of ordering them.
     """
     limit = _stamp(until) if until is not None else None
     # Sorted (and deduplicated) on disk past a few thousand records: the journal since the base snapshot

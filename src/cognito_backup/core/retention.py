@@ -36,6 +36,8 @@ class Policy:
 class SnapshotTime:
     id: str
     time: dt.datetime
+    # A compacted state (docs/format.md "Compacted states"): a snapshot plus the journal, not a backup.
+    compacted: bool = False
 
 
 @dataclass
@@ -59,7 +61,27 @@ def _month(t: dt.datetime) -> str:
 
 
 def apply_policy(snapshots: Sequence[SnapshotTime], policy: Policy) -> Decision:
-    """Decide which snapshots to keep. An empty policy keeps everything (refusing to delete all)."""
+    """Decide which snapshots to keep. An empty policy keeps everything (refusing to delete all).
+
+    The rules count backups only: a compacted state (written every few standby rounds) never pushes a
+    backup out, which would leave `latest` (the newest backup) with nothing. A compacted state lives as
+    long as the backups of its time: kept when it is newer than the oldest backup kept. Of a pool whose
+    states are all compacted (its backups are gone), the rules count those."""
+    backups = [s for s in snapshots if not s.compacted] or list(snapshots)
+    decision = _apply_rules(backups, policy)
+    chosen = {s.id for s in backups}
+    kept = [s for s in backups if s.id in set(decision.keep)]
+    oldest = min((s.time for s in kept), default=None)
+    for state in sorted((s for s in snapshots if s.id not in chosen), key=lambda s: (s.time, s.id), reverse=True):
+        if policy.is_empty() or (oldest is not None and state.time >= oldest):
+            decision.keep.append(state.id)
+            decision.reasons[state.id] = ["no policy" if policy.is_empty() else "compacted, newer than a kept backup"]
+        else:
+            decision.remove.append(state.id)
+    return decision
+
+
+def _apply_rules(snapshots: Sequence[SnapshotTime], policy: Policy) -> Decision:
     ordered = sorted(snapshots, key=lambda s: (s.time, s.id), reverse=True)
     decision = Decision()
     if policy.is_empty():

@@ -11,6 +11,7 @@ Items are pickled: these files live only as long as the process and are never re
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import sqlite3
 import threading
@@ -34,6 +35,33 @@ def open_db(cache_kib: int = CACHE_KIB) -> sqlite3.Connection:
     for pragma in (f"cache_size=-{cache_kib}", "journal_mode=OFF", "synchronous=OFF", "temp_store=FILE"):
         db.execute(f"PRAGMA {pragma}")
     return db
+
+
+def rows_by_key(
+    db: sqlite3.Connection,
+    table: str,
+    keys: Sequence[str],
+    values: Sequence[str],
+    lock: threading.Lock | None = None,
+) -> Iterator[tuple[Any, ...]]:
+    """Every row of `table` as (*keys, *values), in the order of the (unique) `keys`, PAGE rows a query:
+    each page starts past the last key of the one before (keyset paging: no OFFSET rescans, and writes
+    between pages are no trouble). `lock`, if any, is held for each query, never across a yield: the
+    reader may write to the table meanwhile. Two statements, not `? IS NULL OR k > ?`: sqlite uses the
+    key's index only for the plain range."""
+    order = ", ".join(keys)
+    past = f"({order}) > ({', '.join('?' * len(keys))})" if len(keys) > 1 else f"{order} > ?"
+    select = f"SELECT {', '.join([*keys, *values])} FROM {table}"
+    first, following = f"{select} ORDER BY {order} LIMIT ?", f"{select} WHERE {past} ORDER BY {order} LIMIT ?"
+    last: tuple[Any, ...] | None = None
+    while True:
+        with lock or contextlib.nullcontext():
+            query, args = (first, ()) if last is None else (following, last)
+            rows: list[tuple[Any, ...]] = db.execute(query, (*args, PAGE)).fetchall()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1][: len(keys)]
 
 
 def dump(item: Any) -> bytes:
@@ -218,24 +246,14 @@ class UserTable(Mapping[str, V]):
             return int(self._db.execute("SELECT count(*) FROM t").fetchone()[0])
 
     def _rows(self, column: str) -> Iterator[Any]:
-        last = 0
-        while True:
-            with self._lock:  # never held across a yield: the reader may write to this table meanwhile
-                in_memory = self._db is None
-                if self._db is None:
-                    chunk: list[Any] = list(self._mem.keys() if column == "k" else self._mem.values())
-                else:
-                    rows = self._db.execute(
-                        f"SELECT rowid, {column} FROM t WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, PAGE)
-                    ).fetchall()
-            if in_memory:
-                yield from chunk
-                return
-            if not rows:
-                return
-            for _, value in rows:
-                yield value if column == "k" else load(value)
-            last = rows[-1][0]
+        with self._lock:  # never held across a yield: the reader may write to this table meanwhile
+            db = self._db
+            chunk: list[Any] = [] if db is not None else list(self._mem.keys() if column == "k" else self._mem.values())
+        if db is None:
+            yield from chunk
+            return
+        for _, value in rows_by_key(db, "t", ("rowid",), (column,), self._lock):  # insertion order
+            yield value if column == "k" else load(value)
 
     def __iter__(self) -> Iterator[str]:
         return self._rows("k")
@@ -246,26 +264,13 @@ class UserTable(Mapping[str, V]):
     def values_by_key(self) -> Iterator[V]:
         """The values in key order, a page at a time (on disk: the key's unique index, no sort in memory)."""
         with self._lock:
-            if self._db is None:
-                chunk = [v for _, v in sorted(self._mem.items(), key=lambda kv: kv[0])]
-        if self._db is None:
+            db = self._db
+            chunk = [v for _, v in sorted(self._mem.items(), key=lambda kv: kv[0])] if db is None else []
+        if db is None:
             yield from chunk
             return
-        last: str | None = None
-        while True:
-            with self._lock:  # never held across a yield, as in _rows
-                # Two statements, not `? IS NULL OR k > ?`: sqlite uses the key's index only for the plain range.
-                if last is None:
-                    rows = self._db.execute("SELECT k, blob FROM t ORDER BY k LIMIT ?", (PAGE,)).fetchall()
-                else:
-                    rows = self._db.execute(
-                        "SELECT k, blob FROM t WHERE k > ? ORDER BY k LIMIT ?", (last, PAGE)
-                    ).fetchall()
-            if not rows:
-                return
-            for _, blob in rows:
-                yield load(blob)
-            last = rows[-1][0]
+        for _, blob in rows_by_key(db, "t", ("k",), ("blob",), self._lock):  # the key's unique index
+            yield load(blob)
 
     def values(self) -> ValuesView[V]:
         return _Values(self, self.iter_values)
@@ -348,20 +353,8 @@ class KeyedSpill(Generic[T]):
             for key, _, item in chunk:
                 yield key, item
             return
-        last: tuple[str, int] | None = None
-        while True:
-            with self._lock:  # never held across a yield
-                if last is None:
-                    rows = db.execute("SELECT k, i, blob FROM items ORDER BY k, i LIMIT ?", (PAGE,)).fetchall()
-                else:
-                    rows = db.execute(
-                        "SELECT k, i, blob FROM items WHERE (k, i) > (?, ?) ORDER BY k, i LIMIT ?", (*last, PAGE)
-                    ).fetchall()
-            if not rows:
-                return
-            for key, _, blob in rows:
-                yield key, load(blob)
-            last = (rows[-1][0], rows[-1][1])
+        for key, _, blob in rows_by_key(db, "items", ("k", "i"), ("blob",), self._lock):
+            yield key, load(blob)
 
     def __repr__(self) -> str:
         return f"KeyedSpill({self._n} items{', on disk' if self._db else ''})"

@@ -19,8 +19,9 @@ Reads, all at once (a backup's time is bounded by the UserList quota, so nothing
 or hold it back): the configuration and ListGroups (other quotas) on threads of their own; 16 ListUsers
 chains (one per leading hex digit of `sub`) and the groups' ListUsersInGroup chains share one work queue
 (reader._fan_in), a group's membership chain going ahead of user chains not started yet, so every
-thread is busy until the last page. Stages: listing -> shard (users sorted into content-defined
-shards, a shard at a time: repo/shards.py) -> commit (manifest, then checkpoint deleted).
+thread is busy until the last page. Stages: listing -> shard (past MERGE_FAN_IN sorted runs, merged
+a segment at a time until that many remain; then users sorted into content-defined shards, a shard at
+a time: repo/shards.py) -> commit (manifest, then checkpoint deleted).
 """
 
 from __future__ import annotations
@@ -42,11 +43,14 @@ from cognito_backup.ops.backup_meta import BackupOptions, config_extra, snapshot
 from cognito_backup.repo.layout import CHECKPOINTS_PREFIX, checkpoint_key, snapshot_key
 from cognito_backup.repo.manifest import Manifest, ObjectRef
 from cognito_backup.repo.repository import Repository, SnapshotWriter, format_time, parse_time
+from cognito_backup.repo.shards import MERGE_FAN_IN, PendingMerge, Run
 from cognito_backup.store.base import ObjectNotFound
 
 # Format 3 adds the sort (`runs`, `shard_after`): a version before it would continue such a checkpoint
 # without the users in its runs, so it must refuse it (a newer format is refused, with "upgrade").
-CHECKPOINT_FORMAT = 3
+# Format 4 bounds the merge: a run is a list of segments, and `merging` is an intermediate merge under
+# way (repo/shards.py). Format 3's runs (one object each) are read as runs of one segment.
+CHECKPOINT_FORMAT = 4
 # Format 1 (sequential stages) is still read: its stages map onto the one listing stage.
 # listing -> shard (the listed users, staged in sorted runs, cut into sorted shards: repo/shards.py) -> commit.
 STAGES = ("config", "listing", "shard", "commit")
@@ -70,6 +74,8 @@ class StepOptions(BackupOptions):
     # A first step that fails or is interrupted saves its checkpoint too (the CLI: `backup --resume`
     # continues it). The Lambda's does not: the state machine never learns that snapshot's id.
     keep_failed_first_step: bool = False
+    # Sorted runs the shard stage reads at once (repo/shards.py); tests make it tiny.
+    merge_fan_in: int = MERGE_FAN_IN
 
 
 @dataclass
@@ -148,8 +154,10 @@ class BackupCheckpoint:
     # for format 1 (groups from it on were not started) and is len(groups) from format 2 on.
     memberships_next: int = 0
     memberships_open: dict[int, str | None] = field(default_factory=dict)
-    # The sort of the users (SnapshotWriter): staged runs, and the last key already in a stored shard.
-    runs: list[ObjectRef] = field(default_factory=list)
+    # The sort of the users (SnapshotWriter): staged runs, the intermediate merge under way, and the last
+    # key already in a stored shard.
+    runs: list[Run] = field(default_factory=list)
+    merging: PendingMerge | None = None
     shard_after: str | None = None
     reused_objects: int = 0
     reused_bytes: int = 0
@@ -174,7 +182,8 @@ class BackupCheckpoint:
             "chains": [{"filter": c.filter, "token": c.token, "done": c.done, "seam": c.seam} for c in self.chains],
             "memberships_next": self.memberships_next,
             "memberships_open": {str(i): t for i, t in sorted(self.memberships_open.items())},
-            "runs": [r.to_record() for r in self.runs],
+            "runs": [[segment.to_record() for segment in run] for run in self.runs],
+            "merging": None if self.merging is None else self.merging.to_record(),
             "shard_after": self.shard_after,
             "reused": {"objects": self.reused_objects, "bytes": self.reused_bytes},
         }
@@ -216,7 +225,8 @@ class BackupCheckpoint:
                 ],
                 memberships_next=int(body.get("memberships_next", 0)),
                 memberships_open={int(i): t for i, t in dict(body.get("memberships_open", {})).items()},
-                runs=[ObjectRef.from_record(r) for r in body.get("runs", [])],
+                runs=[_run(r) for r in body.get("runs", [])],
+                merging=None if body.get("merging") is None else PendingMerge.from_record(body["merging"]),
                 shard_after=body.get("shard_after"),
                 reused_objects=int(dict(body.get("reused") or {}).get("objects", 0)),
                 reused_bytes=int(dict(body.get("reused") or {}).get("bytes", 0)),
@@ -230,6 +240,13 @@ class BackupCheckpoint:
             state.memberships_open.setdefault(index, None)
         state.memberships_next = len(state.groups)
         return state
+
+
+def _run(record: Any) -> Run:
+    """A run as a checkpoint saved it: its segments (format 4), or format 3's one object."""
+    if isinstance(record, dict):
+        return [ObjectRef.from_record(record)]
+    return [ObjectRef.from_record(segment) for segment in record]
 
 
 def load_checkpoint(repo: Repository, snapshot_id: str) -> BackupCheckpoint:
@@ -324,6 +341,7 @@ def run_backup_step(
                 options=snapshot_options(opts),
                 max_records_per_object=opts.max_records_per_object,
                 started_at=started,
+                merge_fan_in=opts.merge_fan_in,
             )
             state = BackupCheckpoint(
                 snapshot_id=writer.id,
@@ -355,10 +373,11 @@ def run_backup_step(
                 max_records_per_object=opts.max_records_per_object,
                 started_at=parse_time(state.started_at),
                 snapshot_id=state.snapshot_id,
+                merge_fan_in=opts.merge_fan_in,
             )
             for ref in state.objects:
                 writer.add_object(ref)
-            writer.resume_shards(state.runs, state.shard_after)
+            writer.resume_shards(state.runs, state.shard_after, state.merging)
             writer.reused_objects, writer.reused_bytes = state.reused_objects, state.reused_bytes
             config_read = None if state.config_done else side.submit(reader.read_config)
             saved = True
@@ -374,7 +393,8 @@ def run_backup_step(
                 listing.store_config(config_read.result())
             if state.stage == "shard":
                 calls.stage("sorting")
-                # A shard at a time while the step's time lasts; the checkpoint records where to go on.
+                # A merged segment or a shard at a time while the step's time lasts; the checkpoint
+                # records where to go on.
                 if writer.write_shards(budget.start):
                     state.stage = "commit"
         except BaseException as exc:
@@ -568,11 +588,14 @@ class _Listing:
         configuration is stored the checkpoint says so, and the step that continues it reads it again."""
         with self.lock:
             self.state.objects = self.writer.flush()
-            self.state.runs = list(self.writer.runs)
+            self.state.runs = [list(run) for run in self.writer.runs]
+            merging = self.writer.merging
+            self.state.merging = None if merging is None else replace(merging, outputs=list(merging.outputs))
             self.state.shard_after = self.writer.shard_after
             self.state.reused_objects = self.writer.reused_objects
             self.state.reused_bytes = self.writer.reused_bytes
             save_checkpoint(self.writer.repo, self.state)
+            self.writer.drop_retired()  # runs merged into others: no checkpoint refers to them any more
             # The lock's age tells `backup --resume` elsewhere that this backup is still running.
             self.writer.repo.touch_lock(self.state.snapshot_id, self.writer.started, "backup")
             self.saved = True

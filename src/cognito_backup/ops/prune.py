@@ -130,7 +130,8 @@ def _prune(
     decision = Decision()
     for pool in pools:
         part = apply_policy(
-            [SnapshotTime(s.id, parse_time(s.started_at)) for s in snapshots if s.user_pool_id == pool], policy
+            [SnapshotTime(s.id, parse_time(s.started_at), s.compacted) for s in snapshots if s.user_pool_id == pool],
+            policy,
         )
         decision.keep += part.keep
         decision.remove += part.remove

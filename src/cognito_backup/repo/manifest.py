@@ -65,6 +65,17 @@ class Manifest:
     sorted_by: dict[str, str] = field(default_factory=dict)
 
     @property
+    def compacted(self) -> bool:
+        """A state written from a snapshot plus the journal (ops/compact.py, a standby round), not a backup
+        that listed the pool: `latest` never picks one (Repository.resolve); `--at` may start from one."""
+        return bool(self.extra.get("compacted"))
+
+    @property
+    def kind(self) -> str:
+        """What `snapshots` and `show` call it: "backup" or "compacted"."""
+        return "compacted" if self.compacted else "backup"
+
+    @property
     def incomplete(self) -> dict[str, str]:
         """Sections that could not be read, with the reason each (empty: the snapshot is complete).
         Kept in `extra` so that older readers still open the snapshot."""

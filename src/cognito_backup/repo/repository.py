@@ -4,10 +4,11 @@ crash at any point leaves either a complete snapshot or none, never one pointing
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from cognito_backup.repo.layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
     JOURNAL_PREFIX,
+    RUNS_PREFIX,
     SNAPSHOTS_PREFIX,
     lock_key,
     run_key,
@@ -28,13 +30,18 @@ from cognito_backup.repo.locks import DEFAULT_WAIT_SECONDS, acquire_shared, touc
 from cognito_backup.repo.manifest import Manifest, ObjectRef
 from cognito_backup.repo.objects import ObjectWriter, iter_object, sweep_stale_staging
 from cognito_backup.repo.shards import (
+    MERGE_FAN_IN,
     MERGE_READ_BUFFER,
     RUN_ZSTD_LEVEL,
     SORT_FIELD,
+    PendingMerge,
+    Run,
     SortBuffer,
     cut_bits,
     cuts_after,
     merge_sorted,
+    next_merge,
+    run_records,
 )
 from cognito_backup.store.base import ObjectNotFound, Store
 
@@ -186,12 +193,19 @@ class Repository:
         self, snapshot: str | None = "latest", user_pool_id: str | None = None, *, scan: SnapshotScan | None = None
     ) -> Manifest:
         """`latest` (optionally of one pool), a full id, or a unique id prefix. `scan`: the manifests
-        already read (every manifest is one GET on S3)."""
+        already read (every manifest is one GET on S3).
+
+        `latest` is the newest BACKUP: a compacted state (ops/compact.py, written by `compact` and by
+        standby rounds) is newer than the backup it was folded from, but it never listed the pool, and a
+        standby writes one every few rounds; what "restore the latest" means to a user is the last backup.
+        A compacted state is chosen by its id (and `--at` starts from one: ops/state_at.py)."""
         scan = scan or self.scan_snapshots()
         snaps = scan.manifests
         if user_pool_id and (snapshot in (None, "latest")):
             snaps = [s for s in snaps if s.user_pool_id == user_pool_id] or snaps
         if snapshot in (None, "", "latest"):
+            compacted = [s for s in snaps if s.compacted]
+            snaps = [s for s in snaps if not s.compacted]
             # A damaged manifest's pool and time are unknown, but its id starts with its start time:
             # if it may be newer than the newest readable one, `latest` is not known.
             newest = snaps[-1].id if snaps else ""
@@ -202,6 +216,13 @@ class Repository:
                     f"({newer[-1].message})",
                     hint="Name a readable snapshot with --snapshot (`cognito-backup snapshots` lists them); "
                     "`cognito-backup check` reports the damage.",
+                )
+            if not snaps and compacted:
+                of = f" of {user_pool_id}" if user_pool_id else ""
+                raise RepositoryNotFound(
+                    f"No backup{of} in {self.store.describe()} for `latest`: only compacted states (snapshot + "
+                    f"journal, never a listing of the pool), the newest {compacted[-1].id}",
+                    hint=f"Choose one by id (--snapshot {compacted[-1].id}), or take a backup first.",
                 )
         if not snaps and not scan.damaged:
             raise RepositoryNotFound(f"The repository at {self.store.describe()} holds no snapshot yet")
@@ -269,6 +290,7 @@ class Repository:
         max_records_per_object: int = DEFAULT_MAX_RECORDS_PER_OBJECT,
         started_at: dt.datetime | None = None,
         snapshot_id: str | None = None,
+        merge_fan_in: int = MERGE_FAN_IN,
     ) -> SnapshotWriter:
         self.init_if_needed()
         sweep_stale_staging()
@@ -282,6 +304,7 @@ class Repository:
             options or {},
             max_records_per_object,
             resuming=snapshot_id is not None,
+            merge_fan_in=merge_fan_in,
         )
 
     # ---- locks (repo/locks.py: a writer that may reuse objects holds a shared lock, prune's sweep
@@ -332,8 +355,9 @@ class SnapshotWriter:
 
     Users are not written in the order they are added: they are sorted by username into content-defined
     shards (repo/shards.py). `flush()` stages the users added since as a sorted run; `write_shards()`
-    cuts shards from the runs and may stop after any shard (`runs` and `shard_after` then say where to
-    continue); `commit()` finishes the shards, writes the manifest, then deletes the runs.
+    merges runs until at most `merge_fan_in` remain, then cuts shards from them, and may stop after any
+    merged segment or shard (`runs`, `merging` and `shard_after` then say where to continue); `commit()`
+    finishes the shards, writes the manifest, then deletes the runs.
     """
 
     def __init__(
@@ -346,6 +370,7 @@ class SnapshotWriter:
         options: dict[str, Any],
         max_records_per_object: int,
         resuming: bool = False,
+        merge_fan_in: int = MERGE_FAN_IN,
     ) -> None:
         self.repo = repo
         self.id = snapshot_id
@@ -361,7 +386,11 @@ class SnapshotWriter:
         # The sort of the users: the buffer of users added since the last run, the staged runs, and the
         # last key of the last shard written (None: no shard yet).
         self._buffer = SortBuffer()
-        self.runs: list[ObjectRef] = []
+        self.runs: list[Run] = []
+        self.merge_fan_in = merge_fan_in
+        self.merging: PendingMerge | None = None
+        # Runs merged into others: deleted once a checkpoint no longer refers to them (drop_retired).
+        self._retired: list[ObjectRef] = []
         self.shard_after: str | None = None
         self.shards_done = False
         self.torn = False
@@ -408,24 +437,87 @@ class SnapshotWriter:
         self.objects.append(ref)
         self.counts[ref.kind] = self.counts.get(ref.kind, 0) + ref.records
 
-    def resume_shards(self, runs: list[ObjectRef], shard_after: str | None) -> None:
-        """Continue the sort an earlier step saved: its staged runs and the last key sharded."""
-        self.runs = list(runs)
+    def resume_shards(self, runs: list[Run], shard_after: str | None, merging: PendingMerge | None = None) -> None:
+        """Continue the sort an earlier step saved: its staged runs, the merge under way, the last key sharded."""
+        self.runs = [list(run) for run in runs]
+        self.merging = merging
         self.shard_after = shard_after
 
     def _stage_run(self) -> None:
         """Write the buffered users, sorted, as one run under runs/<snapshot-id>/ (never under objects/)."""
         if not len(self._buffer):
             return
-        writer = ObjectWriter(self.repo.store, "users", key_of=lambda sha: run_key(self.id, sha), level=RUN_ZSTD_LEVEL)
+        writer = self._run_writer()
+        first = last = ""
         try:
             for record in self._buffer.sorted_records():
+                last = str(record[SORT_FIELD])
+                first = first or last
                 writer.add(record)
         except BaseException:
             writer.discard()
             raise
-        self.runs.append(writer.finish())
+        self.runs.append([writer.finish(first, last)])
         self._buffer.clear()
+
+    def _run_writer(self) -> ObjectWriter:
+        return ObjectWriter(self.repo.store, "users", key_of=lambda sha: run_key(self.id, sha), level=RUN_ZSTD_LEVEL)
+
+    def _run_reader(self, run: Run, after: str | None) -> Generator[dict[str, Any]]:
+        """A run's records, a segment open at a time, skipping the segments wholly at or before `after`."""
+        for segment in run:
+            if after is not None and segment.last is not None and segment.last <= after:
+                continue
+            yield from iter_object(
+                self.repo.store,
+                segment,
+                " (a sort run)",
+                key=run_key(self.id, segment.sha256),
+                buffer=MERGE_READ_BUFFER,
+            )
+
+    def _merge_runs(self, more: Callable[[], bool]) -> bool:
+        """Merge runs, a window at a time (repo/shards.next_merge), until at most `merge_fan_in` remain;
+        asks `more()` before each segment. False when it stopped early (`merging` says where)."""
+        if self.merging is None and len(self.runs) + bool(len(self._buffer)) > self.merge_fan_in:
+            self._stage_run()  # the buffer would be one more source
+        while True:
+            if self.merging is None:
+                window = next_merge([run_records(run) for run in self.runs], self.merge_fan_in)
+                if window is None:
+                    return True
+                self.merging = PendingMerge(*window)
+            merging = self.merging
+            sources = [self._run_reader(run, merging.after) for run in self.runs[merging.start : merging.end]]
+            try:
+                done = _write_pieces(
+                    merge_sorted(sources, merging.after),
+                    more,
+                    self._run_writer,
+                    lambda key, records: records >= self.max_records,
+                    functools.partial(_finish_segment, merging.outputs),
+                )
+            finally:
+                for source in sources:
+                    source.close()
+            if not done:
+                return False
+            # The merged run takes its window's place: the runs keep their order.
+            self.torn = True
+            self._retired += [segment for run in self.runs[merging.start : merging.end] for segment in run]
+            self.runs[merging.start : merging.end] = [merging.outputs]
+            self.merging = None
+            self.torn = False
+
+    def drop_retired(self) -> None:
+        """Delete the runs merged into others, once the checkpoint saved no longer refers to them (a
+        merged segment may hold the same bytes as one of its inputs, hence the same key: kept)."""
+        live = {segment.sha256 for run in self.runs for segment in run}
+        live |= {segment.sha256 for segment in self.merging.outputs} if self.merging else set()
+        for segment in self._retired:
+            if segment.sha256 not in live:
+                self.repo.store.delete(run_key(self.id, segment.sha256))
+        self._retired = []
 
     def flush(self) -> list[ObjectRef]:
         """Finish every open object and stage the users added since as a sorted run; returns all object
@@ -442,36 +534,28 @@ class SnapshotWriter:
         step needs. The cut parameters depend on the number of users, so all are added before."""
         if self.shards_done:
             return True
-        total = sum(r.records for r in self.runs) + len(self._buffer)
-        sources = [
-            iter_object(self.repo.store, r, " (a sort run)", key=run_key(self.id, r.sha256), buffer=MERGE_READ_BUFFER)
-            for r in self.runs
-        ]
+        # A checkpoint an older version saved once it had started cutting shards from all its runs at once
+        # goes on as it began: merging now would change the cut parameters (a merge drops keys read twice).
+        if self.shard_after is None and not self._merge_runs(more):
+            return False
+        total = sum(run_records(run) for run in self.runs) + len(self._buffer)
+        sources = [self._run_reader(run, self.shard_after) for run in self.runs]
         records = merge_sorted([*sources, self._buffer.sorted_records()], self.shard_after)
         bits = cut_bits(total)
-        writer: ObjectWriter | None = None
-        first = last = ""
         try:
-            for record in records:
-                key = str(record[SORT_FIELD])
-                if writer is None:
-                    if not more():
-                        self._stage_run()
-                        return False
-                    writer, first = ObjectWriter(self.repo.store, "users"), key
-                writer.add(record)
-                last = key
-                if cuts_after(key, writer.records, bits, self.max_records):
-                    self._finish_shard(writer, first, last)
-                    writer = None
-            if writer is not None:
-                self._finish_shard(writer, first, last)
-                writer = None
+            done = _write_pieces(
+                records,
+                more,
+                lambda: ObjectWriter(self.repo.store, "users"),
+                lambda key, records: cuts_after(key, records, bits, self.max_records),
+                self._finish_shard,
+            )
         finally:
-            if writer is not None:
-                writer.discard()
             for source in sources:
                 source.close()
+        if not done:
+            self._stage_run()
+            return False
         self.shards_done = True
         self._buffer.clear()
         return True
@@ -514,10 +598,11 @@ class SnapshotWriter:
 
     def _delete_runs(self) -> None:
         """Staged runs belong to this snapshot alone: once its manifest exists (or it is given up with no
-        checkpoint referring to them) nothing needs them. prune removes any a crash leaves (two days)."""
-        for ref in self.runs:
-            self.repo.store.delete(run_key(self.id, ref.sha256))
-        self.runs = []
+        checkpoint referring to them) nothing needs them. prune removes any a crash leaves (two days).
+        All under the snapshot's prefix go: merged ones, and segments of a step that died, too."""
+        for info in list(self.repo.store.list(f"{RUNS_PREFIX}{self.id}/")):
+            self.repo.store.delete(info.key)
+        self.runs, self.merging, self._retired = [], None, []
 
     def suspend(self) -> None:
         """End this writer WITHOUT removing the lock: a resumable backup continues in a later step, and
@@ -536,3 +621,41 @@ class SnapshotWriter:
         self._buffer.clear()
         self._delete_runs()
         self.repo.remove_lock(self.id)
+
+
+def _finish_segment(outputs: Run, writer: ObjectWriter, first: str, last: str) -> None:
+    outputs.append(writer.finish(first, last))
+
+
+def _write_pieces(
+    records: Iterable[dict[str, Any]],
+    more: Callable[[], bool],
+    new_writer: Callable[[], ObjectWriter],
+    cuts: Callable[[str, int], bool],
+    finish: Callable[[ObjectWriter, str, str], None],
+) -> bool:
+    """Write sorted `records` into consecutive objects (shards, or a merged run's segments): a new one
+    from `new_writer()` once `more()` allows it, finished by `finish(writer, first key, last key)` when
+    `cuts(key, records in it)` says so, and after the last record. False when `more()` refused: every
+    object finished so far is stored, and the next starts after the last key of the last one."""
+    writer: ObjectWriter | None = None
+    first = last = ""
+    try:
+        for record in records:
+            key = str(record[SORT_FIELD])
+            if writer is None:
+                if not more():
+                    return False
+                writer, first = new_writer(), key
+            writer.add(record)
+            last = key
+            if cuts(key, writer.records):
+                finish(writer, first, last)
+                writer = None
+        if writer is not None:
+            finish(writer, first, last)
+            writer = None
+    finally:
+        if writer is not None:
+            writer.discard()
+    return True

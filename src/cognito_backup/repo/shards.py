@@ -11,6 +11,14 @@ sqlite table past a few thousand); each buffer of at most `max_records` is writt
 (staged under runs/<snapshot-id>/, never in objects/: repo/layout.run_key); shards are cut from a merge
 of the runs. The merge can stop after any shard and continue from its last key (`after`): a Lambda
 step's checkpoint records the runs and that key, so sorting and sharding survive step boundaries.
+
+The merge is bounded: each run open for reading costs its read buffers and zstd window (~0.6 MiB), and
+a 40-million-user pool lists hundreds of runs. Past MERGE_FAN_IN runs, windows of consecutive runs are
+first merged into one run each (next_merge decides which), until at most MERGE_FAN_IN remain. A merged
+run is a list of SEGMENTS (objects of at most `max_records` records, in key order, each with its key
+range), so a merge too can stop after any segment and continue from the last key of the last one: the
+checkpoint records it (PendingMerge). Merging a window in place keeps the runs' order, and with it which
+copy of a key read twice wins (the earliest run's): the snapshot is the one a single merge writes.
 """
 
 from __future__ import annotations
@@ -19,10 +27,12 @@ import hashlib
 import heapq
 import math
 import sqlite3
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
-from cognito_backup.core.spill import MEMORY_ITEMS, PAGE, dump, load, open_db
+from cognito_backup.core.spill import MEMORY_ITEMS, dump, load, open_db, rows_by_key
+from cognito_backup.repo.manifest import ObjectRef
 
 # The field users are sorted by. Not the identity key (the email in email sign-in pools): the username
 # is unique and immutable in a pool, so keys never tie and a user never moves between shards when an
@@ -38,6 +48,53 @@ MAX_BITS = 16
 # that a merge of many runs stays small in memory.
 RUN_ZSTD_LEVEL = 1
 MERGE_READ_BUFFER = 64 * 1024
+# Runs read at once by a merge: about 40 MiB of buffers. Pools up to 6.4 million users (64 runs of
+# 100,000) never need an intermediate merge; 40 million (400 runs) rewrite each user about once more.
+MERGE_FAN_IN = 64
+
+# A sorted run: its segments (objects under runs/<snapshot-id>/) in key order. A run staged from the
+# sort buffer has one; a merged run as many as its records need.
+Run: TypeAlias = list[ObjectRef]
+
+
+@dataclass
+class PendingMerge:
+    """An intermediate merge under way: runs[start:end] become one run, of which `outputs` (segments,
+    each with its key range) are stored; it continues after the last key of the last one."""
+
+    start: int
+    end: int
+    outputs: Run = field(default_factory=list)
+
+    @property
+    def after(self) -> str | None:
+        return self.outputs[-1].last if self.outputs else None
+
+    def to_record(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "outputs": [o.to_record() for o in self.outputs]}
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> PendingMerge:
+        return cls(int(rec["start"]), int(rec["end"]), [ObjectRef.from_record(o) for o in rec["outputs"]])
+
+
+def run_records(run: Run) -> int:
+    return sum(segment.records for segment in run)
+
+
+def next_merge(sizes: Sequence[int], fan_in: int) -> tuple[int, int] | None:
+    """The window [start, end) of runs (their record counts: `sizes`, in order) to merge into one next,
+    or None when at most `fan_in` runs remain. The window is no wider than the fan-in and than what
+    brings the count down to it, and is the one of fewest records (the least rewritten; the leftmost
+    of equals): small runs are merged first, as in a Huffman tree, and a merged run is merged again
+    only when it must."""
+    if fan_in < 2:
+        raise ValueError(f"a merge needs a fan-in of at least 2, not {fan_in}")
+    if len(sizes) <= fan_in:
+        return None
+    width = min(fan_in, len(sizes) - fan_in + 1)
+    best = min(range(len(sizes) - width + 1), key=lambda start: (sum(sizes[start : start + width]), start))
+    return best, best + width
 
 
 def cut_bits(records: int) -> int:
@@ -112,14 +169,8 @@ class SortBuffer:
             for key in sorted(self._mem):
                 yield self._mem[key]
             return
-        last = ""
-        while True:
-            rows = self._db.execute("SELECT k, blob FROM run WHERE k > ? ORDER BY k LIMIT ?", (last, PAGE)).fetchall()
-            if not rows:
-                return
-            for _, blob in rows:
-                yield load(blob)
-            last = rows[-1][0]
+        for _, blob in rows_by_key(self._db, "run", ("k",), ("blob",)):
+            yield load(blob)
 
     def clear(self) -> None:
         if self._db is not None:
