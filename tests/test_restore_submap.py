@@ -319,3 +319,28 @@ def test_an_import_job_restore_still_reads_the_target_back(cognito: Any, tmp_pat
     assert "ListUsers" in names[last_write:]  # read back after the last write
     assert map_file(outcome) == read_back_map(cognito, source, target)
     assert len(map_file(outcome)) == 5
+
+
+def test_in_an_email_sign_in_pool_a_user_without_an_answer_is_looked_up_by_email(cognito: Any, tmp_path: Path) -> None:
+    """There the identity key is the email and Cognito picks the username: the lookup filters on email."""
+    source = rich_pool(cognito, "A", email_username=True)
+    repo = backup(cognito, source, tmp_path / "repo")
+
+    def refuse_dave(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Username") == "dave@example.com":
+            raise cognito.exceptions.InvalidParameterException(
+                {"Error": {"Code": "InvalidParameterException", "Message": "refused"}}, "AdminCreateUser"
+            )
+
+    cognito.meta.events.register("provide-client-params.cognito-idp.AdminCreateUser", refuse_dave)
+    recorder = CallRecorder(cognito)
+    try:
+        outcome = run_restore(cognito, quiet_pacer(), repo, request(tmp_path / "r", new_pool_name="B"))
+    finally:
+        cognito.meta.events.unregister("provide-client-params.cognito-idp.AdminCreateUser", refuse_dave)
+    assert outcome.summary.missing_after == ["dave@example.com"]
+    assert full_listings(recorder) == []
+    assert lookups(recorder) == ['email = "dave@example.com"']
+    target = str(outcome.summary.user_pool_id)
+    assert map_file(outcome) == read_back_map(cognito, source, target)
+    assert len(map_file(outcome)) == 4

@@ -5,8 +5,9 @@ missing. What the target cannot tell afterwards is kept IN THE REPOSITORY, under
 `restores/<target>@<source>/` (repo/layout.py, docs/format.md), so a re-run from another directory or
 machine finds it:
 - the users a run planned to create (one durable record before its first create call) and, as the calls
-  answer, which creates created the user and which found it already there (core/ownership.py decides
-  from these whose password the restore may set);
+  answer, which creates created the user (with the sub and username Cognito answered: the sub map's rows,
+  without reading the target back) and which found it already there (core/ownership.py decides from
+  these whose password the restore may set);
 - which users' passwords were set, and in which mode (never the password itself);
 - for `--new-pool`: the restore id tagged on the pool it creates, and the pool's id once created.
 

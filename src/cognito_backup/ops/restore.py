@@ -443,7 +443,7 @@ def reconcile(
     )
     summary.results = SpillList(itertools.chain(results, ran)) if results else ran
     if summary.results and opts.out_of_time is not None and opts.out_of_time():
-        # The read-back lists the whole target: left to the next step, which has nothing else to do.
+        # The sub map may still need lookups or a read-back: left to the next step, which has nothing else to do.
         raise OutOfTime("This step's time is up; progress is saved and the next step carries on.")
     summary.client_id_map.update(writer.client_ids)
     for r in summary.results:
@@ -629,7 +629,8 @@ def _sub_map_from_answers(
             else:
                 found.put(key, user)
     missing.sort()
-    start = UserTable((identity_key(u, attrs), u) for u in actual.users.values())
+    # Keyed by username already where the username is the identity key (no copy: 6 s per 100k users).
+    start = actual.users if not attrs else UserTable((identity_key(u, attrs), u) for u in actual.users.values())
     known = _KnownTarget(made, found, frozenset(missing), start, earlier)
     return sub_map_rows(desired.users.values(), known, attrs), missing
 
