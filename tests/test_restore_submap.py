@@ -11,6 +11,8 @@ A listing of the whole target is ListUsers unfiltered or by `sub ^=` prefix (aws
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from cognito_backup.ops.checkpoint import Checkpoint
 from cognito_backup.ops.restore import (
     RestoreOptions,
     RestoreOutcome,
+    RestoreProgress,
     RestoreRequest,
     lookups_or_read_back,
     run_restore,
@@ -73,6 +76,43 @@ def read_back_map(client: Any, source: str, target: str) -> list[tuple[str, str,
     attrs = username_attributes(desired.config)
     table = UserTable((identity_key(u, attrs), u) for u in now.users.values())
     return list(sub_map_rows(desired.users.values(), table, attrs))
+
+
+@contextmanager
+def refusing_create(client: Any, username: str) -> Iterator[None]:
+    """AdminCreateUser of `username` fails (Cognito refuses it) while the block runs."""
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Username") == username:
+            raise client.exceptions.InvalidParameterException(
+                {"Error": {"Code": "InvalidParameterException", "Message": "refused"}}, "AdminCreateUser"
+            )
+
+    client.meta.events.register("provide-client-params.cognito-idp.AdminCreateUser", refuse)
+    try:
+        yield
+    finally:
+        client.meta.events.unregister("provide-client-params.cognito-idp.AdminCreateUser", refuse)
+
+
+@contextmanager
+def lagging_reads(client: Any) -> Iterator[None]:
+    """ListUsers lags behind writes (eventual consistency): the reads before the run's first create show
+    no user."""
+    lagging = [True]
+
+    def stale_list(model: Any, **_: Any) -> Any:
+        if lagging[0] and model.name == "AdminCreateUser":
+            lagging[0] = False  # the planning read is over
+        if lagging[0] and model.name in ("ListUsers", "ListUsersInGroup"):
+            return AWSResponse("https://cognito-idp.invalid", 200, {}, None), {"Users": [], "ResponseMetadata": {}}
+        return None
+
+    client.meta.events.register("before-call.cognito-idp.*", stale_list)
+    try:
+        yield
+    finally:
+        client.meta.events.unregister("before-call.cognito-idp.*", stale_list)
 
 
 def test_a_new_pool_restore_ends_without_listing_the_target(cognito: Any, tmp_path: Path) -> None:
@@ -144,23 +184,10 @@ def test_a_resumed_run_whose_read_missed_the_earlier_creates_looks_them_up(cogni
         run_restore(cognito, quiet_pacer(), Repository(dying), first)
     unhook()
     [pool] = pools_named(cognito, "B")
-    lagging = [True]
-
-    def stale_list(model: Any, **_: Any) -> Any:
-        if lagging[0] and model.name == "AdminCreateUser":
-            lagging[0] = False  # the planning read is over
-        if lagging[0] and model.name in ("ListUsers", "ListUsersInGroup"):
-            return AWSResponse("https://cognito-idp.invalid", 200, {}, None), {"Users": [], "ResponseMetadata": {}}
-        return None
-
-    cognito.meta.events.register("before-call.cognito-idp.*", stale_list)
     recorder = CallRecorder(cognito)
-    try:
-        outcome = run_restore(
-            cognito, quiet_pacer(), Repository(repo.store), request(tmp_path / "two", new_pool_name="B")
-        )
-    finally:
-        cognito.meta.events.unregister("before-call.cognito-idp.*", stale_list)
+    with lagging_reads(cognito):
+        again = request(tmp_path / "two", new_pool_name="B")
+        outcome = run_restore(cognito, quiet_pacer(), Repository(repo.store), again)
     assert outcome.summary.failures() == [] and outcome.summary.missing_after == []
     assert full_listings(recorder) == []
     assert len(lookups(recorder)) == 3
@@ -200,19 +227,9 @@ def test_a_user_the_restore_meant_to_create_but_is_not_there_is_missing_after(co
     """A create that failed leaves no sub: the user is looked up, not found, and named missing."""
     source = rich_pool(cognito, "A")
     repo = backup(cognito, source, tmp_path / "repo")
-
-    def refuse_dave(params: dict[str, Any], **_: Any) -> None:
-        if params.get("Username") == "dave":
-            raise cognito.exceptions.InvalidParameterException(
-                {"Error": {"Code": "InvalidParameterException", "Message": "refused"}}, "AdminCreateUser"
-            )
-
-    cognito.meta.events.register("provide-client-params.cognito-idp.AdminCreateUser", refuse_dave)
     recorder = CallRecorder(cognito)
-    try:
+    with refusing_create(cognito, "dave"):
         outcome = run_restore(cognito, quiet_pacer(), repo, request(tmp_path / "r", new_pool_name="B"))
-    finally:
-        cognito.meta.events.unregister("provide-client-params.cognito-idp.AdminCreateUser", refuse_dave)
     assert [f["user"] for f in outcome.summary.failures() if f["call"] == "AdminCreateUser"] == ["dave"]
     assert outcome.summary.missing_after == ["dave"]
     assert full_listings(recorder) == []
@@ -230,21 +247,9 @@ def test_many_users_to_look_up_read_the_target_back_instead_and_say_so(cognito: 
     target = make_pool(cognito, "B")
     for i in range(20):
         add_user(cognito, target, f"user{i:02d}", {"email": f"u{i}@example.com"})
-    lagging = [True]
-
-    def stale_list(model: Any, **_: Any) -> Any:
-        if lagging[0] and model.name == "AdminCreateUser":
-            lagging[0] = False
-        if lagging[0] and model.name in ("ListUsers", "ListUsersInGroup"):
-            return AWSResponse("https://cognito-idp.invalid", 200, {}, None), {"Users": [], "ResponseMetadata": {}}
-        return None
-
-    cognito.meta.events.register("before-call.cognito-idp.*", stale_list)
     notes: list[str] = []
     recorder = CallRecorder(cognito)
-    from cognito_backup.ops.restore import RestoreProgress
-
-    try:
+    with lagging_reads(cognito):
         outcome = run_restore(
             cognito,
             quiet_pacer(),
@@ -252,8 +257,6 @@ def test_many_users_to_look_up_read_the_target_back_instead_and_say_so(cognito: 
             request(tmp_path / "r", target_pool_id=target, source_pool_id=source),
             progress=RestoreProgress(note=notes.append),
         )
-    finally:
-        cognito.meta.events.unregister("before-call.cognito-idp.*", stale_list)
     assert outcome.summary.missing_after == []
     assert full_listings(recorder) != []
     assert lookups(recorder) == []
@@ -325,19 +328,9 @@ def test_in_an_email_sign_in_pool_a_user_without_an_answer_is_looked_up_by_email
     """There the identity key is the email and Cognito picks the username: the lookup filters on email."""
     source = rich_pool(cognito, "A", email_username=True)
     repo = backup(cognito, source, tmp_path / "repo")
-
-    def refuse_dave(params: dict[str, Any], **_: Any) -> None:
-        if params.get("Username") == "dave@example.com":
-            raise cognito.exceptions.InvalidParameterException(
-                {"Error": {"Code": "InvalidParameterException", "Message": "refused"}}, "AdminCreateUser"
-            )
-
-    cognito.meta.events.register("provide-client-params.cognito-idp.AdminCreateUser", refuse_dave)
     recorder = CallRecorder(cognito)
-    try:
+    with refusing_create(cognito, "dave@example.com"):
         outcome = run_restore(cognito, quiet_pacer(), repo, request(tmp_path / "r", new_pool_name="B"))
-    finally:
-        cognito.meta.events.unregister("provide-client-params.cognito-idp.AdminCreateUser", refuse_dave)
     assert outcome.summary.missing_after == ["dave@example.com"]
     assert full_listings(recorder) == []
     assert lookups(recorder) == ['email = "dave@example.com"']
