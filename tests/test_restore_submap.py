@@ -149,19 +149,26 @@ def test_users_already_in_the_target_keep_their_sub_in_the_map_from_the_planning
     assert map_file(outcome) == expected
 
 
-def test_a_killed_restore_resumed_has_the_whole_map(cognito: Any, tmp_path: Path) -> None:
-    """Killed right after the third create answered (its sub never recorded): the resumed run's planning
-    read holds the three, its creates give the other two."""
-    source = rich_pool(cognito, "A")
-    repo = backup(cognito, source, tmp_path / "repo")
+def killed_after_three_creates(client: Any, tmp_path: Path) -> tuple[str, Repository, str]:
+    """A --new-pool restore of rich_pool killed right after its third create answered, before recording it:
+    (source pool, repository, the new pool)."""
+    source = rich_pool(client, "A")
+    repo = backup(client, source, tmp_path / "repo")
     dying = DyingStore(repo.store)
-    unhook = kill_on(cognito, dying, "AdminCreateUser", 3, after=True)
+    unhook = kill_on(client, dying, "AdminCreateUser", 3, after=True)
     first = request(tmp_path / "one", new_pool_name="B")
     first.options.workers = {**default_workers(quiet_pacer().rates), "UserCreation": 1}  # one create at a time
     with pytest.raises(Killed):
-        run_restore(cognito, quiet_pacer(), Repository(dying), first)
+        run_restore(client, quiet_pacer(), Repository(dying), first)
     unhook()
-    [pool] = pools_named(cognito, "B")
+    [pool] = pools_named(client, "B")
+    return source, repo, pool
+
+
+def test_a_killed_restore_resumed_has_the_whole_map(cognito: Any, tmp_path: Path) -> None:
+    """Killed right after the third create answered (its sub never recorded): the resumed run's planning
+    read holds the three, its creates give the other two."""
+    source, repo, pool = killed_after_three_creates(cognito, tmp_path)
     assert len(read_state(cognito, pool).users) == 3
     recorder = CallRecorder(cognito)
     outcome = run_restore(cognito, quiet_pacer(), Repository(repo.store), request(tmp_path / "two", new_pool_name="B"))
@@ -174,16 +181,7 @@ def test_a_killed_restore_resumed_has_the_whole_map(cognito: Any, tmp_path: Path
 def test_a_resumed_run_whose_read_missed_the_earlier_creates_looks_them_up(cognito: Any, tmp_path: Path) -> None:
     """ListUsers lags behind writes: the re-run's read shows none of the users the killed run created, so
     their creates find them there; each is looked up by username, never by listing the target."""
-    source = rich_pool(cognito, "A")
-    repo = backup(cognito, source, tmp_path / "repo")
-    dying = DyingStore(repo.store)
-    unhook = kill_on(cognito, dying, "AdminCreateUser", 3, after=True)
-    first = request(tmp_path / "one", new_pool_name="B")
-    first.options.workers = {**default_workers(quiet_pacer().rates), "UserCreation": 1}  # one create at a time
-    with pytest.raises(Killed):
-        run_restore(cognito, quiet_pacer(), Repository(dying), first)
-    unhook()
-    [pool] = pools_named(cognito, "B")
+    source, repo, pool = killed_after_three_creates(cognito, tmp_path)
     recorder = CallRecorder(cognito)
     with lagging_reads(cognito):
         again = request(tmp_path / "two", new_pool_name="B")
