@@ -335,3 +335,26 @@ def test_in_an_email_sign_in_pool_a_user_without_an_answer_is_looked_up_by_email
     target = str(outcome.summary.user_pool_id)
     assert map_file(outcome) == read_back_map(cognito, source, target)
     assert len(map_file(outcome)) == 4
+
+
+def test_a_create_answered_without_the_sub_is_looked_up(cognito: Any, tmp_path: Path) -> None:
+    """The model's UserType does not promise every attribute: an answer without `sub` costs a lookup."""
+    source = rich_pool(cognito, "A")
+    repo = backup(cognito, source, tmp_path / "repo")
+
+    def drop_sub(parsed: dict[str, Any], **_: Any) -> None:
+        user = parsed.get("User") or {}
+        if user.get("Username") == "bob":
+            user["Attributes"] = [a for a in user.get("Attributes", []) if a["Name"] != "sub"]
+
+    cognito.meta.events.register("after-call.cognito-idp.AdminCreateUser", drop_sub)
+    recorder = CallRecorder(cognito)
+    try:
+        outcome = run_restore(cognito, quiet_pacer(), repo, request(tmp_path / "r", new_pool_name="B"))
+    finally:
+        cognito.meta.events.unregister("after-call.cognito-idp.AdminCreateUser", drop_sub)
+    assert outcome.summary.failures() == [] and outcome.summary.missing_after == []
+    assert full_listings(recorder) == []
+    assert lookups(recorder) == ['username = "bob"']
+    assert map_file(outcome) == read_back_map(cognito, source, str(outcome.summary.user_pool_id))
+    assert len(map_file(outcome)) == 5

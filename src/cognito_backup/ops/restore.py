@@ -572,16 +572,15 @@ class _KnownTarget(Mapping[str, User]):
     def __getitem__(self, key: str) -> User:
         if key in self.missing:
             raise KeyError(key)
-        for answers in (self.made, None, None, self.earlier):
-            if answers is None:
-                user = self.found.get(key) or self.start.get(key)
-                if user is not None:
-                    return user
-                continue
-            answered = answers.get(key)
-            if answered is not None:
-                return User(username=answered[1], attributes={"sub": answered[0]})
-        raise KeyError(key)
+        answered = self.made.get(key)
+        if answered is None:
+            user = self.found.get(key) or self.start.get(key)
+            if user is not None:
+                return user
+            answered = self.earlier.get(key)
+        if answered is None:
+            raise KeyError(key)
+        return User(username=answered[1], attributes={"sub": answered[0]})
 
     def __iter__(self) -> Iterator[str]:
         seen: SpillSet[str] = SpillSet()
@@ -620,18 +619,18 @@ def _sub_map_from_answers(
         rows, present = _sub_map(reader.client, reader.pacer, reader.pool_id, desired)
         return rows, [key for op in creates if (key := str(op.user)) not in present]
     found: UserTable[User] = UserTable()
-    missing: list[str] = []
+    absent: set[str] = set()  # at most as many as a listing's calls (above: the read-back)
     pending = (lookup_query(op, attrs) for op in creates if (op.user or "") not in made)
     while batch := list(itertools.islice(pending, LOOKUP_BATCH)):
         for (_, key), user in reader.find_users(batch):
             if user is None:
-                missing.append(key)
+                absent.add(key)
             else:
                 found.put(key, user)
-    missing.sort()
+    missing = [key for op in creates if (key := str(op.user)) in absent]  # in the plan's order, as before
     # Keyed by username already where the username is the identity key (no copy: 6 s per 100k users).
     start = actual.users if not attrs else UserTable((identity_key(u, attrs), u) for u in actual.users.values())
-    known = _KnownTarget(made, found, frozenset(missing), start, earlier)
+    known = _KnownTarget(made, found, absent, start, earlier)
     return sub_map_rows(desired.users.values(), known, attrs), missing
 
 
