@@ -46,16 +46,15 @@ def request(report_dir: Path, **kwargs: Any) -> RestoreRequest:
     return RestoreRequest(report_dir=report_dir, options=RestoreOptions(plan=PlanOptions()), **kwargs)
 
 
+def listed_whole(calls: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The ListUsers calls that list the whole target (no filter, or a chain's `sub ^=` prefix)."""
+    return [p for name, p in calls if name == "ListUsers" and ("Filter" not in p or "^=" in str(p["Filter"]))]
+
+
 def full_listings(recorder: CallRecorder, after: str = "AdminCreateUser") -> list[dict[str, Any]]:
-    """ListUsers calls that list the whole target (no filter, or a chain's `sub ^=` prefix), made after
-    the first call named `after`."""
+    """listed_whole, from the first call named `after` on."""
     names = [name for name, _ in recorder.calls]
-    start = names.index(after) if after in names else len(names)
-    return [
-        params
-        for name, params in recorder.calls[start:]
-        if name == "ListUsers" and ("Filter" not in params or "^=" in str(params["Filter"]))
-    ]
+    return listed_whole(recorder.calls[names.index(after) if after in names else len(names) :])
 
 
 def lookups(recorder: CallRecorder) -> list[str]:
@@ -358,3 +357,45 @@ def test_a_create_answered_without_the_sub_is_looked_up(cognito: Any, tmp_path: 
     assert lookups(recorder) == ['username = "bob"']
     assert map_file(outcome) == read_back_map(cognito, source, str(outcome.summary.user_pool_id))
     assert len(map_file(outcome)) == 5
+
+
+def test_a_restore_in_bounded_steps_ends_with_the_whole_map_and_only_its_planning_read(
+    cognito: Any, tmp_path: Path
+) -> None:
+    """The deployed restore's steps (serverless/restore.py): each stops once out of time, the next carries
+    on. The last step lists the target once, for its plan, never again for the map."""
+    from cognito_backup.errors import OutOfTime
+    from cognito_backup.ops.restore import reconcile
+    from cognito_backup.store.local import LocalStore
+    from tests.test_restore_faults import source as filled_source
+
+    _, desired = filled_source(cognito, tmp_path, users=20)
+    [source_pool] = pools_named(cognito, "A")
+    target = make_pool(cognito, "B")
+    store = LocalStore(tmp_path / "state")
+    recorder = CallRecorder(cognito)
+    mark = len(recorder.calls)
+    read_state(cognito, target)
+    one_listing = len(listed_whole(recorder.calls[mark:]))
+    for _ in range(100):
+        mark = len(recorder.calls)
+        started = [0]
+
+        def out_of_time(started: list[int] = started) -> bool:
+            started[0] += 1
+            return started[0] > 15  # a step's budget: about 15 operations
+
+        checkpoint = Checkpoint(store, f"{target}@snap")
+        try:
+            summary = reconcile(
+                cognito, quiet_pacer(), target, desired, RestoreOptions(out_of_time=out_of_time), checkpoint=checkpoint
+            )
+        except OutOfTime:
+            continue
+        finally:
+            checkpoint.close()
+        break
+    assert summary.failures() == [] and summary.missing_after == []
+    assert len(listed_whole(recorder.calls[mark:])) == one_listing  # the last step's planning read only
+    assert list(summary.sub_map) == read_back_map(cognito, source_pool, target)
+    assert len(summary.sub_map) == 20
