@@ -68,8 +68,8 @@ def test_a_step_already_out_of_time_still_makes_progress(cognito: Any, tmp_path:
 def test_a_step_out_of_time_after_its_last_operation_leaves_the_read_back_to_the_next(
     cognito: Any, tmp_path: Path
 ) -> None:
-    """Reading the target back (the sub map) lists the whole pool: a step whose time is up once it applied
-    its last operations stops there; the next one, with nothing left to apply, reads back whatever its time."""
+    """The sub map may need lookups or a read-back of the whole pool: a step whose time is up once it applied
+    its last operations stops there; the next one, with nothing left to apply, makes the map whatever its time."""
     _, desired = source(cognito, tmp_path, users=5)
     target = make_pool(cognito, "B")
     store = LocalStore(tmp_path / "repo")

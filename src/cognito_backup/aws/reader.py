@@ -446,6 +446,15 @@ class PoolReader:
                 return user
         return None
 
+    def find_users(self, queries: list[tuple[str, str]]) -> Iterator[tuple[tuple[str, str], User | None]]:
+        """`find_user` for each (attr, value), on the reader's chains at once (the Pacer keeps them within
+        the UserList quota): each query with its user, in arrival order."""
+
+        def produce(query: tuple[str, str], out: Callable[[Any], None]) -> None:
+            out((query, self.find_user(*query)))
+
+        yield from _fan_in(queries, produce, min(len(queries), max(1, self.chains)), lambda n: None)
+
     def user_groups(self, username: str) -> list[str]:
         groups = []
         for item in self._pages("AdminListGroupsForUser", "Groups", "NextToken", Username=username, Limit=PAGE):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botocore import xform_name
@@ -18,6 +19,7 @@ from cognito_backup.aws.errors import error_code, translate_client_error
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.core.config_plan import ConfigOp
 from cognito_backup.core.plan import Op
+from cognito_backup.model import User
 
 DONE = "done"
 EXISTED = "existed"  # create found it already there (and updated it)
@@ -46,6 +48,15 @@ def random_password(policy: Mapping[str, Any] | None = None) -> str:
     return secrets.choice(PASSWORD_LOWER + PASSWORD_UPPER + PASSWORD_DIGITS) + "".join(rest)
 
 
+@dataclass(frozen=True)
+class Created:
+    """What a create_user operation did: DONE with the user AdminCreateUser answered (its new `sub`
+    among its attributes), or EXISTED (the user was already there: no answer describes it)."""
+
+    status: str
+    user: User | None = None
+
+
 def _attrs(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
     return [{"Name": n, "Value": v} for n, v in pairs]
 
@@ -72,6 +83,13 @@ class Writer:
         except ClientError as exc:
             raise translate_client_error(exc, f"{op.operation} ({_what(op)}) on user pool {self.pool_id}") from exc
 
+    def create_user(self, op: Op) -> Created:
+        """Run one create_user operation, keeping what Cognito answered (`apply` keeps the status only)."""
+        try:
+            return self._create_user(op)
+        except ClientError as exc:
+            raise translate_client_error(exc, f"{op.operation} ({_what(op)}) on user pool {self.pool_id}") from exc
+
     def _apply(self, op: Op, password: str | None, permanent: bool) -> str:
         if isinstance(op, ConfigOp):
             return self._apply_config(op)
@@ -91,7 +109,7 @@ class Writer:
         elif kind == "delete_group":
             return self._absent_ok("DeleteGroup", "delete_group", ("ResourceNotFoundException",), GroupName=op.group)
         elif kind == "create_user":
-            return self._create_user(op)
+            return self._create_user(op).status
         elif kind == "update_user_attributes":
             self._call(
                 "AdminUpdateUserAttributes",
@@ -154,10 +172,10 @@ class Writer:
                 self.client_ids[op.old_client_id] = new_id
         return DONE
 
-    def _create_user(self, op: Op) -> str:
+    def _create_user(self, op: Op) -> Created:
         try:
             # SUPPRESS, always: a restore never emails or texts a user.
-            self._call(
+            answer = self._call(
                 "AdminCreateUser",
                 "admin_create_user",
                 Username=op.username,
@@ -176,8 +194,10 @@ class Writer:
                     Username=op.username,
                     UserAttributes=_attrs(op.fallback),
                 )
-            return EXISTED
-        return DONE
+            return Created(EXISTED)
+        # The response's User is the created user (a UserType: username, attributes with the new sub).
+        item = answer.get("User")
+        return Created(DONE, User.from_api(item) if isinstance(item, dict) and item.get("Username") else None)
 
     def _absent_ok(self, operation: str, method: str, codes: tuple[str, ...], **kwargs: Any) -> str:
         try:

@@ -5,8 +5,9 @@ missing. What the target cannot tell afterwards is kept IN THE REPOSITORY, under
 `restores/<target>@<source>/` (repo/layout.py, docs/format.md), so a re-run from another directory or
 machine finds it:
 - the users a run planned to create (one durable record before its first create call) and, as the calls
-  answer, which creates created the user and which found it already there (core/ownership.py decides
-  from these whose password the restore may set);
+  answer, which creates created the user (with the sub and username Cognito answered: the sub map's rows,
+  without reading the target back) and which found it already there (core/ownership.py decides from
+  these whose password the restore may set);
 - which users' passwords were set, and in which mode (never the password itself);
 - for `--new-pool`: the restore id tagged on the pool it creates, and the pool's id once created.
 
@@ -52,6 +53,9 @@ class CheckpointState:
     # Per user, so in tables that move to disk (core/spill.py): a restore may create millions of users.
     intents: UserTable[str] = field(default_factory=UserTable)  # key -> ISO time before the planning read
     created: SpillSet[str] = field(default_factory=SpillSet)
+    # key -> (new sub, username) of the users created, from AdminCreateUser's answer: the sub map's rows
+    # for users created by earlier runs or steps, without reading the target back.
+    subs: UserTable[tuple[str, str]] = field(default_factory=UserTable)
     existed: SpillSet[str] = field(default_factory=SpillSet)
     passwords_done: UserTable[str] = field(default_factory=UserTable)  # key -> password mode
     # local: key -> (username, pw); a restore in temporary-file mode has one per user it created
@@ -217,6 +221,12 @@ class Checkpoint:
             if durable or due:
                 self._flush_locked()
 
+    def record_created(self, key: str, sub: str, username: str) -> None:
+        """A user this run created (or found and recognised as created by an earlier run), with the sub
+        and username Cognito gave it: flushed with the other records (every FLUSH_EVERY or FLUSH_SECONDS),
+        so a restore of any size writes them as it goes."""
+        self.record("created", user=key, sub=sub, username=username)
+
     def intent_time(self) -> str:
         return self.now().isoformat()
 
@@ -294,7 +304,9 @@ def _events(state: CheckpointState) -> Iterator[dict[str, Any]]:
         chunk.append(key)
     if chunk:
         yield {"event": "intended", "at": chunk_at, "users": chunk}
-    yield from ({"event": "created", "user": key} for key in state.created)
+    for key in state.created:
+        made = state.subs.get(key)
+        yield {"event": "created", "user": key, **({"sub": made[0], "username": made[1]} if made else {})}
     yield from ({"event": "existed", "user": key} for key in state.existed)
     yield from ({"event": "password", "user": key, "mode": mode} for key, mode in state.passwords_done.items())
     if state.pool_creating is not None:
@@ -324,6 +336,7 @@ def _fold(state: CheckpointState, entry: dict[str, Any]) -> None:
             state.created.discard(key)
             state.existed.discard(key)
             state.passwords_done.delete(key)
+            state.subs.delete(key)
     elif event == "intended":  # a compaction's copy of intent times: nothing else known is forgotten
         at = str(entry.get("at", ""))
         for key in map(str, entry.get("users", [])):
@@ -331,9 +344,12 @@ def _fold(state: CheckpointState, entry: dict[str, Any]) -> None:
     elif event == "created":
         state.created.add(user)
         state.existed.discard(user)
+        if entry.get("sub"):
+            state.subs.put(user, (str(entry["sub"]), str(entry.get("username") or user)))
     elif event == "existed":
         state.existed.add(user)
         state.created.discard(user)
+        state.subs.delete(user)
     elif event == "password":
         state.passwords_done.put(user, str(entry.get("mode", "")))
     elif event == "pool_creating":

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cognito_backup.aws.pacing import Pacer
-from cognito_backup.aws.reader import PoolReader
+from cognito_backup.aws.reader import PAGE, PoolReader
 from cognito_backup.aws.writer import DONE, EXISTED, Writer, random_password
 from cognito_backup.core.config_plan import ConfigOp, ConfigOptions, plan_config
 from cognito_backup.core.csv_cells import spreadsheet_csv_chunks
@@ -268,14 +268,24 @@ class _Recorder:
         self.mode = mode
         self.temporary = temporary  # the resume state's: this run adds to it (facts were taken before)
         self.kept: SpillSet[str] = SpillSet()  # per user found already there: may be millions on a re-run
+        # key -> (new sub, username) of the users this run's creates answered (or a lookup found): the sub
+        # map's rows for them, without reading the target back (a table that moves to disk).
+        self.subs: UserTable[tuple[str, str]] = UserTable()
         self.lock = threading.Lock()
 
-    def created(self, op: Op, status: str) -> None:
+    def created(self, op: Op, status: str, user: User | None = None) -> None:
+        """A create's outcome, with the user Cognito answered (DONE) or a lookup found, when known."""
         key = op.user or ""
         if status == EXISTED:
             with self.lock:
                 self.kept.add(key)
-        if self.checkpoint:
+        if user is not None and user.sub:
+            self.subs.put(key, (user.sub, user.username))
+        if not self.checkpoint:
+            return
+        if status != EXISTED and user is not None and user.sub:
+            self.checkpoint.record_created(key, user.sub, user.username)
+        else:
             self.checkpoint.record("existed" if status == EXISTED else "created", user=key)
 
     def is_kept(self, op: Op) -> bool:
@@ -375,7 +385,8 @@ def reconcile(
 
     def execute(op: Op) -> str:
         if op.kind == "create_user":
-            status = writer.apply(op)
+            made = writer.create_user(op)
+            status = made.status
             key = op.user or ""
             if status == EXISTED and state.planned(key) and op.username:
                 # ListUsers may not have shown yet a user an earlier run created just before it stopped:
@@ -384,9 +395,11 @@ def reconcile(
                 if found is not None and ours(key, found, facts) and found.status == FORCE_CHANGE_PASSWORD:
                     with recorder.lock:
                         resumed[key] = REASON_UNSET
-                    recorder.created(op, DONE)
+                    recorder.created(op, DONE, found)
                     return status
-            recorder.created(op, status)
+                recorder.created(op, status, found)
+                return status
+            recorder.created(op, status, made.user)
             return status
         if op.kind == "set_password":
             if recorder.is_kept(op):
@@ -430,7 +443,7 @@ def reconcile(
     )
     summary.results = SpillList(itertools.chain(results, ran)) if results else ran
     if summary.results and opts.out_of_time is not None and opts.out_of_time():
-        # The read-back lists the whole target: left to the next step, which has nothing else to do.
+        # The sub map may still need lookups or a read-back: left to the next step, which has nothing else to do.
         raise OutOfTime("This step's time is up; progress is saved and the next step carries on.")
     summary.client_id_map.update(writer.client_ids)
     for r in summary.results:
@@ -440,10 +453,16 @@ def reconcile(
         if r.op.kind == "create_user" and r.status == EXISTED and (r.op.user or "") not in resumed:
             summary.kept_passwords.append(r.op.username or r.op.user or "")
     summary.new_passwords.sort(key=lambda n: n["user"])
-    if opts.read_back and desired.users:
+    if opts.read_back and desired.users and opts.users_via == "import-job":
+        # Import jobs answer no user: the new subs of the users they created are only learnt by reading.
         prog.stage("reading back new subs")
         summary.sub_map, present = _sub_map(client, pacer, target_pool_id, desired)
         summary.missing_after = [key for op in creates if (key := str(op.user)) not in present]
+    elif opts.read_back and desired.users:
+        prog.stage("making the sub map")
+        summary.sub_map, summary.missing_after = _sub_map_from_answers(
+            reader, desired, actual, creates, recorder.subs, state.subs, prog.note
+        )
     summary.seconds = clock() - begin
     summary.calls = pacer.summary()
     return summary
@@ -512,6 +531,107 @@ def _sub_map(
     attrs = username_attributes(desired.config)
     now = UserTable((identity_key(u, attrs), u) for u in PoolReader(client, pacer, pool_id).iter_users())
     return sub_map_rows(desired.users.values(), now, attrs), now.keys()
+
+
+READ_BACK = "read-back"
+LOOKUPS = "lookups"
+LOOKUP_BATCH = 10_000  # queries handed to the reader's chains at once (flat memory)
+
+
+def lookups_or_read_back(unresolved: int, target_users: int, *, chains: int = 16, page: int = PAGE) -> str:
+    """How to learn the subs of `unresolved` users (a filtered ListUsers each) in a target of about
+    `target_users`: LOOKUPS while they cost no more calls than listing the whole target (one call per
+    chain at least, one per page of `page` users), READ_BACK above. Pure."""
+    return LOOKUPS if unresolved <= max(chains, -(-target_users // page)) else READ_BACK
+
+
+def lookup_query(op: Op, attrs: tuple[str, ...]) -> tuple[str, str]:
+    """The (attribute, value) that finds the user a create_user operation is for: its identity key is
+    the value of a username attribute (email / phone sign-in pools) or its username. Pure."""
+    key = op.user or ""
+    given = dict(op.attributes)
+    return next((a for a in attrs if given.get(a) == key), "username"), key
+
+
+class _KnownTarget(Mapping[str, User]):
+    """The target's users by identity key as the restore knows them at its end, without listing it (for
+    `sub_map_rows`): what this run's creates answered, then what its lookups found, then the read the plan
+    was made from, then what earlier runs' creates answered (recorded in the resume state). Users this
+    run meant to create and did not find are absent, whatever older layers say."""
+
+    def __init__(
+        self,
+        made: Mapping[str, tuple[str, str]],
+        found: Mapping[str, User],
+        missing: AbstractSet[str],
+        start: Mapping[str, User],
+        earlier: Mapping[str, tuple[str, str]],
+    ) -> None:
+        self.made, self.found, self.missing, self.start, self.earlier = made, found, missing, start, earlier
+
+    def __getitem__(self, key: str) -> User:
+        if key in self.missing:
+            raise KeyError(key)
+        answered = self.made.get(key)
+        if answered is None:
+            user = self.found.get(key) or self.start.get(key)
+            if user is not None:
+                return user
+            answered = self.earlier.get(key)
+        if answered is None:
+            raise KeyError(key)
+        return User(username=answered[1], attributes={"sub": answered[0]})
+
+    def __iter__(self) -> Iterator[str]:
+        seen: SpillSet[str] = SpillSet()
+        for layer in (self.made, self.found, self.start, self.earlier):
+            for key in layer:
+                if key not in seen and key not in self.missing:
+                    seen.add(key)
+                    yield key
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _sub_map_from_answers(
+    reader: PoolReader,
+    desired: PoolState,
+    actual: PoolState,
+    creates: Iterable[Op],
+    made: Mapping[str, tuple[str, str]],
+    earlier: Mapping[str, tuple[str, str]],
+    note: Callable[[str], None],
+) -> tuple[SortedTable[tuple[str, str, str]], list[str]]:
+    """The sub map rows and the users this run meant to create that are not in the target
+    (`missing_after`), without listing the target: a create's answer proves the user is there (a user
+    someone else deletes during the restore is not noticed: docs/restore.md). Users whose create gave
+    no answer (found already there, failed, killed) are looked up one by one while they are few
+    (`lookups_or_read_back`); above that the target is read back whole, as the import path does."""
+    attrs = username_attributes(desired.config)
+    unresolved = sum(1 for op in creates if (op.user or "") not in made)
+    if lookups_or_read_back(unresolved, len(actual.users) + len(made), chains=reader.chains) == READ_BACK:
+        note(
+            f"{unresolved} users this restore meant to create got no answer from their create call (found "
+            "already there, failed or interrupted): reading the whole target back for the sub map, fewer "
+            "calls than looking each up"
+        )
+        rows, present = _sub_map(reader.client, reader.pacer, reader.pool_id, desired)
+        return rows, [key for op in creates if (key := str(op.user)) not in present]
+    found: UserTable[User] = UserTable()
+    absent: set[str] = set()  # at most as many as a listing's calls (above: the read-back)
+    pending = (lookup_query(op, attrs) for op in creates if (op.user or "") not in made)
+    while batch := list(itertools.islice(pending, LOOKUP_BATCH)):
+        for (_, key), user in reader.find_users(batch):
+            if user is None:
+                absent.add(key)
+            else:
+                found.put(key, user)
+    missing = [key for op in creates if (key := str(op.user)) in absent]  # in the plan's order, as before
+    # Keyed by username already where the username is the identity key (no copy: 6 s per 100k users).
+    start = actual.users if not attrs else UserTable((identity_key(u, attrs), u) for u in actual.users.values())
+    known = _KnownTarget(made, found, absent, start, earlier)
+    return sub_map_rows(desired.users.values(), known, attrs), missing
 
 
 def sub_map_rows(
