@@ -39,6 +39,7 @@ from typing import Any
 from cognito_backup.emulator import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the doubles beside this file
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -75,6 +76,19 @@ def main() -> None:
         default=None,
         help="serve the capture's Cognito reads from bench/listing_double.py after this many seconds per call, "
         "at Cognito's default quotas (bench/quota_double.py), instead of moto",
+    )
+    parser.add_argument(
+        "--store-latency",
+        type=float,
+        default=0.0,
+        help="each request to the repository waits this long first (bench/latency_store.py): S3's round trip, "
+        "which a local disk hides",
+    )
+    parser.add_argument(
+        "--sqs-latency",
+        type=float,
+        default=0.0,
+        help="each receive and delete of the queue double waits this long first (with --latency): SQS's round trip",
     )
     args = parser.parse_args()
     if args.latency is not None:
@@ -215,7 +229,7 @@ def main() -> None:
             double = ListingDouble(pool, args.users, 1, max(1, args.users // 10), args.latency, quota=quota)
             from queue_double import QueueDouble
 
-            queue_double = QueueDouble()
+            queue_double = QueueDouble(latency=args.sqs_latency)
             capture_cognito = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
             double.install(capture_cognito)
             for i, item in enumerate(double.users):
@@ -235,10 +249,24 @@ def main() -> None:
 
         delays: list[float] = []
         deleted = [0]
+        # Where each message's delay goes (the per-stage timeline): stage -> seconds, one value per message.
+        stages: dict[str, list[float]] = {s: [] for s in ("queue", "batch_wait", "reads", "journal", "ack")}
+        batch_sizes: list[int] = []
 
         def on_batch(result: BatchResult, total: CaptureSummary) -> None:
             assert result.durable_at is not None
+            acked = dt.datetime.now(dt.UTC)
             delays.extend((result.durable_at - m.sent_at).total_seconds() for m in result.done if m.sent_at)
+            batch_sizes.append(result.messages)
+            for m in result.done:
+                if m.sent_at is None or m.received_at is None:
+                    continue
+                assert result.started_at is not None and result.observed_at is not None
+                stages["queue"].append((m.received_at - m.sent_at).total_seconds())
+                stages["batch_wait"].append((result.started_at - m.received_at).total_seconds())
+                stages["reads"].append((result.observed_at - result.started_at).total_seconds())
+                stages["journal"].append((result.durable_at - result.observed_at).total_seconds())
+                stages["ack"].append((acked - result.durable_at).total_seconds())
             deleted[0] = total.deleted
 
         # The capture CLI's and Lambda's own readers: one Pacer at the default quotas, UserList cut to the
@@ -247,6 +275,10 @@ def main() -> None:
         capture_pacer = reader_for(pool).pacer
         capturer = Capturer(reader_for, CaptureOptions(default_pool_id=pool, consistency_window=5))
         journal = Journal(repo.store)
+        if args.store_latency:
+            from latency_store import LatencyStore
+
+            journal = Journal(LatencyStore(repo.store, args.store_latency))
         began = time.monotonic()
         producers = [
             threading.Thread(target=produce, args=(k, began), name=f"producer-{k}") for k in range(args.producers)
@@ -298,6 +330,8 @@ def main() -> None:
             "users": args.users,
             "batch_size": args.batch_size,
             "pipeline": args.pipeline,
+            "store_latency_s": args.store_latency,
+            "sqs_latency_s": args.sqs_latency,
             "messages": summary.messages,
             "records": summary.records,
             "segments": summary.segments,
@@ -312,6 +346,17 @@ def main() -> None:
             "standby_operations": rnd.operations if rnd else None,
             "standby_failed": rnd.failed if rnd else None,
             "standby_lag_seconds_after_round": rnd.lag_seconds if rnd else None,
+            # Each stage's p50 / p99 over the messages: SQS send -> received (queue), received -> its batch's
+            # capture started (batch_wait), the batch's re-reads (reads), the journal put (journal), the
+            # deletes after it (ack, not part of the delay above).
+            "stages_p50_p99_s": {
+                name: [round(percentile(v, 0.50), 3), round(percentile(v, 0.99), 3)] for name, v in stages.items()
+            },
+            "batch_messages_p50_max": [
+                round(percentile([float(b) for b in batch_sizes], 0.5)),
+                max(batch_sizes, default=0),
+            ],
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "quota_calls": capture_pacer.summary(),
             "latency_double": None
             if double is None or double.quota is None

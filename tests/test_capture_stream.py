@@ -1,0 +1,115 @@
+"""The capture consumer streams: each change is re-read as soon as it is received and journaled with
+whatever else is ready (group commit), so a slow read never holds back the changes received with it,
+and a change is still acknowledged to SQS only once its record is durable."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from cognito_backup.model import User
+from cognito_backup.ops.capture import (
+    BatchResult,
+    CaptureOptions,
+    Capturer,
+    CaptureSummary,
+    SqsQueue,
+    commit_due,
+    run_capture,
+)
+from cognito_backup.repo.journal import Journal
+from cognito_backup.store.local import LocalStore
+from tests.capture_helpers import event_for, fast_readers
+from tests.conftest import REGION
+from tests.helpers import add_user, make_pool
+
+
+def _until(check: Any, seconds: float = 10.0) -> bool:
+    """Poll `check` until it holds (a bound for a failing test, not a speed goal)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_slow_read_does_not_hold_back_the_changes_received_with_it(aws: None, tmp_path: Path) -> None:
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    pool = make_pool(cognito)
+    for name in ("jane", "joe"):
+        add_user(cognito, pool, name, {"email": f"{name}@example.com"})
+    subs = {n: User.from_api(cognito.admin_get_user(UserPoolId=pool, Username=n)).sub for n in ("jane", "joe")}
+    url = sqs.create_queue(QueueName="capture", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    now = dt.datetime.now(dt.UTC)
+    for name in ("jane", "joe"):  # both in the queue before the first receive: one poll gets both
+        body = event_for("AdminDisableUser", pool=pool, event_id=f"e-{name}", when=now, sub=subs[name])
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+
+    # jane's re-read hangs (a slow Cognito answer) until released; joe's goes through.
+    release = threading.Event()
+
+    def slow_for_jane(params: dict[str, Any], **_: Any) -> None:
+        if subs["jane"] in str(params.get("body", "")):  # the serialized request: its Filter names the sub
+            release.wait(30)
+
+    cognito.meta.events.register("before-call.cognito-idp.ListUsers", slow_for_jane)
+    journal = Journal(LocalStore(tmp_path / "repo"))
+    stop = threading.Event()
+    batches: list[BatchResult] = []
+    out: list[CaptureSummary] = []
+
+    def on_batch(result: BatchResult, total: CaptureSummary) -> None:
+        batches.append(result)
+
+    def consume() -> None:
+        out.append(
+            run_capture(
+                SqsQueue(sqs, url),
+                Capturer(fast_readers(cognito), CaptureOptions(default_pool_id=pool)),
+                journal,
+                follow=True,
+                stop=stop,
+                wait_seconds=0,
+                on_batch=on_batch,
+            )
+        )
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    try:
+        keys = lambda: [r["key"] for r in journal.iter_records(pool)]  # noqa: E731
+        joe_first = _until(lambda: keys() == ["joe"] and sum(len(b.done) for b in batches) == 1)
+        jane_waiting = not release.is_set()
+    finally:
+        release.set()
+    assert _until(lambda: sorted(keys()) == ["jane", "joe"] and sum(len(b.done) for b in batches) == 2)
+    stop.set()
+    consumer.join(30)
+    assert joe_first and jane_waiting, "joe's change waited for jane's read"
+    assert not consumer.is_alive()
+    assert out[0].deleted == 2 and out[0].failed == 0
+    # Acknowledged only once journaled: joe's message went in the batch that journaled joe alone.
+    assert len(batches[0].done) == 1 and batches[0].records == 1
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"]) == 0
+
+
+def test_commit_waits_a_little_for_more_records_but_never_past_the_linger() -> None:
+    # Something still being read and little ready: wait, so that one segment carries more records.
+    assert not commit_due(ready=3, oldest_ready_age=0.01, reading=5, batch_size=20, linger=0.1)
+    # The oldest ready record has waited the linger: write now.
+    assert commit_due(ready=3, oldest_ready_age=0.1, reading=5, batch_size=20, linger=0.1)
+    # A full segment's worth: write now.
+    assert commit_due(ready=20, oldest_ready_age=0.0, reading=5, batch_size=20, linger=0.1)
+    # Nothing else being read: nothing more is coming soon, write now.
+    assert commit_due(ready=1, oldest_ready_age=0.0, reading=0, batch_size=20, linger=0.1)
+    # Nothing ready: nothing to write.
+    assert not commit_due(ready=0, oldest_ready_age=0.0, reading=0, batch_size=20, linger=0.1)
