@@ -102,14 +102,13 @@ def test_a_slow_read_does_not_hold_back_the_changes_received_with_it(aws: None, 
     assert int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"]) == 0
 
 
-def test_commit_waits_a_little_for_more_records_but_never_past_the_linger() -> None:
-    # Something still being read and little ready: wait, so that one segment carries more records.
-    assert not commit_due(ready=3, oldest_ready_age=0.01, reading=5, batch_size=20, linger=0.1)
-    # The oldest ready record has waited the linger: write now.
-    assert commit_due(ready=3, oldest_ready_age=0.1, reading=5, batch_size=20, linger=0.1)
+def test_group_commit_writes_at_most_one_segment_an_interval_unless_a_segment_is_full() -> None:
+    # Records ready soon after a segment was started: wait for the interval, so one segment carries more.
+    assert not commit_due(ready=3, since_last_commit=0.02, batch_size=20, interval=0.1)
+    # The interval is over (or no segment was written for a while: a quiet pool): write now.
+    assert commit_due(ready=3, since_last_commit=0.1, batch_size=20, interval=0.1)
+    assert commit_due(ready=1, since_last_commit=float("inf"), batch_size=20, interval=0.1)
     # A full segment's worth: write now.
-    assert commit_due(ready=20, oldest_ready_age=0.0, reading=5, batch_size=20, linger=0.1)
-    # Nothing else being read: nothing more is coming soon, write now.
-    assert commit_due(ready=1, oldest_ready_age=0.0, reading=0, batch_size=20, linger=0.1)
+    assert commit_due(ready=20, since_last_commit=0.0, batch_size=20, interval=0.1)
     # Nothing ready: nothing to write.
-    assert not commit_due(ready=0, oldest_ready_age=0.0, reading=0, batch_size=20, linger=0.1)
+    assert not commit_due(ready=0, since_last_commit=5.0, batch_size=20, interval=0.1)

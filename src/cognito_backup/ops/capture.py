@@ -759,21 +759,21 @@ def caught_up_time(poll_started: dt.datetime, pending: Iterable[dt.datetime]) ->
     return earliest - dt.timedelta(microseconds=1)
 
 
-# A busy follower's group commit waits at most this long for more records before it writes a segment:
-# at 100 changes/s about 10 records a segment (a segment is two PUTs) for at most 0.1 s of delay.
-COMMIT_LINGER = 0.1
+# The group commit starts a segment at most this often (unless a segment's worth is ready): at 100
+# changes/s about 10 records a segment (a segment is two PUTs and a HEAD on S3), for at most 0.1 s of
+# delay. On S3 a put takes most of that interval anyway: records read meanwhile go in the next one.
+COMMIT_INTERVAL = 0.1
 # A busy follower rewrites the caught-up marker (a LIST of rescan jobs and a PUT) at most this often;
 # a quiet poll and the end of a drain always write it.
 MARKER_INTERVAL = 1.0
 
 
-def commit_due(*, ready: int, oldest_ready_age: float, reading: int, batch_size: int, linger: float) -> bool:
-    """Whether the group commit writes the records ready now (PURE). It waits for more only while
-    others are being read, at most `linger` seconds after the oldest ready one, and never past a
-    segment's worth (`batch_size` messages)."""
+def commit_due(*, ready: int, since_last_commit: float, batch_size: int, interval: float) -> bool:
+    """Whether the group commit writes the records ready now (PURE): at most one segment every
+    `interval` seconds, sooner only for a segment's worth (`batch_size` messages)."""
     if ready <= 0:
         return False
-    return ready >= batch_size or reading == 0 or oldest_ready_age >= linger
+    return ready >= batch_size or since_last_commit >= interval
 
 
 def read_groups(capturer: Capturer, messages: Sequence[Message]) -> list[list[Message]]:
@@ -837,12 +837,12 @@ class _Consumer:
         on_batch: Callable[[BatchResult, CaptureSummary], None] | None,
         pools: Iterable[str],
         max_in_hand: int,
-        linger: float,
+        interval: float,
         monotonic: Callable[[], float],
     ) -> None:
         self.queue, self.capturer, self.journal = queue, capturer, journal
         self.follow, self.stop, self.batch_size, self.wait_seconds = follow, stop, max(1, batch_size), wait_seconds
-        self.on_batch, self.max_in_hand, self.linger, self.monotonic = on_batch, max_in_hand, linger, monotonic
+        self.on_batch, self.max_in_hand, self.interval, self.monotonic = on_batch, max_in_hand, interval, monotonic
         self.summary = CaptureSummary()
         self.marked = set(pools)
         self.cond = threading.Condition()
@@ -947,6 +947,7 @@ class _Consumer:
 
     # ---- journal (the committer's thread) --------------------------------------------------------
     def _commit_loop(self) -> None:
+        last_commit = -float("inf")
         while True:
             with self.cond:
                 while True:
@@ -954,23 +955,23 @@ class _Consumer:
                         return
                     ready = [r for r in self.reading if r.ready_at is not None]
                     if ready:
-                        age = self.monotonic() - min(r.ready_at or 0.0 for r in ready)
+                        since = self.monotonic() - last_commit
                         due = commit_due(
                             ready=sum(len(r.messages) for r in ready),
-                            oldest_ready_age=age,
-                            reading=len(self.reading) - len(ready),
+                            since_last_commit=since,
                             batch_size=self.batch_size,
-                            linger=self.linger,
+                            interval=self.interval,
                         )
                         if due or self.closing:
                             break
-                        self.cond.wait(max(0.001, self.linger - age))
+                        self.cond.wait(max(0.001, self.interval - since))
                     elif self.closing and not self.reading:
                         return
                     else:
                         self.cond.wait(0.5)
                 for r in ready:
                     self.reading.remove(r)
+            last_commit = self.monotonic()
             observations = [r.future.result() for r in ready]  # a bug in a read ends the run (raised)
             result = journal_observations(self.capturer, self.journal, observations)
             polls = [(r.poll, len(r.messages)) for r in ready]
@@ -1053,12 +1054,12 @@ def run_capture(
     on_batch: Callable[[BatchResult, CaptureSummary], None] | None = None,
     pools: Iterable[str] = (),
     pipeline: int = 4,
-    linger: float = COMMIT_LINGER,
+    commit_interval: float = COMMIT_INTERVAL,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> CaptureSummary:
     """Drain the queue (or follow it until `stop` is set): each message is re-read as soon as it is
-    received, and what has been read is journaled together (group commit: at most `batch_size`
-    messages a segment and pool, waiting at most `linger` seconds for more while reads are under way).
+    received, and what has been read is journaled together (group commit: a segment per pool at most
+    every `commit_interval` seconds, sooner for `batch_size` messages).
 
     Messages are deleted only after their records are durable. `stop` is checked between receives, and
     every message in hand is finished: a signal never loses a message (at worst one comes back). At
@@ -1081,7 +1082,7 @@ def run_capture(
         on_batch=on_batch,
         pools=pools,
         max_in_hand=max(1, pipeline) * max(1, batch_size),
-        linger=linger,
+        interval=commit_interval,
         monotonic=monotonic,
     ).run()
 
