@@ -61,7 +61,7 @@ def main() -> None:
         help="create the users and make their changes before the timed phase, which then only sends the "
         "changes' events at --rate (the emulator cannot take 100 changes/s and the capture's reads here)",
     )
-    parser.add_argument("--pipeline", type=int, default=4, help="batches captured at once (run_capture)")
+    parser.add_argument("--in-hand", type=int, default=500, help="messages the consumer holds at most (run_capture)")
     parser.add_argument("--producers", type=int, default=1, help="threads sharing the producer's schedule")
     parser.add_argument(
         "--actor",
@@ -89,6 +89,14 @@ def main() -> None:
         type=float,
         default=0.0,
         help="each receive and delete of the queue double waits this long first (with --latency): SQS's round trip",
+    )
+    parser.add_argument(
+        "--backup-users",
+        type=int,
+        default=0,
+        help="with --latency: a pool of this many users in the double, backed up (16 listing chains, its own "
+        "Pacer at the default quotas) while the capture runs: what the capture leaves a backup of the quota "
+        "the double enforces account-wide (backup_during_capture)",
     )
     args = parser.parse_args()
     if args.latency is not None:
@@ -226,7 +234,8 @@ def main() -> None:
             from quota_double import QuotaDouble
 
             quota = QuotaDouble(DEFAULT_RATES, share_used=0.0, random_throttle=0.0)
-            double = ListingDouble(pool, args.users, 1, max(1, args.users // 10), args.latency, quota=quota)
+            size = max(args.users, args.backup_users)
+            double = ListingDouble(pool, size, 1, max(1, size // 10), args.latency, quota=quota)
             from queue_double import QueueDouble
 
             queue_double = QueueDouble(latency=args.sqs_latency)
@@ -300,12 +309,42 @@ def main() -> None:
                     batch_size=args.batch_size,
                     wait_seconds=1,
                     on_batch=on_batch,
-                    pipeline=args.pipeline,
+                    in_hand=args.in_hand,
                 )
             )
 
         consumer = threading.Thread(target=consume, name="capture")
         consumer.start()
+        backup_out: dict[str, Any] = {}
+        backup_thread = None
+        if double is not None and args.backup_users:
+            from bench_backup import user_list_bound
+            from cognito_backup.aws.session import client_config
+
+            backup_client = boto3.client(
+                "cognito-idp", endpoint_url=endpoint, region_name="us-east-1", config=client_config("cognito-idp", 32)
+            )
+            double.install(backup_client)
+
+            def backup_during() -> None:
+                t0 = time.monotonic()
+                done = run_backup(
+                    PoolReader(backup_client, Pacer(), pool, chains=16),
+                    Repository(LocalStore(tmp / "backup-during")),
+                    "us-east-1",
+                ).summary()
+                bound = user_list_bound(size, 1, max(1, size // 10))
+                seconds = time.monotonic() - t0
+                backup_out.update(
+                    users=done["users"],
+                    seconds=round(seconds, 2),
+                    user_list_bound_seconds=round(bound, 2),
+                    ratio_to_bound=round(seconds / bound, 3),
+                    calls=done["calls"],
+                )
+
+            backup_thread = threading.Thread(target=backup_during, name="backup-during-capture")
+            backup_thread.start()
         for thread in producers:
             thread.join()
         produce_seconds = time.monotonic() - began
@@ -314,6 +353,8 @@ def main() -> None:
             time.sleep(0.05)
         stop.set()  # as SIGTERM would: the consumer finishes the batch in hand and returns
         consumer.join()
+        if backup_thread is not None:
+            backup_thread.join()
         summary = out[0]
         capture_seconds = time.monotonic() - began
 
@@ -331,7 +372,7 @@ def main() -> None:
             "precreate": args.precreate,
             "users": args.users,
             "batch_size": args.batch_size,
-            "pipeline": args.pipeline,
+            "in_hand": args.in_hand,
             "store_latency_s": args.store_latency,
             "sqs_latency_s": args.sqs_latency,
             "messages": summary.messages,
@@ -361,6 +402,8 @@ def main() -> None:
             ],
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "quota_calls": capture_pacer.summary(),
+            # A backup run meanwhile (--backup-users): its time against the UserList bound, its calls.
+            "backup_during_capture": backup_out or None,
             "latency_double": None
             if double is None or double.quota is None
             else {

@@ -763,6 +763,10 @@ def caught_up_time(poll_started: dt.datetime, pending: Iterable[dt.datetime]) ->
 # changes/s about 10 records a segment (a segment is two PUTs and a HEAD on S3), for at most 0.1 s of
 # delay. On S3 a put takes most of that interval anyway: records read meanwhile go in the next one.
 COMMIT_INTERVAL = 0.1
+# Messages a consumer holds at most (received, not yet settled): a bound on memory and on what a crash
+# sends back, not on speed. At 100 changes/s and a second of delay about 100 are in hand; a tighter
+# bound would leave messages waiting in the queue behind it.
+IN_HAND = 500
 # A busy follower rewrites the caught-up marker (a LIST of rescan jobs and a PUT) at most this often;
 # a quiet poll and the end of a drain always write it.
 MARKER_INTERVAL = 1.0
@@ -1053,7 +1057,7 @@ def run_capture(
     wait_seconds: int = 20,
     on_batch: Callable[[BatchResult, CaptureSummary], None] | None = None,
     pools: Iterable[str] = (),
-    pipeline: int = 4,
+    in_hand: int = IN_HAND,
     commit_interval: float = COMMIT_INTERVAL,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> CaptureSummary:
@@ -1063,7 +1067,7 @@ def run_capture(
 
     Messages are deleted only after their records are durable. `stop` is checked between receives, and
     every message in hand is finished: a signal never loses a message (at worst one comes back). At
-    most `pipeline` x `batch_size` messages are in hand at once. Each poll that drains the queue moves
+    most `in_hand` messages are held at once. Each poll that drains the queue moves
     the caught-up marker of `pools` and of every pool journaled once its messages are settled (a busy
     follower at most every MARKER_INTERVAL seconds), even when nothing changed (see `caught_up_time`).
 
@@ -1081,7 +1085,7 @@ def run_capture(
         wait_seconds=wait_seconds,
         on_batch=on_batch,
         pools=pools,
-        max_in_hand=max(1, pipeline) * max(1, batch_size),
+        max_in_hand=max(1, in_hand),
         interval=commit_interval,
         monotonic=monotonic,
     ).run()
