@@ -112,3 +112,64 @@ def test_group_commit_writes_at_most_one_segment_an_interval_unless_a_segment_is
     assert commit_due(ready=20, since_last_commit=0.0, batch_size=20, interval=0.1)
     # Nothing ready: nothing to write.
     assert not commit_due(ready=0, since_last_commit=5.0, batch_size=20, interval=0.1)
+
+
+def test_changes_of_one_user_received_while_its_read_waits_are_read_once(aws: None, tmp_path: Path) -> None:
+    """A backlog merges reads: a change whose user already has a read waiting to start (all re-read
+    workers busy) joins that read, whichever poll brought it."""
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    pool = make_pool(cognito)
+    for name in ("jane", "joe"):
+        add_user(cognito, pool, name, {"email": f"{name}@example.com"})
+    subs = {n: User.from_api(cognito.admin_get_user(UserPoolId=pool, Username=n)).sub for n in ("jane", "joe")}
+    url = sqs.create_queue(QueueName="capture", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    release = threading.Event()
+    reads: list[str] = []
+
+    def count_and_hold(params: dict[str, Any], **_: Any) -> None:
+        body = str(params.get("body", ""))
+        who = next((n for n, sub in subs.items() if sub in body), "?")
+        reads.append(who)
+        if who == "jane":  # the one worker is busy with jane until released
+            release.wait(30)
+
+    cognito.meta.events.register("before-call.cognito-idp.ListUsers", count_and_hold)
+    journal = Journal(LocalStore(tmp_path / "repo"))
+    stop = threading.Event()
+    out: list[CaptureSummary] = []
+    capturer = Capturer(fast_readers(cognito), CaptureOptions(default_pool_id=pool, workers=1))
+
+    def visible() -> int:
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+    def send(name: str, n: int) -> None:
+        body = event_for(
+            "AdminUpdateUserAttributes",
+            pool=pool,
+            event_id=f"e-{name}-{n}",
+            when=dt.datetime.now(dt.UTC),
+            sub=subs[name],
+        )
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+        assert _until(lambda: visible() == 0)  # received: the next one comes in another poll
+
+    consumer = threading.Thread(
+        target=lambda: out.append(
+            run_capture(SqsQueue(sqs, url), capturer, journal, follow=True, stop=stop, wait_seconds=0)
+        )
+    )
+    consumer.start()
+    try:
+        send("jane", 0)
+        assert _until(lambda: reads == ["jane"])
+        for n in range(3):
+            send("joe", n)
+    finally:
+        release.set()
+    assert _until(lambda: out == [] and sorted(r["key"] for r in journal.iter_records(pool)) == ["jane", "joe"])
+    stop.set()
+    consumer.join(30)
+    assert out[0].deleted == 4 and out[0].failed == 0
+    assert reads == ["jane", "joe"]  # joe's three changes: one read

@@ -780,11 +780,14 @@ def commit_due(*, ready: int, since_last_commit: float, batch_size: int, interva
     return ready >= batch_size or since_last_commit >= interval
 
 
-def read_groups(capturer: Capturer, messages: Sequence[Message]) -> list[list[Message]]:
-    """A poll's messages in groups that share no read target: each group is re-read on its own (one
-    read per target), so a slow read holds back only the messages that need it."""
-    groups: list[list[Message]] = []
-    owner: dict[tuple[str, str, str], int] = {}
+Target = tuple[str, str, str]
+
+
+def read_groups(capturer: Capturer, messages: Sequence[Message]) -> list[tuple[set[Target], list[Message]]]:
+    """A poll's messages in groups that share no read target, each with its targets: each group is
+    re-read on its own (one read per target), so a slow read holds back only the messages that need it."""
+    groups: list[tuple[set[Target], list[Message]]] = []
+    owner: dict[Target, int] = {}
     for msg in messages:
         try:
             targets = {capturer.read_target(h) for h in hints_from_sqs_body(msg.body, msg.id)}
@@ -793,18 +796,20 @@ def read_groups(capturer: Capturer, messages: Sequence[Message]) -> list[list[Me
         joined = sorted({owner[t] for t in targets if t in owner})
         if not joined:
             joined = [len(groups)]
-            groups.append([])
+            groups.append((set(), []))
         home = joined[0]
-        groups[home].append(msg)
+        groups[home][1].append(msg)
+        groups[home][0].update(targets)
         for other in joined[1:]:  # the message links groups: they become one
-            groups[home].extend(groups[other])
-            groups[other] = []
+            groups[home][0].update(groups[other][0])
+            groups[home][1].extend(groups[other][1])
+            groups[other] = (set(), [])
             for target, idx in owner.items():
                 if idx == other:
                     owner[target] = home
         for target in targets:
             owner[target] = home
-    return [g for g in groups if g]
+    return [g for g in groups if g[1]]
 
 
 @dataclass
@@ -817,8 +822,10 @@ class _Poll:
 @dataclass
 class _Reading:
     messages: list[Message]
-    poll: _Poll
-    future: Future[Observation]
+    targets: set[Target]
+    polls: list[tuple[_Poll, int]]  # the polls its messages came in, with how many of each
+    future: Future[Observation] | None = None
+    started: bool = False  # its read began: no message joins it any more
     ready_at: float | None = None  # monotonic: when its reads were done
 
 
@@ -932,17 +939,31 @@ class _Consumer:
                     msg.received_at = received
                     self.in_hand[msg.id] = msg
                     self.pending.setdefault(msg.id, msg.sent_at or poll_started)
-                for group in read_groups(self.capturer, got):
-                    future = self.readers.submit(observe_messages, self.capturer, self.journal, group)
-                    reading = _Reading(group, poll, future)
+                for targets, group in read_groups(self.capturer, got):
+                    # A change of a user whose read has not started yet (every worker busy: a backlog)
+                    # joins that read: several changes of one user within the wait are read once.
+                    waiting = next((r for r in self.reading if not r.started and r.targets & targets), None)
+                    if waiting is not None:
+                        waiting.messages.extend(group)
+                        waiting.targets.update(targets)
+                        waiting.polls.append((poll, len(group)))
+                        continue
+                    reading = _Reading(group, targets, [(poll, len(group))])
                     self.reading.append(reading)
-                    future.add_done_callback(lambda _, r=reading: self._read_done(r))  # type: ignore[misc]
+                    reading.future = self.readers.submit(self._observe, reading)
+                    reading.future.add_done_callback(lambda _, r=reading: self._read_done(r))  # type: ignore[misc]
             if not self.follow and all(m.id in seen for m in got):
                 # Only messages this run already failed on came back (a queue with no visibility timeout):
                 # draining is over; they stay in the queue.
                 break
             if not self.follow:  # only a drain needs it; a follower runs for days (100 ids/s would grow without end)
                 seen.update(m.id for m in got)
+
+    def _observe(self, reading: _Reading) -> Observation:
+        with self.cond:
+            reading.started = True
+            messages = list(reading.messages)
+        return observe_messages(self.capturer, self.journal, messages)
 
     def _read_done(self, reading: _Reading) -> None:
         with self.cond:
@@ -976,9 +997,10 @@ class _Consumer:
                 for r in ready:
                     self.reading.remove(r)
             last_commit = self.monotonic()
-            observations = [r.future.result() for r in ready]  # a bug in a read ends the run (raised)
+            # A bug in a read ends the run (raised).
+            observations = [r.future.result() for r in ready if r.future is not None]
             result = journal_observations(self.capturer, self.journal, observations)
-            polls = [(r.poll, len(r.messages)) for r in ready]
+            polls = [p for r in ready for p in r.polls]
             self.acks.put((result, polls, [m for r in ready for m in r.messages]))
             if any(obs.observed.rescans for obs in observations) or self.capturer.rescans_due():
                 self._continue_rescans(result.pools)
