@@ -40,7 +40,8 @@ def _until(check: Any, seconds: float = 10.0) -> bool:
     return False
 
 
-def test_a_slow_read_does_not_hold_back_the_changes_received_with_it(aws: None, tmp_path: Path) -> None:
+def _two_users_and_a_queue() -> tuple[Any, Any, str, dict[str, str | None], str]:
+    """A pool with jane and joe (name -> sub) and the capture queue."""
     cognito = boto3.client("cognito-idp", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
     pool = make_pool(cognito)
@@ -48,6 +49,11 @@ def test_a_slow_read_does_not_hold_back_the_changes_received_with_it(aws: None, 
         add_user(cognito, pool, name, {"email": f"{name}@example.com"})
     subs = {n: User.from_api(cognito.admin_get_user(UserPoolId=pool, Username=n)).sub for n in ("jane", "joe")}
     url = sqs.create_queue(QueueName="capture", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    return cognito, sqs, pool, subs, url
+
+
+def test_a_slow_read_does_not_hold_back_the_changes_received_with_it(aws: None, tmp_path: Path) -> None:
+    cognito, sqs, pool, subs, url = _two_users_and_a_queue()
     now = dt.datetime.now(dt.UTC)
     for name in ("jane", "joe"):  # both in the queue before the first receive: one poll gets both
         body = event_for("AdminDisableUser", pool=pool, event_id=f"e-{name}", when=now, sub=subs[name])
@@ -117,13 +123,7 @@ def test_group_commit_writes_at_most_one_segment_an_interval_unless_a_segment_is
 def test_changes_of_one_user_received_while_its_read_waits_are_read_once(aws: None, tmp_path: Path) -> None:
     """A backlog merges reads: a change whose user already has a read waiting to start (all re-read
     workers busy) joins that read, whichever poll brought it."""
-    cognito = boto3.client("cognito-idp", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
-    pool = make_pool(cognito)
-    for name in ("jane", "joe"):
-        add_user(cognito, pool, name, {"email": f"{name}@example.com"})
-    subs = {n: User.from_api(cognito.admin_get_user(UserPoolId=pool, Username=n)).sub for n in ("jane", "joe")}
-    url = sqs.create_queue(QueueName="capture", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    cognito, sqs, pool, subs, url = _two_users_and_a_queue()
     release = threading.Event()
     reads: list[str] = []
 
