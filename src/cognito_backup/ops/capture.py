@@ -924,11 +924,12 @@ class _Consumer:
                     continue
                 # A quiet poll still moves pending rescans on (the committer does it for busy ones).
                 with self.cond:
-                    self.summary.add_rescan(
-                        continue_rescans(self.capturer, self.journal, self.capturer.home_pools() | self.marked)
-                    )
+                    pools = frozenset(self.marked)
+                progress = continue_rescans(self.capturer, self.journal, self.capturer.home_pools() | pools)
+                with self.cond:
+                    self.summary.add_rescan(progress)
                     until = caught_up_time(poll_started, self.pending.values())
-                    _mark_caught_up(self.journal, self.marked, until, self.summary)
+                _mark_caught_up(self.journal, pools, until, self.summary)
                 if self.follow:
                     continue
                 break
@@ -1042,11 +1043,12 @@ class _Consumer:
                     if poll.left == 0 and poll.drained and (mark_from is None or poll.started > mark_from):
                         mark_from = poll.started
                 now = self.monotonic()
+                mark: tuple[frozenset[str], dt.datetime] | None = None
                 if mark_from is not None and (not self.follow or now - self.last_mark >= MARKER_INTERVAL):
                     self.last_mark = now
-                    _mark_caught_up(
-                        self.journal, self.marked, caught_up_time(mark_from, self.pending.values()), self.summary
-                    )
+                    mark = (frozenset(self.marked), caught_up_time(mark_from, self.pending.values()))
+            if mark is not None:  # written outside the lock: its round trips hold up no other stage
+                _mark_caught_up(self.journal, mark[0], mark[1], self.summary)
             for mid, why in result.poison.items():
                 log.error("message %s is not a supported event (%s): left in the queue for the DLQ", mid, why)
             for mid, why in result.failed.items():
