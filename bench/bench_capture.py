@@ -39,6 +39,7 @@ from typing import Any
 from cognito_backup.emulator import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the doubles beside this file
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -60,7 +61,7 @@ def main() -> None:
         help="create the users and make their changes before the timed phase, which then only sends the "
         "changes' events at --rate (the emulator cannot take 100 changes/s and the capture's reads here)",
     )
-    parser.add_argument("--pipeline", type=int, default=4, help="batches captured at once (run_capture)")
+    parser.add_argument("--in-hand", type=int, default=500, help="messages the consumer holds at most (run_capture)")
     parser.add_argument("--producers", type=int, default=1, help="threads sharing the producer's schedule")
     parser.add_argument(
         "--actor",
@@ -75,6 +76,27 @@ def main() -> None:
         default=None,
         help="serve the capture's Cognito reads from bench/listing_double.py after this many seconds per call, "
         "at Cognito's default quotas (bench/quota_double.py), instead of moto",
+    )
+    parser.add_argument(
+        "--store-latency",
+        type=float,
+        default=0.0,
+        help="each request to the repository waits this long first (bench/latency_store.py): S3's round trip, "
+        "which a local disk hides",
+    )
+    parser.add_argument(
+        "--sqs-latency",
+        type=float,
+        default=0.0,
+        help="each receive and delete of the queue double waits this long first (with --latency): SQS's round trip",
+    )
+    parser.add_argument(
+        "--backup-users",
+        type=int,
+        default=0,
+        help="with --latency: a pool of this many users in the double, backed up (16 listing chains, its own "
+        "Pacer at the default quotas) while the capture runs: what the capture leaves a backup of the quota "
+        "the double enforces account-wide (backup_during_capture)",
     )
     args = parser.parse_args()
     if args.latency is not None:
@@ -212,10 +234,11 @@ def main() -> None:
             from quota_double import QuotaDouble
 
             quota = QuotaDouble(DEFAULT_RATES, share_used=0.0, random_throttle=0.0)
-            double = ListingDouble(pool, args.users, 1, max(1, args.users // 10), args.latency, quota=quota)
+            size = max(args.users, args.backup_users)
+            double = ListingDouble(pool, size, 1, max(1, size // 10), args.latency, quota=quota)
             from queue_double import QueueDouble
 
-            queue_double = QueueDouble()
+            queue_double = QueueDouble(latency=args.sqs_latency)
             capture_cognito = boto3.client("cognito-idp", endpoint_url=endpoint, region_name="us-east-1")
             double.install(capture_cognito)
             for i, item in enumerate(double.users):
@@ -235,10 +258,26 @@ def main() -> None:
 
         delays: list[float] = []
         deleted = [0]
+        # Where each message's delay goes (the per-stage timeline): stage -> seconds, one value per message.
+        stages: dict[str, list[float]] = {s: [] for s in ("queue", "reads", "linger", "journal", "ack")}
+        batch_sizes: list[int] = []
 
         def on_batch(result: BatchResult, total: CaptureSummary) -> None:
             assert result.durable_at is not None
+            acked = dt.datetime.now(dt.UTC)
             delays.extend((result.durable_at - m.sent_at).total_seconds() for m in result.done if m.sent_at)
+            batch_sizes.append(result.messages)
+            # getattr: an older consumer (an A/B run against the previous code) keeps no timeline.
+            began = getattr(result, "journal_started_at", None)
+            for m in result.done:
+                received, observed = getattr(m, "received_at", None), getattr(m, "observed_at", None)
+                if m.sent_at is None or received is None or observed is None or began is None:
+                    continue
+                stages["queue"].append((received - m.sent_at).total_seconds())
+                stages["reads"].append((observed - received).total_seconds())
+                stages["linger"].append((began - observed).total_seconds())
+                stages["journal"].append((result.durable_at - began).total_seconds())
+                stages["ack"].append((acked - result.durable_at).total_seconds())
             deleted[0] = total.deleted
 
         # The capture CLI's and Lambda's own readers: one Pacer at the default quotas, UserList cut to the
@@ -247,6 +286,10 @@ def main() -> None:
         capture_pacer = reader_for(pool).pacer
         capturer = Capturer(reader_for, CaptureOptions(default_pool_id=pool, consistency_window=5))
         journal = Journal(repo.store)
+        if args.store_latency:
+            from latency_store import LatencyStore
+
+            journal = Journal(LatencyStore(repo.store, args.store_latency))
         began = time.monotonic()
         producers = [
             threading.Thread(target=produce, args=(k, began), name=f"producer-{k}") for k in range(args.producers)
@@ -266,20 +309,52 @@ def main() -> None:
                     batch_size=args.batch_size,
                     wait_seconds=1,
                     on_batch=on_batch,
-                    pipeline=args.pipeline,
+                    in_hand=args.in_hand,
                 )
             )
 
         consumer = threading.Thread(target=consume, name="capture")
         consumer.start()
+        backup_out: dict[str, Any] = {}
+        backup_thread = None
+        if double is not None and args.backup_users:
+            from bench_backup import user_list_bound
+            from cognito_backup.aws.session import client_config
+
+            backup_client = boto3.client(
+                "cognito-idp", endpoint_url=endpoint, region_name="us-east-1", config=client_config("cognito-idp", 32)
+            )
+            double.install(backup_client)
+
+            def backup_during() -> None:
+                t0 = time.monotonic()
+                done = run_backup(
+                    PoolReader(backup_client, Pacer(), pool, chains=16),
+                    Repository(LocalStore(tmp / "backup-during")),
+                    "us-east-1",
+                ).summary()
+                bound = user_list_bound(size, 1, max(1, size // 10))
+                seconds = time.monotonic() - t0
+                backup_out.update(
+                    users=done["users"],
+                    seconds=round(seconds, 2),
+                    user_list_bound_seconds=round(bound, 2),
+                    ratio_to_bound=round(seconds / bound, 3),
+                    calls=done["calls"],
+                )
+
+            backup_thread = threading.Thread(target=backup_during, name="backup-during-capture")
+            backup_thread.start()
         for thread in producers:
             thread.join()
         produce_seconds = time.monotonic() - began
         deadline = time.monotonic() + 1800
-        while deleted[0] < args.events and time.monotonic() < deadline:
+        while deleted[0] < args.events and time.monotonic() < deadline and consumer.is_alive():
             time.sleep(0.05)
         stop.set()  # as SIGTERM would: the consumer finishes the batch in hand and returns
         consumer.join()
+        if backup_thread is not None:
+            backup_thread.join()
         summary = out[0]
         capture_seconds = time.monotonic() - began
 
@@ -297,7 +372,9 @@ def main() -> None:
             "precreate": args.precreate,
             "users": args.users,
             "batch_size": args.batch_size,
-            "pipeline": args.pipeline,
+            "in_hand": args.in_hand,
+            "store_latency_s": args.store_latency,
+            "sqs_latency_s": args.sqs_latency,
             "messages": summary.messages,
             "records": summary.records,
             "segments": summary.segments,
@@ -312,7 +389,21 @@ def main() -> None:
             "standby_operations": rnd.operations if rnd else None,
             "standby_failed": rnd.failed if rnd else None,
             "standby_lag_seconds_after_round": rnd.lag_seconds if rnd else None,
+            # Each stage's p50 / p99 over the messages: SQS send -> received (queue), received -> re-read
+            # (reads, with the Pacer's wait), read -> its group's journal put began (linger: the group
+            # commit's interval and the put before), the put (journal), the deletes after it (ack: not in
+            # the delay).
+            "stages_p50_p99_s": {
+                name: [round(percentile(v, 0.50), 3), round(percentile(v, 0.99), 3)] for name, v in stages.items()
+            },
+            "batch_messages_p50_max": [
+                round(percentile([float(b) for b in batch_sizes], 0.5)),
+                max(batch_sizes, default=0),
+            ],
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "quota_calls": capture_pacer.summary(),
+            # A backup run meanwhile (--backup-users): its time against the UserList bound, its calls.
+            "backup_during_capture": backup_out or None,
             "latency_double": None
             if double is None or double.quota is None
             else {

@@ -5,7 +5,9 @@ returns up to 10 visible messages, long-polling up to `wait` seconds for the fir
 is invisible for `visibility` seconds, then visible again unless deleted by its receipt handle; the
 SentTimestamp is the time of the send. The approximate counts are exact here. Used when moto's server,
 on a shared 2-core machine, cannot take 100 sends/s alongside the capture's receives and deletes: then
-the emulator, not the tool, would be what the benchmark measures.
+the emulator, not the tool, would be what the benchmark measures. With `latency`, each request (a receive,
+a delete of up to 10 messages, as DeleteMessageBatch) first waits that long on the calling thread: SQS's
+round trip.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ class _Held:
 
 
 class QueueDouble:
-    def __init__(self, visibility: float = 60.0) -> None:
+    def __init__(self, visibility: float = 60.0, latency: float = 0.0) -> None:
         self.visibility = visibility
+        self.latency = latency
         self._messages: dict[str, _Held] = {}
         self._cond = threading.Condition()
         self._ids = itertools.count()
@@ -47,6 +50,8 @@ class QueueDouble:
             return not self._messages
 
     def receive(self, max_messages: int, wait: int) -> list[Message]:
+        if self.latency:
+            time.sleep(self.latency)
         deadline = time.monotonic() + wait
         with self._cond:
             while True:
@@ -63,6 +68,8 @@ class QueueDouble:
             return out
 
     def delete(self, messages: Sequence[Message]) -> int:
+        if self.latency:
+            time.sleep(self.latency * -(-len(messages) // 10))
         deleted = 0
         with self._cond:
             for msg in messages:

@@ -99,8 +99,9 @@ def reader_factory(client: Any, rates: tuple[str, ...]) -> Callable[[str], PoolR
     "--batch-size",
     default=20,
     show_default=True,
-    help="Messages per journal segment (at most). Up to 4 batches are captured at once; small batches keep "
-    "the capture delay under a second near the quota (docs/capture.md, 'Recovery point, measured').",
+    help="Messages per journal segment (at most). Each message is re-read as soon as it is received; what has "
+    "been read is journaled together, a segment at most every 0.1 s unless this many are ready "
+    "(docs/capture.md, 'Recovery point, measured').",
 )
 @click.option(
     "--wait-seconds",

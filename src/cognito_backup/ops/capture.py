@@ -19,9 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from queue import SimpleQueue
 from typing import Any
 
 from cognito_backup.aws.errors import aws_code, error_code, translate_client_error
@@ -300,6 +302,13 @@ class Capturer:
             pools.add(self.options.default_pool_id)
         return frozenset(pools)
 
+    def read_target(self, hint: ChangeHint) -> tuple[str, str, str]:
+        """What re-reading `hint` reads: hints with one target are served by one read."""
+        pool = hint.pool_id or self.options.default_pool_id or ""
+        _, kind, who = hint.target
+        # One read of the user serves its own and its groups' changes.
+        return (pool, "user" if kind == "membership" else kind, who)
+
     # ---- a batch of hints -----------------------------------------------------------------------
     def observe(self, hints: Iterable[ChangeHint]) -> Observed:
         """Re-read every target once (duplicates and repeats within the batch coalesce)."""
@@ -323,9 +332,7 @@ class Capturer:
                     result.outcomes[id(hint)] = HintOutcome("ignored", "another pool's app client")
                     continue
             result.pools_of[id(hint)] = pool
-            target = (pool, hint.target[1], hint.target[2])
-            if hint.kind == "membership":  # one read of the user serves its own and its groups' changes
-                target = (pool, "user", hint.target[2])
+            target = self.read_target(hint)
             if hint.kind == "unknown_user":  # a rescan job (capture_batch stores it; see core/rescan.py)
                 result.rescans.setdefault(pool, []).append(hint)
                 result.outcomes[id(hint)] = (
@@ -376,6 +383,9 @@ class Message:
     body: str
     receipt: str | None = None
     sent_at: dt.datetime | None = None
+    # Its timeline in run_capture (bench_capture's per-stage delays): received from the queue, re-read.
+    received_at: dt.datetime | None = None
+    observed_at: dt.datetime | None = None
 
 
 @dataclass
@@ -389,6 +399,7 @@ class BatchResult:
     poison: dict[str, str] = field(default_factory=dict)  # unparseable: never deleted, left for the DLQ
     unresolved: dict[str, str] = field(default_factory=dict)
     ignored: int = 0
+    journal_started_at: dt.datetime | None = None  # the journal put began (its end: durable_at)
     durable_at: dt.datetime | None = None
     rescan: RescanProgress | None = None  # the pending rescan jobs this call continued
     pools: frozenset[str] = frozenset()  # the pools the batch's messages concern
@@ -406,19 +417,60 @@ def capture_batch(
     writer_info: dict[str, Any] | None = None,
 ) -> BatchResult:
     """Parse, re-read and journal one batch: one segment per pool, written before anything is acked."""
-    result = BatchResult(messages=len(messages))
+    observation = observe_messages(capturer, journal, messages)
+    result = journal_observations(capturer, journal, [observation], writer_info)
+    if observation.observed.rescans or capturer.rescans_due():
+        pools = capturer.home_pools() | result.pools
+        result.rescan = continue_rescans(capturer, journal, pools, writer_info=writer_info)
+    return result
+
+
+@dataclass
+class Observation:
+    """Messages re-read, not journaled yet."""
+
+    messages: list[Message]
+    hints_of: dict[str, list[ChangeHint]]  # message id -> its hints (parsed)
+    poison: dict[str, str]  # message id -> why it could not be parsed
+    observed: Observed
+
+
+def observe_messages(capturer: Capturer, journal: Journal, messages: Sequence[Message]) -> Observation:
+    """Parse and re-read messages (one read per target), and store a rescan job for changes of users
+    no event names. Nothing is journaled yet: see journal_observations."""
     hints_of: dict[str, list[ChangeHint]] = {}
+    poison: dict[str, str] = {}
     for msg in messages:
         try:
             hints_of[msg.id] = hints_from_sqs_body(msg.body, msg.id)
         except EventParseError as exc:
-            result.poison[msg.id] = str(exc)
+            poison[msg.id] = str(exc)
     observed = capturer.observe(h for hs in hints_of.values() for h in hs)
-    result.pools = frozenset(observed.pools_of.values())
-    jobs = RescanJobs(journal.store)
-    _start_rescans(capturer, jobs, observed)
+    _start_rescans(capturer, RescanJobs(journal.store), observed)
+    now = capturer.clock()
+    for msg in messages:
+        msg.observed_at = now
+    return Observation(list(messages), hints_of, poison, observed)
+
+
+def journal_observations(
+    capturer: Capturer,
+    journal: Journal,
+    observations: Sequence[Observation],
+    writer_info: dict[str, Any] | None = None,
+) -> BatchResult:
+    """Journal the records of several observations together (one segment per pool for all of them),
+    then say which of their messages may be acknowledged: only those whose records are durable."""
+    messages = [m for obs in observations for m in obs.messages]
+    result = BatchResult(messages=len(messages), journal_started_at=capturer.clock())
+    by_pool: dict[str, list[Record]] = {}
+    for obs in observations:
+        result.poison.update(obs.poison)
+        for pool, records in obs.observed.records.items():
+            by_pool.setdefault(pool, []).extend(records)
+    result.pools = frozenset(pool for obs in observations for pool in obs.observed.pools_of.values())
     failed_pools: dict[str, str] = {}
-    for pool, records in sorted(observed.records.items()):
+    for pool, records in sorted(by_pool.items()):
         try:
             segments = journal.append(pool, records, writer=writer_info or {"source": "capture"})
         except Exception as exc:  # the store is down: nothing of this pool may be acknowledged
@@ -431,10 +483,18 @@ def capture_batch(
         result.records += len(records)
         result.segments += len(segments)
     result.durable_at = capturer.clock()
-    for msg in messages:
-        if msg.id in result.poison:
+    for obs in observations:
+        _settle(obs, failed_pools, result)
+    return result
+
+
+def _settle(obs: Observation, failed_pools: Mapping[str, str], result: BatchResult) -> None:
+    """Sort an observation's messages into done / failed / deferred once its records' fate is known."""
+    observed = obs.observed
+    for msg in obs.messages:
+        if msg.id in obs.poison:
             continue
-        hints = hints_of[msg.id]
+        hints = obs.hints_of[msg.id]
         if not hints:
             result.ignored += 1
             result.done.append(msg)
@@ -459,10 +519,6 @@ def capture_batch(
             result.deferred.append(msg.id)
         elif status == "ok":
             result.done.append(msg)
-    if observed.rescans or capturer.rescans_due():
-        pools = capturer.home_pools() | set(observed.pools_of.values())
-        result.rescan = continue_rescans(capturer, journal, pools, writer_info=writer_info)
-    return result
 
 
 def _start_rescans(capturer: Capturer, jobs: RescanJobs, observed: Observed) -> None:
@@ -703,11 +759,315 @@ def caught_up_time(poll_started: dt.datetime, pending: Iterable[dt.datetime]) ->
     return earliest - dt.timedelta(microseconds=1)
 
 
+# The group commit starts a segment at most this often (unless a segment's worth is ready): at 100
+# changes/s about 10 records a segment (a segment is two PUTs and a HEAD on S3), for at most 0.1 s of
+# delay. On S3 a put takes most of that interval anyway: records read meanwhile go in the next one.
+COMMIT_INTERVAL = 0.1
+# Messages a consumer holds at most (received, not yet settled): a bound on memory and on what a crash
+# sends back, not on speed. At 100 changes/s and a second of delay about 100 are in hand; a tighter
+# bound would leave messages waiting in the queue behind it.
+IN_HAND = 500
+# A busy follower rewrites the caught-up marker (a LIST of rescan jobs and a PUT) at most this often;
+# a quiet poll and the end of a drain always write it.
+MARKER_INTERVAL = 1.0
+
+
+def commit_due(*, ready: int, since_last_commit: float, batch_size: int, interval: float) -> bool:
+    """Whether the group commit writes the records ready now (PURE): at most one segment every
+    `interval` seconds, sooner only for a segment's worth (`batch_size` messages)."""
+    if ready <= 0:
+        return False
+    return ready >= batch_size or since_last_commit >= interval
+
+
+Target = tuple[str, str, str]
+
+
+def read_groups(capturer: Capturer, messages: Sequence[Message]) -> list[tuple[set[Target], list[Message]]]:
+    """A poll's messages in groups that share no read target, each with its targets: each group is
+    re-read on its own (one read per target), so a slow read holds back only the messages that need it."""
+    groups: list[tuple[set[Target], list[Message]]] = []
+    owner: dict[Target, int] = {}
+    for msg in messages:
+        try:
+            targets = {capturer.read_target(h) for h in hints_from_sqs_body(msg.body, msg.id)}
+        except EventParseError:
+            targets = set()  # poison: observe_messages says why
+        joined = sorted({owner[t] for t in targets if t in owner})
+        if not joined:
+            joined = [len(groups)]
+            groups.append((set(), []))
+        home = joined[0]
+        groups[home][1].append(msg)
+        groups[home][0].update(targets)
+        for other in joined[1:]:  # the message links groups: they become one
+            groups[home][0].update(groups[other][0])
+            groups[home][1].extend(groups[other][1])
+            groups[other] = (set(), [])
+            for target, idx in owner.items():
+                if idx == other:
+                    owner[target] = home
+        for target in targets:
+            owner[target] = home
+    return [g for g in groups if g[1]]
+
+
 @dataclass
-class _InFlight:
+class _Poll:
+    started: dt.datetime
+    drained: bool  # it found the queue drained: once its messages settle, the marker may move
+    left: int  # its messages not settled yet
+
+
+@dataclass
+class _Reading:
     messages: list[Message]
-    poll_started: dt.datetime
-    drained: bool  # the poll that received it found the queue drained: its end may move the marker
+    targets: set[Target]
+    polls: list[tuple[_Poll, int]]  # the polls its messages came in, with how many of each
+    future: Future[Observation] | None = None
+    started: bool = False  # its read began: no message joins it any more
+    ready_at: float | None = None  # monotonic: when its reads were done
+
+
+class _Consumer:
+    """run_capture's three stages, each on its own thread so that none waits for another's round trips:
+    the caller's thread receives and starts each message's re-read at once (reads run concurrently,
+    paced by the Pacer); a committer journals whatever is read (group commit, see commit_due); an acker
+    deletes the journaled messages and moves the caught-up marker."""
+
+    def __init__(
+        self,
+        queue: SqsQueue,
+        capturer: Capturer,
+        journal: Journal,
+        *,
+        follow: bool,
+        stop: threading.Event,
+        batch_size: int,
+        wait_seconds: int,
+        on_batch: Callable[[BatchResult, CaptureSummary], None] | None,
+        pools: Iterable[str],
+        max_in_hand: int,
+        interval: float,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.queue, self.capturer, self.journal = queue, capturer, journal
+        self.follow, self.stop, self.batch_size, self.wait_seconds = follow, stop, max(1, batch_size), wait_seconds
+        self.on_batch, self.max_in_hand, self.interval, self.monotonic = on_batch, max_in_hand, interval, monotonic
+        self.summary = CaptureSummary()
+        self.marked = set(pools)
+        self.cond = threading.Condition()
+        # message id -> sent time, for messages of this run not captured yet (in hand, failed or
+        # deferred: those come back): the caught-up marker never passes one of them.
+        self.pending: dict[str, dt.datetime] = {}
+        self.in_hand: dict[str, Message] = {}  # received and not settled (journaled and acked, or not)
+        self.reading: list[_Reading] = []  # being re-read, or read and waiting for the journal
+        self.closing = False
+        self.error: BaseException | None = None
+        self.last_mark = -float("inf")
+        self.rescans: Future[RescanProgress] | None = None
+        # (the journaled result, each poll with how many of its messages it settles, those messages)
+        self.acks: SimpleQueue[tuple[BatchResult, list[tuple[_Poll, int]], list[Message]] | None] = SimpleQueue()
+        self.readers = ThreadPoolExecutor(
+            max_workers=max(1, capturer.options.workers), thread_name_prefix="cognito-capture-read"
+        )
+
+    # ---- receive (the caller's thread) ----------------------------------------------------------
+    def run(self) -> CaptureSummary:
+        committer = threading.Thread(target=self._guard, args=(self._commit_loop,), name="cognito-capture-commit")
+        acker = threading.Thread(target=self._guard, args=(self._ack_loop,), name="cognito-capture-ack")
+        committer.start()
+        acker.start()
+        try:
+            self._receive_loop()
+        finally:
+            with self.cond:
+                self.closing = True  # a message in hand is always finished: a signal never loses one
+                self.cond.notify_all()
+            committer.join()
+            self.acks.put(None)
+            acker.join()
+            if self.rescans is not None and self.error is None:
+                self._rescanned(self.rescans)
+            self.readers.shutdown(wait=True)
+        if self.error is not None:
+            raise self.error
+        return self.summary
+
+    def _receive_loop(self) -> None:
+        seen: set[str] = set()
+        while not self.stop.is_set() and self.error is None:
+            with self.cond:
+                while len(self.in_hand) >= self.max_in_hand and self.error is None and not self.stop.is_set():
+                    self.cond.wait(0.5)
+                busy = bool(self.in_hand)
+                ids = set(self.in_hand)
+            if self.stop.is_set() or self.error is not None:
+                break
+            poll_started = self.capturer.clock()
+            # Idle: long-poll. Busy: a follower still long-polls (SQS answers as soon as a message is
+            # there; no tight loop of empty receives), a drain only looks.
+            wait_for = (
+                (self.wait_seconds if self.follow else 1)
+                if not busy
+                else (min(1, self.wait_seconds) if self.follow else 0)
+            )
+            want = min(10, self.batch_size)
+            raw = self.queue.receive(want, wait_for)
+            # Messages in hand are not taken twice: a queue whose visibility timeout ran out shows them again.
+            got = [m for m in raw if m.id not in ids]
+            if not got:
+                if busy:  # their failures may come back; a drain ends only once they are settled
+                    with self.cond:
+                        if self.in_hand and self.error is None:
+                            self.cond.wait(0.05 if self.follow else 0.5)
+                    continue
+                # A quiet poll still moves pending rescans on (the committer does it for busy ones).
+                with self.cond:
+                    pools = frozenset(self.marked)
+                progress = continue_rescans(self.capturer, self.journal, self.capturer.home_pools() | pools)
+                with self.cond:
+                    self.summary.add_rescan(progress)
+                    until = caught_up_time(poll_started, self.pending.values())
+                _mark_caught_up(self.journal, pools, until, self.summary)
+                if self.follow:
+                    continue
+                break
+            received = self.capturer.clock()
+            poll = _Poll(poll_started, drained=len(raw) < want, left=len(got))
+            with self.cond:
+                for msg in got:
+                    msg.received_at = received
+                    self.in_hand[msg.id] = msg
+                    self.pending.setdefault(msg.id, msg.sent_at or poll_started)
+                for targets, group in read_groups(self.capturer, got):
+                    # A change of a user whose read has not started yet (every worker busy: a backlog)
+                    # joins that read: several changes of one user within the wait are read once.
+                    waiting = next((r for r in self.reading if not r.started and r.targets & targets), None)
+                    if waiting is not None:
+                        waiting.messages.extend(group)
+                        waiting.targets.update(targets)
+                        waiting.polls.append((poll, len(group)))
+                        continue
+                    reading = _Reading(group, targets, [(poll, len(group))])
+                    self.reading.append(reading)
+                    reading.future = self.readers.submit(self._observe, reading)
+                    reading.future.add_done_callback(lambda _, r=reading: self._read_done(r))  # type: ignore[misc]
+            if not self.follow and all(m.id in seen for m in got):
+                # Only messages this run already failed on came back (a queue with no visibility timeout):
+                # draining is over; they stay in the queue.
+                break
+            if not self.follow:  # only a drain needs it; a follower runs for days (100 ids/s would grow without end)
+                seen.update(m.id for m in got)
+
+    def _observe(self, reading: _Reading) -> Observation:
+        with self.cond:
+            reading.started = True
+            messages = list(reading.messages)
+        return observe_messages(self.capturer, self.journal, messages)
+
+    def _read_done(self, reading: _Reading) -> None:
+        with self.cond:
+            reading.ready_at = self.monotonic()
+            self.cond.notify_all()
+
+    # ---- journal (the committer's thread) --------------------------------------------------------
+    def _commit_loop(self) -> None:
+        last_commit = -float("inf")
+        while True:
+            with self.cond:
+                while True:
+                    if self.error is not None:
+                        return
+                    ready = [r for r in self.reading if r.ready_at is not None]
+                    if ready:
+                        since = self.monotonic() - last_commit
+                        due = commit_due(
+                            ready=sum(len(r.messages) for r in ready),
+                            since_last_commit=since,
+                            batch_size=self.batch_size,
+                            interval=self.interval,
+                        )
+                        if due or self.closing:
+                            break
+                        self.cond.wait(max(0.001, self.interval - since))
+                    elif self.closing and not self.reading:
+                        return
+                    else:
+                        self.cond.wait(0.5)
+                for r in ready:
+                    self.reading.remove(r)
+            last_commit = self.monotonic()
+            # A bug in a read ends the run (raised).
+            observations = [r.future.result() for r in ready if r.future is not None]
+            result = journal_observations(self.capturer, self.journal, observations)
+            polls = [p for r in ready for p in r.polls]
+            self.acks.put((result, polls, [m for r in ready for m in r.messages]))
+            if any(obs.observed.rescans for obs in observations) or self.capturer.rescans_due():
+                self._continue_rescans(result.pools)
+
+    def _continue_rescans(self, pools: frozenset[str]) -> None:
+        """Pending rescan jobs move on beside the capture (their pages are paced ListUsers calls that
+        must not hold back a commit), one call at a time."""
+        with self.cond:
+            if self.rescans is not None:
+                if not self.rescans.done():
+                    return
+                self._rescanned(self.rescans)
+            self.rescans = self.readers.submit(
+                continue_rescans, self.capturer, self.journal, self.capturer.home_pools() | pools
+            )
+
+    def _rescanned(self, future: Future[RescanProgress]) -> None:
+        progress = future.result()
+        with self.cond:
+            self.summary.add_rescan(progress)
+            if self.rescans is future:
+                self.rescans = None
+
+    # ---- acknowledge (the acker's thread) ---------------------------------------------------------
+    def _ack_loop(self) -> None:
+        while (item := self.acks.get()) is not None:
+            result, polls, messages = item
+            deleted = self.queue.delete(result.done)
+            mark_from: dt.datetime | None = None
+            with self.cond:
+                self.summary.add(result, deleted, result.done)
+                # Unparseable messages go to the dead-letter queue (and its alarm), not back to us: they
+                # do not hold the marker. Failed and deferred ones come back and are captured later.
+                for mid in [m.id for m in result.done] + list(result.poison):
+                    self.pending.pop(mid, None)
+                self.marked.update(result.pools)
+                for poll, count in polls:
+                    poll.left -= count
+                    if poll.left == 0 and poll.drained and (mark_from is None or poll.started > mark_from):
+                        mark_from = poll.started
+                now = self.monotonic()
+                mark: tuple[frozenset[str], dt.datetime] | None = None
+                if mark_from is not None and (not self.follow or now - self.last_mark >= MARKER_INTERVAL):
+                    self.last_mark = now
+                    mark = (frozenset(self.marked), caught_up_time(mark_from, self.pending.values()))
+            if mark is not None:  # written outside the lock: its round trips hold up no other stage
+                _mark_caught_up(self.journal, mark[0], mark[1], self.summary)
+            for mid, why in result.poison.items():
+                log.error("message %s is not a supported event (%s): left in the queue for the DLQ", mid, why)
+            for mid, why in result.failed.items():
+                log.error("message %s not captured: %s (it stays in the queue and is retried)", mid, why)
+            if self.on_batch is not None:
+                self.on_batch(result, self.summary)
+            with self.cond:  # settled last: an empty hand means every result was reported
+                for msg in messages:
+                    self.in_hand.pop(msg.id, None)
+                self.cond.notify_all()
+
+    def _guard(self, loop: Callable[[], None]) -> None:
+        """A stage that fails (a bug, a queue that refuses deletes) ends the run: the caller raises it."""
+        try:
+            loop()
+        except BaseException as exc:
+            with self.cond:
+                self.error = self.error or exc
+                self.cond.notify_all()
 
 
 def run_capture(
@@ -717,102 +1077,42 @@ def run_capture(
     *,
     follow: bool = False,
     stop: threading.Event | None = None,
-    batch_size: int = 100,
+    batch_size: int = 20,
     wait_seconds: int = 20,
     on_batch: Callable[[BatchResult, CaptureSummary], None] | None = None,
     pools: Iterable[str] = (),
-    pipeline: int = 4,
+    in_hand: int = IN_HAND,
+    commit_interval: float = COMMIT_INTERVAL,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> CaptureSummary:
-    """Drain the queue (or follow it until `stop` is set), one journal segment per batch and pool.
+    """Drain the queue (or follow it until `stop` is set): each message is re-read as soon as it is
+    received, and what has been read is journaled together (group commit: a segment per pool at most
+    every `commit_interval` seconds, sooner for `batch_size` messages).
 
-    Messages are deleted only after their records are durable. `stop` is checked between batches, so
-    a batch in hand is always finished: a signal never loses a message (at worst one comes back).
-    Each poll that drains the queue writes the caught-up marker of `pools` and of every pool it
-    journaled, even when nothing changed (see `caught_up_time`).
+    Messages are deleted only after their records are durable. `stop` is checked between receives, and
+    every message in hand is finished: a signal never loses a message (at worst one comes back). At
+    most `in_hand` messages are held at once. Each poll that drains the queue moves
+    the caught-up marker of `pools` and of every pool journaled once its messages are settled (a busy
+    follower at most every MARKER_INTERVAL seconds), even when nothing changed (see `caught_up_time`).
 
-    Up to `pipeline` batches are captured at once: the next batch is received while earlier ones wait
-    for their re-reads. One at a time, a batch's fixed cost (a round trip, the journal write, the
-    deletes) and its reads paced at the quota add up, and near the quota (100 changes/s against
-    UserRead's 120/s) batches grow until the delay is seconds; overlapped, the pacer stays busy.
+    Why streaming: with batches, a message waited for a free batch slot, then for its batch to fill,
+    then for the slowest read of its batch, then for the journal put and the deletes of earlier
+    batches; at 150 ms a read and 100 changes/s that was most of a second (docs/capture.md).
     """
-    stop = stop or threading.Event()
-    summary = CaptureSummary()
-    seen: set[str] = set()
-    marked = set(pools)
-    # message id -> sent time, for messages not captured yet (in flight, failed or deferred): the
-    # caught-up marker never passes one of them.
-    pending: dict[str, dt.datetime] = {}
-    running: dict[Future[BatchResult], _InFlight] = {}
-
-    def finish(fut: Future[BatchResult]) -> None:
-        flight = running.pop(fut)
-        result = fut.result()
-        deleted = queue.delete(result.done)
-        summary.add(result, deleted, flight.messages)
-        # Unparseable messages go to the dead-letter queue (and its alarm), not back to us: they do not
-        # hold the marker. Failed and deferred ones come back and are captured later.
-        for mid in [m.id for m in result.done] + list(result.poison):
-            pending.pop(mid, None)
-        marked.update(result.pools)
-        if flight.drained:
-            _mark_caught_up(journal, marked, caught_up_time(flight.poll_started, pending.values()), summary)
-        for mid, why in result.poison.items():
-            log.error("message %s is not a supported event (%s): left in the queue for the DLQ", mid, why)
-        for mid, why in result.failed.items():
-            log.error("message %s not captured: %s (it stays in the queue and is retried)", mid, why)
-        if on_batch is not None:
-            on_batch(result, summary)
-
-    def finish_some(all_of_them: bool) -> None:
-        if not running:
-            return
-        done, _ = wait(list(running), return_when=ALL_COMPLETED if all_of_them else FIRST_COMPLETED)
-        for fut in sorted(done, key=lambda f: running[f].poll_started):
-            finish(fut)
-
-    executor = ThreadPoolExecutor(max_workers=max(1, pipeline), thread_name_prefix="cognito-capture-batch")
-    try:
-        while not stop.is_set():
-            while len(running) >= max(1, pipeline):
-                finish_some(all_of_them=False)
-            poll_started = capturer.clock()
-            batch: list[Message] = []
-            # The first receive long-polls when following and idle; the rest fill the batch without waiting.
-            wait_for = (wait_seconds if follow else 1) if not running else 0
-            # Messages in hand (this batch, or one still being captured) are not taken twice: a queue
-            # whose visibility timeout ran out shows them again.
-            ids = {m.id for flight in running.values() for m in flight.messages}
-            while len(batch) < batch_size:
-                got = [m for m in queue.receive(batch_size - len(batch), wait_for) if m.id not in ids]
-                if not got:
-                    break  # empty, or only messages already in hand (a queue without visibility timeout)
-                batch.extend(got)
-                ids.update(m.id for m in got)
-                wait_for = 0
-            if not batch:
-                if running:  # their failures may come back; a drain ends only once they are settled
-                    finish_some(all_of_them=False)
-                    continue
-                # A quiet poll still moves pending rescans on (capture_batch does it for a busy one).
-                summary.add_rescan(continue_rescans(capturer, journal, capturer.home_pools() | marked))
-                _mark_caught_up(journal, marked, caught_up_time(poll_started, pending.values()), summary)
-                if follow:
-                    continue
-                break
-            for msg in batch:
-                pending.setdefault(msg.id, msg.sent_at or poll_started)
-            fut = executor.submit(capture_batch, capturer, journal, batch)
-            running[fut] = _InFlight(batch, poll_started, drained=len(batch) < batch_size)
-            if not follow and all(m.id in seen for m in batch):
-                # Only messages this run already failed on came back (a queue with no visibility timeout):
-                # draining is over; they stay in the queue.
-                break
-            if not follow:  # only a drain needs it; a follower runs for days (100 ids/s would grow without end)
-                seen.update(m.id for m in batch)
-        finish_some(all_of_them=True)  # a batch in hand is always finished
-    finally:
-        executor.shutdown(wait=True)
-    return summary
+    return _Consumer(
+        queue,
+        capturer,
+        journal,
+        follow=follow,
+        stop=stop or threading.Event(),
+        batch_size=batch_size,
+        wait_seconds=wait_seconds,
+        on_batch=on_batch,
+        pools=pools,
+        max_in_hand=max(1, in_hand),
+        interval=commit_interval,
+        monotonic=monotonic,
+    ).run()
 
 
 def mark_if_drained(
