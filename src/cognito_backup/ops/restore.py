@@ -632,7 +632,7 @@ def _restore(
     opts = request.options
     desired = chosen.state
     # The resume state lives in the repository (a re-run from anywhere finds it); a dry run only reads it.
-    checkpoint = Checkpoint(repo.store, run_key, request.report_dir)
+    checkpoint = Checkpoint(repo.store, run_key, request.report_dir, password_mode=opts.plan.password_mode)
     client_id_map: dict[str, str] = {}
     warnings: list[str] = []
     actual: PoolState | None = None
