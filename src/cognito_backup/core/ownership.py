@@ -44,6 +44,7 @@ class ResumeFacts:
     passwords_done: Mapping[str, str]  # identity key -> password mode used
     local_temporary: Set[str]  # keys whose temporary password this machine still holds
     modes: Set[str] = field(default_factory=frozenset)  # --password-mode of the earlier runs
+    finished: bool = False  # the last run ended with every operation done
 
 
 def _parse(value: str | None) -> dt.datetime | None:
@@ -97,6 +98,23 @@ def refuse_other_mode(facts: ResumeFacts, actual: Mapping[str, User], password_m
                 hint=f"Run the same command with --password-mode {earlier} to finish it (after that, a "
                 f"restore with --password-mode {password_mode} sets passwords only on users it creates itself).",
             )
+
+
+def unfinished_users(facts: ResumeFacts) -> int:
+    """How many users an earlier run planned to create and did not finish, by its records alone: no
+    answer to its create, or created without the password its mode sets. None once a run ended with
+    every operation done (a kill can lose the last answers, and a re-run records no answer for a user
+    an earlier run created)."""
+    if facts.finished:
+        return 0
+    sets_passwords = bool(set(facts.modes) - {"none"})
+    count = 0
+    for key in facts.intents:
+        if key in facts.created:
+            count += sets_passwords and facts.passwords_done.get(key) is None
+        elif key not in facts.existed:
+            count += 1
+    return count
 
 
 def _waiting(facts: ResumeFacts, actual: Mapping[str, User], password_mode: str) -> dict[str, str]:

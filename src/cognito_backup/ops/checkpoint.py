@@ -57,6 +57,8 @@ class CheckpointState:
     # The --password-mode of every run that planned creates: a run may die before any password record
     # is stored, and a re-run in another mode would give one restore's users passwords of two kinds.
     password_modes: set[str] = field(default_factory=set)
+    # The last run ended with every operation done (`finished`); a later intent (a run that creates) unsets it.
+    finished: bool = False
     # local: key -> (username, pw); a restore in temporary-file mode has one per user it created
     temporary_passwords: UserTable[tuple[str, str]] = field(default_factory=UserTable)
     restore_id: str | None = None  # tagged on the pool --new-pool creates
@@ -79,6 +81,7 @@ class CheckpointState:
             passwords_done=self.passwords_done,
             local_temporary=self.temporary_passwords.keys(),
             modes=frozenset(self.password_modes),
+            finished=self.finished,
         )
 
 
@@ -306,6 +309,8 @@ def _events(state: CheckpointState) -> Iterator[dict[str, Any]]:
     yield from ({"event": "existed", "user": key} for key in state.existed)
     yield from ({"event": "password", "user": key, "mode": mode} for key, mode in state.passwords_done.items())
     yield from ({"event": "password_mode", "mode": mode} for mode in sorted(state.password_modes))
+    if state.finished:
+        yield {"event": "finished"}
     if state.pool_creating is not None:
         yield {"event": "pool_creating", "name": state.pool_creating, "restore_id": state.restore_id or ""}
     if state.pool_partial:
@@ -326,6 +331,7 @@ def _fold(state: CheckpointState, entry: dict[str, Any]) -> None:
     event = entry.get("event")
     user = str(entry.get("user", ""))
     if event == "intent":
+        state.finished = False
         at = str(entry.get("at", ""))
         for key in map(str, entry.get("users", [])):
             # Absent at that run's read: whatever earlier runs knew of this user is history.
@@ -349,6 +355,8 @@ def _fold(state: CheckpointState, entry: dict[str, Any]) -> None:
             state.password_modes.add(str(entry["mode"]))
     elif event == "password_mode" and entry.get("mode"):
         state.password_modes.add(str(entry["mode"]))
+    elif event == "finished":
+        state.finished = True
     elif event == "pool_creating":
         state.pool_creating = str(entry.get("name", ""))
         state.restore_id = str(entry.get("restore_id", "")) or None

@@ -1,0 +1,57 @@
+"""Other restores into the same pool, from the resume state the repository keeps (restores/).
+
+A restore into an existing pool that names no source takes the newest snapshot. After a stopped restore
+and a newer backup (a schedule keeps taking them, of the damaged pool), "run the same command again"
+would then restore that newer snapshot, find little to do and exit 0, leaving the stopped restore's
+users missing or without a password. So such a run is refused while another source's restore into that
+pool is unfinished; naming a snapshot (or a time) is obeyed."""
+
+from __future__ import annotations
+
+import json
+
+from cognito_backup.core.ownership import unfinished_users
+from cognito_backup.errors import UsageError
+from cognito_backup.ops.checkpoint import Checkpoint
+from cognito_backup.repo.layout import RESTORES_PREFIX, restore_state_prefix
+from cognito_backup.store.base import Store
+
+
+def unfinished_elsewhere(store: Store, target_pool_id: str, run_key: str) -> list[tuple[str, int]]:
+    """(source label, users not finished) of each restore into `target_pool_id` from another source."""
+    prefix = restore_state_prefix(f"{target_pool_id}@")[:-1]  # every folder of this target
+    first_object: dict[str, str] = {}
+    for info in store.list(prefix):
+        folder = info.key[: info.key.index("/", len(RESTORES_PREFIX)) + 1]
+        first_object.setdefault(folder, info.key)
+    found: list[tuple[str, int]] = []
+    for key in sorted(first_object.values()):
+        try:
+            run = json.loads(store.get_bytes(key)).get("run")
+        except (ValueError, AttributeError):
+            continue  # not a resume state object: not ours to judge here
+        if not isinstance(run, str) or run == run_key or not run.startswith(f"{target_pool_id}@"):
+            continue
+        source = run.split("@", 1)[1]
+        if source.startswith("replicate:"):
+            continue  # a standby round's state (ops/replicate.py), not a restore
+        count = unfinished_users(Checkpoint(store, run).load().facts())
+        if count:
+            found.append((source, count))
+    return found
+
+
+def refuse_unfinished_elsewhere(store: Store, target_pool_id: str, run_key: str, label: str) -> None:
+    """Refuse a restore of the implicit `latest` snapshot while another source's restore is unfinished."""
+    stopped = unfinished_elsewhere(store, target_pool_id, run_key)
+    if not stopped:
+        return
+    source, count = stopped[-1]
+    others = "".join(f", {s} ({n} users)" for s, n in stopped[:-1])
+    raise UsageError(
+        f"A restore into {target_pool_id} from {source} stopped before it finished ({count} users not created "
+        f"or without their password{'; also from ' + others[2:] if others else ''}); this run would restore "
+        f"{label}, the newest snapshot, instead and leave them so. Nothing was written.",
+        hint=f"Finish that restore: the same command with --snapshot {source} (or with the --at it was given). "
+        f"To restore the newest snapshot all the same, name it: --snapshot {label}.",
+    )
