@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from cognito_backup.cli.main import cli
 from cognito_backup.errors import UsageError
 from cognito_backup.ops.restore import run_restore
+from cognito_backup.ops.restore_runs import resume_flag
 from cognito_backup.repo.repository import Repository
 from tests.restore_support import CallRecorder, backup, quiet_pacer, read_state, rich_pool
 from tests.test_restore_resume import DyingStore, Killed, kill_on, request
@@ -84,3 +85,14 @@ def test_the_cli_says_so_with_exit_2_also_in_a_dry_run(cognito: Any, tmp_path: P
         assert result.exit_code == 2, result.output
         error = json.loads(result.stdout)["error"]
         assert error["kind"] == "usage" and f"--snapshot {first}" in error["hint"]
+
+
+@pytest.mark.parametrize(
+    ("source", "flag"),
+    [
+        ("20261201T003824Z-2a025e13", "--snapshot 20261201T003824Z-2a025e13"),
+        ("20261201T003824Z-2a025e13+journal@2026-12-01T00:40:00Z", "--at 2026-12-01T00:40:00Z"),
+    ],
+)
+def test_the_hint_names_the_source_as_it_was_given(source: str, flag: str) -> None:
+    assert resume_flag(source) == flag

@@ -49,9 +49,16 @@ def refuse_unfinished_elsewhere(store: Store, target_pool_id: str, run_key: str,
     source, count = stopped[-1]
     others = "".join(f", {s} ({n} users)" for s, n in stopped[:-1])
     raise UsageError(
-        f"A restore into {target_pool_id} from {source} stopped before it finished ({count} users not created "
-        f"or without their password{'; also from ' + others[2:] if others else ''}); this run would restore "
-        f"{label}, the newest snapshot, instead and leave them so. Nothing was written.",
-        hint=f"Finish that restore: the same command with --snapshot {source} (or with the --at it was given). "
-        f"To restore the newest snapshot all the same, name it: --snapshot {label}.",
+        f"A restore into {target_pool_id} from {source} stopped before it finished ({count} users it planned "
+        f"to create are not recorded as done{'; also from ' + others[2:] if others else ''}); this run would "
+        f"restore {label}, the newest snapshot, instead and leave them so. Nothing was written.",
+        hint=f"Finish that restore: the same command with {resume_flag(source)}. To restore the newest "
+        f"snapshot all the same, name it: --snapshot {label}.",
     )
+
+
+def resume_flag(source: str) -> str:
+    """The option that names a restore's source again: its snapshot id, or the --at time of its label
+    (`<snapshot id>+journal@<time>`, ops/pitr.py)."""
+    _, journal, at = source.partition("+journal@")
+    return f"--at {at}" if journal else f"--snapshot {source}"
