@@ -332,7 +332,8 @@ def prune_cmd(
     as_json: bool,
 ) -> None:
     """Forget snapshots that the retention policy does not keep (per source pool), then delete the
-    objects no remaining snapshot uses. Rules combine: a snapshot kept by any rule stays."""
+    objects no remaining snapshot uses. Rules combine: a snapshot kept by any rule stays, and so does
+    one an unfinished restore comes from (until it finishes: its re-run needs that snapshot)."""
     policy = Policy(keep_last, keep_daily, keep_weekly, keep_monthly)
     if policy.is_empty():
         raise UsageError(

@@ -9,36 +9,54 @@ pool is unfinished; naming a snapshot (or a time) is obeyed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
-from cognito_backup.core.ownership import unfinished_users
+from cognito_backup.core.ownership import ResumeFacts, unfinished_users
 from cognito_backup.errors import UsageError
 from cognito_backup.ops.checkpoint import Checkpoint
 from cognito_backup.repo.layout import RESTORES_PREFIX, restore_state_prefix
 from cognito_backup.store.base import Store
 
 
-def unfinished_elsewhere(store: Store, target_pool_id: str, run_key: str) -> list[tuple[str, int]]:
-    """(source label, users not finished) of each restore into `target_pool_id` from another source."""
-    prefix = restore_state_prefix(f"{target_pool_id}@")[:-1]  # every folder of this target
+def restore_states(store: Store, prefix: str = RESTORES_PREFIX) -> Iterator[tuple[str, ResumeFacts]]:
+    """(run key `<target>@<source>`, what its state records) of each restore whose folder starts with
+    `prefix`; standby rounds' states (`@replicate:`) and deployed runs' progress are not restores' states."""
     first_object: dict[str, str] = {}
     for info in store.list(prefix):
-        folder = info.key[: info.key.index("/", len(RESTORES_PREFIX)) + 1]
-        first_object.setdefault(folder, info.key)
-    found: list[tuple[str, int]] = []
+        slash = info.key.find("/", len(RESTORES_PREFIX))
+        if slash > 0:
+            first_object.setdefault(info.key[: slash + 1], info.key)
     for key in sorted(first_object.values()):
         try:
             run = json.loads(store.get_bytes(key)).get("run")
         except (ValueError, AttributeError):
             continue  # not a resume state object: not ours to judge here
-        if not isinstance(run, str) or run == run_key or not run.startswith(f"{target_pool_id}@"):
+        if not isinstance(run, str) or "@" not in run or "@replicate:" in run:
             continue
-        source = run.split("@", 1)[1]
-        if source.startswith("replicate:"):
-            continue  # a standby round's state (ops/replicate.py), not a restore
-        count = unfinished_users(Checkpoint(store, run).load().facts())
+        yield run, Checkpoint(store, run).load().facts()
+
+
+def unfinished_elsewhere(store: Store, target_pool_id: str, run_key: str) -> list[tuple[str, int]]:
+    """(source label, users not finished) of each restore into `target_pool_id` from another source."""
+    found: list[tuple[str, int]] = []
+    for run, facts in restore_states(store, restore_state_prefix(f"{target_pool_id}@")[:-1]):
+        if run == run_key or not run.startswith(f"{target_pool_id}@"):
+            continue
+        count = unfinished_users(facts)
         if count:
-            found.append((source, count))
+            found.append((run.split("@", 1)[1], count))
     return found
+
+
+def snapshots_in_use(store: Store) -> dict[str, list[str]]:
+    """Snapshot id -> the targets of the unfinished restores that come from it (a point-in-time restore
+    from its base snapshot): what prune must keep."""
+    in_use: dict[str, list[str]] = {}
+    for run, facts in restore_states(store):
+        if unfinished_users(facts):
+            target, source = run.split("@", 1)
+            in_use.setdefault(source.partition("+journal@")[0], []).append(target.replace("new:", "new pool ", 1))
+    return in_use
 
 
 def refuse_unfinished_elsewhere(store: Store, target_pool_id: str, run_key: str, label: str) -> None:

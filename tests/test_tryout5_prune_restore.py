@@ -1,0 +1,50 @@
+"""prune and a stopped restore (session 5 try-out).
+
+Seen: a restore killed -9 in place, a newer backup, then `prune --keep-last 1 --dry-run` said "would
+remove snapshot <the one the stopped restore comes from>": after that prune the stopped restore could
+never be finished (its snapshot gone, exit 7; the newer one is of the damaged pool). Now prune keeps every
+snapshot an unfinished restore (or a point-in-time restore based on it) comes from, with the reason
+"restore into <target> unfinished"; once the restore has finished, the policy alone decides again.
+moto in-process; the kill is a botocore event hook (tests/test_restore_resume)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from cognito_backup.cli.main import cli
+from cognito_backup.core.retention import Decision, Policy, keep_for_restores
+from cognito_backup.ops.prune import prune
+from cognito_backup.ops.restore import run_restore
+from tests.restore_support import quiet_pacer
+from tests.test_restore_resume import request
+from tests.test_tryout5_resume_source import stopped_in_place_restore
+
+
+def test_prune_keeps_the_snapshot_of_an_unfinished_restore(cognito: Any, tmp_path: Path) -> None:
+    repo, pool, first = stopped_in_place_restore(cognito, tmp_path)
+    dry = CliRunner().invoke(
+        cli, ["prune", "--repo", str(tmp_path / "repo"), "--keep-last", "1", "--dry-run", "--json"]
+    )
+    assert dry.exit_code == 0, dry.output
+    body = json.loads(dry.stdout)
+    assert first in body["keep"] and first not in body["remove"]
+    assert f"restore into {pool} unfinished" in body["reasons"][first]
+    result = prune(repo, Policy(keep_last=1))
+    assert first in result.decision.keep
+    assert first in [m.id for m in repo.list_snapshots()]
+    # Finished, it is the policy's again.
+    done = run_restore(cognito, quiet_pacer(), repo, request(None, tmp_path / "r", target_pool_id=pool, snapshot=first))
+    assert done.summary.failures() == []
+    assert first in prune(repo, Policy(keep_last=1)).decision.remove
+    assert first not in [m.id for m in repo.list_snapshots()]
+
+
+def test_keep_for_restores_moves_only_what_a_restore_needs() -> None:
+    decision = Decision(keep=["s3"], remove=["s1", "s2"], reasons={"s3": ["last"]})
+    kept = keep_for_restores(decision, {"s1": ["eu-west-1_A"], "s9": ["eu-west-1_B"]})
+    assert kept.keep == ["s1", "s3"] and kept.remove == ["s2"]
+    assert kept.reasons == {"s3": ["last"], "s1": ["restore into eu-west-1_A unfinished"]}
