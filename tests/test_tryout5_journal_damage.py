@@ -11,31 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from pathlib import Path
-from typing import Any
 
 import boto3
-from click.testing import CliRunner
 
 from cognito_backup.aws.session import AwsContext
-from cognito_backup.cli.main import cli
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store import open_store
 from tests.capture_helpers import event_for
 from tests.helpers import add_user, make_pool
-
-
-def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args))
-
-
-def stamp() -> str:
-    time.sleep(0.01)
-    moment = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    time.sleep(0.01)
-    return moment
+from tests.test_pitr_cli import run, stamp
 
 
 def damaged_after(tmp_path: Path) -> tuple[str, str, str, str]:
