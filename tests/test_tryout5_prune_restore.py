@@ -19,6 +19,7 @@ from cognito_backup.cli.main import cli
 from cognito_backup.core.retention import Decision, Policy, keep_for_restores
 from cognito_backup.ops.prune import prune
 from cognito_backup.ops.restore import run_restore
+from cognito_backup.ops.restore_runs import snapshots_in_use
 from tests.restore_support import quiet_pacer
 from tests.test_restore_resume import request
 from tests.test_tryout5_resume_source import stopped_in_place_restore
@@ -48,3 +49,13 @@ def test_keep_for_restores_moves_only_what_a_restore_needs() -> None:
     kept = keep_for_restores(decision, {"s1": ["eu-west-1_A"], "s9": ["eu-west-1_B"]})
     assert kept.keep == ["s1", "s3"] and kept.remove == ["s2"]
     assert kept.reasons == {"s3": ["last"], "s1": ["restore into eu-west-1_A unfinished"]}
+
+
+def test_a_folder_whose_first_object_is_torn_is_still_read(cognito: Any, tmp_path: Path) -> None:
+    """The state folds past what it cannot read: so does prune's look at it (and a deployed run's progress
+    folder, which names the same run, is not counted twice)."""
+    repo, pool, first = stopped_in_place_restore(cognito, tmp_path)
+    [folder] = {info.key.rsplit("/", 1)[0] for info in repo.store.list("restores/")}
+    repo.store.put_bytes(f"{folder}/00000000-torn.json", b'{"format": 1, "ru')
+    repo.store.put_bytes("restores/deployed/exec-1/progress.json", json.dumps({"run": f"{pool}@{first}"}).encode())
+    assert snapshots_in_use(repo.store) == {first: [pool]}

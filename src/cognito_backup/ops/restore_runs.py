@@ -17,23 +17,37 @@ from cognito_backup.ops.checkpoint import Checkpoint
 from cognito_backup.repo.layout import RESTORES_PREFIX, restore_state_prefix
 from cognito_backup.store.base import Store
 
+DEPLOYED_FOLDER = f"{RESTORES_PREFIX}deployed/"  # no run key is `deployed` (docs/format.md)
+
 
 def restore_states(store: Store, prefix: str = RESTORES_PREFIX) -> Iterator[tuple[str, ResumeFacts]]:
     """(run key `<target>@<source>`, what its state records) of each restore whose folder starts with
     `prefix`; standby rounds' states (`@replicate:`) and deployed runs' progress are not restores' states."""
-    first_object: dict[str, str] = {}
+    folders: dict[str, list[str]] = {}
     for info in store.list(prefix):
         slash = info.key.find("/", len(RESTORES_PREFIX))
         if slash > 0:
-            first_object.setdefault(info.key[: slash + 1], info.key)
-    for key in sorted(first_object.values()):
+            folders.setdefault(info.key[: slash + 1], []).append(info.key)
+    for folder in sorted(folders):
+        if folder == DEPLOYED_FOLDER:
+            continue  # deployed runs' progress and reports: their state is in its own folder
+        run = _run_key(store, sorted(folders[folder]))
+        if run is None or "@" not in run or "@replicate:" in run:
+            continue
+        yield run, Checkpoint(store, run).load().facts()
+
+
+def _run_key(store: Store, keys: list[str]) -> str | None:
+    """The exact run key a folder's objects carry (the first readable one: the state is folded the same
+    way, skipping what cannot be read)."""
+    for key in keys:
         try:
             run = json.loads(store.get_bytes(key)).get("run")
         except (ValueError, AttributeError):
-            continue  # not a resume state object: not ours to judge here
-        if not isinstance(run, str) or "@" not in run or "@replicate:" in run:
             continue
-        yield run, Checkpoint(store, run).load().facts()
+        if isinstance(run, str):
+            return run
+    return None
 
 
 def unfinished_elsewhere(store: Store, target_pool_id: str, run_key: str) -> list[tuple[str, int]]:
