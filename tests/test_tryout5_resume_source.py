@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from cognito_backup.cli.main import cli
 from cognito_backup.errors import UsageError
 from cognito_backup.ops.restore import run_restore
-from cognito_backup.ops.restore_runs import resume_flag
+from cognito_backup.ops.restore_runs import resume_flag, snapshots_in_use
 from cognito_backup.repo.repository import Repository
 from tests.restore_support import CallRecorder, backup, quiet_pacer, read_state, rich_pool
 from tests.test_restore_resume import DyingStore, Killed, kill_on, request
@@ -96,3 +96,16 @@ def test_the_cli_says_so_with_exit_2_also_in_a_dry_run(cognito: Any, tmp_path: P
 )
 def test_the_hint_names_the_source_as_it_was_given(source: str, flag: str) -> None:
     assert resume_flag(source) == flag
+
+
+def test_a_narrower_re_run_does_not_mark_the_wider_restore_finished(cognito: Any, tmp_path: Path) -> None:
+    """A stopped whole-pool restore re-run with --only for one user finishes that user, not the restore:
+    the newest snapshot is still held back, and prune still keeps the stopped restore's snapshot."""
+    repo, pool, first = stopped_in_place_restore(cognito, tmp_path)
+    narrow = request(
+        None, tmp_path / "r", target_pool_id=pool, snapshot=first, plan={"only_users": frozenset({"erin"})}
+    )
+    assert run_restore(cognito, quiet_pacer(), repo, narrow).summary.failures() == []
+    with pytest.raises(UsageError):
+        run_restore(cognito, quiet_pacer(), repo, request(None, tmp_path / "r", target_pool_id=pool))
+    assert first in snapshots_in_use(repo.store)

@@ -102,18 +102,18 @@ def refuse_other_mode(facts: ResumeFacts, actual: Mapping[str, User], password_m
 
 def unfinished_users(facts: ResumeFacts) -> int:
     """How many users an earlier run planned to create and did not finish, by its records alone: no
-    answer to its create, or created without the password its mode sets. None once a run ended with
-    every operation done (a kill can lose the last answers, and a re-run records no answer for a user
-    an earlier run created)."""
+    answer to its create (nor a password set since, which only a user the restore created gets), or
+    created without the password its mode sets. None once a whole run (no --only) ended with every
+    operation done: a kill can lose the last answers, and a re-run records no answer for a user an
+    earlier run created."""
     if facts.finished:
         return 0
     sets_passwords = bool(set(facts.modes) - {"none"})
     count = 0
     for key in facts.intents:
-        if key in facts.created:
-            count += sets_passwords and facts.passwords_done.get(key) is None
-        elif key not in facts.existed:
-            count += 1
+        if key in facts.passwords_done or key in facts.existed:
+            continue
+        count += key not in facts.created or sets_passwords
     return count
 
 

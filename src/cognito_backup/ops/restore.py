@@ -670,8 +670,10 @@ def _restore(
         summary = reconcile(
             client, pacer, pool_id, desired, opts, checkpoint=checkpoint, progress=prog, confirm=confirm, actual=actual
         )
-        if not opts.dry_run and not summary.failures() and not summary.missing_after:
-            checkpoint.record("finished")  # stored by close(): ops/restore_runs.py reads it
+        if not opts.dry_run and not opts.plan.selective and not summary.failures() and not summary.missing_after:
+            # Stored by close(); ops/restore_runs.py reads it. Not after --only: users an earlier, wider
+            # run of this restore planned may still wait.
+            checkpoint.record("finished")
     except BaseException:
         # Store what this run learnt (also on ^C); a failing store must not hide the original error.
         with contextlib.suppress(Exception):
