@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from cognito_backup.cli.main import cli
@@ -20,8 +21,9 @@ from cognito_backup.core.retention import Decision, Policy, keep_for_restores
 from cognito_backup.ops.prune import prune
 from cognito_backup.ops.restore import run_restore
 from cognito_backup.ops.restore_runs import snapshots_in_use
-from tests.restore_support import quiet_pacer
-from tests.test_restore_resume import request
+from cognito_backup.repo.repository import Repository
+from tests.restore_support import backup, quiet_pacer, rich_pool
+from tests.test_restore_resume import DyingStore, Killed, kill_on, request
 from tests.test_tryout5_resume_source import stopped_in_place_restore
 
 
@@ -59,3 +61,18 @@ def test_a_folder_whose_first_object_is_torn_is_still_read(cognito: Any, tmp_pat
     repo.store.put_bytes(f"{folder}/00000000-torn.json", b'{"format": 1, "ru')
     repo.store.put_bytes("restores/deployed/exec-1/progress.json", json.dumps({"run": f"{pool}@{first}"}).encode())
     assert snapshots_in_use(repo.store) == {first: [pool]}
+
+
+def test_prune_keeps_the_snapshot_of_a_new_pool_restore_killed_before_its_users(cognito: Any, tmp_path: Path) -> None:
+    """Killed right after CreateUserPool: no user planned yet, but the pool is half made and only the same
+    snapshot finishes it (a re-run with another source refuses the name)."""
+    source = rich_pool(cognito, "A")
+    repo = backup(cognito, source, tmp_path / "repo")
+    [first] = [m.id for m in repo.list_snapshots()]
+    dying = DyingStore(repo.store)
+    unhook = kill_on(cognito, dying, "CreateUserPool", 1, after=True)
+    with pytest.raises(Killed):
+        run_restore(cognito, quiet_pacer(), Repository(dying), request("B", tmp_path / "r"))
+    unhook()
+    backup(cognito, source, tmp_path / "repo")
+    assert first in prune(Repository(repo.store), Policy(keep_last=1)).decision.keep

@@ -11,16 +11,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from cognito_backup.core.ownership import ResumeFacts, unfinished_users
+from cognito_backup.core.ownership import unfinished_users
 from cognito_backup.errors import UsageError
-from cognito_backup.ops.checkpoint import Checkpoint
+from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState
 from cognito_backup.repo.layout import RESTORES_PREFIX, restore_state_prefix
 from cognito_backup.store.base import Store
 
 DEPLOYED_FOLDER = f"{RESTORES_PREFIX}deployed/"  # no run key is `deployed` (docs/format.md)
 
 
-def restore_states(store: Store, prefix: str = RESTORES_PREFIX) -> Iterator[tuple[str, ResumeFacts]]:
+def restore_states(store: Store, prefix: str = RESTORES_PREFIX) -> Iterator[tuple[str, CheckpointState]]:
     """(run key `<target>@<source>`, what its state records) of each restore whose folder starts with
     `prefix`; standby rounds' states (`@replicate:`) and deployed runs' progress are not restores' states."""
     folders: dict[str, list[str]] = {}
@@ -34,7 +34,7 @@ def restore_states(store: Store, prefix: str = RESTORES_PREFIX) -> Iterator[tupl
         run = _run_key(store, sorted(folders[folder]))
         if run is None or "@" not in run or "@replicate:" in run:
             continue
-        yield run, Checkpoint(store, run).load().facts()
+        yield run, Checkpoint(store, run).load()
 
 
 def _run_key(store: Store, keys: list[str]) -> str | None:
@@ -50,13 +50,22 @@ def _run_key(store: Store, keys: list[str]) -> str | None:
     return None
 
 
+def unfinished(state: CheckpointState) -> int:
+    """Users a restore's records leave unfinished (core/ownership.py), or 1 for a --new-pool restore that
+    made (or began) its pool and stopped before planning any user: only its own source finishes it."""
+    count = unfinished_users(state.facts())
+    if count or state.finished or len(state.intents):
+        return count
+    return int(bool(state.pool_creating or state.pool_partial or state.pool_id))
+
+
 def unfinished_elsewhere(store: Store, target_pool_id: str, run_key: str) -> list[tuple[str, int]]:
     """(source label, users not finished) of each restore into `target_pool_id` from another source."""
     found: list[tuple[str, int]] = []
-    for run, facts in restore_states(store, restore_state_prefix(f"{target_pool_id}@")[:-1]):
+    for run, state in restore_states(store, restore_state_prefix(f"{target_pool_id}@")[:-1]):
         if run == run_key or not run.startswith(f"{target_pool_id}@"):
             continue
-        count = unfinished_users(facts)
+        count = unfinished(state)
         if count:
             found.append((run.split("@", 1)[1], count))
     return found
@@ -66,8 +75,8 @@ def snapshots_in_use(store: Store) -> dict[str, list[str]]:
     """Snapshot id -> the targets of the unfinished restores that come from it (a point-in-time restore
     from its base snapshot): what prune must keep."""
     in_use: dict[str, list[str]] = {}
-    for run, facts in restore_states(store):
-        if unfinished_users(facts):
+    for run, state in restore_states(store):
+        if unfinished(state):
             target, source = run.split("@", 1)
             in_use.setdefault(source.partition("+journal@")[0], []).append(target.replace("new:", "new pool ", 1))
     return in_use
