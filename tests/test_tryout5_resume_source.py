@@ -70,11 +70,14 @@ def test_the_same_command_after_a_newer_backup_is_refused_and_names_the_stopped_
 
 
 def test_a_snapshot_named_on_purpose_is_obeyed(cognito: Any, tmp_path: Path) -> None:
-    repo, pool, _ = stopped_in_place_restore(cognito, tmp_path)
+    repo, pool, first = stopped_in_place_restore(cognito, tmp_path)
     outcome = run_restore(
         cognito, quiet_pacer(), repo, request(None, tmp_path / "r", target_pool_id=pool, snapshot="latest")
     )
     assert outcome.summary.failures() == []
+    # Obeyed, with a warning that names the stopped restore and how to finish it.
+    [warning] = [w for w in outcome.summary.warnings if "stopped before it finished" in w]
+    assert f"--snapshot {first}" in warning
 
 
 def test_the_cli_says_so_with_exit_2_also_in_a_dry_run(cognito: Any, tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ from cognito_backup.errors import (
 from cognito_backup.model import PoolConfig, PoolState, User
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
 from cognito_backup.ops.pitr import Desired, select_desired
-from cognito_backup.ops.restore_runs import refuse_unfinished_elsewhere
+from cognito_backup.ops.restore_runs import unfinished_elsewhere_warnings
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, WINDOW, OpResult, default_workers, run_ops
 from cognito_backup.repo.leases import HEARTBEAT_SECONDS, holding
 from cognito_backup.repo.repository import Repository
@@ -597,8 +597,12 @@ def run_restore(
     else:
         run_key = f"{request.target_pool_id}@{source_label}"
     prog.source(run_key, source_label)
-    if request.target_pool_id and request.snapshot is None and request.at is None:
-        refuse_unfinished_elsewhere(repo.store, request.target_pool_id, run_key, source_label)
+    if request.target_pool_id:
+        implicit = request.snapshot is None and request.at is None
+        stopped = unfinished_elsewhere_warnings(
+            repo.store, request.target_pool_id, run_key, source_label, implicit=implicit
+        )
+        chosen = replace(chosen, warnings=(*chosen.warnings, *stopped))
     if opts.dry_run:
         return _restore(client, pacer, repo, request, chosen, run_key, prog, confirm)
     # One writer per target: a second restore into the same pool (or the same new pool's name), from

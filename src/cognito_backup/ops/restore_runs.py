@@ -82,20 +82,31 @@ def snapshots_in_use(store: Store) -> dict[str, list[str]]:
     return in_use
 
 
-def refuse_unfinished_elsewhere(store: Store, target_pool_id: str, run_key: str, label: str) -> None:
-    """Refuse a restore of the implicit `latest` snapshot while another source's restore is unfinished."""
+def unfinished_elsewhere_warnings(
+    store: Store, target_pool_id: str, run_key: str, label: str, *, implicit: bool
+) -> list[str]:
+    """While another source's restore into the target is unfinished: refuse a restore of the implicit
+    `latest` snapshot (UsageError), or return a warning for one that named its source (it is obeyed)."""
     stopped = unfinished_elsewhere(store, target_pool_id, run_key)
     if not stopped:
-        return
+        return []
     source, count = stopped[-1]
     others = "".join(f", {s} ({n} users)" for s, n in stopped[:-1])
-    raise UsageError(
+    what = (
         f"A restore into {target_pool_id} from {source} stopped before it finished ({count} users it planned "
-        f"to create are not recorded as done{'; also from ' + others[2:] if others else ''}); this run would "
-        f"restore {label}, the newest snapshot, instead and leave them so. Nothing was written.",
-        hint=f"Finish that restore: the same command with {resume_flag(source)}. To restore the newest "
-        f"snapshot all the same, name it: --snapshot {label}.",
+        f"to create are not recorded as done{'; also from ' + others[2:] if others else ''})"
     )
+    if implicit:
+        raise UsageError(
+            f"{what}; this run would restore {label}, the newest snapshot, instead and leave them so. Nothing "
+            "was written.",
+            hint=f"Finish that restore: the same command with {resume_flag(source)}. To restore the newest "
+            f"snapshot all the same, name it: --snapshot {label}.",
+        )
+    return [
+        f"{what[0].lower()}{what[1:]}: this run restores {label} and leaves them so; finish it with "
+        f"{resume_flag(source)}"
+    ]
 
 
 def resume_flag(source: str) -> str:
