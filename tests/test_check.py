@@ -72,7 +72,7 @@ def test_missing_object_is_caught(backed_up: tuple[Repository, Path]) -> None:
     assert result.exit_code == 6
     import json
 
-    body = json.loads(result.output)
+    body = json.loads(result.stdout)  # stderr says "error: ..." too
     assert body["ok"] is False
     assert [p["kind"] for p in body["problems"]] == ["missing"]
     assert body["problems"][0]["object"] == digest

@@ -67,7 +67,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(cognito: Any, tmp_path: Path
     before = snapshot_of(cognito, target)
     result = run("replicate", "--repo", repo, "--to-user-pool-id", target, "--dry-run", "--json")
     assert result.exit_code == 8, result.output  # a real round would be refused
-    body = json.loads(result.output)
+    body = json.loads(result.stdout)  # stderr says why it exits 8
     assert body["dry_run"] is True and body["refused"] is True and body["standby"] == "not a standby"
     assert {(d["kind"], d["name"]) for d in body["deleted_items"]} == {
         ("user", "xavier"),

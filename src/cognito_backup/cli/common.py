@@ -25,7 +25,7 @@ from cognito_backup.aws.errors import translate_client_error
 from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.quotas import parse_rates
 from cognito_backup.aws.session import AwsContext
-from cognito_backup.errors import CognitoBackupError, Interrupted, Terminated, UsageError
+from cognito_backup.errors import CognitoBackupError, Interrupted, PoolNotFound, Terminated, UsageError
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store import open_store
 
@@ -238,6 +238,8 @@ def handle_errors(fn: F) -> F:
         as_json = bool(kwargs.get("as_json"))
         try:
             return fn(*args, **kwargs)
+        except PoolNotFound as exc:
+            fail(_with_region_hint(exc, kwargs), as_json)
         except CognitoBackupError as exc:
             fail(exc, as_json)
         except BotoCoreError as exc:
@@ -261,6 +263,36 @@ def handle_errors(fn: F) -> F:
             sys.exit(INTERNAL_ERROR_EXIT)
 
     return wrapper  # type: ignore[return-value]
+
+
+# What a Region name looks like (us-east-1, us-gov-west-1, cn-north-1): an emulator's pool ids
+# (cognito-local's local_...) name none.
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+# The options that name a pool the command calls (a --source-user-pool-id is only read from the repository).
+_CALLED_POOL_OPTIONS = ("user_pool_id", "to_user_pool_id", "target")
+
+
+def region_hint(pool_ids: Collection[str], region: str | None) -> str | None:
+    """The hint for a pool not found when its id names another Region than the one the command used."""
+    for pool_id in pool_ids:
+        prefix = pool_id.split("_", 1)[0]
+        if _REGION.fullmatch(prefix) and prefix != region:
+            used = f"used {region}" if region else "had no Region"
+            return (
+                f"{pool_id} is a pool of {prefix} (a pool id begins with its Region), but this command {used}: "
+                f"add --region {prefix}."
+            )
+    return None
+
+
+def _with_region_hint(exc: PoolNotFound, kwargs: dict[str, Any]) -> PoolNotFound:
+    ctx = click.get_current_context(silent=True)
+    # A command's own Region option for its target (restore, replicate), else the global one.
+    region = next((kwargs[k] for k in ("target_region", "standby_region") if kwargs.get(k)), None)
+    region = region or (app(ctx).aws.region_name if ctx is not None else None)
+    pools = [str(kwargs[name]) for name in _CALLED_POOL_OPTIONS if isinstance(kwargs.get(name), str)]
+    hint = region_hint(pools, region if isinstance(region, str) else None)
+    return exc if hint is None else PoolNotFound(exc.message, hint=hint)
 
 
 def interrupted(signal: KeyboardInterrupt, hint: str | None = None) -> Interrupted:

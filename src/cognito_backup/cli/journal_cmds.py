@@ -21,6 +21,7 @@ from cognito_backup.cli.common import (
     app,
     emit_json,
     err_console,
+    fail,
     handle_errors,
     json_option,
     make_pacer,
@@ -347,14 +348,16 @@ def replicate(
             confirmed=yes,
         )
     body = {"source_user_pool_id": source, "standby_user_pool_id": standby, **last.to_json()}
-    if last.refused and last.plan is not None:
+    refused = refusal(last.plan, source, standby) if last.refused and last.plan is not None else None
+    if refused is not None:
         # A dry run that a real round would refuse exits 8: its JSON says why, as every exit-8 document does.
-        refused = refusal(last.plan, source, standby)
         body["error"] = {"kind": refused.kind, "message": refused.message, "hint": refused.hint}
     if as_json:
         emit_json(body)
     else:
         _print_round(source, standby, last)
+    if refused is not None:
+        fail(refused, as_json=False)  # stdout holds the round: stderr says why it exits 8, as every exit 8
     if last.refused:
         sys.exit(PlanRefused.exit_code)
     if last.failed:

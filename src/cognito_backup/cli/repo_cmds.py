@@ -15,6 +15,7 @@ from cognito_backup.cli.common import (
     app,
     emit_json,
     err_console,
+    fail,
     handle_errors,
     json_option,
     out_console,
@@ -314,7 +315,15 @@ def check(ctx: click.Context, repo: str, snapshot: str | None, read_data: bool, 
             f"{report.journal_segments} journal segment(s); {mode}: {state}."
         )
     if not report.ok:
-        raise SystemExit(RepositoryDamaged.exit_code)
+        # The report (stdout) lists each problem; stderr says so as every command that exits 6 does.
+        fail(
+            RepositoryDamaged(
+                f"{len(report.problems)} problem(s) found in {repository.store.describe()} (listed in the report)",
+                hint="Keep the repository as it is; restore from a snapshot the report does not name (--snapshot "
+                "ID); docs/runbook.md, 'A repository reports damage'.",
+            ),
+            as_json=False,
+        )
 
 
 def _journal_check(repository: Any) -> Any:
@@ -355,7 +364,8 @@ def prune_cmd(
     as_json: bool,
 ) -> None:
     """Forget snapshots that the retention policy does not keep (per source pool), then delete the
-    objects no remaining snapshot uses. Rules combine: a snapshot kept by any rule stays.
+    objects no remaining snapshot uses. Rules combine: a snapshot kept by any rule stays, and so does
+    one an unfinished restore comes from (until it finishes: its re-run needs that snapshot).
 
     The rules count backups: a compacted state (`snapshots` marks them) stays while it is newer than the
     oldest backup kept, and never pushes a backup out."""

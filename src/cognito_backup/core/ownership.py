@@ -22,8 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Mapping, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from cognito_backup.errors import UsageError
 from cognito_backup.model import User
 
 FORCE_CHANGE_PASSWORD = "FORCE_CHANGE_PASSWORD"
@@ -42,6 +43,8 @@ class ResumeFacts:
     existed: Set[str]
     passwords_done: Mapping[str, str]  # identity key -> password mode used
     local_temporary: Set[str]  # keys whose temporary password this machine still holds
+    modes: Set[str] = field(default_factory=frozenset)  # --password-mode of the earlier runs
+    finished: bool = False  # the last run ended with every operation done
 
 
 def _parse(value: str | None) -> dt.datetime | None:
@@ -72,9 +75,49 @@ def passwords_to_set(facts: ResumeFacts, actual: Mapping[str, User], password_mo
 
     `actual` maps identity keys to the target's users. A user whose password a run set is done, unless it
     was a temporary password this machine no longer holds and the user has not used it yet (still
-    FORCE_CHANGE_PASSWORD); a user that has signed in since keeps whatever password it chose."""
-    if password_mode == "none":
-        return {}
+    FORCE_CHANGE_PASSWORD); a user that has signed in since keeps whatever password it chose.
+    Raises UsageError when an earlier run in another mode left users waiting for their password
+    (refuse_other_mode)."""
+    refuse_other_mode(facts, actual, password_mode)
+    return {} if password_mode == "none" else _waiting(facts, actual, password_mode)
+
+
+def refuse_other_mode(facts: ResumeFacts, actual: Mapping[str, User], password_mode: str) -> None:
+    """A re-run must finish a stopped restore in the mode it began with: otherwise the users the first
+    run reached keep its kind of password and the others get another (random ones nobody knows beside
+    temporary ones in a CSV, or none), and no report says which is which. An earlier run whose users all
+    have their password is finished: a later restore into the same target may use any mode. `none`
+    sets no password, so finishing its users in another mode gives every one that mode: no mix."""
+    for earlier in sorted(set(facts.modes) - {password_mode, "none"}):
+        waiting = _waiting(facts, actual, earlier)
+        if waiting:
+            raise UsageError(
+                f"This restore was started with --password-mode {earlier} and stopped before {len(waiting)} "
+                f"user(s) it created got their password; re-running it with --password-mode {password_mode} "
+                "would leave its users with passwords of two kinds. Nothing was written.",
+                hint=f"Run the same command with --password-mode {earlier} to finish it (after that, a "
+                f"restore with --password-mode {password_mode} sets passwords only on users it creates itself).",
+            )
+
+
+def unfinished_users(facts: ResumeFacts) -> int:
+    """How many users an earlier run planned to create and did not finish, by its records alone: no
+    answer to its create (nor a password set since, which only a user the restore created gets), or
+    created without the password its mode sets. None once a whole run (no --only) ended with every
+    operation done: a kill can lose the last answers, and a re-run records no answer for a user an
+    earlier run created."""
+    if facts.finished:
+        return 0
+    sets_passwords = bool(set(facts.modes) - {"none"})
+    count = 0
+    for key in facts.intents:
+        if key in facts.passwords_done or key in facts.existed:
+            continue
+        count += key not in facts.created or sets_passwords
+    return count
+
+
+def _waiting(facts: ResumeFacts, actual: Mapping[str, User], password_mode: str) -> dict[str, str]:
     out: dict[str, str] = {}
     # Each user once, read as streams (both may be on disk: a restore may create millions of users).
     planned = itertools.chain(facts.intents, (key for key in facts.created if key not in facts.intents))

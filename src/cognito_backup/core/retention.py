@@ -8,7 +8,7 @@ have snapshots (days without a snapshot do not use up the count).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -114,6 +114,21 @@ def _apply_rules(snapshots: Sequence[SnapshotTime], policy: Policy) -> Decision:
         else:
             decision.remove.append(snap.id)
     return decision
+
+
+def keep_for_restores(decision: Decision, in_use: Mapping[str, Sequence[str]]) -> Decision:
+    """`decision` with the snapshots unfinished restores come from (snapshot id -> their targets) kept:
+    removing one would leave its restore impossible to finish (the re-run needs that very snapshot, and
+    the newer ones may be of the damaged pool). Their journal stays with them (journal_horizon)."""
+    keep = [sid for sid in decision.remove if sid in in_use]
+    reasons = {sid: list(why) for sid, why in decision.reasons.items()}
+    for sid in keep:
+        reasons.setdefault(sid, []).extend(f"restore into {target} unfinished" for target in in_use[sid])
+    return Decision(
+        keep=sorted([*decision.keep, *keep]),
+        remove=[sid for sid in decision.remove if sid not in in_use],
+        reasons=reasons,
+    )
 
 
 def journal_horizon(kept_started_at: Sequence[str]) -> str | None:

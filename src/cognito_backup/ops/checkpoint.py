@@ -58,6 +58,11 @@ class CheckpointState:
     subs: UserTable[tuple[str, str]] = field(default_factory=UserTable)
     existed: SpillSet[str] = field(default_factory=SpillSet)
     passwords_done: UserTable[str] = field(default_factory=UserTable)  # key -> password mode
+    # The --password-mode of every run that planned creates: a run may die before any password record
+    # is stored, and a re-run in another mode would give one restore's users passwords of two kinds.
+    password_modes: set[str] = field(default_factory=set)
+    # The last run ended with every operation done (`finished`); a later intent (a run that creates) unsets it.
+    finished: bool = False
     # local: key -> (username, pw); a restore in temporary-file mode has one per user it created
     temporary_passwords: UserTable[tuple[str, str]] = field(default_factory=UserTable)
     restore_id: str | None = None  # tagged on the pool --new-pool creates
@@ -79,6 +84,8 @@ class CheckpointState:
             existed=self.existed,
             passwords_done=self.passwords_done,
             local_temporary=self.temporary_passwords.keys(),
+            modes=frozenset(self.password_modes),
+            finished=self.finished,
         )
 
 
@@ -124,8 +131,10 @@ class Checkpoint:
         flush_every: int = FLUSH_EVERY,
         flush_seconds: float = FLUSH_SECONDS,
         compact_over: int = COMPACT_OVER,
+        password_mode: str | None = None,
     ) -> None:
         self.store = store
+        self.password_mode = password_mode  # stored with the intent (None: a reader, or a replicate round)
         self.run_key = run_key
         self.prefix = restore_state_prefix(run_key)
         self.local_path = Path(local_dir) / LOCAL_PASSWORDS_FILE if local_dir is not None else None
@@ -235,6 +244,8 @@ class Checkpoint:
         records of INTENT_CHUNK users, each durable on its own. Returns how many."""
         chunk: list[str] = []
         count = 0
+        if self.password_mode is not None:
+            self.record("password_mode", mode=self.password_mode)  # made durable with the first intent
         for key in keys:
             chunk.append(key)
             count += 1
@@ -309,6 +320,9 @@ def _events(state: CheckpointState) -> Iterator[dict[str, Any]]:
         yield {"event": "created", "user": key, **({"sub": made[0], "username": made[1]} if made else {})}
     yield from ({"event": "existed", "user": key} for key in state.existed)
     yield from ({"event": "password", "user": key, "mode": mode} for key, mode in state.passwords_done.items())
+    yield from ({"event": "password_mode", "mode": mode} for mode in sorted(state.password_modes))
+    if state.finished:
+        yield {"event": "finished"}
     if state.pool_creating is not None:
         yield {"event": "pool_creating", "name": state.pool_creating, "restore_id": state.restore_id or ""}
     if state.pool_partial:
@@ -329,6 +343,7 @@ def _fold(state: CheckpointState, entry: dict[str, Any]) -> None:
     event = entry.get("event")
     user = str(entry.get("user", ""))
     if event == "intent":
+        state.finished = False
         at = str(entry.get("at", ""))
         for key in map(str, entry.get("users", [])):
             # Absent at that run's read: whatever earlier runs knew of this user is history.
@@ -352,6 +367,12 @@ def _fold(state: CheckpointState, entry: dict[str, Any]) -> None:
         state.subs.delete(user)
     elif event == "password":
         state.passwords_done.put(user, str(entry.get("mode", "")))
+        if entry.get("mode"):
+            state.password_modes.add(str(entry["mode"]))
+    elif event == "password_mode" and entry.get("mode"):
+        state.password_modes.add(str(entry["mode"]))
+    elif event == "finished":
+        state.finished = True
     elif event == "pool_creating":
         state.pool_creating = str(entry.get("name", ""))
         state.restore_id = str(entry.get("restore_id", "")) or None

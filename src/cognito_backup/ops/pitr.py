@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from cognito_backup.core.source import SourceChoice, choose_source
-from cognito_backup.errors import PlanRefused, UsageError
+from cognito_backup.errors import PlanRefused, RepositoryDamaged, UsageError
 from cognito_backup.model import PoolState
 from cognito_backup.ops.state_at import state_at
 from cognito_backup.repo.journal import Journal
@@ -160,11 +160,19 @@ def backlog_warnings(journal: Journal, pool_id: str, at: dt.datetime) -> list[st
     """A warning when the capture was behind at `at`: changes made at or before it (changed_at) that
     were observed only after it, so the state at `at` lacks them."""
     stamp = format_time(at)
-    late = [
-        str(rec["observed_at"])
-        for rec in journal.iter_records(pool_id, since=at, until=at + BACKLOG_LOOKAHEAD)
-        if rec["observed_at"] > stamp and rec.get("changed_at") and parse_time(str(rec["changed_at"])) <= at
-    ]
+    try:
+        late = [
+            str(rec["observed_at"])
+            for rec in journal.iter_records(pool_id, since=at, until=at + BACKLOG_LOOKAHEAD)
+            if rec["observed_at"] > stamp and rec.get("changed_at") and parse_time(str(rec["changed_at"])) <= at
+        ]
+    except RepositoryDamaged as exc:
+        # Only records observed after `at` are read here: none goes into the state at `at`. Damage there
+        # must not block a restore to an intact earlier time (the fold itself still refuses damage it needs).
+        return [
+            f"whether the capture was behind at {_second(stamp)} could not be checked, the journal after it is "
+            f"damaged: {exc.message} (`check --read-data` names every damaged part)"
+        ]
     if not late:
         return []
     return [

@@ -22,8 +22,10 @@ from cognito_backup.core.retention import (
     apply_policy,
     expired_segments,
     journal_horizon,
+    keep_for_restores,
 )
 from cognito_backup.errors import RepositoryDamaged
+from cognito_backup.ops.restore_runs import snapshots_in_use
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.journal_merge import merge_pool
 from cognito_backup.repo.layout import (
@@ -136,6 +138,8 @@ def _prune(
         decision.keep += part.keep
         decision.remove += part.remove
         decision.reasons.update(part.reasons)
+    # A snapshot an unfinished restore comes from stays until that restore has finished.
+    decision = keep_for_restores(decision, snapshots_in_use(repo.store))
     result = PruneResult(decision=decision, dry_run=dry_run)
     remove = set(decision.remove)
     kept = [s for s in snapshots if s.id not in remove]

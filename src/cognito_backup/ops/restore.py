@@ -55,6 +55,7 @@ from cognito_backup.errors import (
 from cognito_backup.model import PoolConfig, PoolState, User
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
 from cognito_backup.ops.pitr import Desired, select_desired
+from cognito_backup.ops.restore_runs import unfinished_elsewhere_warnings
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, WINDOW, OpResult, default_workers, run_ops
 from cognito_backup.repo.leases import HEARTBEAT_SECONDS, holding
 from cognito_backup.repo.repository import Repository
@@ -716,6 +717,12 @@ def run_restore(
     else:
         run_key = f"{request.target_pool_id}@{source_label}"
     prog.source(run_key, source_label)
+    if request.target_pool_id:
+        implicit = request.snapshot is None and request.at is None
+        stopped = unfinished_elsewhere_warnings(
+            repo.store, request.target_pool_id, run_key, source_label, implicit=implicit
+        )
+        chosen = replace(chosen, warnings=(*chosen.warnings, *stopped))
     if opts.dry_run:
         return _restore(client, pacer, repo, request, chosen, run_key, prog, confirm)
     # One writer per target: a second restore into the same pool (or the same new pool's name), from
@@ -752,7 +759,7 @@ def _restore(
     opts = request.options
     desired = chosen.state
     # The resume state lives in the repository (a re-run from anywhere finds it); a dry run only reads it.
-    checkpoint = Checkpoint(repo.store, run_key, request.report_dir)
+    checkpoint = Checkpoint(repo.store, run_key, request.report_dir, password_mode=opts.plan.password_mode)
     client_id_map: dict[str, str] = {}
     warnings: list[str] = []
     actual: PoolState | None = None
@@ -787,6 +794,10 @@ def _restore(
         summary = reconcile(
             client, pacer, pool_id, desired, opts, checkpoint=checkpoint, progress=prog, confirm=confirm, actual=actual
         )
+        if not opts.dry_run and not opts.plan.selective and not summary.failures() and not summary.missing_after:
+            # Stored by close(); ops/restore_runs.py reads it. Not after --only: users an earlier, wider
+            # run of this restore planned may still wait.
+            checkpoint.record("finished")
     except BaseException:
         # Store what this run learnt (also on ^C); a failing store must not hide the original error.
         with contextlib.suppress(Exception):
