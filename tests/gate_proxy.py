@@ -1,8 +1,6 @@
-"""An HTTP proxy in front of moto's server that holds chosen operations until the test opens the gate.
-
-A test then knows a subprocess is inside that call (`arrived`) and can send it a signal at exactly that
-moment, instead of racing a sleep against the machine's load. Every other request passes through
-unchanged (the JSON protocols' X-Amz-Target names the operation: Cognito's, and SQS's)."""
+"""HTTP proxies in front of moto's server, for a test that runs the tool as a real process (or through its
+own endpoint) and needs to act on one operation: the JSON protocols' X-Amz-Target names it (Cognito's, and
+SQS's). Every other request passes through unchanged."""
 
 from __future__ import annotations
 
@@ -12,22 +10,23 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+# An answer a proxy gives instead of forwarding: status, body, Content-Type.
+Answer = tuple[int, bytes, str]
 
-class GateProxy:
-    def __init__(self, upstream: str, operations: set[str]) -> None:
+
+class ForwardingProxy:
+    """Forwards every request upstream, unless `intercept(operation)` answers it."""
+
+    def __init__(self, upstream: str) -> None:
         outer = self
-        self.arrived = threading.Event()  # a held operation has reached the proxy
-        self.gate = threading.Event()  # set: held operations go on
-        self.held = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                operation = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
-                if operation in operations:
-                    outer.held += 1
-                    outer.arrived.set()
-                    outer.gate.wait(120)
+                answer = outer.intercept(self.headers.get("X-Amz-Target", "").rpartition(".")[2])
+                if answer is not None:
+                    self._answer(*answer)
+                    return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 request = urllib.request.Request(upstream + self.path, data=body, headers=headers, method="POST")
                 try:
@@ -51,7 +50,31 @@ class GateProxy:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def intercept(self, operation: str) -> Answer | None:
+        return None
+
     def close(self) -> None:
-        self.gate.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+class GateProxy(ForwardingProxy):
+    """Holds the chosen operations until the test opens the gate. A test then knows a process is inside
+    that call (`arrived`) and can send it a signal at exactly that moment, instead of racing a sleep
+    against the machine's load."""
+
+    def __init__(self, upstream: str, operations: set[str]) -> None:
+        self.operations = operations
+        self.arrived = threading.Event()  # a held operation has reached the proxy
+        self.gate = threading.Event()  # set: held operations go on
+        super().__init__(upstream)
+
+    def intercept(self, operation: str) -> Answer | None:
+        if operation in self.operations:
+            self.arrived.set()
+            self.gate.wait(120)
+        return None
+
+    def close(self) -> None:
+        self.gate.set()
+        super().close()

@@ -533,22 +533,14 @@ def replicate(
     stop = stop or threading.Event()
     # A stop during a round ends it like a bounded step's deadline (OutOfTime, progress saved): a long
     # catch-up round must not outlive a scheduler's stop grace (docker stop: 10 s).
-    last = replicate_once(
-        repo,
-        client,
-        pacer,
-        source_pool_id,
-        standby_pool_id,
-        options=options,
-        confirmed=confirmed,
-        out_of_time=stop.is_set,
+    once = partial(
+        replicate_once, repo, client, pacer, source_pool_id, standby_pool_id, options=options, out_of_time=stop.is_set
     )
+    last = once(confirmed=confirmed)
     if on_round:
         on_round(last)
     while follow and not stop.wait(interval):
-        last = replicate_once(
-            repo, client, pacer, source_pool_id, standby_pool_id, options=options, out_of_time=stop.is_set
-        )
+        last = once()
         if on_round:
             on_round(last)
     return last
