@@ -68,7 +68,12 @@ def reader_factory(client: Any, rates: tuple[str, ...]) -> Callable[[str], PoolR
     help="URL of the SQS queue EventBridge sends Cognito events to, e.g. "
     "https://sqs.eu-west-1.amazonaws.com/111122223333/cognito-changes (the stack's CaptureQueueUrl output).",
 )
-@click.option("--follow", is_flag=True, help="Keep long-polling until SIGTERM / Ctrl-C (default: drain and exit).")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep long-polling until SIGTERM / Ctrl-C (default: drain and exit). A stop once the batches in hand "
+    "are journaled exits 0; a second signal stops at once (143/130; those messages come back).",
+)
 @click.option(
     "--user-pool-id",
     "pool_ids",
@@ -242,7 +247,12 @@ def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bo
     help="The source pool (default: the only pool other than the standby with snapshots in the repository).",
 )
 @click.option("--region", "standby_region", help="Region of the standby pool (default: the global --region).")
-@click.option("--follow", is_flag=True, help="Keep applying new journal records until SIGTERM / Ctrl-C.")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep applying new journal records until SIGTERM / Ctrl-C. A stop between rounds exits 0; inside a "
+    "round, no new operation starts and it exits 143/130 (run again to carry on).",
+)
 @click.option(
     "--interval",
     type=click.FloatRange(min=0, min_open=True),
