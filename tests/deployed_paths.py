@@ -282,14 +282,16 @@ def restore_in_steps(stack: Stack, target: str, request: dict[str, Any], ops_per
 
 
 def restore_paths(stack: Stack) -> None:
-    """Into a pool that differs from the snapshot in every way (with prune: every write kind), one
-    operation per step, and a point-in-time restore (the journal's reads)."""
+    """Into a pool that differs from the snapshot in every way (with prune: every write kind), three
+    operations per step, and a point-in-time restore (the journal's reads). Three, not one: the calls
+    recorded are the same set (compared in session 5), in 9 steps instead of 25 (24 s instead of 67 s on a
+    loaded machine; each step re-reads the target and the snapshot)."""
     target = divergent_standby(stack.cognito, stack.source)
     restore_in_steps(
         stack,
         target,
         {"target_user_pool_id": target, "source_user_pool_id": stack.source, "prune": True},
-        ops_per_step=1,
+        ops_per_step=3,
     )
     at = dt.datetime.now(dt.UTC).isoformat()
     restore_in_steps(
