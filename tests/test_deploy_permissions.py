@@ -56,7 +56,7 @@ def role_mismatch(doc: dict[str, Any], handler: str) -> tuple[set[str], set[str]
 # --------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory: pytest.TempPathFactory) -> Stack:
-    """Every handler path run once for the module (about half a minute against moto in-process)."""
+    """Every handler path run once for the module (about a minute against moto in-process)."""
     from moto import mock_aws
 
     mp = pytest.MonkeyPatch()

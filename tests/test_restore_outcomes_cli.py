@@ -18,6 +18,7 @@ from cognito_backup.core.plan import PlanOptions
 from cognito_backup.ops.restore import RestoreOptions, RestoreRequest, outcome_error, run_restore
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store import open_store
+from tests.gate_proxy import Answer, ForwardingProxy
 from tests.helpers import add_user, make_pool
 from tests.restore_support import backup, quiet_pacer, read_state, rich_pool
 
@@ -157,50 +158,19 @@ def test_users_the_target_does_not_hold_afterwards_are_a_failure(cognito: Any, t
     assert outcome.to_json()["missing_after_restore"] == ["ann", "ben"]
 
 
-class LostCreateProxy:
+class LostCreateProxy(ForwardingProxy):
     """An HTTP proxy in front of moto's server that answers AdminCreateUser with a success without
     forwarding it (a write that never lands) and passes every other request through unchanged."""
 
     def __init__(self, upstream: str) -> None:
-        import http.server
-        import threading
-        import urllib.request
-
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if self.headers.get("X-Amz-Target", "").endswith(".AdminCreateUser"):
-                    outer.lost += 1
-                    self._answer(200, b'{"User": {}}', "application/x-amz-json-1.1")
-                    return
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-                request = urllib.request.Request(upstream + self.path, data=body, headers=headers, method="POST")
-                try:
-                    with urllib.request.urlopen(request) as resp:
-                        self._answer(resp.status, resp.read(), resp.headers.get("Content-Type", ""))
-                except urllib.error.HTTPError as err:
-                    self._answer(err.code, err.read(), err.headers.get("Content-Type", ""))
-
-            def _answer(self, status: int, data: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
         self.lost = 0
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(upstream)
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def intercept(self, operation: str) -> Answer | None:
+        if operation != "AdminCreateUser":
+            return None
+        self.lost += 1
+        return 200, b'{"User": {}}', "application/x-amz-json-1.1"
 
 
 def test_cli_exits_1_naming_users_missing_after_the_restore(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,22 @@ def memberships_pending(state: BackupCheckpoint) -> bool:
     return len(state.memberships_open) >= 2
 
 
+def second_page_requested() -> Callable[[dict[str, Any]], bool]:
+    """True for the second page a step asks for (of the operation the faults are for), and for every
+    attempt at that same page (the same request) after it."""
+    lock = threading.Lock()
+    seen: list[str] = []
+
+    def matches(params: dict[str, Any]) -> bool:
+        request = json.dumps(params, sort_keys=True)
+        with lock:
+            if len(seen) < 2 and request not in seen:
+                seen.append(request)
+            return len(seen) == 2 and request == seen[1]
+
+    return matches
+
+
 @pytest.mark.parametrize(
     ("operation", "pending"),
     [("ListUsers", users_pending), ("ListUsersInGroup", memberships_pending)],
@@ -168,9 +185,18 @@ def test_a_failed_step_is_retried_from_the_same_checkpoint(
     assert cp is not None and not result.done
 
     # The next invocation fails on its second page, after a first page was read (every attempt the pacer
-    # makes at that page fails).
+    # makes at that page fails). Two listing threads share the work queue, so the attempts at that page
+    # interleave with other pages' calls: the faults follow the page (its request), not the call count
+    # (counting calls, another page's call took one of the three faults on a loaded machine, the page's
+    # third attempt succeeded and the step did not fail).
     faults = FaultInjector(
-        cognito, code="InternalErrorException", status=500, operations={operation}, fail_on_call=2, repeat=3
+        cognito,
+        code="InternalErrorException",
+        status=500,
+        operations={operation},
+        fail_on_call=1,
+        repeat=3,
+        predicate=second_page_requested(),
     )
     with pytest.raises(AwsError):
         # No page budget to speak of: the step must reach the failing call whatever order the shared work

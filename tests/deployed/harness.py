@@ -87,6 +87,7 @@ class Deployed:
             timeout=float(spec["timeout"]),
             spec_file=spec_file,
             log_file=self.workdir / f"{logical_id}-probe.log",
+            seconds_per_call=spec.get("seconds_per_call"),
         )
         self.lambdas.add(probe)
         return probe
@@ -202,11 +203,13 @@ def deploy_stack(
     parameters: dict[str, str],
     *,
     timeouts: dict[str, float] | None = None,
+    seconds_per_call: dict[str, float] | None = None,
     endpoints: dict[str, dict[str, str]] | None = None,
     edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> Deployed:
     """Create the template's resources in the emulator at `url` and register its functions.
-    `timeouts` overrides a function's Timeout (named in the calling test); `endpoints` adds endpoint
+    `timeouts` overrides a function's Timeout (named in the calling test); `seconds_per_call` gives a
+    function a work clock (tests/deployed/lambda_child.py, WorkClock) instead of wall time; `endpoints` adds endpoint
     variables to one function's process (e.g. an unreachable S3 endpoint); `edit` changes the loaded
     template first (a test injecting a defect, to show the harness catches it)."""
     template = load_template(TEMPLATE.read_text(encoding="utf-8"))
@@ -227,7 +230,13 @@ def deploy_stack(
         _create_capture_path(deployed)
     for logical in FUNCTIONS:
         if stack.exists(logical):
-            _register_function(deployed, logical, (timeouts or {}).get(logical), (endpoints or {}).get(logical, {}))
+            _register_function(
+                deployed,
+                logical,
+                (timeouts or {}).get(logical),
+                (endpoints or {}).get(logical, {}),
+                (seconds_per_call or {}).get(logical),
+            )
     return deployed
 
 
@@ -322,7 +331,9 @@ def _create_capture_path(d: Deployed) -> None:
     events.put_targets(Rule=name, Targets=rule["Targets"])
 
 
-def _register_function(d: Deployed, logical: str, timeout: float | None, endpoints: dict[str, str]) -> None:
+def _register_function(
+    d: Deployed, logical: str, timeout: float | None, endpoints: dict[str, str], seconds_per_call: float | None = None
+) -> None:
     stack = d.stack
     glob = stack.template["Globals"]["Function"]
     props = stack.resource(logical)["Properties"]
@@ -347,6 +358,7 @@ def _register_function(d: Deployed, logical: str, timeout: float | None, endpoin
         "function_arn": stack.attributes[f"{logical}.Arn"],
         "handler": props["Handler"],
         "timeout": seconds,
+        "seconds_per_call": seconds_per_call,
         "memory": memory,
         "log_group": log_group,
         "role_arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{stack.refs[role]}/{name}",
@@ -367,6 +379,7 @@ def _register_function(d: Deployed, logical: str, timeout: float | None, endpoin
             timeout=seconds,
             spec_file=spec_file,
             log_file=d.workdir / f"{logical}.log",
+            seconds_per_call=seconds_per_call,
         )
     )
 

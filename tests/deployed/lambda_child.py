@@ -101,10 +101,32 @@ class Authorizer:
         return response, parsed
 
 
+class WorkClock:
+    """A function's clock when its spec gives `seconds_per_call`: every AWS call the handler makes costs that
+    much, and nothing else passes. A test that needs a step to run out of time after so much work (a loop of
+    several steps) then gets the same split on an idle laptop and on a machine loaded ten times over, where
+    wall time would leave a step no time for any work at all (docs/deploy.md, "The harness")."""
+
+    def __init__(self, seconds_per_call: float) -> None:
+        self.seconds_per_call = seconds_per_call
+        self.calls = 0
+
+    def install(self) -> None:
+        import botocore.handlers
+
+        botocore.handlers.BUILTIN_HANDLERS.append(("before-call", self._count))
+
+    def _count(self, **_: Any) -> None:
+        self.calls += 1
+
+    def __call__(self) -> float:
+        return self.calls * self.seconds_per_call
+
+
 class Context:
     """The Lambda context object's documented fields."""
 
-    def __init__(self, spec: dict[str, Any], deadline: float) -> None:
+    def __init__(self, spec: dict[str, Any], deadline: float, clock: Any = time.monotonic) -> None:
         self.function_name = spec["function_name"]
         self.function_version = "$LATEST"
         self.invoked_function_arn = spec["function_arn"]
@@ -113,14 +135,19 @@ class Context:
         self.log_group_name = spec.get("log_group", "")
         self.log_stream_name = "harness"
         self._deadline = deadline
+        self._clock = clock
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+        return max(0, int((self._deadline - self._clock()) * 1000))
 
 
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     Authorizer(spec).install()
+    clock: Any = time.monotonic
+    if spec.get("seconds_per_call") is not None:
+        clock = WorkClock(float(spec["seconds_per_call"]))
+        clock.install()
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # the handler's prints go to the log stream
     sys.stdout = sys.stderr
@@ -133,8 +160,8 @@ def main() -> None:
     init_ms = (time.monotonic() - init_started) * 1000
     for line in sys.stdin:
         request = json.loads(line)
-        started = time.monotonic()
-        context = Context(spec, started + float(spec["timeout"]))
+        started = clock()
+        context = Context(spec, started + float(spec["timeout"]), clock)
         answer: dict[str, Any] = {"init_ms": init_ms}
         init_ms = 0.0
         try:
@@ -147,7 +174,7 @@ def main() -> None:
                 "requestId": context.aws_request_id,
                 "stackTrace": traceback.format_tb(exc.__traceback__),
             }
-        answer["duration_ms"] = (time.monotonic() - started) * 1000
+        answer["duration_ms"] = (clock() - started) * 1000
         answers.write(json.dumps(answer, default=str) + "\n")
         answers.flush()
 

@@ -57,10 +57,17 @@ def test_a_restore_too_big_for_one_step_completes_over_several_and_equals_the_sn
     url, lambdas, work = deployed_env
     cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=url)
     pool, target = make_pool(cognito, "A"), make_pool(cognito, "B")
-    # A Timeout of 6 s: a step stops starting operations with a quarter of it left, so 150 users (about 560
-    # operations; 60 fitted in one step once the scheduler streamed) take several steps.
+    # A Timeout of 6 s on a work clock of 25 ms per AWS call (the harness's WorkClock: on wall time a loaded
+    # machine left a step no time for any work, and four timed-out attempts failed the execution): a step
+    # stops starting operations with a quarter of it left (60 calls), so 150 users (about 560 operations)
+    # take several steps, whatever the machine's load.
     d = deploy_stack(
-        url, lambdas, work, {"UserPoolId": pool, "RestoreUserPoolId": target}, timeouts={"RestoreFunction": 6}
+        url,
+        lambdas,
+        work,
+        {"UserPoolId": pool, "RestoreUserPoolId": target},
+        timeouts={"RestoreFunction": 6},
+        seconds_per_call={"RestoreFunction": 0.025},
     )
     source, desired = backed_up_source(cognito, d, users=150)
     request = {"target_user_pool_id": target, "source_user_pool_id": source}
@@ -74,8 +81,9 @@ def test_a_restore_too_big_for_one_step_completes_over_several_and_equals_the_sn
     steps = d.function("RestoreFunction").invocations
     print(f"restore in {len(steps)} steps: {[round(s.wall_ms) for s in steps]} ms")
     assert len(steps) >= 2, f"expected a loop of several steps, got {len(steps)}"
-    # A step that overran its Timeout on a loaded machine is retried by the state machine; nothing else fails.
-    assert all(s.error is None or s.error["errorType"] == "Sandbox.Timedout" for s in steps), [s.error for s in steps]
+    # Every step stopped in time by itself (the margin covers the operations in flight and the saves).
+    assert all(s.error is None for s in steps), [s.error for s in steps]
+    assert all(s.duration_ms <= 6000 for s in steps), [s.duration_ms for s in steps]
     after = read_state(cognito, target)
     assert differences(desired, after) == []
     assert {u.status for u in after.users.values()} == {"CONFIRMED"}  # random-permanent passwords, all set
@@ -103,7 +111,7 @@ def test_a_restore_too_big_for_one_step_completes_over_several_and_equals_the_sn
     logged = (work / "RestoreFunction.log").read_text(encoding="utf-8")
     progress_values = [d_ for d_ in emf_lines(logged) if d_["UserPoolId"] == pool]
     percents = values_of(progress_values, "RestoreProgress")
-    assert len(percents) >= len([s for s in steps if s.error is None]), percents
+    assert len(percents) >= len(steps), percents
     assert percents == sorted(percents) and percents[-1] == 100.0, percents
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from enum import Enum
 from types import MappingProxyType
 
+from cognito_backup.aws.endpoint_gaps import NOT_IMPLEMENTED_STATUS
 from cognito_backup.aws.errors import ACCESS_CODES, THROTTLING_CODES
 from cognito_backup.aws.errors import is_aws_answer as is_aws_answer  # where readers look for it
 
@@ -100,7 +101,9 @@ def classify(
     if not is_aws_answer(code, content_type):
         if status in _GATEWAY_STATUSES:
             return Verdict.TRANSIENT
-        if _is_page(content_type, message):  # an emulator's error page for a call it lacks
+        # An emulator's error page for a call it lacks, or HTTP's own "501 Not Implemented" (moto
+        # in-process: aws/endpoint_gaps.py).
+        if _is_page(content_type, message) or status == NOT_IMPLEMENTED_STATUS:
             return Verdict.NOT_OFFERED
         # No AWS error and no page either (an empty 500): nothing says the call is missing.
         return Verdict.TRANSIENT if status >= 500 else Verdict.UNREADABLE

@@ -9,6 +9,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from cognito_backup.aws.endpoint_gaps import add_endpoint_gaps
+
 # Every Cognito call goes through cognito_backup.aws.pacing, which paces, counts and retries it (throttling
 # by slowing the whole quota category down; connection errors and 5xx a bounded number of times). A
 # botocore retry underneath would make one paced call several quota hits the pacer never sees, so
@@ -39,6 +41,7 @@ class AwsContext:
     def session(self) -> boto3.Session:
         if self._session is None:
             self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            self._session.events.register("creating-client-class", add_endpoint_gaps)
         return self._session
 
     def client(self, service: str, region: str | None = None) -> Any:

@@ -308,6 +308,16 @@ def interrupted(signal: KeyboardInterrupt, hint: str | None = None) -> Interrupt
     return stopped
 
 
+@contextmanager
+def on_interrupt(hint: str) -> Iterator[None]:
+    """A Ctrl-C or SIGTERM inside the block ends the command as interrupted (130/143) with `hint`, how to
+    go on: a script reading the --json error gets it too, not a null."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        raise interrupted(exc, hint=hint) from None
+
+
 def check_report_dir(path: Path) -> None:
     """Refuse a --report-dir that cannot be created or written, before a command writes to AWS: a report or
     sub map that cannot be written after a restore has run would be lost. Nothing is created here (a

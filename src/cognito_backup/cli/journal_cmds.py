@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -23,12 +21,14 @@ from cognito_backup.cli.common import (
     err_console,
     fail,
     handle_errors,
+    interrupted,
     json_option,
     make_pacer,
     out_console,
     rate_options,
 )
-from cognito_backup.errors import OperationsFailed, PlanRefused, UsageError
+from cognito_backup.cli.stop_signals import StopSignals, stderr_line
+from cognito_backup.errors import OperationsFailed, OutOfTime, PlanRefused, UsageError
 from cognito_backup.ops.capture import (
     BatchResult,
     CaptureOptions,
@@ -42,24 +42,6 @@ from cognito_backup.repo.journal import Journal
 
 if TYPE_CHECKING:
     from cognito_backup.ops.replicate import ReplicateRound
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event, progress: Progress) -> Iterator[None]:
-    """SIGTERM / Ctrl-C set `stop`: the batch in hand is finished and acknowledged, then we exit."""
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            return
-        stop.set()
-        progress.line("stopping after the current batch (nothing is lost) ...")
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def reader_factory(client: Any, rates: tuple[str, ...]) -> Callable[[str], PoolReader]:
@@ -87,7 +69,12 @@ def reader_factory(client: Any, rates: tuple[str, ...]) -> Callable[[str], PoolR
     help="URL of the SQS queue EventBridge sends Cognito events to, e.g. "
     "https://sqs.eu-west-1.amazonaws.com/111122223333/cognito-changes (the stack's CaptureQueueUrl output).",
 )
-@click.option("--follow", is_flag=True, help="Keep long-polling until SIGTERM / Ctrl-C (default: drain and exit).")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep long-polling until SIGTERM / Ctrl-C (default: drain and exit). A stop once the batches in hand "
+    "are journaled exits 0; a second signal stops at once (143/130; those messages come back).",
+)
 @click.option(
     "--user-pool-id",
     "pool_ids",
@@ -147,7 +134,7 @@ def capture(
         CaptureOptions(default_pool_id=pool_ids[0] if pool_ids else None, pools=frozenset(pool_ids) or None),
     )
     progress = Progress(enabled=not as_json)
-    stop = threading.Event()
+    signals = StopSignals(progress.line if progress.enabled else stderr_line)
 
     def on_batch(batch: BatchResult, total: CaptureSummary) -> None:
         progress.line(
@@ -156,24 +143,33 @@ def capture(
         )
 
     with (
-        _stop_on_signals(stop, progress),
+        signals.installed(),
         progress.running(f"Capturing {queue_url} into {repository.store.describe()}"),
     ):
-        summary = run_capture(
-            queue,
-            capturer,
-            journal,
-            follow=follow,
-            stop=stop,
-            batch_size=batch_size,
-            wait_seconds=wait_seconds,
-            on_batch=on_batch,
-            # Quiet pools get their caught-up marker too: those named, else those with snapshots here.
-            pools=pool_ids or {m.user_pool_id for m in repository.list_snapshots()},
-        )
+        try:
+            summary = run_capture(
+                queue,
+                capturer,
+                journal,
+                follow=follow,
+                stop=signals.stop,
+                batch_size=batch_size,
+                wait_seconds=wait_seconds,
+                on_batch=on_batch,
+                # Quiet pools get their caught-up marker too: those named, else those with snapshots here.
+                pools=pool_ids or {m.user_pool_id for m in repository.list_snapshots()},
+            )
+        except KeyboardInterrupt as exc:  # a second signal: stop now
+            raise interrupted(exc, hint=_MESSAGES_COME_BACK) from None
     not_captured = summary.failed + summary.poison
+    # A drain is one job: a signal that ended it early left messages in the queue (a follower's stop
+    # after the batches in hand is its planned end).
+    cut_short = signals.interrupted(_MESSAGES_COME_BACK) if signals.stop.is_set() and not follow else None
     if as_json:
-        emit_json(summary.to_json())
+        body = summary.to_json()
+        if cut_short is not None:
+            body["error"] = {"kind": cut_short.kind, "message": cut_short.message, "hint": cut_short.hint}
+        emit_json(body)
     else:
         console = out_console()
         console.print(
@@ -185,6 +181,10 @@ def capture(
             console.print(f"  [yellow]not captured[/] {mid}: {why}")
     if summary.store_error is not None:
         raise summary.store_error  # the storage failure's own code (3, 7, 10): the messages stay queued
+    if cut_short is not None:
+        if as_json:
+            raise SystemExit(cut_short.exit_code)  # stdout already holds the one JSON document, error included
+        raise cut_short
     if not_captured and not follow:
         # A drain is one job: exit 0 would tell a scheduler every message is in the journal. (With
         # --follow the job is "run until stopped"; failed messages go back to SQS and its DLQ.)
@@ -196,6 +196,12 @@ def capture(
         if as_json:
             raise SystemExit(failure.exit_code)  # stdout already holds the one JSON document, failures named
         raise failure
+
+
+_MESSAGES_COME_BACK = (
+    "Every message journaled was deleted from the queue; the others stay there and come back: run the same "
+    "command again."
+)
 
 
 def _lag(seconds: float | None) -> str:
@@ -243,7 +249,12 @@ def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bo
     help="The source pool (default: the only pool other than the standby with snapshots in the repository).",
 )
 @click.option("--region", "standby_region", help="Region of the standby pool (default: the global --region).")
-@click.option("--follow", is_flag=True, help="Keep applying new journal records until SIGTERM / Ctrl-C.")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep applying new journal records until SIGTERM / Ctrl-C. A stop between rounds exits 0; inside a "
+    "round, no new operation starts and it exits 143/130 (run again to carry on).",
+)
 @click.option(
     "--interval",
     type=click.FloatRange(min=0, min_open=True),
@@ -326,27 +337,34 @@ def replicate(
     pools = backed_up - {standby}
     source = choose_source(pools, named_source=source).pool_id
     progress = Progress(enabled=not as_json)
-    stop = threading.Event()
+    signals = StopSignals(progress.line if progress.enabled else stderr_line)
 
     def on_round(r: ReplicateRound) -> None:
         if r.applied:
             progress.line(f"  applied {r.operations} operation(s), {r.failed} failed; lag {r.lag_seconds}s")
 
     title = f"Replicating {source} -> {standby}" + (" (dry run)" if dry_run else "")
-    with _stop_on_signals(stop, progress), progress.running(title):
-        last = run_replicate(
-            repository,
-            ctx_app.cognito(region=standby_region),
-            make_pacer(rates),
-            source,
-            standby,
-            follow=follow,
-            interval=interval,
-            stop=stop,
-            on_round=on_round,
-            options=RestoreOptions(dry_run=dry_run, plan=PlanOptions(arn_map=parse_arn_maps(map_arn))),
-            confirmed=yes,
-        )
+    with signals.installed(), progress.running(title):
+        try:
+            last = run_replicate(
+                repository,
+                ctx_app.cognito(region=standby_region),
+                make_pacer(rates),
+                source,
+                standby,
+                follow=follow,
+                interval=interval,
+                stop=signals.stop,
+                on_round=on_round,
+                options=RestoreOptions(dry_run=dry_run, plan=PlanOptions(arn_map=parse_arn_maps(map_arn))),
+                confirmed=yes,
+            )
+        except (OutOfTime, KeyboardInterrupt) as exc:
+            # A round the signal stopped (or a second signal): the standby's position stays where the last
+            # whole round left it; the round's resume state lets the next run carry on.
+            hint = "Run the same command again: the next round carries on from the last saved position."
+            stopped = interrupted(exc, hint=hint) if isinstance(exc, KeyboardInterrupt) else signals.interrupted(hint)
+            raise stopped from None
     body = {"source_user_pool_id": source, "standby_user_pool_id": standby, **last.to_json()}
     refused = refusal(last.plan, source, standby) if last.refused and last.plan is not None else None
     if refused is not None:

@@ -19,6 +19,7 @@ from cognito_backup.cli.common import (
     handle_errors,
     json_option,
     make_pacer,
+    on_interrupt,
     out_console,
     rate_options,
 )
@@ -39,6 +40,10 @@ repo_option = click.option("--repo", required=True, help="Repository: a local di
 from_option = click.option(
     "--from-user-pool-id", "from_pool", type=USER_POOL_ID, required=True, help="The pool users move out of (A)."
 )
+
+
+# start, sync and finish each resume where they stopped when run again (docs/migrate.md).
+MIGRATE_AGAIN = "Run the same command again: it resumes where it stopped."
 
 
 def _pools(ctx: click.Context, rates: tuple[str, ...], to_region: str | None) -> Pools:
@@ -108,7 +113,7 @@ def start(
     repository = app(ctx).repository(repo)
     request = StartRequest(from_pool, trigger_arn, to_pool, new_pool, to_region, dry_run)
     progress = Progress(enabled=not as_json)
-    with progress.running(f"Starting the migration out of {from_pool}"):
+    with progress.running(f"Starting the migration out of {from_pool}"), on_interrupt(MIGRATE_AGAIN):
         outcome = run_start(_pools(ctx, rates, to_region), repository, request, stage=progress.stage)
     if as_json:
         emit_json(outcome.to_json())
@@ -149,7 +154,7 @@ def sync(ctx: click.Context, repo: str, from_pool: str, everyone: bool, rates: t
     repository = app(ctx).repository(repo)
     pools = _pools_of(ctx, repository, from_pool, rates)
     progress = Progress(enabled=not as_json)
-    with progress.running(f"Syncing moved users of {from_pool}"):
+    with progress.running(f"Syncing moved users of {from_pool}"), on_interrupt(MIGRATE_AGAIN):
         summary = run_sync(pools, repository, from_pool, everyone=everyone)
     body = summary.to_json()
     error = outcome_error(summary)
@@ -229,7 +234,7 @@ def finish(
     repository = app(ctx).repository(repo)
     pools = _pools_of(ctx, repository, from_pool, rates)
     progress = Progress(enabled=not as_json)
-    with progress.running(f"Finishing the migration out of {from_pool}"):
+    with progress.running(f"Finishing the migration out of {from_pool}"), on_interrupt(MIGRATE_AGAIN):
         outcome = run_finish(pools, repository, from_pool, password_mode=password_mode, report_dir=report_dir)
     summary = outcome.restore.summary
     error = outcome_error(summary, str(outcome.restore.report_path))

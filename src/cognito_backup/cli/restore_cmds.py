@@ -28,6 +28,7 @@ from cognito_backup.cli.common import (
     handle_errors,
     json_option,
     make_pacer,
+    on_interrupt,
     out_console,
     rate_options,
 )
@@ -524,7 +525,7 @@ def restore(
         note=lambda msg: progress.line(f"  note: {msg}"),
     )
     title = f"Restoring into {target or 'new pool ' + str(new_pool)}" + (" (dry run)" if dry_run else "")
-    with progress.running(title):
+    with progress.running(title), on_interrupt(RESTORE_AGAIN):
         outcome = _run_restore(
             ctx_app.cognito(region=target_region),
             make_pacer(rates),
@@ -540,6 +541,12 @@ def restore(
         source = outcome.summary.source_pool_id or source_user_pool_id or target
         native = native_alternative(at, utcnow(), target, source)
     _report(outcome, as_json, native)
+
+
+RESTORE_AGAIN = (
+    "Run the same command again: it re-reads the target and finishes the job, no user twice (its progress is "
+    "kept in the repository; docs/restore.md, 'Idempotence, checkpoint and resume')."
+)
 
 
 def _report(outcome: RestoreOutcome, as_json: bool, native: str | None = None) -> None:

@@ -527,14 +527,20 @@ def replicate(
     on_round: Callable[[ReplicateRound], None] | None = None,
     confirmed: bool = False,
 ) -> ReplicateRound:
-    """One round, or (follow) rounds every `interval` seconds until `stop` is set. Returns the last round.
+    """One round, or (follow) rounds every `interval` seconds until `stop` is set. Returns the last round;
+    a round running when `stop` is set raises OutOfTime (its position unmoved, its progress saved).
     `confirmed` applies to the first round: it tags the standby, which later rounds then find."""
     stop = stop or threading.Event()
-    last = replicate_once(repo, client, pacer, source_pool_id, standby_pool_id, options=options, confirmed=confirmed)
+    # A stop during a round ends it like a bounded step's deadline (OutOfTime, progress saved): a long
+    # catch-up round must not outlive a scheduler's stop grace (docker stop: 10 s).
+    once = partial(
+        replicate_once, repo, client, pacer, source_pool_id, standby_pool_id, options=options, out_of_time=stop.is_set
+    )
+    last = once(confirmed=confirmed)
     if on_round:
         on_round(last)
     while follow and not stop.wait(interval):
-        last = replicate_once(repo, client, pacer, source_pool_id, standby_pool_id, options=options)
+        last = once()
         if on_round:
             on_round(last)
     return last
