@@ -131,6 +131,31 @@ def test_a_second_signal_stops_capture_follow_at_once_with_143_and_loses_nothing
     assert queued(sqs, queue) == 3  # the batch in hand was never acknowledged
 
 
+def test_a_second_signal_while_the_work_in_hand_finishes_stops_at_once_and_loses_nothing(
+    server_url: str, tmp_path: Path
+) -> None:
+    """The usual second signal: some seconds after the first, when the follower has stopped receiving
+    and waits for the reads in hand (it lands in that wait, not in the receive loop)."""
+    sqs, queue, pool = changes(server_url, 3)
+    repo = tmp_path / "repo"
+    proxy = GateProxy(server_url, {"ListUsers"})
+    try:
+        run = Follower(proxy.url, "capture", "--repo", str(repo), "--queue", queue, "--follow", "--json")
+        run.wait_until(proxy.arrived.is_set, "capture did not re-read the changed users")
+        run.stop(signal.SIGTERM)
+        time.sleep(2.5)  # past the follower's longest receive (1 s while busy): it now waits for the reads
+        run.proc.send_signal(signal.SIGTERM)
+        run.wait_until(lambda: any("stopping now" in line for line in run.err), "the second stop was not noticed")
+        proxy.gate.set()
+        out, err = run.finish()
+    finally:
+        proxy.close()
+    assert run.proc.returncode == 143, err
+    assert queued(sqs, queue) == 3  # not acknowledged: they come back, as the hint says
+    assert len(journaled(repo, pool)) <= 3  # at most journaled once already (journaled again when they come back)
+    assert json.loads(out)["error"]["kind"] == "interrupted"
+
+
 def test_capture_follow_stopped_by_ctrl_c_exits_0_with_everything_journaled(server_url: str, tmp_path: Path) -> None:
     sqs, queue, pool = changes(server_url, 3)
     repo = tmp_path / "repo"

@@ -863,6 +863,10 @@ class _Consumer:
         self.in_hand: dict[str, Message] = {}  # received and not settled (journaled and acked, or not)
         self.reading: list[_Reading] = []  # being re-read, or read and waiting for the journal
         self.closing = False
+        # A second stop signal (KeyboardInterrupt) while stopping: stop now. Nothing more is journaled or
+        # acknowledged; the messages in hand come back from the queue (a journaled one not deleted comes
+        # back too and is journaled again: the reader drops adjacent duplicates).
+        self.abandoned = False
         self.error: BaseException | None = None
         self.last_mark = -float("inf")
         self.rescans: Future[RescanProgress] | None = None
@@ -880,19 +884,35 @@ class _Consumer:
         acker.start()
         try:
             self._receive_loop()
+        except KeyboardInterrupt:  # a second stop signal (SIGTERM's Terminated too): stop now
+            self._abandon()
+            raise
         finally:
-            with self.cond:
-                self.closing = True  # a message in hand is always finished: a signal never loses one
-                self.cond.notify_all()
-            committer.join()
-            self.acks.put(None)
-            acker.join()
-            if self.rescans is not None and self.error is None:
-                self._rescanned(self.rescans)
-            self.readers.shutdown(wait=True)
+            try:
+                self._close(committer, acker)
+            except KeyboardInterrupt:  # the second signal landed while the work in hand was finishing
+                self._abandon()
+                self._close(committer, acker)
+                raise
         if self.error is not None:
             raise self.error
         return self.summary
+
+    def _abandon(self) -> None:
+        with self.cond:
+            self.abandoned = True
+            self.cond.notify_all()
+
+    def _close(self, committer: threading.Thread, acker: threading.Thread) -> None:
+        with self.cond:
+            self.closing = True  # a message in hand is finished (unless abandoned): a stop loses none
+            self.cond.notify_all()
+        committer.join()
+        self.acks.put(None)
+        acker.join()
+        if self.rescans is not None and self.error is None and not self.abandoned:
+            self._rescanned(self.rescans)
+        self.readers.shutdown(wait=True, cancel_futures=self.abandoned)
 
     def _receive_loop(self) -> None:
         seen: set[str] = set()
@@ -977,7 +997,7 @@ class _Consumer:
         while True:
             with self.cond:
                 while True:
-                    if self.error is not None:
+                    if self.error is not None or self.abandoned:
                         return
                     ready = [r for r in self.reading if r.ready_at is not None]
                     if ready:
@@ -1028,6 +1048,8 @@ class _Consumer:
     # ---- acknowledge (the acker's thread) ---------------------------------------------------------
     def _ack_loop(self) -> None:
         while (item := self.acks.get()) is not None:
+            if self.abandoned:
+                continue  # stop now: not acknowledged, these messages come back
             result, polls, messages = item
             deleted = self.queue.delete(result.done)
             mark_from: dt.datetime | None = None
