@@ -21,6 +21,7 @@ from cognito_backup.aws.reader import PoolReader
 from cognito_backup.errors import OutOfTime
 from cognito_backup.model import PoolState
 from cognito_backup.ops.replicate import Cursor
+from cognito_backup.ops.standby_listing import PLAN_SECONDS_MIN, PLAN_SECONDS_PER_USER, plan_fits
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.layout import checkpoint_key
 from cognito_backup.store.memory import MemoryStore
@@ -175,3 +176,21 @@ def test_rounds_that_name_users_wait_while_a_comparison_is_in_progress(cognito: 
         break
     expected = users_of(source_state(w)) | {"ann": {"custom:tier": "a7"}}
     assert users_of(w.standby_state()) == expected
+
+
+def test_a_listing_finished_late_in_a_call_is_planned_by_the_next_call_whatever_its_time(cognito: Any) -> None:
+    """The fold and plan of a big pool take minutes: a call that finishes the listing with less time
+    left than they need leaves them to the next call, which plans even if its own time is short too
+    (it has nothing else to do: putting it off again would never end)."""
+    w = drifted_world(cognito)
+    with pytest.raises(OutOfTime, match="next call plans"):
+        w.round(out_of_time=lambda: False, seconds_left=lambda: 1.0)
+    last = w.round(out_of_time=lambda: False, seconds_left=lambda: 1.0)
+    assert last.failed == 0 and last.operations >= 3
+    assert_equal_to_source(w)
+
+
+def test_the_planning_reserve_grows_with_the_standby() -> None:
+    assert plan_fits(0, PLAN_SECONDS_MIN)
+    assert not plan_fits(1_000_000, 300.0)
+    assert plan_fits(1_000_000, PLAN_SECONDS_MIN + 1_000_000 * PLAN_SECONDS_PER_USER)

@@ -471,7 +471,8 @@ def _read_standby(
         repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())  # the position does not move
     if step.manifest is None:
         raise OutOfTime(f"The standby's listing continues on the next call ({step.users_so_far} users read so far).")
-    if seconds_left is not None and not plan_fits(step.manifest.counts.get("users", 0), seconds_left()):
+    users = step.manifest.counts.get("users", 0)
+    if seconds_left is not None and not step.committed_before and not plan_fits(users, seconds_left()):
         raise OutOfTime("The standby is read; the next call plans from it.")
     return step.manifest
 

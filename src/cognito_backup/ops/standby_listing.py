@@ -21,6 +21,7 @@ from cognito_backup.aws.pacing import Pacer
 from cognito_backup.aws.reader import PoolReader
 from cognito_backup.errors import RepositoryDamaged, RepositoryNotFound
 from cognito_backup.ops.backup_steps import StepOptions, run_backup_step
+from cognito_backup.repo.layout import snapshot_key
 from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository
 
@@ -42,6 +43,8 @@ class ListingStep:
     manifest: Manifest | None
     checkpoint_id: str | None
     users_so_far: int = 0
+    # Committed by an earlier call: this call has all its time for the plan (never put off again).
+    committed_before: bool = False
 
 
 def plan_fits(users: int, seconds_left: float) -> bool:
@@ -73,10 +76,11 @@ def list_standby(
     region = client.meta.region_name if hasattr(client, "meta") else None
     options = StepOptions(safety_seconds=STEP_SAFETY_SECONDS, standby_listing_of=source_pool_id)
     deadline = seconds_left_of(out_of_time)
+    before = checkpoint_id is not None and repo.store.exists(snapshot_key(checkpoint_id))
     try:
         result = run_backup_step(reader, repo, region, checkpoint_id, deadline=deadline, options=options)
     except (RepositoryNotFound, RepositoryDamaged):
         if checkpoint_id is None:
             raise
         result = run_backup_step(reader, repo, region, None, deadline=deadline, options=options)
-    return ListingStep(manifest=result.manifest, checkpoint_id=result.checkpoint_id, users_so_far=result.users_so_far)
+    return ListingStep(result.manifest, result.checkpoint_id, result.users_so_far, committed_before=before)
