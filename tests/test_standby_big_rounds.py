@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from cognito_backup.aws.reader import PoolReader
-from cognito_backup.errors import OutOfTime
+from cognito_backup.errors import OutOfTime, UsageError
 from cognito_backup.model import PoolState
+from cognito_backup.ops.pitr import select_snapshot
 from cognito_backup.ops.replicate import Cursor
 from cognito_backup.ops.standby_listing import PLAN_SECONDS_MIN, PLAN_SECONDS_PER_USER, plan_fits
 from cognito_backup.repo.journal import Journal
@@ -194,3 +195,33 @@ def test_the_planning_reserve_grows_with_the_standby() -> None:
     assert plan_fits(0, PLAN_SECONDS_MIN)
     assert not plan_fits(1_000_000, 300.0)
     assert plan_fits(1_000_000, PLAN_SECONDS_MIN + 1_000_000 * PLAN_SECONDS_PER_USER)
+
+
+def test_a_cli_round_continues_the_listing_a_lambda_call_left(cognito: Any) -> None:
+    """The CLI's round (no time limit) finds a listing in progress: it finishes and compares against it,
+    so two readings of the standby are never compared against each other's writes."""
+    w = drifted_world(cognito)
+    pages = Pages(cognito, w.standby)
+    with pytest.raises(OutOfTime):
+        w.round(out_of_time=pages.budget(3))
+    listing = Cursor.load(w.repo, w.standby, w.source).listing
+    last = w.round()
+    assert last.failed == 0
+    cursor = Cursor.load(w.repo, w.standby, w.source)
+    assert cursor.listing is None and cursor.compared_with == listing
+    assert [page for page, n in Counter(pages.sent).items() if n > 1] == []
+    assert_equal_to_source(w)
+
+
+def test_a_standby_listing_is_never_a_pool_to_choose(cognito: Any) -> None:
+    """The repository now holds snapshots of two pools (the source's, the standby's listing): commands
+    that choose the source still find one backed-up pool, and `latest` of the source is the source's."""
+    w = drifted_world(cognito)
+    assert w.round(out_of_time=lambda: False).failed == 0
+    listings = [s for s in w.repo.list_snapshots() if s.user_pool_id == w.standby]
+    assert [s.standby_listing_of for s in listings] == [w.source]
+    choice, manifest = select_snapshot(w.repo)
+    assert (choice.pool_id, manifest.user_pool_id) == (w.source, w.source)
+    # Restoring into the standby: its listing is not taken as "the target's own snapshot" to restore from.
+    with pytest.raises(UsageError, match="the only pool backed up here is"):
+        select_snapshot(w.repo, source_pool_id=None, target_pool_id=w.standby, into_existing=True)
