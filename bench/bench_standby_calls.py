@@ -79,7 +79,7 @@ def one_call(repo: str, endpoint: str, source: str, standby: str, budget: float,
     return 0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--journal", type=int, default=2000)
@@ -89,7 +89,7 @@ def main() -> int:
     parser.add_argument(
         "--call", nargs=5, metavar=("REPO", "ENDPOINT", "SOURCE", "STANDBY", "OUT"), help=argparse.SUPPRESS
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.call:
         repo, endpoint, source, standby, out = args.call
         return one_call(repo, endpoint, source, standby, args.budget, Path(out))
