@@ -91,9 +91,15 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         result = replicate_once(
             repo, client, pacer, source, standby, out_of_time=lambda: left() < margin, seconds_left=left
         )
-    except OutOfTime:
+    except OutOfTime as exc:
         # Not a failure: the next call carries on (the lag alarm sees a standby that stays behind).
-        body = {"source_user_pool_id": source, "standby_user_pool_id": standby, "finished": False}
+        # `reason`: which phase goes on (the standby's listing, its planning, or the writes).
+        body = {
+            "source_user_pool_id": source,
+            "standby_user_pool_id": standby,
+            "finished": False,
+            "reason": exc.message,
+        }
         log_json(log, "replicate_continues", seconds=round(time.monotonic() - started, 3), **body)
         return body
     except Exception as exc:
