@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_DEMO := $(VENV)/.installed-demo
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit cognito-local bench bench-backup bench-restore bench-capture bench-throttle bench-scale bench-memory lambda-package clean
+.PHONY: demo test lint typecheck unit cognito-local bench bench-backup bench-restore bench-capture bench-throttle bench-scale bench-standby bench-memory lambda-package clean
 
 # Debian's python3 lacks the venv module until python3-venv is installed: install it when we can (root
 # with apt-get), otherwise say exactly what is missing.
@@ -91,6 +91,11 @@ bench-throttle: $(STAMP_DEV)
 # own process. Quick mode: $(BIN)/python bench/bench_scale.py --sizes 2000,20000
 bench-scale: $(STAMP_DEV)
 	$(BIN)/python bench/bench_scale.py --sizes 100000,1000000
+
+# A standby round's full comparison at 1M users as the Lambda runs it: bounded calls of 840 s, each its
+# own process, against bench/standin.py (docs/design.md "Standby rounds").
+bench-standby: $(STAMP_DEV)
+	$(BIN)/python bench/bench_standby_calls.py --users 1000000
 
 lambda-package: $(STAMP_DEV)
 	$(BIN)/python deploy/build_lambda.py --out dist/lambda.zip

@@ -39,6 +39,7 @@ from cognito_backup.ops.capture import (
     run_capture,
 )
 from cognito_backup.repo.journal import Journal
+from cognito_backup.repo.manifest import backed_up_pools
 
 if TYPE_CHECKING:
     from cognito_backup.ops.replicate import ReplicateRound
@@ -157,7 +158,7 @@ def capture(
                 wait_seconds=wait_seconds,
                 on_batch=on_batch,
                 # Quiet pools get their caught-up marker too: those named, else those with snapshots here.
-                pools=pool_ids or {m.user_pool_id for m in repository.list_snapshots()},
+                pools=pool_ids or backed_up_pools(repository.list_snapshots()),
             )
         except KeyboardInterrupt as exc:  # a second signal: stop now
             raise interrupted(exc, hint=_MESSAGES_COME_BACK) from None
@@ -220,7 +221,7 @@ def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bo
     from cognito_backup.ops.compact import compact as run_compact
 
     repository = app(ctx).repository(repo)
-    pools = [user_pool_id] if user_pool_id else sorted({m.user_pool_id for m in repository.list_snapshots()})
+    pools = [user_pool_id] if user_pool_id else sorted(backed_up_pools(repository.list_snapshots()))
     results = [run_compact(repository, pool).summary() for pool in pools]
     if as_json:
         emit_json(results[0] if user_pool_id else results)
@@ -326,7 +327,7 @@ def replicate(
     # The standby may be backed up in the same repository too: it is never its own source.
     scan = repository.scan_snapshots()
     refuse_only_damaged(repository, scan)
-    backed_up = {m.user_pool_id for m in scan.manifests}
+    backed_up = backed_up_pools(scan.manifests)
     if not source and backed_up == {standby}:
         raise UsageError(
             f"{standby} is the only pool backed up in this repository, and the standby must be another pool "

@@ -15,6 +15,8 @@ from cognito_backup.repo.manifest import Manifest
 class BackupOptions:
     with_mfa_preferences: bool = False
     max_records_per_object: int = 100_000
+    # Set by a standby round reading its standby (ops/standby_listing.py): the source pool it replicates.
+    standby_listing_of: str | None = None
 
 
 def replica_summary(config: PoolConfig) -> list[dict[str, Any]]:
@@ -71,4 +73,7 @@ def incomplete_error(manifest: Manifest) -> SnapshotIncomplete | None:
 
 def snapshot_options(opts: BackupOptions) -> dict[str, Any]:
     """The manifest's `options`: how the snapshot was taken."""
-    return {"with_mfa_preferences": opts.with_mfa_preferences}
+    body: dict[str, Any] = {"with_mfa_preferences": opts.with_mfa_preferences}
+    if opts.standby_listing_of:
+        body["standby_listing_of"] = opts.standby_listing_of  # Manifest.standby_listing_of
+    return body

@@ -15,7 +15,7 @@ from cognito_backup.errors import PlanRefused, RepositoryDamaged, UsageError
 from cognito_backup.model import PoolState
 from cognito_backup.ops.state_at import state_at
 from cognito_backup.repo.journal import Journal
-from cognito_backup.repo.manifest import Manifest
+from cognito_backup.repo.manifest import Manifest, backed_up_pools
 from cognito_backup.repo.repository import Repository, SnapshotScan, format_time, parse_time
 
 
@@ -71,7 +71,7 @@ def select_snapshot(
         return choose_source({pool}, named_source=source_pool_id, snapshot_pool=pool), manifest
     refuse_only_damaged(repo, scan)
     choice = choose_source(
-        {s.user_pool_id for s in scan.manifests},
+        backed_up_pools(scan.manifests),
         named_source=source_pool_id,
         target=target_pool_id,
         into_existing=into_existing,

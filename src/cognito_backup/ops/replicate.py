@@ -38,13 +38,15 @@ from cognito_backup.core.deletions import deleted_items, describe_deletions
 from cognito_backup.core.fold import Folder
 from cognito_backup.core.plan import Plan, identity_key, username_attributes
 from cognito_backup.core.standby import ADOPT, NOT_STANDBY, STANDBY_TAG, pool_tags, standby_status
-from cognito_backup.errors import PlanRefused, RepositoryNotFound
+from cognito_backup.errors import OutOfTime, PlanRefused, RepositoryNotFound
 from cognito_backup.model import Membership, PoolConfig, PoolState, User, jsonable
 from cognito_backup.ops.checkpoint import Checkpoint
 from cognito_backup.ops.compact import write_compacted
 from cognito_backup.ops.restore import RestoreOptions, read_actual, reconcile
+from cognito_backup.ops.standby_listing import list_standby, plan_fits
 from cognito_backup.ops.state_at import Folded, choose_base, fold_from, root_of
 from cognito_backup.repo.journal import Journal, SegmentRef, record_order
+from cognito_backup.repo.layout import snapshot_key
 from cognito_backup.repo.leases import holding
 from cognito_backup.repo.manifest import Manifest
 from cognito_backup.repo.repository import Repository, format_time, parse_time
@@ -76,12 +78,16 @@ class Cursor:
     applied_at: str | None = None
     segments: AppliedSegments = field(default_factory=AppliedSegments)
     compared_at: str | None = None  # the last round that compared every standby user
+    # A bounded round's snapshot of the standby (ops/standby_listing.py): the one being read or read and
+    # not compared yet (its backup checkpoint's id until committed), and the one the last comparison used.
+    listing: str | None = None
+    compared_with: str | None = None
     # Written by a version that did not check the standby tag (no "standby_checked" key): such a replicate
     # of this source into this pool already deleted freely, so the pool is taken as its standby.
     legacy: bool = False
 
     def to_json(self) -> bytes:
-        body = {
+        body: dict[str, Any] = {
             "source_pool_id": self.source_pool_id,
             "standby_pool_id": self.standby_pool_id,
             "base_snapshot": self.base_snapshot,
@@ -89,8 +95,11 @@ class Cursor:
             "applied_at": self.applied_at,
             "segments": self.segments.to_record(),
             "compared_at": self.compared_at,
-            "standby_checked": True,
+            "listing": self.listing,
+            "compared_with": self.compared_with,
         }
+        if not self.legacy:  # a legacy cursor saved mid-comparison stays legacy until its round adopts the pool
+            body["standby_checked"] = True
         return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
 
     @classmethod
@@ -109,6 +118,8 @@ class Cursor:
             applied_at=body.get("applied_at"),
             segments=AppliedSegments.from_record(body.get("segments")),
             compared_at=body.get("compared_at"),
+            listing=body.get("listing"),
+            compared_with=body.get("compared_with"),
             legacy=pos is not None and recorded_source == source and "standby_checked" not in body,
         )
 
@@ -162,6 +173,7 @@ def replicate_once(
     confirmed: bool = False,
     compact_after_records: int = COMPACT_AFTER_RECORDS,
     out_of_time: Callable[[], bool] | None = None,
+    seconds_left: Callable[[], float] | None = None,
 ) -> ReplicateRound:
     """One round. `confirmed`: the operator says the standby is this source's (`--yes`): it is tagged so.
     With `options.dry_run` nothing is written (no tag, no cursor) and the round says what it would do.
@@ -170,7 +182,10 @@ def replicate_once(
     a compacted state, which the next round starts from. `out_of_time` (a bounded Lambda call): asked
     before each operation; once True the round raises OutOfTime when the running ones finished, its
     cursor unmoved, and the next call carries on (the standby shows what was done; the resume state in
-    the repository knows whose password the round set).
+    the repository knows whose password the round set). A bounded round that compares every standby
+    user reads the standby as a snapshot taken in steps (ops/standby_listing.py): while that listing is
+    in progress every call continues it, then plans from the two snapshots; `seconds_left` (the call's
+    time) sends the planning to the next call when too little is left for it (plan_fits).
 
     A round that writes holds the standby's lease (`restore/<standby>`, the one a restore into that pool
     takes: repo/leases.py) from before it reads until it ends, out of time included (the next call takes
@@ -190,6 +205,8 @@ def replicate_once(
         full_every_seconds=full_every_seconds,
         confirmed=confirmed,
         compact_after_records=compact_after_records,
+        seconds_left=seconds_left,
+        bounded=out_of_time is not None,
     )
     if options is not None and options.dry_run:
         return run(out_of_time=out_of_time)
@@ -220,7 +237,10 @@ def _round(
     confirmed: bool,
     compact_after_records: int,
     out_of_time: Callable[[], bool] | None,
+    seconds_left: Callable[[], float] | None = None,
+    bounded: bool = False,
 ) -> ReplicateRound:
+    """`bounded`: the caller's time is limited (a Lambda call); `out_of_time` is also the lease's."""
     now = clock or repo.clock
     snaps = [s for s in repo.list_snapshots() if s.user_pool_id == source_pool_id]
     if not snaps:
@@ -229,6 +249,13 @@ def _round(
             hint="Run `cognito-backup backup` once: replication starts from a snapshot.",
         )
     cursor = Cursor.load(repo, standby_pool_id, source_pool_id)
+    dry_run = options is not None and options.dry_run
+    # The standby's snapshot this round compares against (a bounded round's full comparison).
+    listed: Manifest | None = None
+    if cursor.listing is not None and not dry_run:
+        # A comparison in progress: every call continues it first, folding nothing until the standby is read
+        # (the rounds for named users wait for it; the comparison applies their records too).
+        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left)
     journal = Journal(repo.store)
     base = round_base(snaps, source_pool_id, cursor.base_snapshot, cursor.position, force=force)
     same_base = not force and cursor.base_snapshot == root_of(base) and cursor.position is not None
@@ -257,11 +284,15 @@ def _round(
     full_due = cursor.compared_at is None or (now() - parse_time(cursor.compared_at)).total_seconds() >= (
         full_every_seconds
     )
-    if same_base and not confirmed and cursor.position is not None and not new_keys and not full_due:
+    if same_base and not confirmed and cursor.position is not None and not new_keys and not full_due and not listed:
         return ReplicateRound(
             applied=False, records=0, position=cursor.position, lag_seconds=_lag(now(), cursor.position)
         )
-    incremental = same_base and late_first is None and not full_due
+    incremental = same_base and late_first is None and not full_due and listed is None
+    bounded = bounded and not dry_run
+    if bounded and not incremental and listed is None:
+        # Known before the fold: the standby is read first, the fold waits for the call that plans.
+        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left)
     touched = _Touched(username_attributes(repo.load_config(base))) if incremental else None
 
     def note(rec: dict[str, Any], folder: Folder) -> None:
@@ -286,8 +317,10 @@ def _round(
         touched = None
     opts = options or RestoreOptions()
     opts = replace(opts, plan=replace(opts.plan, prune=True), read_back=False, out_of_time=out_of_time)
+    if touched is None and bounded and listed is None:
+        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left)
     if touched is None:
-        actual = read_actual(client, pacer, standby_pool_id)
+        actual = repo.load_state(listed) if listed is not None else read_actual(client, pacer, standby_pool_id)
         # The standby's whole configuration was read: it follows the source's (journaled config records),
         # keeping what a standby may differ in: its domain, its own triggers, ARNs mapped by --map-arn.
         opts = replace(
@@ -337,6 +370,9 @@ def _round(
     finally:
         if checkpoint is not None:
             checkpoint.close()
+        if listed is not None:
+            # Compared once, whatever the outcome: once written to, the standby no longer matches it.
+            _compared(repo, cursor, listed, standby_pool_id)
     # With no journal record yet, the position is the base snapshot itself (nothing newer applied).
     position = folder.position or (base.started_at, "", -1)
     if opts.dry_run:
@@ -362,6 +398,7 @@ def _round(
         if touched is None:
             cursor.compared_at = format_time(now())
         cursor.applied_at = format_time(now())
+        cursor.legacy = False
         repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())
         if written is not None:
             # Only now: until the cursor has moved past the new state, a crashed round restarts from an older.
@@ -412,6 +449,40 @@ def written_by_round(manifest: Manifest, standby_pool_id: str) -> bool:
 def resume_key(source_pool_id: str, standby_pool_id: str) -> str:
     """The resume state of a bounded round that ran out of time (ops/checkpoint.py, restores/ folder)."""
     return f"{standby_pool_id}@replicate:{source_pool_id}"
+
+
+def _read_standby(
+    repo: Repository,
+    client: Any,
+    pacer: Pacer,
+    cursor: Cursor,
+    standby_pool_id: str,
+    out_of_time: Callable[[], bool] | None,
+    seconds_left: Callable[[], float] | None,
+) -> Manifest:
+    """The standby's snapshot, read in bounded steps across calls; raises OutOfTime (the cursor naming the
+    listing to continue) until it is committed and there is time left to plan from it."""
+    step = list_standby(
+        repo, client, pacer, standby_pool_id, cursor.source_pool_id, cursor.listing, out_of_time=out_of_time
+    )
+    listing = step.manifest.id if step.manifest is not None else step.checkpoint_id
+    if listing != cursor.listing:
+        cursor.listing = listing
+        repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())  # the position does not move
+    if step.manifest is None:
+        raise OutOfTime(f"The standby's listing continues on the next call ({step.users_so_far} users read so far).")
+    users = step.manifest.counts.get("users", 0)
+    if seconds_left is not None and not step.committed_before and not plan_fits(users, seconds_left()):
+        raise OutOfTime("The standby is read; the next call plans from it.")
+    return step.manifest
+
+
+def _compared(repo: Repository, cursor: Cursor, listed: Manifest, standby_pool_id: str) -> None:
+    """A comparison used `listed`: the next one lists again; the one before it is no longer needed."""
+    previous, cursor.listing, cursor.compared_with = cursor.compared_with, None, listed.id
+    repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())
+    if previous is not None and previous != listed.id:
+        repo.store.delete(snapshot_key(previous))  # its objects go with the next prune, unless shared
 
 
 def _listing(journal: Journal, pool_id: str, base: Manifest, settle_seconds: float) -> list[tuple[SegmentRef, float]]:

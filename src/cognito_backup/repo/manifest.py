@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,13 @@ class Manifest:
         value = self.extra.get("incomplete") or {}
         return {str(k): str(v) for k, v in dict(value).items()}
 
+    @property
+    def standby_listing_of(self) -> str | None:
+        """The source pool whose standby round took this snapshot of its standby (ops/standby_listing.py):
+        the round's view of the standby, not a backup anyone chose, so choosing a pool leaves it out."""
+        value = self.options.get("standby_listing_of")
+        return str(value) if value else None
+
     def objects_of(self, kind: str) -> list[ObjectRef]:
         """The objects of a kind; a sorted kind's shards in key order (so reading them streams in order)."""
         refs = [o for o in self.objects if o.kind == kind]
@@ -134,3 +142,9 @@ class Manifest:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise RepositoryDamaged(f"{where} is not a valid manifest ({type(exc).__name__}: {exc})") from None
+
+
+def backed_up_pools(manifests: Iterable[Manifest]) -> set[str]:
+    """The pools backed up in a repository: those its snapshots are of, standby rounds' listings left out
+    (a standby read by its round is not a pool to restore from, nor one to capture or compact)."""
+    return {m.user_pool_id for m in manifests if m.standby_listing_of is None}

@@ -122,7 +122,8 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         # capture lists, reads, saves and deletes its pending rescan jobs (repo/rescan_jobs.py)
         "s3:ListObjectsV2": frozenset({BACKUP, CAPTURE, REPLICATE, RESTORE}),
         "s3:GetObject": frozenset({BACKUP, CAPTURE, REPLICATE, RESTORE}),
-        # replicate stores its fold as a compacted state (a snapshot: content-addressed objects)
+        # replicate stores its fold as a compacted state, and a full comparison's listing of the standby
+        # (ops/standby_listing.py), as snapshots: content-addressed objects
         "s3:HeadObject": frozenset({BACKUP, CAPTURE, TRIGGER, REPLICATE}),
         "s3:PutObject": _ALL,
         # restore: its resume state's small objects folded into one (ops/checkpoint.py compact), and the
@@ -148,10 +149,9 @@ NOT_EXERCISED: Mapping[tuple[str, str], str] = MappingProxyType(
         (BACKUP, "s3:AbortMultipartUpload"): "boto3's transfer manager after a failed part",
         (REPLICATE, "cognito-idp:TagResource"): "the standby tag (#8.2) is written by replicate",
         **{
-            (REPLICATE, op): "a round stores a compacted state after COMPACT_AFTER_RECORDS journal records "
-            "(ops/replicate.py; tests/test_standby_rounds.py writes one through the store)"
+            (REPLICATE, op): "objects above boto3's 8 MB multipart threshold: a compacted state or a standby "
+            "listing of a big pool (tests/test_bucket_policy.py uploads one through the store)"
             for op in (
-                "s3:HeadObject",
                 "s3:CreateMultipartUpload",
                 "s3:UploadPart",
                 "s3:CompleteMultipartUpload",

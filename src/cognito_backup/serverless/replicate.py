@@ -12,6 +12,10 @@ A round that cannot finish in this call's time (a first round into an empty stan
 hours at Cognito's quotas) starts no operation once less than SAFETY_SECONDS are left, lets the running
 ones finish and returns `finished: false`: its cursor did not move, the resume state in the repository
 knows whose passwords it set, and the next call plans only what the standby still lacks.
+A round that compares the whole standby (the first, hourly, after a group or configuration record) reads
+it as a snapshot of the standby taken in steps (ops/standby_listing.py): a call lists what its time
+allows and returns `finished: false`; the next calls continue the listing (no page twice), and the
+call that finds it committed folds, plans from the two snapshots and applies.
 """
 
 from __future__ import annotations
@@ -84,10 +88,18 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     margin = min(SAFETY_SECONDS, left() / 4)
     try:
         repo, client, pacer, source, standby = _components()
-        result = replicate_once(repo, client, pacer, source, standby, out_of_time=lambda: left() < margin)
-    except OutOfTime:
+        result = replicate_once(
+            repo, client, pacer, source, standby, out_of_time=lambda: left() < margin, seconds_left=left
+        )
+    except OutOfTime as exc:
         # Not a failure: the next call carries on (the lag alarm sees a standby that stays behind).
-        body = {"source_user_pool_id": source, "standby_user_pool_id": standby, "finished": False}
+        # `reason`: which phase goes on (the standby's listing, its planning, or the writes).
+        body = {
+            "source_user_pool_id": source,
+            "standby_user_pool_id": standby,
+            "finished": False,
+            "reason": exc.message,
+        }
         log_json(log, "replicate_continues", seconds=round(time.monotonic() - started, 3), **body)
         return body
     except Exception as exc:
