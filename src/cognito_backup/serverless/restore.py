@@ -6,11 +6,14 @@ output `{"done": bool, "request": {...}, "execution", "step": N + 1, "run": run 
 "report": key | null}`. The state machine passes the output back as the next step's input until done.
 
 Each step is the CLI restore: the same plan, resume state (restores/<target>@<source>/, the Checkpoint
-the CLI uses), reports and sub map. It reads the target, plans what is still missing, and applies it
-until its time runs out: then it starts no new operation, lets the running ones finish, stores the
-resume state and returns done=false. The last step writes the report and the sub map into the
-repository (restores/deployed/<execution name>/, a Lambda has no --report-dir) and raises the CLI's
-error when the restore did not fully succeed, so the execution fails and the topic hears of it.
+the CLI uses), reports and sub map. The first step reads the target and plans as the CLI does, then
+stores the plan's run order in the execution's folder (restores/deployed/<execution name>/plan/,
+ops/stored_plan.py); every step (the first too) carries it out from its stored position until its time
+runs out: then it starts no new operation, lets the running ones finish, stores the position and the
+resume state and returns done=false. Later steps neither list the target nor plan again. The last step
+writes the report and the sub map into the repository (restores/deployed/<execution name>/, a Lambda
+has no --report-dir), deletes the stored plan, and raises the CLI's error when the restore did not fully
+succeed, so the execution fails and the topic hears of it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ MAX_THROTTLE_WAIT = 45.0
 PROGRESS = "progress.json"
 REPORT = "report.json"
 SUB_MAP = "sub-map.csv"
+PLAN = "plan/"  # the stored plan (ops/stored_plan.py), under the execution's folder
+# Operations per stored plan chunk (default core/plan_chunks.py CHUNK, the scheduler's window); smaller
+# chunks store progress more often, at one object each.
+CHUNK_VAR = "COGNITO_BACKUP_RESTORE_PLAN_CHUNK"
 
 
 def _parse_event(event: Any) -> tuple[Any, str, int]:
@@ -119,6 +126,7 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
         report_json,
         run_restore,
     )
+    from cognito_backup.ops.stored_plan import StoredPlan
     from cognito_backup.repo.repository import parse_time
 
     repo = _repository()
@@ -130,7 +138,8 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
 
     client = AwsContext(region=request.region).client("cognito-idp")
     pacer = Pacer(max_throttle_wait=MAX_THROTTLE_WAIT)
-    options = RestoreOptions(plan=plan_options(request), out_of_time=out_of_time)
+    stored = StoredPlan(repo.store, prefix + PLAN, _chunk())
+    options = RestoreOptions(plan=plan_options(request), out_of_time=out_of_time, carry=stored)
 
     def progress(state: str, counts: dict[str, int], report: str | None, error: str | None = None) -> dict[str, Any]:
         pinned = request.pinned(named["label"]) if "label" in named else request
@@ -179,6 +188,8 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
             # its Retry names (deploy/template.yaml, RestoreStep) and fails the execution on the others.
             retried = isinstance(exc, (Throttled, AwsError, StoreUnavailable))
             progress(RUNNING if retried else FAILED, resume_counts(), None, type(exc).__name__)
+            if not retried:
+                stored.delete()  # the execution ends here: a new one plans afresh
             raise
         report_key = prefix + REPORT
         error = outcome_error(outcome.summary, report_key)
@@ -187,11 +198,24 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
         body = outcome.to_json()
         body.update(report=report_key, sub_map=prefix + SUB_MAP, passwords_file=None)
         repo.store.put_bytes(report_key, report_json(body, outcome.summary))
+        stored.delete()  # the report holds what the restore did: its plan is done with
     counts = {k: int(v) for k, v in outcome.summary.counts().items()} | resume_counts()
     record = progress(FAILED if error else SUCCEEDED, counts, report_key, type(error).__name__ if error else None)
     if error is not None:
         raise error
     return {**_output(record), "done": True}
+
+
+def _chunk() -> int:
+    import os
+
+    from cognito_backup.core.plan_chunks import CHUNK
+    from cognito_backup.errors import UsageError
+
+    value = os.environ.get(CHUNK_VAR) or str(CHUNK)
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"{CHUNK_VAR} must be a whole number of operations, not {value!r}")
+    return int(value)
 
 
 def _publish_progress(users_done: int, users_planned: int, target: str) -> None:
