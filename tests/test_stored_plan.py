@@ -9,12 +9,14 @@ over bounded steps from its stored position.
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cognito_backup.core.plan import Op
+from cognito_backup.core.plan import Op, Plan
 from cognito_backup.core.plan_chunks import (
     Position,
     advance,
@@ -28,10 +30,14 @@ from cognito_backup.core.plan_chunks import (
     settled,
     to_run,
 )
+from cognito_backup.core.retention import Policy
 from cognito_backup.errors import OutOfTime
 from cognito_backup.ops.checkpoint import Checkpoint
+from cognito_backup.ops.prune import prune
 from cognito_backup.ops.restore import RestoreOptions, RestoreSummary, reconcile
-from cognito_backup.ops.stored_plan import StoredPlan
+from cognito_backup.ops.stored_plan import StoredPlan, abandoned
+from cognito_backup.repo.repository import Repository
+from cognito_backup.store.base import ObjectInfo
 from cognito_backup.store.local import LocalStore
 from tests.helpers import make_pool
 from tests.restore_support import CallRecorder, quiet_pacer
@@ -168,11 +174,29 @@ def test_later_steps_carry_the_stored_plan_without_listing_the_target_and_end_as
     assert final.counts()["created"] > 30 and final.sub_map and len(list(final.sub_map)) == 30
 
 
+class PasswordsSet:
+    """The AdminSetUserPassword calls the service answered with success (a call the emulator failed set
+    nothing: setting that password again is no duplicate), per username, seen at botocore's hooks."""
+
+    def __init__(self, client: Any) -> None:
+        self.users: list[str] = []
+        client.meta.events.register("before-call.cognito-idp.AdminSetUserPassword", self._sent)
+        client.meta.events.register("after-call.cognito-idp.AdminSetUserPassword", self._answered)
+
+    def _sent(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["password_user"] = json.loads(params["body"])["Username"]
+
+    def _answered(self, http_response: Any, context: dict[str, Any], **_: Any) -> None:
+        if http_response.status_code == 200:
+            self.users.append(context["password_user"])
+
+
 def test_a_step_killed_in_the_middle_of_a_chunk_sets_no_password_twice(cognito: Any, tmp_path: Path) -> None:
     _, desired = source(cognito, tmp_path, users=12)
     target = make_pool(cognito, "B")
     inner = LocalStore(tmp_path / "repo")
     recorder = CallRecorder(cognito)
+    passwords_set = PasswordsSet(cognito)
     dying = DyingStore(inner)
     # Killed just after the 5th password was set, before anything could record it.
     unhook = kill_on(cognito, dying, "AdminSetUserPassword", 5, after=True)
@@ -188,6 +212,38 @@ def test_a_step_killed_in_the_middle_of_a_chunk_sets_no_password_twice(cognito: 
 
     assert len(listed) == 1  # one step carries on from where the killed one was
     assert_complete(cognito, target, desired)
-    passwords = [p["Username"] for p in recorder.named("AdminSetUserPassword")]
+    passwords = passwords_set.users
     assert len(passwords) == len(set(passwords)) == len(desired.users), passwords
     assert final.failures() == []
+
+
+# ---- an execution stopped from outside: prune removes its stored plan ----------------------------------
+
+
+def test_stored_plans_untouched_for_two_days_are_abandoned() -> None:
+    day = 86_400.0
+    objects = [
+        ObjectInfo("restores/deployed/old/plan/ops-000000.json.gz", 1, 0.0),
+        ObjectInfo("restores/deployed/old/plan/position.json.gz", 1, 1.0),
+        ObjectInfo("restores/deployed/old/progress.json", 1, 1.0),
+        ObjectInfo("restores/deployed/busy/plan/ops-000000.json.gz", 1, 0.0),
+        ObjectInfo("restores/deployed/busy/plan/position.json.gz", 1, 3 * day - 60),  # its step just stored it
+    ]
+    assert abandoned(objects, now=3 * day, stale_seconds=2 * day) == ["restores/deployed/old/plan/"]
+
+
+def test_prune_deletes_an_abandoned_stored_plan_and_keeps_the_execution_record(tmp_path: Path) -> None:
+    repo = Repository(LocalStore(tmp_path / "repo"))
+    repo.init_if_needed()
+    store = repo.store
+    stored = StoredPlan(store, "restores/deployed/stopped/plan/", chunk=2)
+    groups = Plan(ops=[Op("create_group", group=f"g{i}") for i in range(5)])
+    stored.write(groups, run_key="t@s", resumed={}, password_policy={})
+    store.put_bytes("restores/deployed/stopped/progress.json", b"{}")
+    assert len(list(store.list(stored.prefix))) == 5  # 3 chunks, meta, position
+
+    prune(repo, Policy(keep_last=1), now=lambda: time.time() + 3600)
+    assert stored.exists()  # an execution may still be running
+    prune(repo, Policy(keep_last=1), now=lambda: time.time() + 3 * 86_400)
+    assert list(store.list(stored.prefix)) == [] and not stored.exists()
+    assert store.exists("restores/deployed/stopped/progress.json")

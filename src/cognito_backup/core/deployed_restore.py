@@ -34,6 +34,7 @@ from cognito_backup.errors import (
     Throttled,
     UsageError,
 )
+from cognito_backup.repo.layout import DEPLOYED_RESTORES_PREFIX
 
 # Password modes a deployed restore accepts: neither leaves a secret to keep (docs/deploy.md).
 DEPLOYED_PASSWORD_MODES = ("random-permanent", "none")
@@ -193,7 +194,7 @@ def report_prefix(execution_name: str) -> str:
     """Where a deployed restore's progress record and reports go (a Lambda has no --report-dir). Apart
     from the resume state's folders (restores/<target>@<source>/), which hold nothing else."""
     safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", execution_name)
-    return f"restores/deployed/{safe}/"
+    return f"{DEPLOYED_RESTORES_PREFIX}{safe}/"
 
 
 def execution_name(execution_arn: str) -> str:

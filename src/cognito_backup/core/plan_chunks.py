@@ -5,9 +5,12 @@ in chunks of CHUNK operations (ops/stored_plan.py writes them). Each later step 
 position, a small record:
 
 - `done`: chunks 0 .. done-1 are entirely carried out (their results are stored beside them);
-- `started`: chunks 0 .. started-1 had operations started by some step (stored before the first
-  operation of a chunk starts): a create_user of a later chunk was never sent, so finding its user
-  already there means someone else made it, as in a CLI restore;
+- `started`: chunks 0 .. started-1 may hold operations a step sent and died before recording (stored
+  before the first operation of a chunk starts; set back to `done` when a step stops cleanly, every
+  operation it sent finished and recorded). An operation of a later chunk was never sent: a create_user
+  that finds its user means someone else made it, as in a CLI restore. One of those chunks' unrecorded
+  operations may have been sent: its create or password is judged from the user's state, as a CLI
+  re-run judges from its read of the target;
 - `finished`: per chunk at or past `done`, the operations finished so far, with their outcome;
 - `failed`: ids of operations that failed or were blocked (what depends on them is blocked, not run).
 

@@ -483,9 +483,12 @@ def _apply(
     facts = state.facts()
     reader = PoolReader(client, pacer, target_pool_id)
 
-    def make_execute(planned_before: Callable[[Op], bool]) -> Callable[[Op], str]:
+    def make_execute(
+        planned_before: Callable[[Op], bool], recheck: Callable[[Op], bool] = lambda op: False
+    ) -> Callable[[Op], str]:
         """`planned_before(op)`: an earlier run may have sent this create (so finding its user already
-        there may be the earlier run's own doing)."""
+        there may be the earlier run's own doing). `recheck(op)`: an earlier step of a stored plan may
+        have sent this password and been killed before recording it (ops/stored_plan.py)."""
 
         def execute(op: Op) -> str:
             if op.kind == "create_user":
@@ -505,6 +508,12 @@ def _apply(
             if op.kind == "set_password":
                 if recorder.is_kept(op):
                     return KEPT  # someone else's user: its password and status stay as they are
+                if recheck(op) and op.username:
+                    # The user's own state decides, as a re-run's read of the target would: a password set
+                    # already (by the killed step, or by the user since) is not set again.
+                    found = reader.find_user("username", op.username)
+                    if found is not None and found.status != FORCE_CHANGE_PASSWORD:
+                        return KEPT
                 password = random_password(policy)
                 status = writer.apply(op, password, permanent=permanent)
                 recorder.password(op, None if permanent else password)

@@ -46,8 +46,9 @@ from cognito_backup.core.spill import SpillList
 from cognito_backup.errors import OutOfTime, RepositoryDamaged
 from cognito_backup.ops.checkpoint import CheckpointState
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, OpResult, run_ops
-from cognito_backup.store.base import Store
+from cognito_backup.store.base import ObjectInfo, Store
 
+PLAN_FOLDER = "/plan/"  # restores/deployed/<execution>/plan/ (serverless/restore.py)
 META = "meta.json.gz"
 POSITION = "position.json.gz"
 
@@ -215,6 +216,19 @@ class StoredPlan:
             self.store.delete(info.key)
 
 
+def abandoned(objects: Iterable[ObjectInfo], now: float, stale_seconds: float) -> list[str]:
+    """The stored plans (their folders, `.../plan/`) untouched for `stale_seconds`: a running execution
+    rewrites its position at least once a step (15 minutes), so such a plan's execution was stopped
+    (StopExecution, its 14-day timeout) without a last step to delete it. Pure."""
+    newest: dict[str, float] = {}
+    for info in objects:
+        head, sep, _ = info.key.rpartition(PLAN_FOLDER)
+        if sep:
+            folder = head + sep
+            newest[folder] = max(newest.get(folder, 0.0), info.modified)
+    return sorted(folder for folder, modified in newest.items() if now - modified > stale_seconds)
+
+
 Execute = Callable[[Op], str]
 
 
@@ -222,7 +236,7 @@ def carry_out(
     stored: StoredPlan,
     meta: StoredMeta,
     state: CheckpointState,
-    make_execute: Callable[[Callable[[Op], bool]], Execute],
+    make_execute: Callable[[Callable[[Op], bool], Callable[[Op], bool]], Execute],
     reason_of: Callable[[Op], str | None],
     *,
     fresh: bool,
@@ -234,9 +248,11 @@ def carry_out(
     """Carry out the stored plan from its position, storing progress as chunks finish and at the end.
     Returns once every chunk is done; raises OutOfTime (progress stored) when the step's time is up.
 
-    `make_execute(planned_before)` gives the operation runner (ops/restore.py); `planned_before(op)` says
-    whether an earlier run may have sent the operation: only then does a create that finds its user judge
-    from the user's state whether that run created it. `fresh`: the plan was made by this step, from
+    `make_execute(planned_before, sent_before)` gives the operation runner (ops/restore.py). `sent_before(op)`:
+    an earlier step may have sent the operation and died before recording it (its password is then set
+    only if the user still waits for one). `planned_before(op)`: an earlier run may have sent this create,
+    so a create that finds its user judges from the user's state whether that run created it (as the CLI
+    restore's re-run does). `fresh`: the plan was made by this step, from
     `state` as it was before (the CLI restore's case): `state` then says what earlier runs planned, and
     records nothing of this plan yet. Otherwise `state` holds the records of the earlier steps: an
     operation they recorded is settled from them, and only a chunk an earlier step started may hold
@@ -251,14 +267,17 @@ def carry_out(
             if outcome[0] in (FAILED, BLOCKED):
                 position.failed.append(f"{chunk}:{index}")
 
-    def store_progress() -> None:
+    def store_progress(clean: bool = False) -> None:
         """Outcomes of the chunks now whole into their own objects, then the position (the order matters:
-        a chunk counted done has its outcomes stored)."""
+        a chunk counted done has its outcomes stored). `clean`: every operation sent has finished and is
+        recorded (a step that ran out of time, not one that died): what is left was never sent."""
         with lock:
             moved = advance(position, meta.ops, meta.chunk)
             whole = [
                 (i, outcomes_in_order(position.finished.pop(i), chunk_size(i, meta.ops, meta.chunk))) for i in moved
             ]
+            if clean:
+                position.started = position.done
             snapshot = position_to_json(position)
         for index, outcomes in whole:
             stored.save_outcomes(index, outcomes)
@@ -289,10 +308,14 @@ def carry_out(
                     where[op.id] = (chunk, index)
                 yield op
 
-    def planned_before(op: Op) -> bool:
+    def sent_before(op: Op) -> bool:
+        """An earlier step may have sent it: it was not recorded, in a chunk a step started then died in."""
         with lock:
             chunk = where.get(op.id, (meta.chunks, 0))[0]
-        return (fresh or chunk < started_before) and state.planned(op.user or "")
+        return not fresh and chunk < started_before
+
+    def planned_before(op: Op) -> bool:
+        return (fresh or sent_before(op)) and state.planned(op.user or "")
 
     def finished(result: OpResult) -> None:
         with lock:
@@ -303,7 +326,7 @@ def carry_out(
     try:
         run_ops(
             feed(),
-            make_execute(planned_before),
+            make_execute(planned_before, sent_before),
             workers=workers,
             on_result=finished,
             window=window,
@@ -311,12 +334,12 @@ def carry_out(
             failed_before=failed_ids,
         )
     except OutOfTime:
-        store_progress()
+        store_progress(clean=True)
         raise
     except BaseException:
         store_progress()  # what finished is kept; what was in flight runs again (settled where it must)
         raise
-    store_progress()
+    store_progress(clean=True)
     if not position.complete:
         # Every operation admitted finished but the feed stopped early: time ran out between chunks.
         raise OutOfTime("This step's time is up; progress is saved and the next step carries on.")
