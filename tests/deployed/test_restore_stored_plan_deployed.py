@@ -7,16 +7,18 @@ the template's role and recorded in the harness's audit log), and the end equals
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 
 from cognito_backup.aws.pacing import Pacer
-from cognito_backup.core.deployed_restore import report_prefix
+from cognito_backup.core.deployed_restore import execution_name, report_prefix
 from cognito_backup.core.diff import differences
 from cognito_backup.ops.restore import RestoreRequest, run_restore
-from cognito_backup.serverless.restore import CHUNK_VAR
+from cognito_backup.ops.stored_plan import StoredPlan
+from cognito_backup.serverless.restore import CHUNK_VAR, PLAN
 from tests.deployed.harness import REGION, Deployed, deploy_stack
 from tests.deployed.lambdas import Lambdas
 from tests.deployed.test_restore_deployed import backed_up_source, repository, stalling_proxy
@@ -26,23 +28,34 @@ from tests.restore_support import read_state
 EXECUTION = f"arn:aws:states:{REGION}:123456789012:execution:restore:"
 
 
-def _list_users(d: Deployed) -> int:
-    return sum(1 for a in d.audit() if a["function"] == "RestoreFunction" and a["operation"] == "ListUsers")
+def _listings(proxy: Any) -> int:
+    """ListUsers calls that list the pool (or a slice of it): not the lookup of one user by username
+    (PoolReader.find_user), which a step retried after a kill makes for the users it may have written."""
+    return sum(1 for op, body in proxy.calls if op == "ListUsers" and "username =" not in body.get("Filter", ""))
 
 
-def _run_steps(d: Deployed, event: dict[str, Any]) -> tuple[list[tuple[bool, int]], dict[str, Any]]:
+@dataclass
+class Step:
+    planned_before: bool  # the stored plan was there when the invocation started
+    outcome: str  # "continue" (done: false), "done", or "killed" (timed out: retried with the same input)
+    listings: int  # ListUsers calls listing the target (_listings)
+
+
+def _run_steps(d: Deployed, event: dict[str, Any], proxy: Any) -> tuple[list[Step], dict[str, Any]]:
     """Invoke the restore step as the state machine does (a timed-out step again with the same input, a
-    finished step's output as the next input) until done: ([(done, ListUsers calls)] per step that
-    returned, the last output)."""
+    finished step's output as the next input) until done: (every invocation, the last output)."""
     fn = d.function("RestoreFunction")
-    steps: list[tuple[bool, int]] = []
+    stored = StoredPlan(repository(d).store, report_prefix(execution_name(event["execution"])) + PLAN)
+    steps: list[Step] = []
     for _ in range(80):
-        before = _list_users(d)
+        before, planned = _listings(proxy), stored.exists()
         result = fn.invoke(event)
+        listings = _listings(proxy) - before
         if result.error is not None:
             assert "timed out" in result.error["errorMessage"], result.error
+            steps.append(Step(planned, "killed", listings))
             continue
-        steps.append((bool(result.payload["done"]), _list_users(d) - before))
+        steps.append(Step(planned, "done" if result.payload["done"] else "continue", listings))
         if result.payload["done"]:
             return steps, result.payload
         event = {k: result.payload[k] for k in ("request", "step", "execution")}
@@ -56,25 +69,28 @@ def test_steps_after_the_first_do_not_list_the_target_and_the_end_equals_a_one_s
     cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=url)
     pool, target, oneshot_target = make_pool(cognito, "A"), make_pool(cognito, "B"), make_pool(cognito, "C")
     # A Timeout of 3 s (a step stops starting operations with a quarter of it left) and chunks of 40
-    # operations: 150 users (about 560 operations) take several steps and several chunks.
-    d = deploy_stack(
-        url,
-        lambdas,
-        work,
-        {"UserPoolId": pool, "RestoreUserPoolId": target},
-        timeouts={"RestoreFunction": 3},
-        endpoints={"RestoreFunction": {CHUNK_VAR: "40"}},
-    )
-    source, desired = backed_up_source(cognito, d, users=150)
-    request = {"target_user_pool_id": target, "source_user_pool_id": source}
-
-    steps, output = _run_steps(d, {"request": request, "step": 0, "execution": EXECUTION + "carried"})
+    # operations: 150 users (about 560 operations) take several steps and several chunks. The function's
+    # Cognito calls pass a proxy that records them.
+    with stalling_proxy(url, stall_at=0, stall_seconds=0) as (proxy, proxy_url):
+        d = deploy_stack(
+            url,
+            lambdas,
+            work,
+            {"UserPoolId": pool, "RestoreUserPoolId": target},
+            timeouts={"RestoreFunction": 3},
+            endpoints={"RestoreFunction": {"AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": proxy_url, CHUNK_VAR: "40"}},
+        )
+        source, desired = backed_up_source(cognito, d, users=150)
+        request = {"target_user_pool_id": target, "source_user_pool_id": source}
+        steps, output = _run_steps(d, {"request": request, "step": 0, "execution": EXECUTION + "carried"}, proxy)
 
     print(f"restore in {len(steps)} steps: {steps}")
-    assert len(steps) >= 3, steps
-    assert steps[0][1] > 0  # the first step read the target to plan
-    carrying_on = [calls for done, calls in steps[1:] if not done]
-    assert carrying_on and carrying_on == [0] * len(carrying_on), steps  # no listing, no planning again
+    # (A step killed after its last operation may have been reading the target back for the sub map.)
+    carrying_on = [s for s in steps if s.planned_before and s.outcome == "continue"]
+    assert len(carrying_on) >= 2, steps
+    assert steps[0].listings > 0 and not steps[0].planned_before  # the first step read the target to plan
+    # Once the plan is stored, no step lists the target (but the last, reading it back for the sub map).
+    assert [s.listings for s in carrying_on] == [0] * len(carrying_on), steps
     assert differences(desired, read_state(cognito, target)) == []
     store = repository(d).store
     prefix = report_prefix("carried")
@@ -98,6 +114,15 @@ def test_steps_after_the_first_do_not_list_the_target_and_the_end_equals_a_one_s
     assert report["plan"] == oneshot.summary.plan.to_json()["counts"]
     sub_map = store.get_bytes(prefix + "sub-map.csv").decode().splitlines()
     assert len(sub_map) == 151
+
+    # The last step retried (as after a timeout that struck once its report was written) answers as it
+    # did: it neither plans again nor rewrites the report.
+    before = _listings(proxy)
+    again = d.function("RestoreFunction").invoke(
+        {"request": output["request"], "step": output["step"] - 1, "execution": EXECUTION + "carried"}
+    )
+    assert again.error is None and again.payload == output
+    assert _listings(proxy) == before and json.loads(store.get_bytes(prefix + "report.json")) == report
     assert d.denied() == [] and lambdas.denied == []
 
 
@@ -124,10 +149,10 @@ def test_a_step_killed_in_the_middle_of_a_stored_chunk_sets_no_password_twice(
             "step": 0,
             "execution": EXECUTION + "killed-chunk",
         }
-        steps, _ = _run_steps(d, event)
+        steps, _ = _run_steps(d, event, proxy)
         passwords = dict(proxy.passwords)
 
-    kills = len(d.function("RestoreFunction").invocations) - len(steps)
+    kills = sum(1 for s in steps if s.outcome == "killed")
     assert kills >= 1 and sum(passwords.values()) >= 9, (kills, passwords)
     after = read_state(cognito, target)
     assert differences(desired, after) == []

@@ -222,10 +222,16 @@ _ERRORS: tuple[type[CognitoBackupError], ...] = (
 )
 
 
+def error_class(error: str | None) -> type[CognitoBackupError]:
+    """A failed step's error name -> the library's error class; anything else (a Lambda timeout, States.*
+    errors) is an AWS error."""
+    for cls in _ERRORS:
+        if cls.__name__ == error:
+            return cls
+    return AwsError
+
+
 def exit_code_of(error: str | None) -> int:
     """A failed execution's error name -> exit code: the library's errors keep theirs; anything else
     (a Lambda timeout, States.* errors) is an AWS error (9)."""
-    for cls in _ERRORS:
-        if cls.__name__ == error:
-            return cls.exit_code
-    return AwsError.exit_code
+    return error_class(error).exit_code

@@ -112,6 +112,7 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
         FAILED,
         RUNNING,
         SUCCEEDED,
+        error_class,
         execution_name,
         plan_options,
         report_prefix,
@@ -139,6 +140,16 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
     client = AwsContext(region=request.region).client("cognito-idp")
     pacer = Pacer(max_throttle_wait=MAX_THROTTLE_WAIT)
     stored = StoredPlan(repo.store, prefix + PLAN, _chunk())
+    ended = _ended(repo, prefix)
+    if ended is not None:
+        # This execution's last step wrote its report and was stopped (its time up) before it answered:
+        # the retry answers as it did, instead of planning again a restore that is done.
+        stored.delete()
+        if ended["state"] == FAILED:
+            raise error_class(ended.get("error"))(
+                f"The restore ended with {ended.get('error')}: see {ended.get('report')}"
+            )
+        return {**_output(ended), "done": True}
     options = RestoreOptions(plan=plan_options(request), out_of_time=out_of_time, carry=stored)
 
     def progress(state: str, counts: dict[str, int], report: str | None, error: str | None = None) -> dict[str, Any]:
@@ -198,12 +209,27 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
         body = outcome.to_json()
         body.update(report=report_key, sub_map=prefix + SUB_MAP, passwords_file=None)
         repo.store.put_bytes(report_key, report_json(body, outcome.summary))
-        stored.delete()  # the report holds what the restore did: its plan is done with
     counts = {k: int(v) for k, v in outcome.summary.counts().items()} | resume_counts()
     record = progress(FAILED if error else SUCCEEDED, counts, report_key, type(error).__name__ if error else None)
+    stored.delete()  # the report holds what the restore did (a retry of this step answers from `record`)
     if error is not None:
         raise error
     return {**_output(record), "done": True}
+
+
+def _ended(repo: Any, prefix: str) -> dict[str, Any] | None:
+    """The progress record of an execution whose last step finished (report written), or None."""
+    from cognito_backup.core.deployed_restore import FAILED, SUCCEEDED
+
+    if not repo.store.exists(prefix + PROGRESS):
+        return None
+    try:
+        body = json.loads(repo.store.get_bytes(prefix + PROGRESS))
+    except ValueError:
+        return None
+    if isinstance(body, dict) and body.get("state") in (SUCCEEDED, FAILED) and body.get("report"):
+        return body
+    return None
 
 
 def _chunk() -> int:
