@@ -21,6 +21,7 @@ repeated blindly: a create_user or set_password it recorded is `settled` here, n
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,11 +188,6 @@ def op_from_json(body: Mapping[str, Any]) -> Op:
 
 def chunked(ops: Iterable[Op], chunk: int = CHUNK) -> Iterator[list[Op]]:
     """The run order in lists of `chunk` operations (one in memory at a time)."""
-    batch: list[Op] = []
-    for op in ops:
-        batch.append(op)
-        if len(batch) >= chunk:
-            yield batch
-            batch = []
-    if batch:
+    stream = iter(ops)
+    while batch := list(itertools.islice(stream, chunk)):
         yield batch
