@@ -39,7 +39,7 @@ from cognito_backup.ops.stored_plan import StoredPlan, abandoned
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store.base import ObjectInfo
 from cognito_backup.store.local import LocalStore
-from tests.helpers import make_pool
+from tests.helpers import FaultInjector, make_pool
 from tests.restore_support import CallRecorder, quiet_pacer
 from tests.test_restore_faults import assert_complete, source
 from tests.test_restore_resume import DyingStore, Killed, kill_on
@@ -247,3 +247,48 @@ def test_prune_deletes_an_abandoned_stored_plan_and_keeps_the_execution_record(t
     prune(repo, Policy(keep_last=1), now=lambda: time.time() + 3 * 86_400)
     assert list(store.list(stored.prefix)) == [] and not stored.exists()
     assert store.exists("restores/deployed/stopped/progress.json")
+
+
+def test_what_depends_on_an_operation_that_failed_in_an_earlier_step_is_blocked_as_in_one_run(
+    cognito: Any, tmp_path: Path
+) -> None:
+    _, desired = source(cognito, tmp_path, users=8)
+    target, oneshot_target = make_pool(cognito, "B"), make_pool(cognito, "C")
+    store = LocalStore(tmp_path / "repo")
+    # The service refuses one user's create, every time (in both pools).
+    refused = FaultInjector(
+        cognito,
+        code="InvalidParameterException",
+        operations={"AdminCreateUser"},
+        predicate=lambda p: p.get("Username") == "user-00004",
+        probability=1.0,
+    )
+    # Step 1 ends as soon as that create failed: its password and memberships are left to step 2 (one
+    # operation admitted at a time, so none of them is waiting in step 1's scheduler).
+    first = RestoreOptions(out_of_time=lambda: refused.injected > 0, window=1, carry=StoredPlan(store, PLAN, chunk=5))
+    with pytest.raises(OutOfTime):
+        reconcile(cognito, quiet_pacer(), target, desired, first, checkpoint=Checkpoint(store, f"{target}@snap"))
+    assert StoredPlan(store, PLAN).position().failed  # recorded for the next step
+    recorder = CallRecorder(cognito)
+
+    final = reconcile(
+        cognito,
+        quiet_pacer(),
+        target,
+        desired,
+        RestoreOptions(carry=StoredPlan(store, PLAN)),
+        checkpoint=Checkpoint(store, f"{target}@snap"),
+    )
+
+    # Nothing is sent for that user again: neither its create (failed: recorded) nor what depends on it.
+    sent = [p.get("Username") for name, p in recorder.calls if name.startswith("Admin")]
+    assert sent and "user-00004" not in sent
+    oneshot = reconcile(
+        cognito, quiet_pacer(), oneshot_target, desired, checkpoint=Checkpoint(store, f"{oneshot_target}@snap")
+    )
+    failures = sorted((f["call"], f["status"], f.get("user", ""), f.get("group", "")) for f in final.failures())
+    assert failures == sorted(
+        (f["call"], f["status"], f.get("user", ""), f.get("group", "")) for f in oneshot.failures()
+    )
+    assert ("AdminSetUserPassword", "blocked", "user-00004", "") in failures
+    assert final.detail() == oneshot.detail()
