@@ -529,8 +529,8 @@ def _apply(
         if done[0] % 100 == 0 or done[0] == total:
             prog.applied(done[0], total)
 
-    def out_of_time_after(results: Sequence[Any]) -> None:
-        if results and opts.out_of_time is not None and opts.out_of_time():
+    def out_of_time_after(ran_any: bool) -> None:
+        if ran_any and opts.out_of_time is not None and opts.out_of_time():
             # The read-back lists the whole target: left to the next step, which has nothing else to do.
             raise OutOfTime("This step's time is up; progress is saved and the next step carries on.")
 
@@ -569,13 +569,13 @@ def _apply(
             out_of_time=opts.out_of_time,
         )
         summary.results = SpillList(itertools.chain(results, ran)) if results else ran
-        out_of_time_after(summary.results)
+        out_of_time_after(bool(summary.results))
         reasons = ((r, resumed.get(r.op.user or "")) for r in summary.results)
     else:
         meta = carry.meta()
         total = meta.ops
         prog.stage(f"applying {total} operations (a stored plan, from where the last step left it)")
-        carry_out(
+        carried = carry_out(
             carry,
             meta,
             state,
@@ -587,7 +587,7 @@ def _apply(
             out_of_time=opts.out_of_time,
             on_result=on_result,
         )
-        out_of_time_after([True])
+        out_of_time_after(carried > 0)
         prog.applied(total, total)
         summary.plan = carry.plan(meta)
         creates = summary.plan.of_kind("create_user")

@@ -244,9 +244,10 @@ def carry_out(
     window: int,
     out_of_time: Callable[[], bool] | None,
     on_result: Callable[[OpResult], None] = lambda r: None,
-) -> None:
+) -> int:
     """Carry out the stored plan from its position, storing progress as chunks finish and at the end.
-    Returns once every chunk is done; raises OutOfTime (progress stored) when the step's time is up.
+    Returns once every chunk is done, with how many operations this step carried out or settled (0: the
+    plan was done already); raises OutOfTime (progress stored) when the step's time is up.
 
     `make_execute(planned_before, sent_before)` gives the operation runner (ops/restore.py). `sent_before(op)`:
     an earlier step may have sent the operation and died before recording it (its password is then set
@@ -261,8 +262,11 @@ def carry_out(
     lock = threading.Lock()
     where: dict[str, tuple[int, int]] = {}  # op id -> (chunk, index), for the operations admitted
 
+    recorded = [0]
+
     def record(chunk: int, index: int, outcome: Outcome) -> None:
         with lock:
+            recorded[0] += 1
             position.finished.setdefault(chunk, {})[index] = outcome
             if outcome[0] in (FAILED, BLOCKED):
                 position.failed.append(f"{chunk}:{index}")
@@ -343,6 +347,7 @@ def carry_out(
     if not position.complete:
         # Every operation admitted finished but the feed stopped early: time ran out between chunks.
         raise OutOfTime("This step's time is up; progress is saved and the next step carries on.")
+    return recorded[0]
 
 
 def _failed_ids(stored: StoredPlan, position: Position) -> set[str]:

@@ -140,7 +140,7 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
     client = AwsContext(region=request.region).client("cognito-idp")
     pacer = Pacer(max_throttle_wait=MAX_THROTTLE_WAIT)
     stored = StoredPlan(repo.store, prefix + PLAN, _chunk())
-    ended = _ended(repo, prefix)
+    ended = _ended(repo, prefix, request, step)
     if ended is not None:
         # This execution's last step wrote its report and was stopped (its time up) before it answered:
         # the retry answers as it did, instead of planning again a restore that is done.
@@ -217,19 +217,24 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
     return {**_output(record), "done": True}
 
 
-def _ended(repo: Any, prefix: str) -> dict[str, Any] | None:
-    """The progress record of an execution whose last step finished (report written), or None."""
-    from cognito_backup.core.deployed_restore import FAILED, SUCCEEDED
+def _ended(repo: Any, prefix: str, request: Any, step: int) -> dict[str, Any] | None:
+    """The progress record of this execution's last step when this invocation is that step again (same
+    step number and request) and it finished (report written), or None."""
+    from cognito_backup.core.deployed_restore import FAILED, SUCCEEDED, parse_request
+    from cognito_backup.errors import UsageError
 
     if not repo.store.exists(prefix + PROGRESS):
         return None
     try:
         body = json.loads(repo.store.get_bytes(prefix + PROGRESS))
-    except ValueError:
+        recorded = parse_request(body.get("request"))
+    except (ValueError, UsageError, AttributeError):
         return None
-    if isinstance(body, dict) and body.get("state") in (SUCCEEDED, FAILED) and body.get("report"):
-        return body
-    return None
+    if body.get("state") not in (SUCCEEDED, FAILED) or not body.get("report") or body.get("step") != step + 1:
+        return None
+    # The record holds the request with `latest` pinned to the snapshot the first step found.
+    same = (request.pinned(recorded.snapshot) if recorded.snapshot else request) == recorded
+    return body if same else None
 
 
 def _chunk() -> int:
