@@ -292,3 +292,28 @@ def test_what_depends_on_an_operation_that_failed_in_an_earlier_step_is_blocked_
     )
     assert ("AdminSetUserPassword", "blocked", "user-00004", "") in failures
     assert final.detail() == oneshot.detail()
+
+
+def test_a_step_with_nothing_left_to_carry_out_reads_back_whatever_its_time(cognito: Any, tmp_path: Path) -> None:
+    """The read-back is left to the next step when time ran out with the last operation; that step, with no
+    operation to start, reads back even with its time up (or the loop would never end)."""
+    _, desired = source(cognito, tmp_path, users=5)
+    target = make_pool(cognito, "B")
+    store = LocalStore(tmp_path / "repo")
+    planned = len(reconcile(cognito, quiet_pacer(), target, desired, RestoreOptions(dry_run=True)).plan.ops)
+    asked = [0]
+
+    def up_after_the_last_start() -> bool:
+        asked[0] += 1  # asked before each operation but the first
+        return asked[0] >= planned
+
+    first = RestoreOptions(out_of_time=up_after_the_last_start, carry=StoredPlan(store, PLAN))
+    with pytest.raises(OutOfTime):
+        reconcile(cognito, quiet_pacer(), target, desired, first, checkpoint=Checkpoint(store, f"{target}@snap"))
+    assert StoredPlan(store, PLAN).position().complete  # every operation done; only the read-back left
+
+    last = RestoreOptions(out_of_time=lambda: True, carry=StoredPlan(store, PLAN))
+    summary = reconcile(cognito, quiet_pacer(), target, desired, last, checkpoint=Checkpoint(store, f"{target}@snap"))
+
+    assert len(summary.plan.ops) == planned and len(summary.sub_map) == 5 and summary.failures() == []
+    assert_complete(cognito, target, desired)
