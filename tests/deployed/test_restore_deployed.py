@@ -158,14 +158,16 @@ def test_a_target_the_stack_may_not_write_is_refused_before_any_call(deployed_en
 
 # ---- a step killed mid-way --------------------------------------------------------------------------------
 class _StallingProxy(BaseHTTPRequestHandler):
-    """Forwards Cognito calls to the emulator and counts AdminSetUserPassword per user; the `stall_at`-th
-    one is carried out, then its answer held back longer than the function may run: the function is
-    killed after the password was set and before the restore could record it (the worst moment)."""
+    """Forwards Cognito calls to the emulator, records them and counts AdminSetUserPassword per user; the
+    `stall_at`-th one is carried out, then its answer held back longer than the function may run: the
+    function is killed after the password was set and before the restore could record it (the worst
+    moment). `stall_at` 0: none is held back."""
 
     upstream = ""
     stall_at = 0
     stall_seconds = 0.0
     passwords: ClassVar[Counter[str]] = Counter()
+    calls: ClassVar[list[tuple[str, dict[str, Any]]]] = []  # every call: (operation, request body)
     lock = threading.Lock()
 
     def do_POST(self) -> None:
@@ -178,6 +180,8 @@ class _StallingProxy(BaseHTTPRequestHandler):
                 status, answer, content_type = resp.status, resp.read(), resp.headers.get("Content-Type", "")
         except urllib.error.HTTPError as exc:
             status, answer, content_type = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+        with self.lock:
+            self.calls.append((target.rsplit(".", 1)[-1], json.loads(body or b"{}")))
         if target.endswith(".AdminSetUserPassword") and status == 200:
             with self.lock:
                 self.passwords[json.loads(body)["Username"]] += 1
@@ -202,6 +206,7 @@ def stalling_proxy(upstream: str, stall_at: int, stall_seconds: float) -> Iterat
     handler = type("Proxy", (_StallingProxy,), {})
     handler.upstream, handler.stall_at, handler.stall_seconds = upstream, stall_at, stall_seconds
     handler.passwords = Counter()
+    handler.calls = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)

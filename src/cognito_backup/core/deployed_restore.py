@@ -34,6 +34,7 @@ from cognito_backup.errors import (
     Throttled,
     UsageError,
 )
+from cognito_backup.repo.layout import DEPLOYED_RESTORES_PREFIX
 
 # Password modes a deployed restore accepts: neither leaves a secret to keep (docs/deploy.md).
 DEPLOYED_PASSWORD_MODES = ("random-permanent", "none")
@@ -193,7 +194,7 @@ def report_prefix(execution_name: str) -> str:
     """Where a deployed restore's progress record and reports go (a Lambda has no --report-dir). Apart
     from the resume state's folders (restores/<target>@<source>/), which hold nothing else."""
     safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", execution_name)
-    return f"restores/deployed/{safe}/"
+    return f"{DEPLOYED_RESTORES_PREFIX}{safe}/"
 
 
 def execution_name(execution_arn: str) -> str:
@@ -221,10 +222,16 @@ _ERRORS: tuple[type[CognitoBackupError], ...] = (
 )
 
 
+def error_class(error: str | None) -> type[CognitoBackupError]:
+    """A failed step's error name -> the library's error class; anything else (a Lambda timeout, States.*
+    errors) is an AWS error."""
+    for cls in _ERRORS:
+        if cls.__name__ == error:
+            return cls
+    return AwsError
+
+
 def exit_code_of(error: str | None) -> int:
     """A failed execution's error name -> exit code: the library's errors keep theirs; anything else
     (a Lambda timeout, States.* errors) is an AWS error (9)."""
-    for cls in _ERRORS:
-        if cls.__name__ == error:
-            return cls.exit_code
-    return AwsError.exit_code
+    return error_class(error).exit_code

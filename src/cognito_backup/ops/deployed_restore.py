@@ -29,6 +29,7 @@ from cognito_backup.core.deployed_restore import (
 )
 from cognito_backup.errors import RepositoryNotFound, UsageError
 from cognito_backup.ops.checkpoint import Checkpoint
+from cognito_backup.repo.layout import DEPLOYED_RESTORES_PREFIX
 from cognito_backup.repo.repository import Repository
 
 PROGRESS = "progress.json"
@@ -109,7 +110,7 @@ def _execution_arn(stepfunctions: Any, repo: Repository, stack: DeployedStack, i
         head, _, machine = stack.restore_machine_arn.rpartition(":stateMachine:")
         return f"{head}:execution:{machine}:{ident}"
     latest: tuple[str, str] | None = None
-    for info in repo.store.list("restores/deployed/"):
+    for info in repo.store.list(DEPLOYED_RESTORES_PREFIX):
         if not info.key.endswith("/" + PROGRESS):
             continue
         try:

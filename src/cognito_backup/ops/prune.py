@@ -26,10 +26,12 @@ from cognito_backup.core.retention import (
 )
 from cognito_backup.errors import RepositoryDamaged
 from cognito_backup.ops.restore_runs import snapshots_in_use
+from cognito_backup.ops.stored_plan import StoredPlan, abandoned
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.journal_merge import merge_pool
 from cognito_backup.repo.layout import (
     CHECKPOINTS_PREFIX,
+    DEPLOYED_RESTORES_PREFIX,
     LEASES_PREFIX,
     LOCKS_PREFIX,
     OBJECTS_PREFIX,
@@ -209,11 +211,18 @@ def refuse_if_damaged(scan: SnapshotScan) -> None:
 def _remove_stale_state(repo: Repository, now: float, own: str | None) -> int:
     """Locks, step checkpoints and sort runs of backups that died more than two days ago (a serverless backup
     that failed for good, a SIGKILLed process): they would otherwise hold back the sweep forever. And
-    leases (repo/leases.py) untouched for two days: released, or their holder long dead."""
+    leases (repo/leases.py) untouched for two days: released, or their holder long dead; and deployed
+    restores' stored plans untouched for two days (ops/stored_plan.py abandoned)."""
     removed = 0
     for prefix in (LOCKS_PREFIX, CHECKPOINTS_PREFIX, LEASES_PREFIX, RUNS_PREFIX):
         for info in repo.store.list(prefix):
             if now - info.modified > STALE_LOCK_SECONDS and info.key != own:
                 repo.store.delete(info.key)
                 removed += 1
+    # A deployed restore's stored plan whose execution was stopped from outside (its last step deletes it
+    # otherwise); the execution's progress record and report stay.
+    for folder in abandoned(repo.store.list(DEPLOYED_RESTORES_PREFIX), now, STALE_LOCK_SECONDS):
+        stored = StoredPlan(repo.store, folder)
+        removed += sum(1 for _ in repo.store.list(folder))
+        stored.delete()
     return removed

@@ -41,6 +41,7 @@ from cognito_backup.core.plan import (
     plan,
     username_attributes,
 )
+from cognito_backup.core.plan_chunks import KEPT
 from cognito_backup.core.spill import SortedTable, SpillList, SpillSet, UserTable, open_db, sort_key
 from cognito_backup.core.standby import STANDBY_TAG
 from cognito_backup.errors import (
@@ -49,6 +50,7 @@ from cognito_backup.errors import (
     OperationsFailed,
     OutOfTime,
     PlanRefused,
+    RepositoryDamaged,
     RepositoryNotFound,
     UsageError,
 )
@@ -57,11 +59,11 @@ from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_pri
 from cognito_backup.ops.pitr import Desired, select_desired
 from cognito_backup.ops.restore_runs import unfinished_elsewhere_warnings
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, WINDOW, OpResult, default_workers, run_ops
+from cognito_backup.ops.stored_plan import StoredMeta, StoredPlan, carry_out
 from cognito_backup.repo.leases import HEARTBEAT_SECONDS, holding
 from cognito_backup.repo.repository import Repository
 
 USERS_VIA = ("admin", "import-job")
-KEPT = "kept"  # set_password skipped: the user's create found it already there, its password is not ours
 RESTORE_TAG = "cognito-backup:restore-id"  # on a pool --new-pool created: which restore made it
 
 
@@ -82,6 +84,9 @@ class RestoreOptions:
     out_of_time: Callable[[], bool] | None = None
     # How often the run renews its target's lease (repo/leases.py).
     lease_heartbeat_seconds: float = HEARTBEAT_SECONDS
+    # A deployed restore's steps: the plan is made once, stored in the repository and carried out from
+    # there by every later step (ops/stored_plan.py).
+    carry: StoredPlan | None = None
 
 
 @dataclass
@@ -316,35 +321,39 @@ def _earlier_users(state: CheckpointState, actual: PoolState, attrs: tuple[str, 
     return UserTable((key, u) for u in actual.users.values() if state.planned(key := identity_key(u, attrs)))
 
 
-def reconcile(
-    client: Any,
-    pacer: Pacer,
-    target_pool_id: str,
-    desired: PoolState,
-    options: RestoreOptions | None = None,
-    *,
-    checkpoint: Checkpoint | None = None,
-    progress: RestoreProgress | None = None,
-    actual: PoolState | None = None,
-    confirm: Callable[[Plan], bool] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> RestoreSummary:
-    """Make pool `target_pool_id` equal to `desired`: read its actual state (unless given), plan, apply.
+@dataclass
+class Planned:
+    """What the plan phase hands the apply phase."""
 
-    `checkpoint` (optional) makes an interrupted run resumable with passwords handled exactly once;
-    `confirm(plan)` is asked before a plan with deletions is applied (False cancels, nothing written).
-    Raises PlanRefused before writing anything when the target cannot take the desired state; never
-    raises for failed operations: they are in the summary (`failed_results`)."""
-    opts = options or RestoreOptions()
-    prog = progress or RestoreProgress()
-    begin = clock()
-    state = checkpoint.load() if checkpoint else CheckpointState()
-    # Taken before the read: a user absent from it and created later is judged against this time.
-    intent_at = checkpoint.intent_time() if checkpoint else ""
+    summary: RestoreSummary  # with the plan; results come from the apply phase
+    state: CheckpointState  # the resume state as it was before this plan
+    resumed: dict[str, str]  # users an earlier run created whose password this run (re)sets, with why
+    plan_opts: PlanOptions
+    password_policy: Mapping[str, Any]
+    actual: PoolState | None = None  # the target as read (the import path plans again from it)
+
+
+def _check_options(opts: RestoreOptions) -> None:
     if opts.users_via not in USERS_VIA:
         raise UsageError(f"--users-via must be one of {', '.join(USERS_VIA)}")
     if opts.users_via == "import-job" and not opts.import_role_arn:
         raise UsageError("--users-via import-job needs --import-role-arn ARN (the CloudWatch Logs role)")
+    if opts.carry is not None and (opts.users_via != "admin" or opts.config.sections or opts.dry_run):
+        raise UsageError("A stored plan carries admin user writes only (no import jobs, configuration or dry run)")
+
+
+def plan_restore(
+    client: Any,
+    pacer: Pacer,
+    target_pool_id: str,
+    desired: PoolState,
+    opts: RestoreOptions,
+    state: CheckpointState,
+    prog: RestoreProgress,
+    actual: PoolState | None = None,
+) -> Planned:
+    """The plan phase: read the target (unless given) and plan what makes it equal to `desired`; nothing
+    is written. Raises PlanRefused when the target cannot take the desired state."""
     if actual is None:
         prog.stage("reading the target pool")
         actual = read_actual(client, pacer, target_pool_id)
@@ -365,67 +374,168 @@ def reconcile(
         config_warnings = config_plan.warnings
     summary = RestoreSummary(user_pool_id=target_pool_id, dry_run=opts.dry_run, plan=the_plan)
     summary.warnings.extend(config_warnings)
-    recorder = _Recorder(checkpoint, state.temporary_passwords, plan_opts.password_mode)
-    summary.temporary_passwords = recorder.temporary
+    policy = (actual.config.user_pool.get("Policies") or {}).get("PasswordPolicy") or {}
+    return Planned(summary, state, resumed, plan_opts, policy, actual)
+
+
+def _stored_planned(target_pool_id: str, opts: RestoreOptions, state: CheckpointState, meta: StoredMeta) -> Planned:
+    """A later step of a deployed restore: the plan phase's outcome as the first step stored it."""
+    summary = RestoreSummary(user_pool_id=target_pool_id, dry_run=False, plan=Plan())
+    summary.warnings.extend(meta.warnings)
+    plan_opts = replace(opts.plan, owned_users=frozenset(opts.plan.owned_users | set(meta.resumed)))
+    return Planned(summary, state, dict(meta.resumed), plan_opts, meta.password_policy)
+
+
+def reconcile(
+    client: Any,
+    pacer: Pacer,
+    target_pool_id: str,
+    desired: PoolState,
+    options: RestoreOptions | None = None,
+    *,
+    checkpoint: Checkpoint | None = None,
+    progress: RestoreProgress | None = None,
+    actual: PoolState | None = None,
+    confirm: Callable[[Plan], bool] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> RestoreSummary:
+    """Make pool `target_pool_id` equal to `desired`: read its actual state (unless given), plan, apply.
+
+    `checkpoint` (optional) makes an interrupted run resumable with passwords handled exactly once;
+    `confirm(plan)` is asked before a plan with deletions is applied (False cancels, nothing written).
+    Raises PlanRefused before writing anything when the target cannot take the desired state; never
+    raises for failed operations: they are in the summary (`failed_results`).
+
+    With `options.carry` (a deployed restore's steps) the plan is stored once and carried out from the
+    store: a step that finds it stored neither reads the target nor plans (ops/stored_plan.py)."""
+    opts = options or RestoreOptions()
+    prog = progress or RestoreProgress()
+    begin = clock()
+    _check_options(opts)
+    state = checkpoint.load() if checkpoint else CheckpointState()
+    carry = opts.carry
+    if carry is not None and carry.exists():
+        meta = carry.meta()
+        if checkpoint is None or meta.run_key != checkpoint.run_key:
+            raise RepositoryDamaged(f"The stored plan {carry.prefix} is of another restore ({meta.run_key})")
+        if checkpoint:
+            checkpoint.compact(state)
+        planned = _stored_planned(target_pool_id, opts, state, meta)
+        return _apply(
+            client,
+            pacer,
+            target_pool_id,
+            desired,
+            planned,
+            opts,
+            checkpoint,
+            prog,
+            fresh=False,
+            began=begin,
+            clock=clock,
+        )
+    # Taken before the read: a user absent from it and created later is judged against this time.
+    intent_at = checkpoint.intent_time() if checkpoint else ""
+    planned = plan_restore(client, pacer, target_pool_id, desired, opts, state, prog, actual)
+    summary = planned.summary
     if opts.dry_run:
+        summary.temporary_passwords = state.temporary_passwords
         summary.seconds = clock() - begin
         return summary
     if (
         confirm is not None
-        and any(the_plan.count_by_kind().get(kind) for kind in PRUNE_KINDS)
-        and not confirm(the_plan)
+        and any(summary.plan.count_by_kind().get(kind) for kind in PRUNE_KINDS)
+        and not confirm(summary.plan)
     ):
         raise UsageError("Restore cancelled: nothing was written.")
+    if checkpoint:
+        checkpoint.compact(state)  # only now: a refused or cancelled plan writes nothing
+        # Stored before the first create call: a run killed after it still knows whom it meant to create
+        # (read from the plan on disk as a stream).
+        checkpoint.record_intent(intent_at, (op.user or "" for op in summary.plan.of_kind("create_user")))
+    if carry is not None and checkpoint is not None:
+        prog.stage("storing the plan")
+        carry.write(
+            summary.plan,
+            run_key=checkpoint.run_key,
+            resumed=planned.resumed,
+            password_policy=planned.password_policy,
+            warnings=summary.warnings,
+        )
+    return _apply(
+        client, pacer, target_pool_id, desired, planned, opts, checkpoint, prog, fresh=True, began=begin, clock=clock
+    )
+
+
+def _apply(
+    client: Any,
+    pacer: Pacer,
+    target_pool_id: str,
+    desired: PoolState,
+    planned: Planned,
+    opts: RestoreOptions,
+    checkpoint: Checkpoint | None,
+    prog: RestoreProgress,
+    *,
+    fresh: bool,
+    began: float,
+    clock: Callable[[], float],
+) -> RestoreSummary:
+    """The apply phase: carry out the plan (at once, or from the stored plan), then the report's
+    password notes and the read-back."""
+    summary, state, resumed, plan_opts = planned.summary, planned.state, planned.resumed, planned.plan_opts
+    recorder = _Recorder(checkpoint, state.temporary_passwords, plan_opts.password_mode)
+    summary.temporary_passwords = recorder.temporary
     workers = dict(opts.workers or default_workers(pacer.rates))
     writer = Writer(client, pacer, target_pool_id)
-    policy = (actual.config.user_pool.get("Policies") or {}).get("PasswordPolicy") or {}
+    policy = planned.password_policy
     permanent = plan_opts.password_mode == "random-permanent"
 
     facts = state.facts()
     reader = PoolReader(client, pacer, target_pool_id)
 
-    def execute(op: Op) -> str:
-        if op.kind == "create_user":
-            made = writer.create_user(op)
-            status = made.status
-            key = op.user or ""
-            if status == EXISTED and state.planned(key) and op.username:
-                # ListUsers may not have shown yet a user an earlier run created just before it stopped:
-                # the user's own state decides, as for the users the read did show.
-                found = reader.find_user("username", op.username)
-                if found is not None and ours(key, found, facts) and found.status == FORCE_CHANGE_PASSWORD:
-                    with recorder.lock:
-                        resumed[key] = REASON_UNSET
-                    recorder.created(op, DONE, found)
-                    return status
-                recorder.created(op, status, found)
-                return status
-            recorder.created(op, status, made.user)
-            return status
-        if op.kind == "set_password":
-            if recorder.is_kept(op):
-                return KEPT  # someone else's user: its password and status stay as they are
-            password = random_password(policy)
-            status = writer.apply(op, password, permanent=permanent)
-            recorder.password(op, None if permanent else password)
-            return status
-        return writer.apply(op)
+    def make_execute(
+        planned_before: Callable[[Op], bool], recheck: Callable[[Op], bool] = lambda op: False
+    ) -> Callable[[Op], str]:
+        """`planned_before(op)`: an earlier run may have sent this create (so finding its user already
+        there may be the earlier run's own doing). `recheck(op)`: an earlier step of a stored plan may
+        have sent this password and been killed before recording it (ops/stored_plan.py)."""
 
-    if checkpoint:
-        checkpoint.compact(state)  # only now: a refused or cancelled plan writes nothing
-    # The users to create are read from the plan (on disk) as streams, never copied: here, and after
-    # the run to verify they are there (the import path plans again: the first plan's creates count).
-    creates = the_plan.of_kind("create_user")
-    if checkpoint:
-        # Stored before the first create call: a run killed after it still knows whom it meant to create.
-        checkpoint.record_intent(intent_at, (op.user or "" for op in creates))
-    results: Sequence[OpResult] = []
-    if opts.users_via == "import-job":
-        results, actual, the_plan = _import_users(
-            client, pacer, target_pool_id, desired, actual, the_plan, plan_opts, opts, execute, workers, summary, prog
-        )
-        summary.plan = the_plan
-    total = len(the_plan.ops)
+        def execute(op: Op) -> str:
+            if op.kind == "create_user":
+                made = writer.create_user(op)
+                status = made.status
+                key = op.user or ""
+                if status == EXISTED and planned_before(op) and op.username:
+                    # ListUsers may not have shown yet a user an earlier run created just before it
+                    # stopped: the user's own state decides, as for the users the read did show.
+                    found = reader.find_user("username", op.username)
+                    if found is not None and ours(key, found, facts) and found.status == FORCE_CHANGE_PASSWORD:
+                        with recorder.lock:
+                            resumed[key] = REASON_UNSET
+                        recorder.created(op, DONE, found)
+                        return status
+                    recorder.created(op, status, found)
+                    return status
+                recorder.created(op, status, made.user)
+                return status
+            if op.kind == "set_password":
+                if recorder.is_kept(op):
+                    return KEPT  # someone else's user: its password and status stay as they are
+                if recheck(op) and op.username:
+                    # The user's own state decides, as a re-run's read of the target would: a password set
+                    # already (by the killed step, or by the user since) is not set again.
+                    found = reader.find_user("username", op.username)
+                    if found is not None and found.status != FORCE_CHANGE_PASSWORD:
+                        return KEPT
+                password = random_password(policy)
+                status = writer.apply(op, password, permanent=permanent)
+                recorder.password(op, None if permanent else password)
+                return status
+            return writer.apply(op)
+
+        return execute
+
     done = [0]
 
     def on_result(result: OpResult) -> None:
@@ -433,25 +543,76 @@ def reconcile(
         if done[0] % 100 == 0 or done[0] == total:
             prog.applied(done[0], total)
 
-    prog.stage(f"applying {total} operations")
-    ran = run_ops(
-        the_plan.run_order(),
-        execute,
-        workers=workers,
-        on_result=on_result,
-        window=opts.window,
-        out_of_time=opts.out_of_time,
-    )
-    summary.results = SpillList(itertools.chain(results, ran)) if results else ran
-    if summary.results and opts.out_of_time is not None and opts.out_of_time():
-        # The sub map may still need lookups or a read-back: left to the next step, which has nothing else to do.
-        raise OutOfTime("This step's time is up; progress is saved and the next step carries on.")
+    def out_of_time_after(ran_any: bool) -> None:
+        if ran_any and opts.out_of_time is not None and opts.out_of_time():
+            # The sub map may still need lookups or a read-back: left to the next step, which has nothing else to do.
+            raise OutOfTime("This step's time is up; progress is saved and the next step carries on.")
+
+    carry = opts.carry
+    reasons: Iterable[tuple[OpResult, str | None]]
+    if carry is None:
+        the_plan = summary.plan
+        # The users to create are read from the plan (on disk) as streams, never copied: here, and after
+        # the run to verify they are there (the import path plans again: the first plan's creates count).
+        creates = the_plan.of_kind("create_user")
+        results: Sequence[OpResult] = []
+        if opts.users_via == "import-job":
+            results, _, the_plan = _import_users(
+                client,
+                pacer,
+                target_pool_id,
+                desired,
+                planned.actual or read_actual(client, pacer, target_pool_id),
+                the_plan,
+                plan_opts,
+                opts,
+                make_execute(lambda op: state.planned(op.user or "")),
+                workers,
+                summary,
+                prog,
+            )
+            summary.plan = the_plan
+        total = len(the_plan.ops)
+        prog.stage(f"applying {total} operations")
+        ran = run_ops(
+            the_plan.run_order(),
+            make_execute(lambda op: state.planned(op.user or "")),
+            workers=workers,
+            on_result=on_result,
+            window=opts.window,
+            out_of_time=opts.out_of_time,
+        )
+        summary.results = SpillList(itertools.chain(results, ran)) if results else ran
+        out_of_time_after(bool(summary.results))
+        reasons = ((r, resumed.get(r.op.user or "")) for r in summary.results)
+    else:
+        meta = carry.meta()
+        total = meta.ops
+        prog.stage(f"applying {total} operations (a stored plan, from where the last step left it)")
+        carried = carry_out(
+            carry,
+            meta,
+            state,
+            make_execute,
+            lambda op: resumed.get(op.user or ""),
+            fresh=fresh,
+            workers=workers,
+            window=opts.window,
+            out_of_time=opts.out_of_time,
+            on_result=on_result,
+        )
+        out_of_time_after(carried > 0)
+        prog.applied(total, total)
+        summary.plan = carry.plan(meta)
+        creates = summary.plan.of_kind("create_user")
+        summary.results = SpillList(r for r, _ in carry.results(meta))
+        reasons = carry.results(meta)
     summary.client_id_map.update(writer.client_ids)
-    for r in summary.results:
-        if r.op.kind == "set_password" and r.ok and r.status != KEPT and (r.op.user or "") in resumed:
+    for r, reason in reasons:
+        if r.op.kind == "set_password" and r.ok and r.status != KEPT and reason is not None:
             key = r.op.user or ""
-            summary.new_passwords.append({"user": key, "username": r.op.username or key, "reason": resumed[key]})
-        if r.op.kind == "create_user" and r.status == EXISTED and (r.op.user or "") not in resumed:
+            summary.new_passwords.append({"user": key, "username": r.op.username or key, "reason": reason})
+        if r.op.kind == "create_user" and r.status == EXISTED and reason is None:
             summary.kept_passwords.append(r.op.username or r.op.user or "")
     summary.new_passwords.sort(key=lambda n: n["user"])
     if opts.read_back and desired.users and opts.users_via == "import-job":
@@ -461,10 +622,16 @@ def reconcile(
         summary.missing_after = [key for op in creates if (key := str(op.user)) not in present]
     elif opts.read_back and desired.users:
         prog.stage("making the sub map")
-        summary.sub_map, summary.missing_after = _sub_map_from_answers(
-            reader, desired, actual, creates, recorder.subs, state.subs, prog.note
-        )
-    summary.seconds = clock() - begin
+        if planned.actual is None and sum(1 for _ in creates) != len(desired.users):
+            # A later step of a stored plan, into a target that had users of the desired state when the
+            # first step read it: their subs are only the target's (that read is not stored). Read back.
+            summary.sub_map, present = _sub_map(client, pacer, target_pool_id, desired)
+            summary.missing_after = [key for op in creates if (key := str(op.user)) not in present]
+        else:
+            summary.sub_map, summary.missing_after = _sub_map_from_answers(
+                reader, desired, planned.actual or PoolState(), creates, recorder.subs, state.subs, prog.note
+            )
+    summary.seconds = clock() - began
     summary.calls = pacer.summary()
     return summary
 
@@ -610,7 +777,12 @@ def _sub_map_from_answers(
     no answer (found already there, failed, killed) are looked up one by one while they are few
     (`lookups_or_read_back`); above that the target is read back whole, as the import path does."""
     attrs = username_attributes(desired.config)
-    unresolved = sum(1 for op in creates if (op.user or "") not in made)
+
+    def answered(op: Op) -> bool:
+        # An earlier run's or step's create answer (the resume state's `created` records) counts as this run's.
+        return (op.user or "") in made or (op.user or "") in earlier
+
+    unresolved = sum(1 for op in creates if not answered(op))
     if lookups_or_read_back(unresolved, len(actual.users) + len(made), chains=reader.chains) == READ_BACK:
         note(
             f"{unresolved} users this restore meant to create got no answer from their create call (found "
@@ -621,7 +793,7 @@ def _sub_map_from_answers(
         return rows, [key for op in creates if (key := str(op.user)) not in present]
     found: UserTable[User] = UserTable()
     absent: set[str] = set()  # at most as many as a listing's calls (above: the read-back)
-    pending = (lookup_query(op, attrs) for op in creates if (op.user or "") not in made)
+    pending = (lookup_query(op, attrs) for op in creates if not answered(op))
     while batch := list(itertools.islice(pending, LOOKUP_BATCH)):
         for (_, key), user in reader.find_users(batch):
             if user is None:

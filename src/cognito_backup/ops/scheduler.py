@@ -54,6 +54,7 @@ def run_ops(
     stop: threading.Event | None = None,
     window: int = WINDOW,
     out_of_time: Callable[[], bool] | None = None,
+    failed_before: Iterable[str] = (),
 ) -> SpillList[OpResult]:
     """Execute `ops`; returns one result per op (in completion order, on disk past a few thousand).
     Raises the first fatal error (access denied, pool gone), or Interrupted when `stop` is set; finished
@@ -64,7 +65,10 @@ def run_ops(
     order does); a dependency neither pending nor failed has succeeded, or is not part of this run.
 
     `out_of_time()` is asked before each operation starts: once True no operation starts, those running
-    finish, and OutOfTime is raised. The first operation always starts, so a loop of steps ends."""
+    finish, and OutOfTime is raised. The first operation always starts, so a loop of steps ends.
+
+    `failed_before`: ids of operations that failed in an earlier step of the same plan (a deployed
+    restore's, ops/stored_plan.py): what depends on them is blocked, as in one run."""
     stop = stop or threading.Event()
     timed_out = threading.Event()
     started = [0]
@@ -73,7 +77,7 @@ def run_ops(
     pending: dict[str, Op] = {}  # admitted, not finished
     waiting: dict[str, int] = {}  # pending op id -> unfinished dependencies (absent: blocked)
     dependents: dict[str, list[str]] = {}
-    failed: set[str] = set()  # failed or blocked: what a later op that depends on them needs to know
+    failed: set[str] = set(failed_before)  # failed or blocked: what a later op that depends on them needs to know
     results: SpillList[OpResult] = SpillList()
     queues: dict[str, queue.Queue[Op | None]] = {}
     threads: list[threading.Thread] = []

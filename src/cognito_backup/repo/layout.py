@@ -57,6 +57,8 @@ def run_key(snapshot_id: str, sha256: str) -> str:
 
 
 RESTORES_PREFIX = "restores/"
+# A deployed restore's progress record, reports and stored plan, per execution (core/deployed_restore.py).
+DEPLOYED_RESTORES_PREFIX = RESTORES_PREFIX + "deployed/"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@=+-]+")
 
 

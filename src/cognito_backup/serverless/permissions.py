@@ -123,8 +123,9 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         "s3:ListObjectsV2": frozenset({BACKUP, CAPTURE, REPLICATE, RESTORE}),
         "s3:GetObject": frozenset({BACKUP, CAPTURE, REPLICATE, RESTORE}),
         # replicate stores its fold as a compacted state, and a full comparison's listing of the standby
-        # (ops/standby_listing.py), as snapshots: content-addressed objects
-        "s3:HeadObject": frozenset({BACKUP, CAPTURE, TRIGGER, REPLICATE}),
+        # (ops/standby_listing.py), as snapshots: content-addressed objects; restore looks for its
+        # execution's stored plan and progress record (ops/stored_plan.py)
+        "s3:HeadObject": frozenset({BACKUP, CAPTURE, TRIGGER, REPLICATE, RESTORE}),
         "s3:PutObject": _ALL,
         # restore: its resume state's small objects folded into one (ops/checkpoint.py compact), and the
         # older generations of a target's lease it took over (repo/leases.py); replicate: a whole round's

@@ -6,11 +6,14 @@ output `{"done": bool, "request": {...}, "execution", "step": N + 1, "run": run 
 "report": key | null}`. The state machine passes the output back as the next step's input until done.
 
 Each step is the CLI restore: the same plan, resume state (restores/<target>@<source>/, the Checkpoint
-the CLI uses), reports and sub map. It reads the target, plans what is still missing, and applies it
-until its time runs out: then it starts no new operation, lets the running ones finish, stores the
-resume state and returns done=false. The last step writes the report and the sub map into the
-repository (restores/deployed/<execution name>/, a Lambda has no --report-dir) and raises the CLI's
-error when the restore did not fully succeed, so the execution fails and the topic hears of it.
+the CLI uses), reports and sub map. The first step reads the target and plans as the CLI does, then
+stores the plan's run order in the execution's folder (restores/deployed/<execution name>/plan/,
+ops/stored_plan.py); every step (the first too) carries it out from its stored position until its time
+runs out: then it starts no new operation, lets the running ones finish, stores the position and the
+resume state and returns done=false. Later steps neither list the target nor plan again. The last step
+writes the report and the sub map into the repository (restores/deployed/<execution name>/, a Lambda
+has no --report-dir), deletes the stored plan, and raises the CLI's error when the restore did not fully
+succeed, so the execution fails and the topic hears of it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ MAX_THROTTLE_WAIT = 45.0
 PROGRESS = "progress.json"
 REPORT = "report.json"
 SUB_MAP = "sub-map.csv"
+PLAN = "plan/"  # the stored plan (ops/stored_plan.py), under the execution's folder
+# Operations per stored plan chunk (default core/plan_chunks.py CHUNK, the scheduler's window); smaller
+# chunks store progress more often, at one object each.
+CHUNK_VAR = "COGNITO_BACKUP_RESTORE_PLAN_CHUNK"
 
 
 def _parse_event(event: Any) -> tuple[Any, str, int]:
@@ -105,6 +112,7 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
         FAILED,
         RUNNING,
         SUCCEEDED,
+        error_class,
         execution_name,
         plan_options,
         report_prefix,
@@ -119,6 +127,7 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
         report_json,
         run_restore,
     )
+    from cognito_backup.ops.stored_plan import StoredPlan
     from cognito_backup.repo.repository import parse_time
 
     repo = _repository()
@@ -130,7 +139,18 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
 
     client = AwsContext(region=request.region).client("cognito-idp")
     pacer = Pacer(max_throttle_wait=MAX_THROTTLE_WAIT)
-    options = RestoreOptions(plan=plan_options(request), out_of_time=out_of_time)
+    stored = StoredPlan(repo.store, prefix + PLAN, _chunk())
+    ended = _ended(repo, prefix, request, step)
+    if ended is not None:
+        # This execution's last step wrote its report and was stopped (its time up) before it answered:
+        # the retry answers as it did, instead of planning again a restore that is done.
+        stored.delete()
+        if ended["state"] == FAILED:
+            raise error_class(ended.get("error"))(
+                f"The restore ended with {ended.get('error')}: see {ended.get('report')}"
+            )
+        return {**_output(ended), "done": True}
+    options = RestoreOptions(plan=plan_options(request), out_of_time=out_of_time, carry=stored)
 
     def progress(state: str, counts: dict[str, int], report: str | None, error: str | None = None) -> dict[str, Any]:
         pinned = request.pinned(named["label"]) if "label" in named else request
@@ -179,6 +199,8 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
             # its Retry names (deploy/template.yaml, RestoreStep) and fails the execution on the others.
             retried = isinstance(exc, (Throttled, AwsError, StoreUnavailable))
             progress(RUNNING if retried else FAILED, resume_counts(), None, type(exc).__name__)
+            if not retried:
+                stored.delete()  # the execution ends here: a new one plans afresh
             raise
         report_key = prefix + REPORT
         error = outcome_error(outcome.summary, report_key)
@@ -189,9 +211,42 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
         repo.store.put_bytes(report_key, report_json(body, outcome.summary))
     counts = {k: int(v) for k, v in outcome.summary.counts().items()} | resume_counts()
     record = progress(FAILED if error else SUCCEEDED, counts, report_key, type(error).__name__ if error else None)
+    stored.delete()  # the report holds what the restore did (a retry of this step answers from `record`)
     if error is not None:
         raise error
     return {**_output(record), "done": True}
+
+
+def _ended(repo: Any, prefix: str, request: Any, step: int) -> dict[str, Any] | None:
+    """The progress record of this execution's last step when this invocation is that step again (same
+    step number and request) and it finished (report written), or None."""
+    from cognito_backup.core.deployed_restore import FAILED, SUCCEEDED, parse_request
+    from cognito_backup.errors import UsageError
+
+    if not repo.store.exists(prefix + PROGRESS):
+        return None
+    try:
+        body = json.loads(repo.store.get_bytes(prefix + PROGRESS))
+        recorded = parse_request(body.get("request"))
+    except (ValueError, UsageError, AttributeError):
+        return None
+    if body.get("state") not in (SUCCEEDED, FAILED) or not body.get("report") or body.get("step") != step + 1:
+        return None
+    # The record holds the request with `latest` pinned to the snapshot the first step found.
+    same = (request.pinned(recorded.snapshot) if recorded.snapshot else request) == recorded
+    return body if same else None
+
+
+def _chunk() -> int:
+    import os
+
+    from cognito_backup.core.plan_chunks import CHUNK
+    from cognito_backup.errors import UsageError
+
+    value = os.environ.get(CHUNK_VAR) or str(CHUNK)
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"{CHUNK_VAR} must be a whole number of operations, not {value!r}")
+    return int(value)
 
 
 def _publish_progress(users_done: int, users_planned: int, target: str) -> None:
