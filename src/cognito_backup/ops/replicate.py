@@ -174,6 +174,7 @@ def replicate_once(
     compact_after_records: int = COMPACT_AFTER_RECORDS,
     out_of_time: Callable[[], bool] | None = None,
     seconds_left: Callable[[], float] | None = None,
+    bounded: bool | None = None,
 ) -> ReplicateRound:
     """One round. `confirmed`: the operator says the standby is this source's (`--yes`): it is tagged so.
     With `options.dry_run` nothing is written (no tag, no cursor) and the round says what it would do.
@@ -185,7 +186,10 @@ def replicate_once(
     the repository knows whose password the round set). A bounded round that compares every standby
     user reads the standby as a snapshot taken in steps (ops/standby_listing.py): while that listing is
     in progress every call continues it, then plans from the two snapshots; `seconds_left` (the call's
-    time) sends the planning to the next call when too little is left for it (plan_fits).
+    time) sends the planning to the next call when too little is left for it (plan_fits). `bounded`
+    (default: whether `out_of_time` is given) says the call's time is limited; a CLI round that only
+    asks `out_of_time` whether it was told to stop (`replicate --follow`) passes False: it has all the
+    time it needs and reads the standby at once.
 
     A round that writes holds the standby's lease (`restore/<standby>`, the one a restore into that pool
     takes: repo/leases.py) from before it reads until it ends, out of time included (the next call takes
@@ -206,7 +210,7 @@ def replicate_once(
         confirmed=confirmed,
         compact_after_records=compact_after_records,
         seconds_left=seconds_left,
-        bounded=out_of_time is not None,
+        bounded=out_of_time is not None if bounded is None else bounded,
     )
     if options is not None and options.dry_run:
         return run(out_of_time=out_of_time)
@@ -605,7 +609,15 @@ def replicate(
     # A stop during a round ends it like a bounded step's deadline (OutOfTime, progress saved): a long
     # catch-up round must not outlive a scheduler's stop grace (docker stop: 10 s).
     once = partial(
-        replicate_once, repo, client, pacer, source_pool_id, standby_pool_id, options=options, out_of_time=stop.is_set
+        replicate_once,
+        repo,
+        client,
+        pacer,
+        source_pool_id,
+        standby_pool_id,
+        options=options,
+        out_of_time=stop.is_set,
+        bounded=False,  # a stop, not a deadline: the CLI round reads the standby at once
     )
     last = once(confirmed=confirmed)
     if on_round:
