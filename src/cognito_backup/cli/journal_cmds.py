@@ -45,9 +45,12 @@ if TYPE_CHECKING:
     from cognito_backup.ops.replicate import ReplicateRound
 
 
-def reader_factory(client: Any, rates: tuple[str, ...]) -> Callable[[str], PoolReader]:
-    """The capture's readers (CLI and Lambda): one Pacer, never more than its share of UserList."""
-    pacer = Pacer(capture_rates(parse_rates(list(rates))))
+def reader_factory(client: Any, rates: tuple[str, ...], *, instances: int = 1) -> Callable[[str], PoolReader]:
+    """The capture's readers (CLI and Lambda): one Pacer, never more than its share of UserList.
+
+    `instances`: how many captures run at once, each with a Pacer of its own (the deployed function's
+    concurrent instances): each paces at that fraction, so together they take one capture's share."""
+    pacer = Pacer({name: rps / max(1, instances) for name, rps in capture_rates(parse_rates(list(rates))).items()})
     readers: dict[str, PoolReader] = {}
     lock = threading.Lock()
 

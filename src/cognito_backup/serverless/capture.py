@@ -16,9 +16,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("cognito_backup.capture")
 
 _runtime: dict[str, Any] = {}
+INSTANCES_VAR = "COGNITO_BACKUP_CAPTURE_INSTANCES"
 
 
 def _build(env_key: tuple[Any, ...]) -> tuple[Any, Any, str | None]:
+    import os
+
     from cognito_backup.aws.pacing import Pacer
     from cognito_backup.aws.session import AwsContext
     from cognito_backup.cli.journal_cmds import reader_factory
@@ -33,7 +36,10 @@ def _build(env_key: tuple[Any, ...]) -> tuple[Any, Any, str | None]:
         default_pool_id=env.pool_id,
         pools=frozenset({env.pool_id}) if env.pool_id else None,
     )
-    capturer = Capturer(reader_factory(cognito, ()), options)
+    # The event source mapping runs up to this many instances at once (the template's MaximumConcurrency),
+    # each with its own Pacer: each takes its share, so together they stay within one capture's quota.
+    instances = int(os.environ.get(INSTANCES_VAR) or 1)
+    capturer = Capturer(reader_factory(cognito, (), instances=instances), options)
     return capturer, Journal(open_repo_store(env)), env.pool_id
 
 
@@ -47,6 +53,7 @@ def _components() -> tuple[Any, Any, str | None]:
             "COGNITO_BACKUP_USER_POOL_ID",
             "COGNITO_BACKUP_USER_POOL_REGION",
             "AWS_ENDPOINT_URL",
+            INSTANCES_VAR,
         )
     )
     if _runtime.get("key") != key:  # warm invocations reuse clients, pacer and caches
