@@ -38,14 +38,15 @@ repo_option = click.option("--repo", required=True, help="Repository: a local di
 
 _manifest_row_keys = (
     "id", "kind", "user_pool_id", "region", "started_at", "finished_at", "users", "groups", "memberships", "bytes",
-    "tool_version", "compacted_from", "incomplete", "feature_plan", "replicas",
+    "tool_version", "compacted_from", "standby_listing_of", "incomplete", "feature_plan", "replicas",
 )  # fmt: skip
 
 
 def _manifest_row(m: Manifest) -> dict[str, Any]:
     return {
         "id": m.id,
-        # "backup" (listed the pool) or "compacted" (a snapshot + the journal): `latest` is a backup.
+        # "backup" (listed the pool), "compacted" (a snapshot + the journal) or "standby_listing" (a standby
+        # round's reading of its standby): `latest` is a backup.
         "kind": m.kind,
         "user_pool_id": m.user_pool_id,
         "region": m.region,
@@ -57,6 +58,7 @@ def _manifest_row(m: Manifest) -> dict[str, Any]:
         "bytes": sum(o.size for o in m.objects),
         "tool_version": m.tool_version,
         "compacted_from": m.extra.get("compacted_from"),
+        "standby_listing_of": m.standby_listing_of,
         "incomplete": m.incomplete,
         # Absent from manifests written before they were recorded: null, not a guess.
         "feature_plan": m.extra.get("feature_plan"),
@@ -74,7 +76,8 @@ def snapshots(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: 
     """List the snapshots in a repository, oldest first, with the time range each can restore to.
 
     Compacted states (a snapshot plus the journal, written by `compact` and standby rounds) are marked:
-    `latest` is the newest backup, never one of them; choose one with --snapshot ID. A manifest that
+    `latest` is the newest backup, never one of them; choose one with --snapshot ID. So are standby
+    listings (kind standby_listing: a replicate round's reading of its standby). A manifest that
     cannot be read is named (exit 6) and every readable snapshot is still listed."""
     repository = app(ctx).repository(repo)
     scan = repository.scan_snapshots()
@@ -146,6 +149,12 @@ def _print_snapshot_table(where: str, rows: list[dict[str, Any]], broken: list[d
         console.print(
             "[dim]compacted: a snapshot plus the journal (`compact`, standby rounds), not a listing of the pool; "
             "`latest` is the newest backup, never a compacted state: choose one with --snapshot ID.[/]",
+            soft_wrap=True,
+        )
+    if any(r["kind"] == "standby_listing" for r in rows):
+        console.print(
+            "[dim]standby listing: a replicate round's reading of its standby (`--json` key standby_listing_of "
+            "names the source), not a backup: no command picks it unless given with --snapshot ID.[/]",
             soft_wrap=True,
         )
     _print_incomplete(console, rows)
@@ -239,6 +248,11 @@ def show(ctx: click.Context, repo: str, snapshot: str, user_pool_id: str | None,
         console.print(
             f"  compacted: {extra.get('compacted_from')} plus the journal to {extra.get('journal_until')} "
             "(no listing of the pool)"
+        )
+    if manifest.standby_listing_of:
+        console.print(
+            f"  standby listing: a replicate round's reading of this standby of {manifest.standby_listing_of} "
+            "(not a backup: no command picks it unless named)"
         )
     console.print(
         f"  {info['users']:,} users ({', '.join(f'{k} {v:,}' for k, v in info['users_by_status'].items()) or 'none'}; "

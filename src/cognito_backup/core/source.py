@@ -35,6 +35,7 @@ def choose_source(
     snapshot_pool: str | None = None,
     target: str | None = None,
     into_existing: bool = False,
+    target_listed: bool = False,
 ) -> SourceChoice:
     """The source pool, in this order: what `--snapshot` (its pool: `snapshot_pool`) or
     `--source-user-pool-id` (`named_source`) names; else `target`'s own snapshots when it has some;
@@ -43,6 +44,9 @@ def choose_source(
     `into_existing`: the target is an existing pool that will be written (restore). Writing another
     pool's snapshot into it must then be asked for by name: a source found only because it is the
     repository's only pool is refused.
+
+    `target_listed`: the repository holds a standby round's listing of `target` (not a backup, so not in
+    `pools`): the refusal says so rather than that the target has no snapshot here.
     """
     if named_source and snapshot_pool and named_source != snapshot_pool:
         raise UsageError(
@@ -65,15 +69,21 @@ def choose_source(
         only = next(iter(pools))
         if into_existing and target:
             raise UsageError(
-                f"{target} has no snapshot in this repository; the only pool backed up here is {only}",
+                f"{_no_backup(target, target_listed)}; the only pool backed up here is {only}",
                 hint=f"To write {only}'s snapshot into {target}, say so: --source-user-pool-id {only}",
             )
         return SourceChoice(only, ONLY_POOL)
-    whose = f"{target} has no snapshot here and the" if target else "The"
+    whose = f"{_no_backup(target, target_listed)}, and the" if target else "The"
     raise UsageError(
         f"{whose} repository holds several pools' snapshots: say which with --source-user-pool-id POOL",
         hint=_pools_hint(pools),
     )
+
+
+def _no_backup(target: str, listed: bool) -> str:
+    if listed:
+        return f"{target} has no backup in this repository, only a standby round's listing of it"
+    return f"{target} has no snapshot in this repository"
 
 
 def _pools_hint(pools: Collection[str]) -> str:

@@ -73,8 +73,11 @@ class Manifest:
 
     @property
     def kind(self) -> str:
-        """What `snapshots` and `show` call it: "backup" or "compacted"."""
-        return "compacted" if self.compacted else "backup"
+        """What `snapshots` and `show` call it: "backup", "compacted" or "standby_listing" (a standby
+        round's reading of its standby: not a backup anyone chose, so not shown as one)."""
+        if self.compacted:
+            return "compacted"
+        return "standby_listing" if self.standby_listing_of else "backup"
 
     @property
     def incomplete(self) -> dict[str, str]:

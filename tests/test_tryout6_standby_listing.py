@@ -1,0 +1,61 @@
+"""Tryout (session 5): a repository holding a pool's backups, a compacted state and a standby round's
+listing of its standby, as an operator sees it through the CLI (moto in-process).
+
+A standby listing is a snapshot of the standby pool that a bounded (Lambda) round took to compare it
+(options.standby_listing_of): `snapshots` must not show it as a backup of the standby, and a restore
+into the standby must not be told the standby has "no snapshot" when the repository holds its listing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from cognito_backup.cli.main import cli
+from cognito_backup.store.local import LocalStore
+from tests.test_standby_rounds import World
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args))
+
+
+def listed_world(cognito: Any, tmp_path: Path) -> tuple[World, str]:
+    """A source backed up, and its standby's first bounded round (which lists the standby first)."""
+    root = tmp_path / "repo"
+    w = World(cognito, LocalStore(root))
+    assert w.round(out_of_time=lambda: False).failed == 0
+    assert [s.standby_listing_of for s in w.repo.list_snapshots() if s.user_pool_id == w.standby] == [w.source]
+    return w, str(root)
+
+
+def test_snapshots_marks_a_standby_listing_and_names_its_source(cognito: Any, tmp_path: Path) -> None:
+    w, root = listed_world(cognito, tmp_path)
+    result = run("snapshots", "--repo", root, "--json")
+    assert result.exit_code == 0, result.output
+    rows = {row["user_pool_id"]: row for row in json.loads(result.stdout)}
+    assert rows[w.source]["kind"] == "backup" and rows[w.source]["standby_listing_of"] is None
+    assert rows[w.standby]["kind"] == "standby_listing"
+    assert rows[w.standby]["standby_listing_of"] == w.source
+
+    text = run("snapshots", "--repo", root)
+    assert text.exit_code == 0, text.output
+    line = next(line for line in text.output.splitlines() if rows[w.standby]["id"] in line)
+    assert "standby_listing" in line and "backup" not in line
+    assert "standby listing:" in text.output  # the legend says what it is and what `latest` does
+
+    shown = run("show", "--repo", root, "--snapshot", rows[w.standby]["id"])
+    assert shown.exit_code == 0, shown.output
+    assert f"standby listing: a replicate round's reading of this standby of {w.source}" in shown.output
+
+
+def test_a_restore_into_the_standby_is_told_it_holds_a_listing_not_a_backup(cognito: Any, tmp_path: Path) -> None:
+    w, root = listed_world(cognito, tmp_path)
+    result = run("restore", "--repo", root, "--user-pool-id", w.standby, "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert "has no snapshot in this repository" not in result.output
+    assert f"{w.standby} has no backup in this repository, only a standby round's listing of it" in result.output
+    assert f"--source-user-pool-id {w.source}" in result.output  # the hint still says how
