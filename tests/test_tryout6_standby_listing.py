@@ -59,3 +59,11 @@ def test_a_restore_into_the_standby_is_told_it_holds_a_listing_not_a_backup(cogn
     assert "has no snapshot in this repository" not in result.output
     assert f"{w.standby} has no backup in this repository, only a standby round's listing of it" in result.output
     assert f"--source-user-pool-id {w.source}" in result.output  # the hint still says how
+
+
+def test_show_of_the_standby_says_it_has_a_listing_and_how_to_name_it(cognito: Any, tmp_path: Path) -> None:
+    w, root = listed_world(cognito, tmp_path)
+    result = run("show", "--repo", root, "--user-pool-id", w.standby)
+    assert result.exit_code == 7, result.output
+    assert f"{w.standby} has no backup in this repository, only a standby round's listing of it" in result.output
+    assert "--snapshot ID" in result.output

@@ -35,7 +35,7 @@ def choose_source(
     snapshot_pool: str | None = None,
     target: str | None = None,
     into_existing: bool = False,
-    target_listed: bool = False,
+    listed: Collection[str] = (),
 ) -> SourceChoice:
     """The source pool, in this order: what `--snapshot` (its pool: `snapshot_pool`) or
     `--source-user-pool-id` (`named_source`) names; else `target`'s own snapshots when it has some;
@@ -45,8 +45,8 @@ def choose_source(
     pool's snapshot into it must then be asked for by name: a source found only because it is the
     repository's only pool is refused.
 
-    `target_listed`: the repository holds a standby round's listing of `target` (not a backup, so not in
-    `pools`): the refusal says so rather than that the target has no snapshot here.
+    `listed`: pools the repository holds standby rounds' listings of (not backups, so not in `pools`): a
+    refusal naming one of them says so rather than that the pool has no snapshot here.
     """
     if named_source and snapshot_pool and named_source != snapshot_pool:
         raise UsageError(
@@ -56,6 +56,11 @@ def choose_source(
     named = snapshot_pool or named_source
     if named:
         if named not in pools and not snapshot_pool:
+            if named in listed:
+                raise RepositoryNotFound(
+                    _no_backup(named, True),
+                    hint=_pools_hint(pools) + "; a listing is used only when named: --snapshot ID (`snapshots`)",
+                )
             raise RepositoryNotFound(
                 f"The repository holds no snapshot of {named}",
                 hint=_pools_hint(pools),
@@ -69,21 +74,21 @@ def choose_source(
         only = next(iter(pools))
         if into_existing and target:
             raise UsageError(
-                f"{_no_backup(target, target_listed)}; the only pool backed up here is {only}",
+                f"{_no_backup(target, target in listed)}; the only pool backed up here is {only}",
                 hint=f"To write {only}'s snapshot into {target}, say so: --source-user-pool-id {only}",
             )
         return SourceChoice(only, ONLY_POOL)
-    whose = f"{_no_backup(target, target_listed)}, and the" if target else "The"
+    whose = f"{_no_backup(target, target in listed)}, and the" if target else "The"
     raise UsageError(
         f"{whose} repository holds several pools' snapshots: say which with --source-user-pool-id POOL",
         hint=_pools_hint(pools),
     )
 
 
-def _no_backup(target: str, listed: bool) -> str:
+def _no_backup(pool: str, listed: bool) -> str:
     if listed:
-        return f"{target} has no backup in this repository, only a standby round's listing of it"
-    return f"{target} has no snapshot in this repository"
+        return f"{pool} has no backup in this repository, only a standby round's listing of it"
+    return f"{pool} has no snapshot in this repository"
 
 
 def _pools_hint(pools: Collection[str]) -> str:

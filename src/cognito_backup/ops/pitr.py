@@ -75,7 +75,7 @@ def select_snapshot(
         named_source=source_pool_id,
         target=target_pool_id,
         into_existing=into_existing,
-        target_listed=any(m.user_pool_id == target_pool_id and m.standby_listing_of for m in scan.manifests),
+        listed={m.user_pool_id for m in scan.manifests if m.standby_listing_of},
     )
     # resolve, not the listing: it refuses `latest` while a damaged manifest may be the newest.
     return choice, repo.resolve("latest", user_pool_id=choice.pool_id, scan=scan)
