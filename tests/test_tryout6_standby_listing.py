@@ -67,3 +67,12 @@ def test_show_of_the_standby_says_it_has_a_listing_and_how_to_name_it(cognito: A
     assert result.exit_code == 7, result.output
     assert f"{w.standby} has no backup in this repository, only a standby round's listing of it" in result.output
     assert "--snapshot ID" in result.output
+
+
+def test_prune_does_not_report_a_journal_kept_for_a_standby_it_only_listed(cognito: Any, tmp_path: Path) -> None:
+    """The standby's listing is no start of a restore --at, so it keeps no journal of the standby: prune
+    names the source's journal only (before: "journal of STANDBY kept from ..." for a journal never written)."""
+    w, root = listed_world(cognito, tmp_path)
+    result = run("prune", "--repo", root, "--keep-last", "1", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["journal_kept_from"]) == {w.source}

@@ -179,10 +179,11 @@ def _journal_retention(
 ) -> None:
     """Remove the journal segments of `pools` that no kept snapshot needs (core/retention.py), then
     merge the small segments left (repo/journal_merge.py). Pools without a kept snapshot, and journals
-    of pools with no snapshot at all, are left alone."""
+    of pools with no snapshot at all, are left alone. A standby round's listing starts no fold of the
+    journal (nothing restores or replicates from it unless named, and never --at), so it keeps none."""
     journal = Journal(repo.store, clock=repo.clock)
     for pool in pools:
-        horizon = journal_horizon([s.started_at for s in kept if s.user_pool_id == pool])
+        horizon = journal_horizon([s.started_at for s in kept if s.user_pool_id == pool and not s.standby_listing_of])
         if horizon is None:
             continue
         result.journal_kept_from[pool] = horizon
