@@ -76,3 +76,13 @@ def test_prune_does_not_report_a_journal_kept_for_a_standby_it_only_listed(cogni
     result = run("prune", "--repo", root, "--keep-last", "1", "--dry-run", "--json")
     assert result.exit_code == 0, result.output
     assert set(json.loads(result.stdout)["journal_kept_from"]) == {w.source}
+
+
+def test_compact_of_the_standby_is_refused_it_has_only_a_listing(cognito: Any, tmp_path: Path) -> None:
+    """`compact` folds a pool's journal onto its newest backup; a standby's listing is no such base (before:
+    "no journal record after snapshot <the listing>; nothing to do", exit 0, as if the standby were covered)."""
+    w, root = listed_world(cognito, tmp_path)
+    result = run("compact", "--repo", root, "--user-pool-id", w.standby)
+    assert result.exit_code == 7, result.output
+    assert f"{w.standby} has no backup in this repository, only a standby round's listing of it" in result.output
+    assert not [s for s in w.repo.list_snapshots() if s.user_pool_id == w.standby and s.compacted]

@@ -58,7 +58,7 @@ def choose_source(
         if named not in pools and not snapshot_pool:
             if named in listed:
                 raise RepositoryNotFound(
-                    _no_backup(named, True),
+                    no_backup(named, True),
                     hint=_pools_hint(pools) + "; a listing is used only when named: --snapshot ID (`snapshots`)",
                 )
             raise RepositoryNotFound(
@@ -74,18 +74,18 @@ def choose_source(
         only = next(iter(pools))
         if into_existing and target:
             raise UsageError(
-                f"{_no_backup(target, target in listed)}; the only pool backed up here is {only}",
+                f"{no_backup(target, target in listed)}; the only pool backed up here is {only}",
                 hint=f"To write {only}'s snapshot into {target}, say so: --source-user-pool-id {only}",
             )
         return SourceChoice(only, ONLY_POOL)
-    whose = f"{_no_backup(target, target in listed)}, and the" if target else "The"
+    whose = f"{no_backup(target, target in listed)}, and the" if target else "The"
     raise UsageError(
         f"{whose} repository holds several pools' snapshots: say which with --source-user-pool-id POOL",
         hint=_pools_hint(pools),
     )
 
 
-def _no_backup(pool: str, listed: bool) -> str:
+def no_backup(pool: str, listed: bool) -> str:
     if listed:
         return f"{pool} has no backup in this repository, only a standby round's listing of it"
     return f"{pool} has no snapshot in this repository"

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from cognito_backup.core.source import no_backup
 from cognito_backup.core.spill import UserTable
 from cognito_backup.errors import RepositoryNotFound
 from cognito_backup.model import PoolState
@@ -45,9 +46,14 @@ class CompactResult:
 
 def compact(repo: Repository, user_pool_id: str, settle_seconds: float = DEFAULT_SETTLE_SECONDS) -> CompactResult:
     horizon = repo.clock() - dt.timedelta(seconds=settle_seconds)
-    snaps = [s for s in repo.list_snapshots() if s.user_pool_id == user_pool_id]
+    of_pool = [s for s in repo.list_snapshots() if s.user_pool_id == user_pool_id]
+    # A standby round's listing of its standby is no base: the journal folded onto a pool is its own.
+    snaps = [s for s in of_pool if s.standby_listing_of is None]
     if not snaps:
-        raise RepositoryNotFound(f"No snapshot of {user_pool_id} to compact from")
+        raise RepositoryNotFound(
+            f"{no_backup(user_pool_id, bool(of_pool))}: nothing to compact from",
+            hint="compact folds a pool's journal onto its newest backup: back the pool up first (`backup`).",
+        )
     # The one builder (ops/state_at.py): the same base restore --at and a standby round would choose.
     folded = state_at(repo, user_pool_id, horizon, snaps)
     position = folded.folder.position
