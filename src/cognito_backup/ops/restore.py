@@ -603,10 +603,13 @@ def _apply(
         )
         out_of_time_after(carried > 0)
         prog.applied(total, total)
-        summary.plan = carry.plan(meta)
+        # The stored plan read once (every chunk's operations and outcomes, from the repository): the plan,
+        # the results and the password reasons all come from this pass, on local disk past a few thousand.
+        pairs = SpillList(carry.results(meta))
+        summary.plan = carry.plan(meta, ops=(r.op for r, _ in pairs))
         creates = summary.plan.of_kind("create_user")
-        summary.results = SpillList(r for r, _ in carry.results(meta))
-        reasons = carry.results(meta)
+        summary.results = SpillList(r for r, _ in pairs)
+        reasons = pairs
     summary.client_id_map.update(writer.client_ids)
     for r, reason in reasons:
         if r.op.kind == "set_password" and r.ok and r.status != KEPT and reason is not None:

@@ -197,11 +197,11 @@ class StoredPlan:
             for op, (status, error, reason) in zip(self.ops(index), self.outcomes(index), strict=True):
                 yield OpResult(op, status, error), reason
 
-    def plan(self, meta: StoredMeta) -> Plan:
-        """The plan as the first step made it (its operations on disk past a few thousand)."""
-        ops = OpList(op for index in range(meta.chunks) for op in self.ops(index))
+    def plan(self, meta: StoredMeta, ops: Iterable[Op] | None = None) -> Plan:
+        """The plan as the first step made it (its operations on disk past a few thousand). `ops`: its
+        operations in run order when the caller has read them already (`results`), else read here."""
         return Plan(
-            ops=ops,
+            ops=OpList(ops if ops is not None else (op for index in range(meta.chunks) for op in self.ops(index))),
             skipped=SpillList(meta.skipped),
             notes=SpillList(meta.notes),
             drift=SpillList(meta.drift),
