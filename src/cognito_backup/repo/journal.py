@@ -297,7 +297,7 @@ class Journal:
         return segments
 
     def _write_segment(self, pool_id: str, recs: list[dict[str, Any]], writer: dict[str, Any]) -> Segment:
-        obj = ObjectWriter(self._data, SEGMENT_KIND)
+        obj = ObjectWriter(self._data, SEGMENT_KIND, shared=False)
         try:
             counts: dict[str, int] = {}
             for rec in recs:

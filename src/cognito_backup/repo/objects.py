@@ -86,7 +86,7 @@ class ObjectWriter:
     """Write one object of `kind`. Use `add()` per record, then `finish()` -> ObjectRef.
 
     `key_of` names the stored object from its digest (objects/ by default; a backup's staged sort runs
-    live elsewhere); `level` is the zstd level (snapshot objects: ZSTD_LEVEL)."""
+    live elsewhere); `level` is the zstd level (snapshot objects: ZSTD_LEVEL); `shared`: see finish()."""
 
     def __init__(
         self,
@@ -96,8 +96,12 @@ class ObjectWriter:
         *,
         key_of: Callable[[str], str] = object_key,
         level: int = ZSTD_LEVEL,
+        shared: bool = True,
     ) -> None:
         self.store = store
+        # Whether another writer may have stored the same bytes (a snapshot's shards): finish() looks
+        # first. A journal segment's bytes are new (its own observation times): no look, one round trip less.
+        self.shared = shared
         self.kind = kind
         self.key_of = key_of
         # finish() found the object stored already (another snapshot's, the same bytes): nothing was written.
@@ -127,7 +131,7 @@ class ObjectWriter:
             )
             key = self.key_of(digest)
             # Same name means same bytes: an object another backup already stored is not written again.
-            self.reused = self.store.exists(key)
+            self.reused = self.shared and self.store.exists(key)
             if not self.reused:
                 self.store.put_file(key, Path(self._tmp_path))
             return ref
