@@ -116,7 +116,8 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         "cognito-idp:UpdateCIMDPolicy": frozenset({REPLICATE}),
         # the standby's tag (#8.2): read by read_config above, written by replicate
         "cognito-idp:TagResource": frozenset({REPLICATE}),
-        # the repository: content-addressed objects are checked (HeadObject) before they are written;
+        # the repository: content-addressed snapshot objects are checked (HeadObject) before they are
+        # written (journal segments are not: their bytes are new, so capture and the trigger never HEAD);
         # replicate lists the journal and keeps its cursor; backup drops its lock and temporary objects and
         # lists the location once to tell a new repository from a non-empty location that is not one
         # capture lists, reads, saves and deletes its pending rescan jobs (repo/rescan_jobs.py)
@@ -125,7 +126,7 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         # replicate stores its fold as a compacted state, and a full comparison's listing of the standby
         # (ops/standby_listing.py), as snapshots: content-addressed objects; restore looks for its
         # execution's stored plan and progress record (ops/stored_plan.py)
-        "s3:HeadObject": frozenset({BACKUP, CAPTURE, TRIGGER, REPLICATE, RESTORE}),
+        "s3:HeadObject": frozenset({BACKUP, REPLICATE, RESTORE}),
         "s3:PutObject": _ALL,
         # restore: its resume state's small objects folded into one (ops/checkpoint.py compact), and the
         # older generations of a target's lease it took over (repo/leases.py); replicate: a whole round's
