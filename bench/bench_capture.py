@@ -49,6 +49,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def cloudtrail_event(pool: str, name: str, n: int, sub: str, group: str | None = None) -> str:
+    """The SQS body EventBridge delivers for a Cognito call `name` of the user `sub` (CloudTrail redacts
+    the username; the sub is in additionalEventData), event id `ev-<n>`, timed now."""
+    rp: dict[str, Any] = {"userPoolId": pool, "username": "HIDDEN_DUE_TO_SECURITY_REASONS"}
+    if group:
+        rp["groupName"] = group
+    return json.dumps(
+        {
+            "version": "0",
+            "id": f"eb-{n}",
+            "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.cognito-idp",
+            "detail": {
+                "eventSource": "cognito-idp.amazonaws.com",
+                "eventName": name,
+                "eventID": f"ev-{n}",
+                "eventTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "requestParameters": rp,
+                "responseElements": None,
+                "additionalEventData": {"sub": sub},
+            },
+        }
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=2000)
@@ -156,28 +181,6 @@ def main() -> None:
         cognito.meta.events.register("before-parameter-build.cognito-idp.AdminGetUser", sub_as_username)
         stop = threading.Event()
 
-        def event(name: str, n: int, sub: str, group: str | None = None) -> str:
-            rp: dict[str, Any] = {"userPoolId": pool, "username": "HIDDEN_DUE_TO_SECURITY_REASONS"}
-            if group:
-                rp["groupName"] = group
-            return json.dumps(
-                {
-                    "version": "0",
-                    "id": f"eb-{n}",
-                    "detail-type": "AWS API Call via CloudTrail",
-                    "source": "aws.cognito-idp",
-                    "detail": {
-                        "eventSource": "cognito-idp.amazonaws.com",
-                        "eventName": name,
-                        "eventID": f"ev-{n}",
-                        "eventTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "requestParameters": rp,
-                        "responseElements": None,
-                        "additionalEventData": {"sub": sub},
-                    },
-                }
-            )
-
         def produce(first: int, start: float) -> None:
             """Events first, first + producers, ...: event n is due at start + n / rate (one schedule for
             all threads; one thread alone cannot make a moto call and an SQS send every 10 ms here)."""
@@ -190,7 +193,8 @@ def main() -> None:
                 i = n % args.users
                 name = f"user-{i:05d}"
                 if args.precreate:  # the changes were made beforehand: only their events are timed
-                    body = event(
+                    body = cloudtrail_event(
+                        pool,
                         "UpdateUserAttributes" if args.actor == "self" else "AdminUpdateUserAttributes", n, subs[name]
                     )
                 elif n < args.users:  # each user's first change creates it
@@ -202,23 +206,23 @@ def main() -> None:
                     )
                     subs[name] = User.from_api(resp["User"]).sub or ""
                     by_sub[subs[name]] = name
-                    body = event("SignUp" if args.actor == "self" else "AdminCreateUser", n, subs[name])
+                    body = cloudtrail_event(pool, "SignUp" if args.actor == "self" else "AdminCreateUser", n, subs[name])
                 elif args.actor == "self":  # the user's own attribute update (moto has no access tokens here)
                     client.admin_update_user_attributes(
                         UserPoolId=pool, Username=name, UserAttributes=[{"Name": "custom:tier", "Value": f"t{n}"}]
                     )
-                    body = event("UpdateUserAttributes", n, subs[name])
+                    body = cloudtrail_event(pool, "UpdateUserAttributes", n, subs[name])
                 elif n % 5 == 0:
                     client.admin_add_user_to_group(UserPoolId=pool, Username=name, GroupName="staff")
-                    body = event("AdminAddUserToGroup", n, subs[name], "staff")
+                    body = cloudtrail_event(pool, "AdminAddUserToGroup", n, subs[name], "staff")
                 elif n % 7 == 0:
                     client.admin_disable_user(UserPoolId=pool, Username=name)
-                    body = event("AdminDisableUser", n, subs[name])
+                    body = cloudtrail_event(pool, "AdminDisableUser", n, subs[name])
                 else:
                     client.admin_update_user_attributes(
                         UserPoolId=pool, Username=name, UserAttributes=[{"Name": "custom:tier", "Value": f"t{n}"}]
                     )
-                    body = event("AdminUpdateUserAttributes", n, subs[name])
+                    body = cloudtrail_event(pool, "AdminUpdateUserAttributes", n, subs[name])
                 if queue_double is not None:
                     queue_double.send(body)
                 else:
