@@ -195,7 +195,9 @@ def main() -> None:
                 if args.precreate:  # the changes were made beforehand: only their events are timed
                     body = cloudtrail_event(
                         pool,
-                        "UpdateUserAttributes" if args.actor == "self" else "AdminUpdateUserAttributes", n, subs[name]
+                        "UpdateUserAttributes" if args.actor == "self" else "AdminUpdateUserAttributes",
+                        n,
+                        subs[name],
                     )
                 elif n < args.users:  # each user's first change creates it
                     resp = client.admin_create_user(
@@ -206,7 +208,9 @@ def main() -> None:
                     )
                     subs[name] = User.from_api(resp["User"]).sub or ""
                     by_sub[subs[name]] = name
-                    body = cloudtrail_event(pool, "SignUp" if args.actor == "self" else "AdminCreateUser", n, subs[name])
+                    body = cloudtrail_event(
+                        pool, "SignUp" if args.actor == "self" else "AdminCreateUser", n, subs[name]
+                    )
                 elif args.actor == "self":  # the user's own attribute update (moto has no access tokens here)
                     client.admin_update_user_attributes(
                         UserPoolId=pool, Username=name, UserAttributes=[{"Name": "custom:tier", "Value": f"t{n}"}]

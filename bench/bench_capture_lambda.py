@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import importlib.util
 import io
 import json
@@ -127,14 +126,13 @@ def main() -> None:
         }
     )
     from bench_capture import cloudtrail_event, percentile
+    from cognito_backup.aws.quotas import DEFAULT_RATES
+    from cognito_backup.repo.journal import Journal
+    from cognito_backup.store.local import LocalStore
     from latency_store import LatencyStore
     from listing_double import ListingDouble
     from queue_double import QueueDouble
     from quota_double import QuotaDouble
-
-    from cognito_backup.aws.quotas import DEFAULT_RATES
-    from cognito_backup.repo.journal import Journal
-    from cognito_backup.store.local import LocalStore
 
     LocalStore(tmp / "repo")  # the repository exists before the first invocation (the stack's bucket does)
     quota = QuotaDouble(DEFAULT_RATES, share_used=0.0, random_throttle=0.0)

@@ -52,3 +52,103 @@ def test_the_capture_handler_paces_at_its_instance_share(monkeypatch: pytest.Mon
     rates = capturer.reader_for("us-east-1_Pool1").pacer.rates
     assert rates["UserList"] == pytest.approx(15 / 4)
     assert rates["UserRead"] == pytest.approx(120 / 4)
+
+
+class _FakeTime:
+    """The Pacer's clock and sleep: sleeping moves the clock, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _calls_without_waiting(pacer: Any, operation: str, clock: _FakeTime, calls: int) -> int:
+    """How many of `calls` calls, made at once by an idle instance, start without waiting."""
+    started_at = clock.now
+    immediate = 0
+    for _ in range(calls):
+        pacer.call(operation, lambda: None, pool_id="us-east-1_Pool1")
+        if clock.now == started_at:
+            immediate += 1
+    return immediate
+
+
+def test_a_pacer_burst_lets_an_idle_category_spend_that_many_seconds_of_its_rate_at_once() -> None:
+    from cognito_backup.aws.pacing import Pacer
+
+    fake = _FakeTime()
+    pacer = Pacer({"UserRead": 12.0}, burst={"UserRead": 1.0}, clock=fake.clock, sleep=fake.sleep)
+    assert _calls_without_waiting(pacer, "AdminGetUser", fake, 12) == 12  # one second of 12/s, at once
+    pacer.call("AdminGetUser", lambda: None)
+    assert fake.slept == [pytest.approx(1 / 12)]  # then the rate again
+    for _ in range(11):
+        pacer.call("AdminGetUser", lambda: None)
+    # Over any interval T the category starts at most rate x (T + burst) calls: 24 calls in 1 s.
+    assert fake.now - 100.0 == pytest.approx(1.0)
+    fake.now += 0.5  # idle half a second: half the burst is back
+    assert _calls_without_waiting(pacer, "AdminGetUser", fake, 12) == 6
+
+
+def test_without_a_burst_calls_are_spaced_at_the_rate() -> None:
+    from cognito_backup.aws.pacing import Pacer
+
+    fake = _FakeTime()
+    pacer = Pacer({"UserRead": 12.0}, clock=fake.clock, sleep=fake.sleep)
+    assert _calls_without_waiting(pacer, "AdminGetUser", fake, 3) == 1
+    assert fake.slept == [pytest.approx(1 / 12)] * 2
+
+
+def test_a_capture_instance_starts_a_batchs_own_change_reads_at_once_within_one_second_of_the_quota() -> None:
+    """Measured by bench/bench_capture_lambda.py: spaced at a tenth of UserRead (12/s), a batch of 10 users'
+    own changes took 0.75 s of pacing alone, and 10 instances carried 82 changes/s, not 100. An idle instance
+    may now spend one second of its share at once; the ten together burst at most one second of UserRead."""
+    from cognito_backup.cli.journal_cmds import reader_factory
+
+    client = boto3.client("cognito-idp", region_name=REGION)
+    fake = _FakeTime()
+    pacer = reader_factory(client, (), instances=10)("us-east-1_Pool1").pacer
+    pacer.clock, pacer.sleep = fake.clock, fake.sleep
+    at_once = _calls_without_waiting(pacer, "AdminGetUser", fake, 20)
+    assert at_once >= 10  # a whole batch (the template's BatchSize) of users' own changes
+    assert at_once * 10 <= 120  # ten instances: at most one second of the account's UserRead quota
+
+
+def test_capture_instances_keep_listusers_spaced_so_a_backup_keeps_its_half_every_second() -> None:
+    from cognito_backup.cli.journal_cmds import reader_factory
+
+    client = boto3.client("cognito-idp", region_name=REGION)
+    for instances in (1, 10):
+        fake = _FakeTime()
+        pacer = reader_factory(client, (), instances=instances)("us-east-1_Pool1").pacer
+        pacer.clock, pacer.sleep = fake.clock, fake.sleep
+        assert _calls_without_waiting(pacer, "ListUsers", fake, 3) == 1
+        assert fake.slept == [pytest.approx(instances / 15)] * 2  # 15/s in all, spaced
+
+
+def test_the_cli_capture_keeps_its_reads_spaced() -> None:
+    """One capture process (`capture --follow`) streams its reads: spacing at 120/s costs it 8 ms a read."""
+    from cognito_backup.cli.journal_cmds import reader_factory
+
+    client = boto3.client("cognito-idp", region_name=REGION)
+    fake = _FakeTime()
+    pacer = reader_factory(client, ())("us-east-1_Pool1").pacer
+    pacer.clock, pacer.sleep = fake.clock, fake.sleep
+    assert _calls_without_waiting(pacer, "AdminGetUser", fake, 2) == 1
+
+
+def test_the_capture_function_is_invoked_with_what_one_receive_brings(template: dict[str, Any]) -> None:
+    """A batching window holds every change of a batch that is not full: measured with
+    bench/bench_capture_lambda.py at 100 users' own changes/s, the template's 5 s window made p99 5.0 s
+    (the last changes of a burst waited the whole window) and a 1 s window p99 1.25 s; none, 0.92 s.
+    Batches still grow with the load (up to BatchSize): a busy queue returns up to 10 messages a receive."""
+    source = template["Resources"]["CaptureFunction"]["Properties"]["Events"]["CaptureQueue"]["Properties"]
+    assert source.get("MaximumBatchingWindowInSeconds", 0) == 0
+    # Without a window Lambda invokes with one receive's messages: a BatchSize above 10 would need one.
+    assert source["BatchSize"] <= 10

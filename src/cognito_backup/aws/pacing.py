@@ -3,7 +3,10 @@
 This is the only retry layer for Cognito calls: their botocore clients make exactly one HTTP attempt
 (aws/session.py), so every attempt is paced here and every throttle is seen here.
 
-Each category is a leaky bucket (the next call may start 1/rate seconds after the previous one). When
+Each category is a leaky bucket (the next call may start 1/rate seconds after the previous one), unless
+given a `burst` of S seconds: then an idle category may start up to rate x S calls at once, and over any
+interval T it starts at most rate x (T + S) (the generic cell rate algorithm: a token bucket holding S
+seconds of the rate). When
 Cognito throttles (other applications share the account's quota), the category slows down
 multiplicatively and recovers additively (AIMD), never above the configured rate. The decrease is
 gentle and the recovery quick so that throttles that do not come from our own rate (a background of
@@ -46,14 +49,18 @@ RECOVER_PER_SUCCESS = 0.05
 class _Bucket:
     rate: float
     ceiling: float
-    next_start: float = 0.0
+    burst: float = 0.0  # seconds of the rate an idle bucket may spend at once
+    next_start: float = 0.0  # when the next call would start if calls were evenly spaced
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reserve(self, now: float) -> float:
         """Reserve the next slot; returns how long the caller must wait for it."""
         with self.lock:
-            start = max(now, self.next_start)
-            self.next_start = start + 1.0 / self.rate
+            spaced = max(now, self.next_start)
+            # A call may start this much before its evenly spaced slot: rate x burst calls at once.
+            early = max(0.0, self.burst - 1.0 / self.rate)
+            start = max(now, spaced - early)
+            self.next_start = spaced + 1.0 / self.rate
             return start - now
 
     def throttled(self) -> None:
@@ -80,6 +87,7 @@ class Pacer:
         self,
         rates: Mapping[str, float] | None = None,
         *,
+        burst: Mapping[str, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
@@ -89,6 +97,7 @@ class Pacer:
         max_transient_attempts: int = 3,
     ) -> None:
         self.rates = dict(rates or DEFAULT_RATES)
+        self.burst = dict(burst or {})  # category -> seconds (see the module's docstring); none: spaced
         self.clock = clock
         self.sleep = sleep
         self.rng = rng
@@ -104,7 +113,7 @@ class Pacer:
         with self._lock:
             bucket = self._buckets.get(key)
             if bucket is None:
-                bucket = self._buckets[key] = _Bucket(rate=rate, ceiling=rate)
+                bucket = self._buckets[key] = _Bucket(rate=rate, ceiling=rate, burst=self.burst.get(key, 0.0))
             return bucket
 
     def _count(

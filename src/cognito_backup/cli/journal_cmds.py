@@ -35,6 +35,7 @@ from cognito_backup.ops.capture import (
     Capturer,
     CaptureSummary,
     SqsQueue,
+    capture_burst,
     capture_rates,
     run_capture,
 )
@@ -50,7 +51,10 @@ def reader_factory(client: Any, rates: tuple[str, ...], *, instances: int = 1) -
 
     `instances`: how many captures run at once, each with a Pacer of its own (the deployed function's
     concurrent instances): each paces at that fraction, so together they take one capture's share."""
-    pacer = Pacer({name: rps / max(1, instances) for name, rps in capture_rates(parse_rates(list(rates))).items()})
+    pacer = Pacer(
+        {name: rps / max(1, instances) for name, rps in capture_rates(parse_rates(list(rates))).items()},
+        burst=capture_burst(instances),
+    )
     readers: dict[str, PoolReader] = {}
     lock = threading.Lock()
 

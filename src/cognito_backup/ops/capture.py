@@ -52,6 +52,19 @@ def capture_rates(rates: Mapping[str, float]) -> dict[str, float]:
     return {**rates, "UserList": rates["UserList"] * CAPTURE_USER_LIST_SHARE}
 
 
+def capture_burst(instances: int) -> dict[str, float]:
+    """The Pacer bursts (seconds, see aws/pacing.py) of one of `instances` captures running at once (PURE).
+
+    Each instance paces at 1/instances of the quotas (the deployed function's instances share nothing), so
+    spaced evenly a batch's reads would wait instances/rate s each: 10 users' own changes at a tenth of
+    UserRead took 0.75 s of pacing alone, and 10 instances carried 82 changes/s, not 100
+    (bench/bench_capture_lambda.py). An idle instance may instead spend one second of its UserRead share
+    at once; together the instances burst at most one second of UserRead, which the capture has whole.
+    UserList stays evenly spaced: a backup keeps its half of it every second. One capture alone (the CLI,
+    streaming) needs no burst: its reads are 1/120 s apart."""
+    return {"UserRead": 1.0} if instances > 1 else {}
+
+
 @dataclass
 class CaptureOptions:
     # Events that name no pool (public API calls such as UpdateUserAttributes may not) go to this pool.
