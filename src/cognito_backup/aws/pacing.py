@@ -12,8 +12,9 @@ multiplicatively and recovers additively (AIMD), never above the configured rate
 gentle and the recovery quick so that throttles that do not come from our own rate (a background of
 random throttling) cannot starve the category: under a shared quota the rate settles where about a
 third of attempts are throttled, at the rate the quota leaves us. A throttled call is retried with
-jittered exponential backoff until `max_throttle_wait` seconds of waiting have been spent on it: only
-then does it fail with `Throttled`. Connection errors and 5xx answers are retried a bounded number of
+jittered exponential backoff until `max_throttle_wait` seconds of waiting have been spent on it, or until
+`give_up_at` (a time on the pacer's clock: a Lambda invocation's deadline) has passed: only then does it
+fail with `Throttled`. Connection errors and 5xx answers are retried a bounded number of
 times (`max_transient_attempts` attempts in all), counted, then raised as they are.
 Clock, sleep and randomness are injected so tests never wait.
 """
@@ -102,6 +103,9 @@ class Pacer:
         self.sleep = sleep
         self.rng = rng
         self.max_throttle_wait = max_throttle_wait
+        # Set by a caller with a deadline (the capture Lambda, per invocation): no throttled call is
+        # retried past it, so the caller answers in time with that call failed.
+        self.give_up_at: float | None = None
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
         self.max_transient_attempts = max_transient_attempts
@@ -174,10 +178,12 @@ class Pacer:
                     for bucket in buckets:
                         bucket.throttled()
                     backoff = self._throttle_backoff(throttles)
-                    if waited + backoff > self.max_throttle_wait:
+                    out_of_time = self.give_up_at is not None and self.clock() + backoff >= self.give_up_at
+                    if waited + backoff > self.max_throttle_wait or out_of_time:
                         stats = self._count(category, throttled=1)
                         raise Throttled(
-                            f"{operation}: Cognito kept throttling for {waited:.0f}s "
+                            f"{operation}: Cognito kept throttling for {waited:.0f}s"
+                            f"{' until the time given for the call ran out' if out_of_time else ''} "
                             f"(category {category}, {stats.throttled} throttled calls so far)",
                             hint="Lower the rate with --rate CATEGORY=RPS, or retry later; progress is saved.",
                         ) from exc

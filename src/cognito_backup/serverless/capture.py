@@ -17,6 +17,19 @@ log = logging.getLogger("cognito_backup.capture")
 
 _runtime: dict[str, Any] = {}
 INSTANCES_VAR = "COGNITO_BACKUP_CAPTURE_INSTANCES"
+# The function's Timeout in deploy/template.yaml: the time an invocation has when no context says.
+TIMEOUT_SECONDS = 120.0
+
+
+def throttle_budget(seconds_left: float) -> float:
+    """How long, from now, this invocation's Cognito calls may keep retrying throttled attempts (PURE).
+
+    An invocation that overruns its Timeout sends its whole batch back, and after maxReceiveCount receives a
+    message ends in the dead-letter queue, its change never journaled: a throttled read must give up in time
+    (its message reported failed, retried later) so that the rest of the batch is journaled. Half of the
+    time left: the reads run concurrently, so this bounds them all; the other half is for the journal
+    write (S3 calls with their own timeouts) and the rescan pages after it, which give up at the same time."""
+    return max(0.0, seconds_left / 2)
 
 
 def _build(env_key: tuple[Any, ...]) -> tuple[Any, Any, str | None]:
@@ -61,6 +74,15 @@ def _components() -> tuple[Any, Any, str | None]:
         _runtime["parts"] = _build(key)
     parts: tuple[Any, Any, str | None] = _runtime["parts"]
     return parts
+
+
+def _give_up_by(seconds_left: float) -> None:
+    """This invocation's deadline for throttled Cognito calls (the instance's Pacer is shared by its
+    reads; an instance runs one invocation at a time)."""
+    capturer, _, pool_id = _components()
+    # reader_factory gives every pool's reader the one Pacer of this instance.
+    pacer = capturer.reader_for(pool_id or "").pacer
+    pacer.give_up_at = pacer.clock() + throttle_budget(seconds_left)
 
 
 def _messages(event: Any) -> list[Any]:
@@ -162,12 +184,15 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     import os
 
     from cognito_backup.ops.capture import capture_batch
-    from cognito_backup.serverless._env import POOL_VAR
+    from cognito_backup.serverless._env import POOL_VAR, seconds_left
 
+    left = seconds_left(context, TIMEOUT_SECONDS)
     if isinstance(event, dict) and event.get(CHECK_KEY):
+        _give_up_by(left())
         return _caught_up_check()
     messages = _messages(event)
     try:
+        _give_up_by(left())
         capturer, journal, pool_id = _components()
         result = capture_batch(capturer, journal, messages, writer_info={"source": "lambda"})
     except Exception as exc:  # configuration or a bug: nothing is acknowledged, everything is retried
