@@ -131,3 +131,55 @@ def test_the_throttle_budget_leaves_half_the_invocation_for_the_journal() -> Non
     assert throttle_budget(TIMEOUT_SECONDS) == 60.0
     assert throttle_budget(8.0) == 4.0
     assert throttle_budget(-1.0) == 0.0
+
+
+class InstanceEnded(BaseException):
+    """The instance's process ending at that instant (Lambda's timeout): nothing in the handler catches it."""
+
+
+@pytest.mark.parametrize(
+    ("where", "attempt", "observations"),
+    [
+        ("ListUsers", 1, 1),  # re-reading the user: nothing of the batch is in the journal
+        ("PutObject", 2, 1),  # writing the segment (its records object is stored): still no segment
+        ("ListObjectsV2", 1, 2),  # after the segment (looking for rescans): durable, but not answered
+    ],
+)
+def test_an_invocation_ended_mid_batch_loses_nothing_and_journals_no_record_twice_over(
+    deployed: dict[str, Any], monkeypatch: pytest.MonkeyPatch, where: str, attempt: int, observations: int
+) -> None:
+    """Lambda ends an invocation that overruns its Timeout: no answer, so the whole batch comes back. Ended
+    before its segment is stored, the batch leaves nothing in the journal; ended after, the change is
+    observed again when the batch comes back: two observations of the same state, which the fold applies as
+    one (the newest observation of each user wins; docs/capture.md "Record semantics")."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="repo")
+    monkeypatch.setenv("COGNITO_BACKUP_REPO", "s3://repo/backups")
+    pool, sub = deployed["pool"], deployed["sub"]
+    batch = {"Records": [_record("user-change", render("AdminDisableUser", pool=pool, sub=sub))]}
+    armed = threading.Event()
+    armed.set()
+
+    def plan(operation: str, n: int) -> Any:
+        from tests.http_faults import Fault
+
+        if armed.is_set() and operation == where and n == attempt:
+            return Fault(0, exception=InstanceEnded())
+        return None
+
+    faults = HttpFaults(plan)
+    with every_new_client(faults):
+        with pytest.raises(InstanceEnded):
+            deployed["handler"](batch, LambdaContext(8.0))
+        armed.clear()
+        # The batch comes back after the visibility timeout, to a new instance (the old one ended).
+        from cognito_backup.serverless import capture
+
+        monkeypatch.setattr(capture, "_runtime", {})
+        assert deployed["handler"](batch, LambdaContext(8.0)) == {"batchItemFailures": []}
+    from cognito_backup.store.s3 import S3Store
+
+    records = list(Journal(S3Store(s3, "repo", "backups")).iter_records(pool))
+    assert [r["type"] for r in records] == ["user_upsert"] * observations
+    assert {r["sub"] for r in records} == {sub}
+    assert len({json.dumps(r["after"], sort_keys=True) for r in records}) == 1  # the same state observed
