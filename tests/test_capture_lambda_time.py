@@ -26,6 +26,8 @@ from tests.capture_helpers import render
 from tests.conftest import REGION
 from tests.helpers import add_user, make_pool
 from tests.http_faults import HttpFaults, every_new_client, throttle
+from tests.test_pacing import FakeClock
+from tests.test_pacing import throttle as throttled_error
 
 
 class LambdaContext:
@@ -99,30 +101,25 @@ def test_a_throttled_instance_answers_in_time_and_journals_the_rest_of_its_batch
 
 
 def test_a_pacer_retries_a_throttled_call_until_its_give_up_time_only() -> None:
-    from botocore.exceptions import ClientError
-
     from cognito_backup.aws.pacing import Pacer
     from cognito_backup.errors import Throttled
 
-    now = [0.0]
-    pacer = Pacer(
-        {"UserList": 1.5}, clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s), rng=lambda: 0.5
-    )
+    clock = FakeClock()
+    pacer = Pacer({"UserList": 1.5}, clock=clock, sleep=clock.sleep, rng=lambda: 0.5)
     pacer.give_up_at = 5.0
     attempts = []
 
     def throttled() -> None:
-        attempts.append(now[0])
-        raise ClientError({"Error": {"Code": "TooManyRequestsException", "Message": "Rate exceeded"}}, "ListUsers")
+        attempts.append(clock.now)
+        raise throttled_error()
 
     with pytest.raises(Throttled, match="ran out"):
         pacer.call("ListUsers", throttled)
-    assert len(attempts) >= 3 and now[0] <= 5.0 + 1 / 1.5  # at most one slot past the time given
+    assert len(attempts) >= 3 and clock.now <= 5.0 + 1 / 1.5  # at most one slot past the time given
     pacer.give_up_at = None  # no deadline: only max_throttle_wait (900 s) ends the retries
-    attempts.clear()
     with pytest.raises(Throttled):
         pacer.call("ListUsers", throttled)
-    assert now[0] > 600  # minutes of retries, far past any Lambda timeout
+    assert clock.now > 600  # minutes of retries, far past any Lambda timeout
 
 
 def test_the_throttle_budget_leaves_half_the_invocation_for_the_journal() -> None:

@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from tests.test_deploy_template import TEMPLATE, load_template
+from tests.test_pacing import FakeClock
 
 REGION = "us-east-1"
 
@@ -54,22 +55,7 @@ def test_the_capture_handler_paces_at_its_instance_share(monkeypatch: pytest.Mon
     assert rates["UserRead"] == pytest.approx(120 / 4)
 
 
-class _FakeTime:
-    """The Pacer's clock and sleep: sleeping moves the clock, nothing waits."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def _calls_without_waiting(pacer: Any, operation: str, clock: _FakeTime, calls: int) -> int:
+def _calls_without_waiting(pacer: Any, operation: str, clock: FakeClock, calls: int) -> int:
     """How many of `calls` calls, made at once by an idle instance, start without waiting."""
     started_at = clock.now
     immediate = 0
@@ -83,15 +69,15 @@ def _calls_without_waiting(pacer: Any, operation: str, clock: _FakeTime, calls: 
 def test_a_pacer_burst_lets_an_idle_category_spend_that_many_seconds_of_its_rate_at_once() -> None:
     from cognito_backup.aws.pacing import Pacer
 
-    fake = _FakeTime()
-    pacer = Pacer({"UserRead": 12.0}, burst={"UserRead": 1.0}, clock=fake.clock, sleep=fake.sleep)
+    fake = FakeClock()
+    pacer = Pacer({"UserRead": 12.0}, burst={"UserRead": 1.0}, clock=fake, sleep=fake.sleep)
     assert _calls_without_waiting(pacer, "AdminGetUser", fake, 12) == 12  # one second of 12/s, at once
     pacer.call("AdminGetUser", lambda: None)
-    assert fake.slept == [pytest.approx(1 / 12)]  # then the rate again
+    assert fake.sleeps == [pytest.approx(1 / 12)]  # then the rate again
     for _ in range(11):
         pacer.call("AdminGetUser", lambda: None)
     # Over any interval T the category starts at most rate x (T + burst) calls: 24 calls in 1 s.
-    assert fake.now - 100.0 == pytest.approx(1.0)
+    assert fake.now == pytest.approx(1.0)
     fake.now += 0.5  # idle half a second: half the burst is back
     assert _calls_without_waiting(pacer, "AdminGetUser", fake, 12) == 6
 
@@ -99,10 +85,10 @@ def test_a_pacer_burst_lets_an_idle_category_spend_that_many_seconds_of_its_rate
 def test_without_a_burst_calls_are_spaced_at_the_rate() -> None:
     from cognito_backup.aws.pacing import Pacer
 
-    fake = _FakeTime()
-    pacer = Pacer({"UserRead": 12.0}, clock=fake.clock, sleep=fake.sleep)
+    fake = FakeClock()
+    pacer = Pacer({"UserRead": 12.0}, clock=fake, sleep=fake.sleep)
     assert _calls_without_waiting(pacer, "AdminGetUser", fake, 3) == 1
-    assert fake.slept == [pytest.approx(1 / 12)] * 2
+    assert fake.sleeps == [pytest.approx(1 / 12)] * 2
 
 
 def test_a_capture_instance_starts_a_batchs_own_change_reads_at_once_within_one_second_of_the_quota() -> None:
@@ -112,9 +98,9 @@ def test_a_capture_instance_starts_a_batchs_own_change_reads_at_once_within_one_
     from cognito_backup.cli.journal_cmds import reader_factory
 
     client = boto3.client("cognito-idp", region_name=REGION)
-    fake = _FakeTime()
+    fake = FakeClock()
     pacer = reader_factory(client, (), instances=10)("us-east-1_Pool1").pacer
-    pacer.clock, pacer.sleep = fake.clock, fake.sleep
+    pacer.clock, pacer.sleep = fake, fake.sleep
     at_once = _calls_without_waiting(pacer, "AdminGetUser", fake, 20)
     assert at_once >= 10  # a whole batch (the template's BatchSize) of users' own changes
     assert at_once * 10 <= 120  # ten instances: at most one second of the account's UserRead quota
@@ -125,11 +111,11 @@ def test_capture_instances_keep_listusers_spaced_so_a_backup_keeps_its_half_ever
 
     client = boto3.client("cognito-idp", region_name=REGION)
     for instances in (1, 10):
-        fake = _FakeTime()
+        fake = FakeClock()
         pacer = reader_factory(client, (), instances=instances)("us-east-1_Pool1").pacer
-        pacer.clock, pacer.sleep = fake.clock, fake.sleep
+        pacer.clock, pacer.sleep = fake, fake.sleep
         assert _calls_without_waiting(pacer, "ListUsers", fake, 3) == 1
-        assert fake.slept == [pytest.approx(instances / 15)] * 2  # 15/s in all, spaced
+        assert fake.sleeps == [pytest.approx(instances / 15)] * 2  # 15/s in all, spaced
 
 
 def test_the_cli_capture_keeps_its_reads_spaced() -> None:
@@ -137,9 +123,9 @@ def test_the_cli_capture_keeps_its_reads_spaced() -> None:
     from cognito_backup.cli.journal_cmds import reader_factory
 
     client = boto3.client("cognito-idp", region_name=REGION)
-    fake = _FakeTime()
+    fake = FakeClock()
     pacer = reader_factory(client, ())("us-east-1_Pool1").pacer
-    pacer.clock, pacer.sleep = fake.clock, fake.sleep
+    pacer.clock, pacer.sleep = fake, fake.sleep
     assert _calls_without_waiting(pacer, "AdminGetUser", fake, 2) == 1
 
 

@@ -62,7 +62,8 @@ class _Bucket:
             early = max(0.0, self.burst - 1.0 / self.rate)
             start = max(now, spaced - early)
             self.next_start = spaced + 1.0 / self.rate
-            return start - now
+            # Sums of 1/rate carry rounding: the last call of a burst must not wait a femtosecond.
+            return start - now if start - now > 1e-9 else 0.0
 
     def throttled(self) -> None:
         with self.lock:
