@@ -180,3 +180,12 @@ def test_an_invocation_ended_mid_batch_loses_nothing_and_journals_no_record_twic
     assert [r["type"] for r in records] == ["user_upsert"] * observations
     assert {r["sub"] for r in records} == {sub}
     assert len({json.dumps(r["after"], sort_keys=True) for r in records}) == 1  # the same state observed
+
+
+def test_the_handlers_default_time_is_the_functions_timeout() -> None:
+    """Without a context (a local run) the handler assumes the template's Timeout."""
+    from cognito_backup.serverless.capture import TIMEOUT_SECONDS
+    from tests.test_deploy_template import TEMPLATE, load_template
+
+    fn = load_template(TEMPLATE.read_text(encoding="utf-8"))["Resources"]["CaptureFunction"]["Properties"]
+    assert float(fn["Timeout"]) == TIMEOUT_SECONDS
