@@ -50,7 +50,8 @@ def reader_factory(client: Any, rates: tuple[str, ...], *, instances: int = 1) -
     """The capture's readers (CLI and Lambda): one Pacer, never more than its share of UserList.
 
     `instances`: how many captures run at once, each with a Pacer of its own (the deployed function's
-    concurrent instances): each paces at that fraction, so together they take one capture's share."""
+    concurrent instances): each paces at that fraction, so together they take one capture's share (an
+    idle one may spend a second of its UserRead share at once: `capture_burst`)."""
     pacer = Pacer(
         {name: rps / max(1, instances) for name, rps in capture_rates(parse_rates(list(rates))).items()},
         burst=capture_burst(instances),
