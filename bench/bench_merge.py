@@ -6,7 +6,8 @@ A snapshot's users are staged as `--runs` sorted runs of `--run-users` each (ben
 through the backup's own writer, as the listing stage stages them), once. Then, per `--fan-in`, a fresh
 process continues that snapshot the way a Lambda step continues a checkpoint in the `shard` stage
 (SnapshotWriter.resume_shards, then commit: intermediate merges, the final merge, the cuts, the
-manifest) and reports its peak RSS (ru_maxrss), its RSS before the stage, CPU seconds and wall time.
+manifest) and reports its peak RSS (VmHWM: bench_memory.peak_rss_mib says why), its RSS before the
+stage, CPU seconds and wall time.
 A fan-in at least `--runs` is today's unbounded merge of every run at once. A 40-million-user pool lists
 400 runs of 100,000; the runs here are smaller (the same number of open runs costs the same: each holds
 a zstd window of up to 512 KiB and read buffers, as long as a run holds more than 512 KiB of JSON).
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -31,7 +31,7 @@ from cognito_backup.repo.repository import Repository
 from cognito_backup.store.local import LocalStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_memory import synthetic_user
+from bench_memory import peak_rss_mib, synthetic_user
 
 POOL = "eu-west-1_bench"
 
@@ -60,7 +60,7 @@ def shard_stage(root: Path, state_file: Path, fan_in: int) -> dict[str, Any]:
     (the snapshot's manifest is removed afterwards, so the next fan-in starts from the same state)."""
     state = json.loads(state_file.read_text())
     repo = Repository(LocalStore(root))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = peak_rss_mib()
     started, cpu = time.monotonic(), time.process_time()
     writer = repo.begin_snapshot(
         POOL,
@@ -75,7 +75,7 @@ def shard_stage(root: Path, state_file: Path, fan_in: int) -> dict[str, Any]:
     writer.write_shards()
     runs_read = len(writer.runs)
     wall, cpu = time.monotonic() - started, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     writer.suspend()  # not committed: the runs stay for the next fan-in
     return {
         "fan_in": fan_in,

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_memory import prepare  # noqa: E402
+from bench_memory import peak_rss_mib, prepare  # noqa: E402
 from cognito_backup.core.plan import PlanOptions  # noqa: E402
 from cognito_backup.model import PoolConfig, PoolState  # noqa: E402
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState  # noqa: E402
@@ -49,7 +49,7 @@ from cognito_backup.store.local import LocalStore  # noqa: E402
 
 def _usage() -> tuple[float, float]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux: KiB
+    return usage.ru_utime + usage.ru_stime, peak_rss_mib()
 
 
 def measure(where: str, desired_id: str) -> list[dict[str, Any]]:
