@@ -10,7 +10,8 @@ up, a journal of `--journal` changes written, then calls of serverless/replicate
 copy: each with `--budget` seconds, no operation started with less than the handler's SAFETY_SECONDS (or a
 quarter of the budget) left. Quotas are raised as in bench_scale.py (BENCH_RATE on every category), so
 the listing runs at this machine's speed, not at Cognito's default UserList quota (~9 minutes per 1M
-users there). Prints one line per call and writes JSON (--out).
+users there). Prints one line per call and writes JSON (--out); `first_write_s`: when the call sent its
+first write (in the call that plans: loading both snapshots, folding the journal, planning, storing the plan).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_scale import BENCH_RATE, cli, measure, start_standin, write_journal  # noqa: E402
 from cognito_backup.aws.quotas import DEFAULT_RATES  # noqa: E402
+
+# A standby round's reads; every other call it makes writes the standby.
+READS = ("List", "Describe", "Get", "AdminGet", "AdminList")
 
 
 def one_call(repo: str, endpoint: str, source: str, standby: str, budget: float, out: Path) -> int:
@@ -59,6 +63,15 @@ def one_call(repo: str, endpoint: str, source: str, standby: str, budget: float,
     )
     pacer = Pacer(dict.fromkeys(DEFAULT_RATES, BENCH_RATE))
     repository = Repository(open_store(repo))
+    # When this call sent its first write to the standby: in the call that plans, what came before it is
+    # loading both snapshots, folding the journal and planning (and storing the plan).
+    first_write: list[float] = []
+
+    def on_send(event_name: str = "", **_: Any) -> None:
+        if not first_write and not event_name.rpartition(".")[2].startswith(READS):
+            first_write.append(time.monotonic() - started)
+
+    client.meta.events.register("before-send.cognito-idp", on_send)
     body: dict[str, Any]
     try:
         result = replicate_once(
@@ -75,6 +88,8 @@ def one_call(repo: str, endpoint: str, source: str, standby: str, budget: float,
     except OutOfTime as exc:
         body = {"finished": False, "why": exc.message}
     body["seconds_left"] = round(left(), 1)
+    if first_write:
+        body["first_write_s"] = round(first_write[0], 1)
     out.write_text(json.dumps(body))
     return 0
 

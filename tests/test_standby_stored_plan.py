@@ -1,0 +1,164 @@
+"""A standby round whose writes do not fit one call stores its plan and carries it out over calls (#10 part 2).
+
+A bounded round (the Lambda's) that compares the whole standby plans once, stores the plan in the
+repository (ops/stored_plan.py, the deployed restore's StoredPlan) and later calls carry it out from the
+stored chunks: they neither list the standby nor fold nor plan again. Rounds that would apply new journal
+records wait until the stored plan is done; the round after it applies them (the plan was judged at its
+time, deletions included). Cognito is moto in-process; requests are seen below botocore's retry layer
+(`before-send`: every request sent, retries included), where a call is also killed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from cognito_backup.errors import OutOfTime
+from cognito_backup.ops.replicate import Cursor, resume_key, stored_plan_prefix
+from cognito_backup.repo.journal import Journal
+from cognito_backup.repo.layout import restore_state_prefix
+from cognito_backup.store.memory import MemoryStore
+from tests.helpers import journal_upsert
+from tests.test_standby_big_rounds import Killed, Pages, assert_equal_to_source, drifted_world, source_state
+from tests.test_standby_rounds import World, users_of
+
+READS = ("List", "Describe", "Get", "AdminGet", "AdminList")
+
+
+class Writes:
+    """Every write request sent to the standby, in order: (operation, group/username)."""
+
+    def __init__(self, cognito: Any, pool: str) -> None:
+        self.pool = pool
+        self.sent: list[tuple[str, str]] = []
+        self.kill_after: int | None = None  # raise Killed at this many writes (the call's process dies)
+        cognito.meta.events.register("before-send.cognito-idp", self.on_send)
+
+    def on_send(self, request: Any, event_name: str = "", **_: Any) -> None:
+        operation = event_name.rpartition(".")[2]
+        body = json.loads(request.body or b"{}")
+        if operation.startswith(READS) or body.get("UserPoolId") != self.pool:
+            return
+        if self.kill_after is not None and len(self.sent) >= self.kill_after:
+            raise Killed
+        self.sent.append((operation, f"{body.get('GroupName', '')}/{body.get('Username', '')}"))
+
+    def budget(self, writes: int) -> Callable[[], bool]:
+        """A call's clock measured in writes: out of time once the call sent `writes` of them."""
+        start = len(self.sent)
+        return lambda: len(self.sent) - start >= writes
+
+    def twice(self, *operations: str) -> list[tuple[str, str]]:
+        return [w for w, n in Counter(self.sent).items() if n > 1 and w[0] in operations]
+
+
+def carry_to_the_end(w: World, writes: Writes, per_call: int, limit: int = 60) -> tuple[int, Any]:
+    """Calls of `per_call` writes each until one finishes the round: (calls made, its result)."""
+    for calls in range(1, limit + 1):
+        try:
+            return calls, w.round(out_of_time=writes.budget(per_call))
+        except OutOfTime:
+            continue
+    raise AssertionError("the stored plan was never carried out")
+
+
+def test_a_first_round_into_an_empty_standby_spans_calls_and_lists_the_standby_once(cognito: Any) -> None:
+    w = World(cognito, MemoryStore(), more=40)
+    pages, writes = Pages(cognito, w.standby), Writes(cognito, w.standby)
+    with pytest.raises(OutOfTime):
+        w.round(out_of_time=writes.budget(15))
+    listed = len(pages.sent)
+    assert listed > 0 and len(writes.sent) >= 15
+    cursor = Cursor.load(w.repo, w.standby, w.source)
+    assert cursor.carrying is not None and cursor.position is None  # the plan is stored, the cursor unmoved
+    assert list(w.repo.store.list(stored_plan_prefix(w.standby)))
+
+    calls, last = carry_to_the_end(w, writes, 15)
+    assert calls >= 3  # the writes took several more calls
+    assert pages.sent[listed:] == []  # none of them listed the standby
+    assert last.failed == 0 and last.operations > 80
+    assert writes.twice("AdminCreateUser", "AdminSetUserPassword", "AdminAddUserToGroup", "CreateGroup") == []
+    assert_equal_to_source(w)
+    # Every user created got its password once, whichever call created it.
+    created = {key for op, key in writes.sent if op == "AdminCreateUser"}
+    assert created == {key for op, key in writes.sent if op == "AdminSetUserPassword"}
+    # The round is whole: the cursor moved, the stored plan and the resume state are gone.
+    cursor = Cursor.load(w.repo, w.standby, w.source)
+    assert cursor.carrying is None and cursor.position is not None and cursor.compared_at is not None
+    assert list(w.repo.store.list(stored_plan_prefix(w.standby))) == []
+    assert list(w.repo.store.list(restore_state_prefix(resume_key(w.source, w.standby)))) == []
+    # The next round has nothing new: it neither lists nor writes.
+    before = len(writes.sent), len(pages.sent)
+    assert w.round(out_of_time=lambda: False).applied is False
+    assert (len(writes.sent), len(pages.sent)) == before
+
+
+def test_a_call_killed_mid_chunk_resumes_without_creating_or_setting_a_password_twice(cognito: Any) -> None:
+    w = World(cognito, MemoryStore(), more=40)
+    pages, writes = Pages(cognito, w.standby), Writes(cognito, w.standby)
+    with pytest.raises(OutOfTime):
+        w.round(out_of_time=writes.budget(10))
+    listed = len(pages.sent)
+    writes.kill_after = len(writes.sent) + 25  # the next call dies at its 26th write, mid-chunk
+    with pytest.raises(Killed):
+        w.round(out_of_time=writes.budget(1000))
+    writes.kill_after = None
+    _, last = carry_to_the_end(w, writes, 1000)
+    assert last.failed == 0
+    assert pages.sent[listed:] == []
+    # What the killed call had sent is judged from the resume state (creates, passwords), never sent twice.
+    assert writes.twice("AdminCreateUser", "AdminSetUserPassword") == []
+    assert_equal_to_source(w)
+
+
+def test_journal_records_during_a_stored_plan_wait_for_it_then_the_next_round_applies_them(cognito: Any) -> None:
+    """A minute round finds the stored plan half carried out: it carries it on, applying no journal record
+    meanwhile (the plan, made earlier, would then overwrite the newer value with its own). The round
+    after the plan applies the records written since the plan's fold."""
+    w = World(cognito, MemoryStore(), more=40)
+    writes = Writes(cognito, w.standby)
+    with pytest.raises(OutOfTime):
+        w.round(out_of_time=writes.budget(10))
+    planned_at = w.now[0]
+    Journal(w.repo.store).append(w.source, [journal_upsert(w.source, w.at(60), "more-30", "late", "e-late")])
+    w.now[0] = w.at(90)
+    _, carried = carry_to_the_end(w, writes, 15)
+    assert carried.failed == 0
+    # The plan's own value: the record after its fold is not applied by the calls carrying it out.
+    assert users_of(w.standby_state())["more-30"] == {"custom:tier": "x"}
+    assert Cursor.load(w.repo, w.standby, w.source).compared_at is not None
+    assert w.now[0] > planned_at
+    w.now[0] = w.at(120)
+    after = w.round(out_of_time=lambda: False)
+    assert after.applied and after.failed == 0
+    expected = users_of(source_state(w)) | {"more-30": {"custom:tier": "late"}}
+    assert users_of(w.standby_state()) == expected
+
+
+def test_a_deletion_is_judged_at_the_plan_and_a_user_created_since_comes_back_with_the_next_round(
+    cognito: Any,
+) -> None:
+    """The plan deletes the standby's `stranger` (not in the source when it was made); the source creates a
+    `stranger` while the plan is carried out: the plan still deletes the old one, the next round
+    (its journal record names the user) creates the new one."""
+    w = drifted_world(cognito)
+    writes = Writes(cognito, w.standby)
+    with pytest.raises(OutOfTime):
+        w.round(out_of_time=writes.budget(1))
+    assert Cursor.load(w.repo, w.standby, w.source).carrying is not None
+    Journal(w.repo.store).append(
+        w.source, [journal_upsert(w.source, w.at(2 * 3600 + 10), "stranger", "new", "e-stranger")]
+    )
+    w.now[0] = w.at(2 * 3600 + 60)
+    _, carried = carry_to_the_end(w, writes, 1)
+    assert carried.failed == 0
+    assert ("AdminDeleteUser", "/stranger") in writes.sent
+    assert "stranger" not in users_of(w.standby_state())
+    w.now[0] = w.at(2 * 3600 + 120)
+    assert w.round(out_of_time=lambda: False).failed == 0
+    expected = users_of(source_state(w)) | {"stranger": {"custom:tier": "new"}}
+    assert users_of(w.standby_state()) == expected
