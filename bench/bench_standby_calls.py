@@ -12,6 +12,10 @@ quarter of the budget) left. Quotas are raised as in bench_scale.py (BENCH_RATE 
 the listing runs at this machine's speed, not at Cognito's default UserList quota (~9 minutes per 1M
 users there). Prints one line per call and writes JSON (--out); `first_write_s`: when the call sent its
 first write (in the call that plans: loading both snapshots, folding the journal, planning, storing the plan).
+`--empty-standby`: replicate into a new, empty pool instead of the copy (the first round into an empty
+standby: every user created, its password set, its memberships added): the planning call stores the plan
+and the later calls carry it out from there (no listing, no planning), each call's `first_write_s` then
+being what it spends before writing. `list_requests`: the call's ListUsers and ListUsersInGroup requests.
 """
 
 from __future__ import annotations
@@ -66,9 +70,12 @@ def one_call(repo: str, endpoint: str, source: str, standby: str, budget: float,
     # When this call sent its first write to the standby: in the call that plans, what came before it is
     # loading both snapshots, folding the journal and planning (and storing the plan).
     first_write: list[float] = []
+    listings = [0]  # ListUsers / ListUsersInGroup requests: pages of the standby's listing, or lookups
 
     def on_send(event_name: str = "", **_: Any) -> None:
-        if not first_write and not event_name.rpartition(".")[2].startswith(READS):
+        operation = event_name.rpartition(".")[2]
+        listings[0] += operation in ("ListUsers", "ListUsersInGroup")
+        if not first_write and not operation.startswith(READS):
             first_write.append(time.monotonic() - started)
 
     client.meta.events.register("before-send.cognito-idp", on_send)
@@ -90,8 +97,22 @@ def one_call(repo: str, endpoint: str, source: str, standby: str, budget: float,
     body["seconds_left"] = round(left(), 1)
     if first_write:
         body["first_write_s"] = round(first_write[0], 1)
+    body["list_requests"] = listings[0]
     out.write_text(json.dumps(body))
     return 0
+
+
+def empty_pool(endpoint: str) -> str:
+    import boto3
+
+    client = boto3.client(
+        "cognito-idp",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+    return str(client.create_user_pool(PoolName="bench-standby")["UserPool"]["Id"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--journal", type=int, default=2000)
     parser.add_argument("--budget", type=float, default=840.0, help="seconds per call (the handler's default)")
     parser.add_argument("--max-calls", type=int, default=20)
+    parser.add_argument("--empty-standby", action="store_true", help="replicate into a new, empty pool")
     parser.add_argument("--out", type=Path, default=Path("bench-standby-calls.json"))
     parser.add_argument(
         "--call", nargs=5, metavar=("REPO", "ENDPOINT", "SOURCE", "STANDBY", "OUT"), help=argparse.SUPPRESS
@@ -124,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"backup of the source: exit {code} {wall:.1f} s {cpu:.1f} CPU s {rss:.1f} MiB", flush=True)
             write_journal(repo, source, args.users, args.journal, dt.datetime.now(dt.UTC))
+            if args.empty_standby:
+                copy = empty_pool(endpoint)
             for n in range(1, args.max_calls + 1):
                 out = work / f"call-{n}.json"
                 argv = [
@@ -157,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             standin.stdin.close()
             standin.wait(timeout=60)
             log.close()
-    args.out.write_text(json.dumps({"users": args.users, "budget": args.budget, "calls": rows}, indent=2) + "\n")
+    body = {"users": args.users, "budget": args.budget, "empty_standby": args.empty_standby, "calls": rows}
+    args.out.write_text(json.dumps(body, indent=2) + "\n")
     return 0 if rows and rows[-1].get("finished") else 1
 
 

@@ -109,7 +109,9 @@ def test_a_call_killed_mid_chunk_resumes_without_creating_or_setting_a_password_
     writes.kill_after = None
     _, last = carry_to_the_end(w, writes, 1000)
     assert last.failed == 0
-    assert pages.sent[listed:] == []
+    # No listing of the standby: only lookups of single users (`username = "..."`), the creates and
+    # passwords the killed call may have sent without recording them, judged from the user's own state.
+    assert [page for page in pages.sent[listed:] if not page[1].startswith("username = ")] == []
     # What the killed call had sent is judged from the resume state (creates, passwords), never sent twice.
     assert writes.twice("AdminCreateUser", "AdminSetUserPassword") == []
     assert_equal_to_source(w)
