@@ -164,3 +164,67 @@ def test_a_deletion_is_judged_at_the_plan_and_a_user_created_since_comes_back_wi
     assert w.round(out_of_time=lambda: False).failed == 0
     expected = users_of(source_state(w)) | {"stranger": {"custom:tier": "new"}}
     assert users_of(w.standby_state()) == expected
+
+
+def test_configuration_writes_run_in_the_planning_call_and_the_users_from_the_stored_plan(cognito: Any) -> None:
+    """A stored plan holds user, group and membership writes; the configuration's (whole requests, a few)
+    are carried out at once by the call that plans, before the users'."""
+    from cognito_backup.aws.reader import PoolReader
+    from cognito_backup.ops.backup import run_backup
+
+    w = World(cognito, MemoryStore(), more=30)
+    cognito.create_user_pool_client(UserPoolId=w.source, ClientName="web")
+    w.now[0] = w.at(1)  # the repository's clock: the second snapshot is the newer one
+    run_backup(PoolReader(cognito, w.pacer, w.source), w.repo, "us-east-1")  # the source's newest snapshot
+    writes = Writes(cognito, w.standby)
+    with pytest.raises(OutOfTime):
+        w.round(out_of_time=writes.budget(10))
+    assert ("CreateUserPoolClient", "/") in writes.sent
+    _, last = carry_to_the_end(w, writes, 10)
+    assert last.failed == 0
+    assert [op for op, _ in writes.sent].count("CreateUserPoolClient") == 1
+    clients = cognito.list_user_pool_clients(UserPoolId=w.standby, MaxResults=60)["UserPoolClients"]
+    assert [c["ClientName"] for c in clients] == ["web"]
+    assert_equal_to_source(w)
+
+
+class DyingStore(MemoryStore):
+    """The repository in memory; the process dies at the first write of a stored plan's `meta.json.gz`
+    (the plan's chunks written, its meta and position not yet): from then on, until `revive()`, nothing
+    more is written (a dead process runs no `finally`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed, self.dead = True, False
+
+    def revive(self) -> None:
+        self.dead = False
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        if self.armed and "/plans/" in key and key.endswith("/meta.json.gz"):
+            self.armed, self.dead = False, True
+        if self.dead:
+            raise Killed
+        super().put_bytes(key, data)
+
+    def delete(self, key: str) -> None:
+        if self.dead:
+            raise Killed
+        super().delete(key)
+
+
+def test_a_call_killed_while_storing_its_plan_is_planned_again_by_the_next(cognito: Any) -> None:
+    store = DyingStore()
+    w = World(cognito, store, more=20)
+    writes = Writes(cognito, w.standby)
+    with pytest.raises(Killed):
+        w.round(out_of_time=writes.budget(1000))
+    store.revive()
+    carrying = Cursor.load(w.repo, w.standby, w.source).carrying
+    assert carrying is not None and list(store.list(carrying.plan))  # named, partly stored, not whole
+    assert not [op for op, _ in writes.sent if op.startswith("Admin")]  # no user written before it is stored
+    _, last = carry_to_the_end(w, writes, 1000)
+    assert last.failed == 0
+    assert_equal_to_source(w)
+    assert Cursor.load(w.repo, w.standby, w.source).carrying is None
+    assert list(store.list(stored_plan_prefix(w.standby))) == []
