@@ -41,10 +41,20 @@ from cognito_backup.aws.quotas import DEFAULT_RATES  # noqa: E402
 READS = ("List", "Describe", "Get", "AdminGet", "AdminList")
 
 
-def one_call(repo: str, endpoint: str, source: str, standby: str, budget: float, out: Path) -> int:
-    """One call as serverless/replicate.py makes it (its time budget and margin), in this process."""
+def standin_client(endpoint: str) -> Any:
     import boto3
 
+    return boto3.client(
+        "cognito-idp",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+
+
+def one_call(repo: str, endpoint: str, source: str, standby: str, budget: float, out: Path) -> int:
+    """One call as serverless/replicate.py makes it (its time budget and margin), in this process."""
     from cognito_backup.aws.pacing import Pacer
     from cognito_backup.errors import OutOfTime
     from cognito_backup.ops.replicate import replicate_once
@@ -58,13 +68,7 @@ def one_call(repo: str, endpoint: str, source: str, standby: str, budget: float,
         return budget - (time.monotonic() - started)
 
     margin = min(SAFETY_SECONDS, budget / 4)
-    client = boto3.client(
-        "cognito-idp",
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
+    client = standin_client(endpoint)
     pacer = Pacer(dict.fromkeys(DEFAULT_RATES, BENCH_RATE))
     repository = Repository(open_store(repo))
     # When this call sent its first write to the standby: in the call that plans, what came before it is
@@ -103,16 +107,7 @@ def one_call(repo: str, endpoint: str, source: str, standby: str, budget: float,
 
 
 def empty_pool(endpoint: str) -> str:
-    import boto3
-
-    client = boto3.client(
-        "cognito-idp",
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
-    return str(client.create_user_pool(PoolName="bench-standby")["UserPool"]["Id"])
+    return str(standin_client(endpoint).create_user_pool(PoolName="bench-standby")["UserPool"]["Id"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,12 +66,18 @@ def carry_to_the_end(w: World, writes: Writes, per_call: int, limit: int = 60) -
     raise AssertionError("the stored plan was never carried out")
 
 
-def test_a_first_round_into_an_empty_standby_spans_calls_and_lists_the_standby_once(cognito: Any) -> None:
+def first_call(cognito: Any, writes_in_it: int) -> tuple[World, Pages, Writes, int]:
+    """A source of 43 users and an empty standby; the first round's first call lists the standby, plans,
+    stores the plan and runs out of time after `writes_in_it` writes. Returns the listing requests it sent."""
     w = World(cognito, MemoryStore(), more=40)
     pages, writes = Pages(cognito, w.standby), Writes(cognito, w.standby)
     with pytest.raises(OutOfTime):
-        w.round(out_of_time=writes.budget(15))
-    listed = len(pages.sent)
+        w.round(out_of_time=writes.budget(writes_in_it))
+    return w, pages, writes, len(pages.sent)
+
+
+def test_a_first_round_into_an_empty_standby_spans_calls_and_lists_the_standby_once(cognito: Any) -> None:
+    w, pages, writes, listed = first_call(cognito, 15)
     assert listed > 0 and len(writes.sent) >= 15
     cursor = Cursor.load(w.repo, w.standby, w.source)
     assert cursor.carrying is not None and cursor.position is None  # the plan is stored, the cursor unmoved
@@ -98,11 +104,7 @@ def test_a_first_round_into_an_empty_standby_spans_calls_and_lists_the_standby_o
 
 
 def test_a_call_killed_mid_chunk_resumes_without_creating_or_setting_a_password_twice(cognito: Any) -> None:
-    w = World(cognito, MemoryStore(), more=40)
-    pages, writes = Pages(cognito, w.standby), Writes(cognito, w.standby)
-    with pytest.raises(OutOfTime):
-        w.round(out_of_time=writes.budget(10))
-    listed = len(pages.sent)
+    w, pages, writes, listed = first_call(cognito, 10)
     writes.kill_after = len(writes.sent) + 25  # the next call dies at its 26th write, mid-chunk
     with pytest.raises(Killed):
         w.round(out_of_time=writes.budget(1000))
