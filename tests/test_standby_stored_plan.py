@@ -230,3 +230,19 @@ def test_a_call_killed_while_storing_its_plan_is_planned_again_by_the_next(cogni
     assert_equal_to_source(w)
     assert Cursor.load(w.repo, w.standby, w.source).carrying is None
     assert list(store.list(stored_plan_prefix(w.standby))) == []
+
+
+def test_the_planning_reserve_counts_the_source_when_the_standby_is_empty(cognito: Any) -> None:
+    """Into an empty standby the fold and plan are the source's size (every user a create): a call that
+    finishes the listing with less time left than the source needs leaves the planning to the next call."""
+    from cognito_backup.ops.standby_listing import PLAN_SECONDS_MIN, PLAN_SECONDS_PER_USER
+
+    w = World(cognito, MemoryStore(), more=300)
+    short = PLAN_SECONDS_MIN + 100 * PLAN_SECONDS_PER_USER  # enough for 100 users, not for 303
+    writes = Writes(cognito, w.standby)
+    with pytest.raises(OutOfTime, match="next call plans"):
+        w.round(out_of_time=lambda: False, seconds_left=lambda: short)
+    assert writes.sent == []
+    last = w.round(out_of_time=lambda: False, seconds_left=lambda: short)
+    assert last.failed == 0
+    assert_equal_to_source(w)

@@ -321,7 +321,7 @@ def _round(
     if cursor.listing is not None and not dry_run:
         # A comparison in progress: every call continues it first, folding nothing until the standby is read
         # (the rounds for named users wait for it; the comparison applies their records too).
-        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left)
+        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left, snaps)
     journal = Journal(repo.store)
     base = round_base(snaps, source_pool_id, cursor.base_snapshot, cursor.position, force=force)
     same_base = not force and cursor.base_snapshot == root_of(base) and cursor.position is not None
@@ -358,7 +358,7 @@ def _round(
     bounded = bounded and not dry_run
     if bounded and not incremental and listed is None:
         # Known before the fold: the standby is read first, the fold waits for the call that plans.
-        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left)
+        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left, snaps)
     touched = _Touched(username_attributes(repo.load_config(base))) if incremental else None
 
     def note(rec: dict[str, Any], folder: Folder) -> None:
@@ -384,7 +384,7 @@ def _round(
     opts = options or RestoreOptions()
     opts = replace(opts, plan=replace(opts.plan, prune=True), read_back=False, out_of_time=out_of_time)
     if touched is None and bounded and listed is None:
-        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left)
+        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left, snaps)
     if touched is None:
         actual = repo.load_state(listed) if listed is not None else read_actual(client, pacer, standby_pool_id)
         # The standby's whole configuration was read: it follows the source's (journaled config records),
@@ -616,9 +616,12 @@ def _read_standby(
     standby_pool_id: str,
     out_of_time: Callable[[], bool] | None,
     seconds_left: Callable[[], float] | None,
+    snaps: list[Manifest],
 ) -> Manifest:
     """The standby's snapshot, read in bounded steps across calls; raises OutOfTime (the cursor naming the
-    listing to continue) until it is committed and there is time left to plan from it."""
+    listing to continue) until it is committed and there is time left to plan from it. The planning's
+    size is the bigger side: the standby's, or the source's (`snaps`: an empty standby's plan creates
+    every source user)."""
     step = list_standby(
         repo, client, pacer, standby_pool_id, cursor.source_pool_id, cursor.listing, out_of_time=out_of_time
     )
@@ -628,7 +631,7 @@ def _read_standby(
         repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())  # the position does not move
     if step.manifest is None:
         raise OutOfTime(f"The standby's listing continues on the next call ({step.users_so_far} users read so far).")
-    users = step.manifest.counts.get("users", 0)
+    users = max([step.manifest.counts.get("users", 0), *(s.counts.get("users", 0) for s in snaps)])
     if seconds_left is not None and not step.committed_before and not plan_fits(users, seconds_left()):
         raise OutOfTime("The standby is read; the next call plans from it.")
     return step.manifest
