@@ -218,15 +218,17 @@ class DyingStore(MemoryStore):
 def test_a_call_killed_while_storing_its_plan_is_planned_again_by_the_next(cognito: Any) -> None:
     store = DyingStore()
     w = World(cognito, store, more=20)
-    writes = Writes(cognito, w.standby)
+    pages, writes = Pages(cognito, w.standby), Writes(cognito, w.standby)
     with pytest.raises(Killed):
         w.round(out_of_time=writes.budget(1000))
     store.revive()
+    listed = len(pages.sent)
     carrying = Cursor.load(w.repo, w.standby, w.source).carrying
     assert carrying is not None and list(store.list(carrying.plan))  # named, partly stored, not whole
     assert not [op for op, _ in writes.sent if op.startswith("Admin")]  # no user written before it is stored
     _, last = carry_to_the_end(w, writes, 1000)
     assert last.failed == 0
+    assert pages.sent[listed:] == []  # planned again from the listing the dead call made (nothing written since)
     assert_equal_to_source(w)
     assert Cursor.load(w.repo, w.standby, w.source).carrying is None
     assert list(store.list(stored_plan_prefix(w.standby))) == []

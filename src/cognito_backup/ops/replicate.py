@@ -461,7 +461,7 @@ def _round(
             cursor.carrying = None
         if listed is not None:
             # Compared once, whatever the outcome: once written to, the standby no longer matches it.
-            _compared(repo, cursor, listed, standby_pool_id)
+            _compared(repo, cursor, listed.id, standby_pool_id)
     if opts.dry_run:
         would_delete = deleted_items(summary.plan.ops)
         return ReplicateRound(
@@ -526,16 +526,16 @@ def _carry_on(
     meanwhile): it is dropped, and this call makes the round again."""
     carrying = cursor.carrying
     assert carrying is not None
-    if cursor.listing == carrying.listing:
-        # The call that planned died before noting its comparison: the standby was written to since.
-        cursor.listing, cursor.compared_with = None, carrying.listing
-        repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())
     carry = StoredPlan(repo.store, carrying.plan)
     if not carry.exists():
+        # Nothing was written from it: the round plans again (from the same listing, if still named).
         carry.delete()
         cursor.carrying = None
         repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())
         return None
+    if cursor.listing == carrying.listing:
+        # The call that planned died before noting its comparison: the standby may have been written to since.
+        _compared(repo, cursor, carrying.listing, standby_pool_id)
     opts = options or RestoreOptions()
     opts = replace(opts, plan=replace(opts.plan, prune=True), read_back=False, out_of_time=out_of_time, carry=carry)
     checkpoint = Checkpoint(repo.store, resume_key(cursor.source_pool_id, standby_pool_id))
@@ -637,11 +637,12 @@ def _read_standby(
     return step.manifest
 
 
-def _compared(repo: Repository, cursor: Cursor, listed: Manifest, standby_pool_id: str) -> None:
-    """A comparison used `listed`: the next one lists again; the one before it is no longer needed."""
-    previous, cursor.listing, cursor.compared_with = cursor.compared_with, None, listed.id
+def _compared(repo: Repository, cursor: Cursor, listed: str, standby_pool_id: str) -> None:
+    """A comparison used the standby's snapshot `listed`: the next one lists again; the one before it is no
+    longer needed."""
+    previous, cursor.listing, cursor.compared_with = cursor.compared_with, None, listed
     repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())
-    if previous is not None and previous != listed.id:
+    if previous is not None and previous != listed:
         repo.store.delete(snapshot_key(previous))  # its objects go with the next prune, unless shared
 
 
