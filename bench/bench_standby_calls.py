@@ -10,7 +10,14 @@ up, a journal of `--journal` changes written, then calls of serverless/replicate
 copy: each with `--budget` seconds, no operation started with less than the handler's SAFETY_SECONDS (or a
 quarter of the budget) left. Quotas are raised as in bench_scale.py (BENCH_RATE on every category), so
 the listing runs at this machine's speed, not at Cognito's default UserList quota (~9 minutes per 1M
-users there). Prints one line per call and writes JSON (--out).
+users there). Prints one line per call and writes JSON (--out); `first_write_s`: when the call sent its
+first write (in the call that plans: loading both snapshots, folding the journal, planning, storing the plan).
+`--empty-standby`: replicate into a new, empty pool instead of the copy (the first round into an empty
+standby: every user created, its password set, its memberships added): the planning call stores the plan
+and the later calls carry it out from there (no listing, no planning), each call's `first_write_s` then
+being what it spends before writing. `first_write_cpu_s`: this process's CPU seconds until then (a 2,048 MB
+Lambda has about one vCPU: its wall time is about these CPU seconds, whatever this machine's load).
+`list_requests`: the call's ListUsers and ListUsersInGroup requests.
 """
 
 from __future__ import annotations
@@ -32,11 +39,26 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_scale import BENCH_RATE, cli, measure, start_standin, write_journal  # noqa: E402
 from cognito_backup.aws.quotas import DEFAULT_RATES  # noqa: E402
 
+# A standby round's reads; every other call it makes writes the standby. Tagging the standby (its first
+# round, before the plan) is not one of the plan's writes.
+READS = ("List", "Describe", "Get", "AdminGet", "AdminList")
+NOT_PLANNED = ("TagResource",)
+
+
+def standin_client(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "cognito-idp",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+
 
 def one_call(repo: str, endpoint: str, source: str, standby: str, budget: float, out: Path) -> int:
     """One call as serverless/replicate.py makes it (its time budget and margin), in this process."""
-    import boto3
-
     from cognito_backup.aws.pacing import Pacer
     from cognito_backup.errors import OutOfTime
     from cognito_backup.ops.replicate import replicate_once
@@ -50,15 +72,22 @@ def one_call(repo: str, endpoint: str, source: str, standby: str, budget: float,
         return budget - (time.monotonic() - started)
 
     margin = min(SAFETY_SECONDS, budget / 4)
-    client = boto3.client(
-        "cognito-idp",
-        region_name="us-east-1",
-        endpoint_url=endpoint,
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",
-    )
+    client = standin_client(endpoint)
     pacer = Pacer(dict.fromkeys(DEFAULT_RATES, BENCH_RATE))
     repository = Repository(open_store(repo))
+    # When this call sent its first write to the standby: in the call that plans, what came before it is
+    # loading both snapshots, folding the journal and planning (and storing the plan).
+    first_write: list[tuple[float, float]] = []  # (wall, CPU) seconds into the call
+    cpu_start = time.process_time()
+    listings = [0]  # ListUsers / ListUsersInGroup requests: pages of the standby's listing, or lookups
+
+    def on_send(event_name: str = "", **_: Any) -> None:
+        operation = event_name.rpartition(".")[2]
+        listings[0] += operation in ("ListUsers", "ListUsersInGroup")
+        if not first_write and not operation.startswith(READS) and operation not in NOT_PLANNED:
+            first_write.append((time.monotonic() - started, time.process_time() - cpu_start))
+
+    client.meta.events.register("before-send.cognito-idp", on_send)
     body: dict[str, Any]
     try:
         result = replicate_once(
@@ -75,8 +104,16 @@ def one_call(repo: str, endpoint: str, source: str, standby: str, budget: float,
     except OutOfTime as exc:
         body = {"finished": False, "why": exc.message}
     body["seconds_left"] = round(left(), 1)
+    if first_write:
+        body["first_write_s"] = round(first_write[0][0], 1)
+        body["first_write_cpu_s"] = round(first_write[0][1], 1)
+    body["list_requests"] = listings[0]
     out.write_text(json.dumps(body))
     return 0
+
+
+def empty_pool(endpoint: str) -> str:
+    return str(standin_client(endpoint).create_user_pool(PoolName="bench-standby")["UserPool"]["Id"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--journal", type=int, default=2000)
     parser.add_argument("--budget", type=float, default=840.0, help="seconds per call (the handler's default)")
     parser.add_argument("--max-calls", type=int, default=20)
+    parser.add_argument("--empty-standby", action="store_true", help="replicate into a new, empty pool")
     parser.add_argument("--out", type=Path, default=Path("bench-standby-calls.json"))
     parser.add_argument(
         "--call", nargs=5, metavar=("REPO", "ENDPOINT", "SOURCE", "STANDBY", "OUT"), help=argparse.SUPPRESS
@@ -109,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"backup of the source: exit {code} {wall:.1f} s {cpu:.1f} CPU s {rss:.1f} MiB", flush=True)
             write_journal(repo, source, args.users, args.journal, dt.datetime.now(dt.UTC))
+            if args.empty_standby:
+                copy = empty_pool(endpoint)
             for n in range(1, args.max_calls + 1):
                 out = work / f"call-{n}.json"
                 argv = [
@@ -142,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             standin.stdin.close()
             standin.wait(timeout=60)
             log.close()
-    args.out.write_text(json.dumps({"users": args.users, "budget": args.budget, "calls": rows}, indent=2) + "\n")
+    body = {"users": args.users, "budget": args.budget, "empty_standby": args.empty_standby, "calls": rows}
+    args.out.write_text(json.dumps(body, indent=2) + "\n")
     return 0 if rows and rows[-1].get("finished") else 1
 
 

@@ -206,6 +206,11 @@ class OpList(Sequence[Op]):
         self._last_phase = phase
         self._planned.append(op)
 
+    def take_configuration(self) -> list[Op]:
+        """Remove the configuration writes and return them (a stored plan holds the rest: ops/stored_plan.py)."""
+        taken, self._config = self._config, []
+        return taken
+
     def in_plan_order(self) -> Sequence[Op]:
         """The order the scheduler streams (ops/scheduler.py): each op after those it depends on, a
         user's ops together (create, password, disable) and followed by the user's memberships, so that
@@ -351,6 +356,10 @@ class Plan:
     def add(self, ops: Iterable[Op]) -> None:
         """More operations (a configuration plan's: they run first, see OpList)."""
         self._op_list().extend(ops)
+
+    def take_configuration(self) -> list[Op]:
+        """Remove the configuration writes (core/config_plan.py ConfigOp) and return them."""
+        return self._op_list().take_configuration()
 
     def run_order(self) -> Sequence[Op]:
         """The operations in the order a scheduler streams them (see OpList.in_plan_order)."""

@@ -11,6 +11,13 @@ every entity, whatever order segments arrive in), and that round compares every 
 rounds after the first read only the standby users the new records name (see `_Touched`); a group or
 configuration record makes a round compare everything.
 
+A bounded round (a Lambda call) that compares every standby user stores its plan in the repository
+(ops/stored_plan.py, the deployed restore's StoredPlan, under `replication/<standby>/plans/`) before it
+writes; when its writes do not fit the call, every later call carries the plan on from the stored
+chunks, neither listing the standby nor folding nor planning, until it is done (`Carrying`). Journal
+records written meanwhile wait: the round after the stored plan applies them (the plan, judged at its
+fold, deletions included, would otherwise write its older values over theirs).
+
 A replicated deletion is undone with a point-in-time restore into the standby (or the source):
 `restore --at <time before the deletion>`.
 
@@ -45,6 +52,7 @@ from cognito_backup.ops.compact import write_compacted
 from cognito_backup.ops.restore import RestoreOptions, read_actual, reconcile
 from cognito_backup.ops.standby_listing import list_standby, plan_fits
 from cognito_backup.ops.state_at import Folded, choose_base, fold_from, root_of
+from cognito_backup.ops.stored_plan import StoredPlan
 from cognito_backup.repo.journal import Journal, SegmentRef, record_order
 from cognito_backup.repo.layout import snapshot_key
 from cognito_backup.repo.leases import holding
@@ -69,6 +77,52 @@ def cursor_key(standby_pool_id: str) -> str:
     return f"{CURSOR_PREFIX}{standby_pool_id}.json"
 
 
+def stored_plan_prefix(standby_pool_id: str) -> str:
+    """The folder of a standby round's stored plan (one at a time per standby, named by its listing)."""
+    return f"{CURSOR_PREFIX}{standby_pool_id}/plans/"
+
+
+@dataclass
+class Carrying:
+    """A round whose plan is stored and carried out over calls: the plan, and where the cursor goes once
+    it is done (as the round that planned it would have moved it)."""
+
+    plan: str  # the stored plan's prefix
+    listing: str  # the standby's snapshot it was planned against
+    base_snapshot: str
+    position: tuple[str, str, int]
+    segments: AppliedSegments
+    compared_at: str
+    records: int
+    standby: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan,
+            "listing": self.listing,
+            "base_snapshot": self.base_snapshot,
+            "position": list(self.position),
+            "segments": self.segments.to_record(),
+            "compared_at": self.compared_at,
+            "records": self.records,
+            "standby": self.standby,
+        }
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Carrying:
+        pos = body["position"]
+        return cls(
+            plan=str(body["plan"]),
+            listing=str(body["listing"]),
+            base_snapshot=str(body["base_snapshot"]),
+            position=(str(pos[0]), str(pos[1]), int(pos[2])),
+            segments=AppliedSegments.from_record(body.get("segments")),
+            compared_at=str(body["compared_at"]),
+            records=int(body.get("records", 0)),
+            standby=str(body.get("standby", "")),
+        )
+
+
 @dataclass
 class Cursor:
     source_pool_id: str
@@ -82,6 +136,8 @@ class Cursor:
     # not compared yet (its backup checkpoint's id until committed), and the one the last comparison used.
     listing: str | None = None
     compared_with: str | None = None
+    # A round's stored plan being carried out: every call carries it on before anything else.
+    carrying: Carrying | None = None
     # Written by a version that did not check the standby tag (no "standby_checked" key): such a replicate
     # of this source into this pool already deleted freely, so the pool is taken as its standby.
     legacy: bool = False
@@ -97,6 +153,7 @@ class Cursor:
             "compared_at": self.compared_at,
             "listing": self.listing,
             "compared_with": self.compared_with,
+            "carrying": self.carrying.to_json() if self.carrying is not None else None,
         }
         if not self.legacy:  # a legacy cursor saved mid-comparison stays legacy until its round adopts the pool
             body["standby_checked"] = True
@@ -120,6 +177,7 @@ class Cursor:
             compared_at=body.get("compared_at"),
             listing=body.get("listing"),
             compared_with=body.get("compared_with"),
+            carrying=Carrying.from_json(body["carrying"]) if body.get("carrying") else None,
             legacy=pos is not None and recorded_source == source and "standby_checked" not in body,
         )
 
@@ -254,12 +312,16 @@ def _round(
         )
     cursor = Cursor.load(repo, standby_pool_id, source_pool_id)
     dry_run = options is not None and options.dry_run
+    if cursor.carrying is not None and not dry_run:
+        carried = _carry_on(repo, client, pacer, cursor, standby_pool_id, options, out_of_time, now)
+        if carried is not None:
+            return carried
     # The standby's snapshot this round compares against (a bounded round's full comparison).
     listed: Manifest | None = None
     if cursor.listing is not None and not dry_run:
         # A comparison in progress: every call continues it first, folding nothing until the standby is read
         # (the rounds for named users wait for it; the comparison applies their records too).
-        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left)
+        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left, snaps)
     journal = Journal(repo.store)
     base = round_base(snaps, source_pool_id, cursor.base_snapshot, cursor.position, force=force)
     same_base = not force and cursor.base_snapshot == root_of(base) and cursor.position is not None
@@ -296,7 +358,7 @@ def _round(
     bounded = bounded and not dry_run
     if bounded and not incremental and listed is None:
         # Known before the fold: the standby is read first, the fold waits for the call that plans.
-        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left)
+        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left, snaps)
     touched = _Touched(username_attributes(repo.load_config(base))) if incremental else None
 
     def note(rec: dict[str, Any], folder: Folder) -> None:
@@ -322,7 +384,7 @@ def _round(
     opts = options or RestoreOptions()
     opts = replace(opts, plan=replace(opts.plan, prune=True), read_back=False, out_of_time=out_of_time)
     if touched is None and bounded and listed is None:
-        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left)
+        listed = _read_standby(repo, client, pacer, cursor, standby_pool_id, out_of_time, seconds_left, snaps)
     if touched is None:
         actual = repo.load_state(listed) if listed is not None else read_actual(client, pacer, standby_pool_id)
         # The standby's whole configuration was read: it follows the source's (journaled config records),
@@ -360,6 +422,26 @@ def _round(
         if out_of_time is not None and not opts.dry_run
         else None
     )
+    # With no journal record yet, the position is the base snapshot itself (nothing newer applied).
+    position = folder.position or (base.started_at, "", -1)
+    carry: StoredPlan | None = None
+    if listed is not None and bounded and checkpoint is not None:
+        # Its writes may not fit this call: the plan is stored, and later calls carry it on from there. Noted
+        # in the cursor before it is stored: a call that dies meanwhile is known (and the plan made again).
+        StoredPlan(repo.store, stored_plan_prefix(standby_pool_id)).delete()  # one left by a call that died
+        cursor.carrying = Carrying(
+            plan=f"{stored_plan_prefix(standby_pool_id)}{listed.id}/",
+            listing=listed.id,
+            base_snapshot=root_of(base),
+            position=position,
+            segments=done.advance(listing, settle_seconds),
+            compared_at=format_time(now()),
+            records=folder.applied,
+            standby=status,
+        )
+        repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())
+        carry = StoredPlan(repo.store, cursor.carrying.plan)
+        opts = replace(opts, carry=carry)
     try:
         summary = reconcile(
             client,
@@ -374,11 +456,12 @@ def _round(
     finally:
         if checkpoint is not None:
             checkpoint.close()
+        if carry is not None and not carry.exists():
+            carry.delete()  # refused, or failed before it was stored whole: nothing to carry on
+            cursor.carrying = None
         if listed is not None:
             # Compared once, whatever the outcome: once written to, the standby no longer matches it.
-            _compared(repo, cursor, listed, standby_pool_id)
-    # With no journal record yet, the position is the base snapshot itself (nothing newer applied).
-    position = folder.position or (base.started_at, "", -1)
+            _compared(repo, cursor, listed.id, standby_pool_id)
     if opts.dry_run:
         would_delete = deleted_items(summary.plan.ops)
         return ReplicateRound(
@@ -397,6 +480,7 @@ def _round(
     if failed == 0:
         # Only a clean round moves the cursor: a failed operation is retried by the next round.
         written = _advance(repo, cursor, folded, whole, standby_pool_id, compact_after_records)
+        cursor.carrying = None
         cursor.position = position
         cursor.segments = done.advance(listing, settle_seconds)
         if touched is None:
@@ -411,6 +495,8 @@ def _round(
                     repo.delete_snapshot(old)
         if checkpoint is not None:
             checkpoint.clear()  # the round is whole: nothing is left to resume
+    if carry is not None:
+        _carried(repo, cursor, carry, standby_pool_id)
     return ReplicateRound(
         applied=True,
         records=folder.applied,
@@ -422,6 +508,73 @@ def _round(
         standby=status,
         deleted_items=deleted_items(r.op for r in summary.results if r.ok),
     )
+
+
+def _carry_on(
+    repo: Repository,
+    client: Any,
+    pacer: Pacer,
+    cursor: Cursor,
+    standby_pool_id: str,
+    options: RestoreOptions | None,
+    out_of_time: Callable[[], bool] | None,
+    now: Callable[[], dt.datetime],
+) -> ReplicateRound | None:
+    """A call while a round's stored plan is being carried out: it carries the plan on from the stored
+    chunks (ops/stored_plan.py carry_out, through `reconcile`): no listing, no fold, no plan. Raises
+    OutOfTime while chunks are left. None: the plan was never stored whole (the call that planned it died
+    meanwhile): it is dropped, and this call makes the round again."""
+    carrying = cursor.carrying
+    assert carrying is not None
+    carry = StoredPlan(repo.store, carrying.plan)
+    if not carry.exists():
+        # Nothing was written from it: the round plans again (from the same listing, if still named).
+        carry.delete()
+        cursor.carrying = None
+        repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())
+        return None
+    if cursor.listing == carrying.listing:
+        # The call that planned died before noting its comparison: the standby may have been written to since.
+        _compared(repo, cursor, carrying.listing, standby_pool_id)
+    opts = options or RestoreOptions()
+    opts = replace(opts, plan=replace(opts.plan, prune=True), read_back=False, out_of_time=out_of_time, carry=carry)
+    checkpoint = Checkpoint(repo.store, resume_key(cursor.source_pool_id, standby_pool_id))
+    try:
+        # The plan holds everything the writes need: the desired state is not built again.
+        summary = reconcile(client, pacer, standby_pool_id, PoolState(), opts, checkpoint=checkpoint)
+    finally:
+        checkpoint.close()
+    failed = len(summary.failed_results)
+    if failed == 0:
+        cursor.position = carrying.position
+        cursor.segments = carrying.segments
+        cursor.base_snapshot = carrying.base_snapshot
+        cursor.compared_at = carrying.compared_at
+        cursor.applied_at = format_time(now())
+        cursor.legacy = False
+    _carried(repo, cursor, carry, standby_pool_id)
+    if failed == 0:
+        checkpoint.clear()  # the round is whole: nothing is left to resume
+    return ReplicateRound(
+        applied=True,
+        records=carrying.records,
+        operations=len(summary.plan.ops),
+        failed=failed,
+        position=carrying.position,
+        lag_seconds=_lag(now(), carrying.position),
+        counts=summary.counts(),
+        standby=carrying.standby,
+        deleted_items=deleted_items(r.op for r in summary.results if r.ok),
+    )
+
+
+def _carried(repo: Repository, cursor: Cursor, carry: StoredPlan, standby_pool_id: str) -> None:
+    """A stored plan carried out to its end: the cursor stops naming it, then it goes (a call that dies in
+    between leaves objects the next stored plan of this standby clears). With failures the cursor's
+    position stays: the next round plans again and retries them."""
+    cursor.carrying = None
+    repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())
+    carry.delete()
 
 
 def round_base(
@@ -463,9 +616,12 @@ def _read_standby(
     standby_pool_id: str,
     out_of_time: Callable[[], bool] | None,
     seconds_left: Callable[[], float] | None,
+    snaps: list[Manifest],
 ) -> Manifest:
     """The standby's snapshot, read in bounded steps across calls; raises OutOfTime (the cursor naming the
-    listing to continue) until it is committed and there is time left to plan from it."""
+    listing to continue) until it is committed and there is time left to plan from it. The planning's
+    size is the bigger side: the standby's, or the source's (`snaps`: an empty standby's plan creates
+    every source user)."""
     step = list_standby(
         repo, client, pacer, standby_pool_id, cursor.source_pool_id, cursor.listing, out_of_time=out_of_time
     )
@@ -475,17 +631,18 @@ def _read_standby(
         repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())  # the position does not move
     if step.manifest is None:
         raise OutOfTime(f"The standby's listing continues on the next call ({step.users_so_far} users read so far).")
-    users = step.manifest.counts.get("users", 0)
+    users = max([step.manifest.counts.get("users", 0), *(s.counts.get("users", 0) for s in snaps)])
     if seconds_left is not None and not step.committed_before and not plan_fits(users, seconds_left()):
         raise OutOfTime("The standby is read; the next call plans from it.")
     return step.manifest
 
 
-def _compared(repo: Repository, cursor: Cursor, listed: Manifest, standby_pool_id: str) -> None:
-    """A comparison used `listed`: the next one lists again; the one before it is no longer needed."""
-    previous, cursor.listing, cursor.compared_with = cursor.compared_with, None, listed.id
+def _compared(repo: Repository, cursor: Cursor, listed: str, standby_pool_id: str) -> None:
+    """A comparison used the standby's snapshot `listed`: the next one lists again; the one before it is no
+    longer needed."""
+    previous, cursor.listing, cursor.compared_with = cursor.compared_with, None, listed
     repo.store.put_bytes(cursor_key(standby_pool_id), cursor.to_json())
-    if previous is not None and previous != listed.id:
+    if previous is not None and previous != listed:
         repo.store.delete(snapshot_key(previous))  # its objects go with the next prune, unless shared
 
 

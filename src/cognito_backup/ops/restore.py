@@ -331,6 +331,9 @@ class Planned:
     plan_opts: PlanOptions
     password_policy: Mapping[str, Any]
     actual: PoolState | None = None  # the target as read (the import path plans again from it)
+    # A plan being stored: its configuration writes (a few, whole requests a stored plan does not hold),
+    # carried out at once by the step that stores the rest (a standby round's: ops/replicate.py).
+    at_once: list[Op] = field(default_factory=list)
 
 
 def _check_options(opts: RestoreOptions) -> None:
@@ -338,8 +341,8 @@ def _check_options(opts: RestoreOptions) -> None:
         raise UsageError(f"--users-via must be one of {', '.join(USERS_VIA)}")
     if opts.users_via == "import-job" and not opts.import_role_arn:
         raise UsageError("--users-via import-job needs --import-role-arn ARN (the CloudWatch Logs role)")
-    if opts.carry is not None and (opts.users_via != "admin" or opts.config.sections or opts.dry_run):
-        raise UsageError("A stored plan carries admin user writes only (no import jobs, configuration or dry run)")
+    if opts.carry is not None and (opts.users_via != "admin" or opts.dry_run):
+        raise UsageError("A stored plan carries admin writes only (no import jobs or dry run)")
 
 
 def plan_restore(
@@ -455,6 +458,7 @@ def reconcile(
         checkpoint.record_intent(intent_at, (op.user or "" for op in summary.plan.of_kind("create_user")))
     if carry is not None and checkpoint is not None:
         prog.stage("storing the plan")
+        planned.at_once = summary.plan.take_configuration()
         carry.write(
             summary.plan,
             run_key=checkpoint.run_key,
@@ -587,8 +591,18 @@ def _apply(
         reasons = ((r, resumed.get(r.op.user or "")) for r in summary.results)
     else:
         meta = carry.meta()
-        total = meta.ops
+        total = meta.ops + len(planned.at_once)
         prog.stage(f"applying {total} operations (a stored plan, from where the last step left it)")
+        # Not stored: a configuration write that failed, or did not run before this step's time was up, is
+        # planned again by the next comparison of the configuration (a standby's: hourly).
+        at_once = run_ops(
+            planned.at_once,
+            make_execute(lambda op: False),
+            workers=workers,
+            on_result=on_result,
+            window=opts.window,
+            out_of_time=opts.out_of_time,
+        )
         carried = carry_out(
             carry,
             meta,
@@ -607,8 +621,9 @@ def _apply(
         # the results and the password reasons all come from this pass, on local disk past a few thousand.
         pairs = SpillList(carry.results(meta))
         summary.plan = carry.plan(meta, ops=(r.op for r, _ in pairs))
+        summary.plan.add(planned.at_once)
         creates = summary.plan.of_kind("create_user")
-        summary.results = SpillList(r for r, _ in pairs)
+        summary.results = SpillList(itertools.chain(at_once, (r for r, _ in pairs)))
         reasons = pairs
     summary.client_id_map.update(writer.client_ids)
     for r, reason in reasons:

@@ -125,12 +125,13 @@ OPERATIONS: Mapping[str, frozenset[str]] = MappingProxyType(
         "s3:GetObject": frozenset({BACKUP, CAPTURE, REPLICATE, RESTORE}),
         # replicate stores its fold as a compacted state, and a full comparison's listing of the standby
         # (ops/standby_listing.py), as snapshots: content-addressed objects; restore looks for its
-        # execution's stored plan and progress record (ops/stored_plan.py)
+        # execution's stored plan and progress record (ops/stored_plan.py), and so does replicate for a
+        # full comparison's stored plan
         "s3:HeadObject": frozenset({BACKUP, REPLICATE, RESTORE}),
         "s3:PutObject": _ALL,
         # restore: its resume state's small objects folded into one (ops/checkpoint.py compact), and the
         # older generations of a target's lease it took over (repo/leases.py); replicate: a whole round's
-        # resume state, and the compacted state the next one replaces
+        # resume state, the compacted state the next one replaces, and a stored plan once carried out
         "s3:DeleteObject": frozenset({BACKUP, CAPTURE, RESTORE, REPLICATE}),
         # snapshot objects above boto3's 8 MB threshold (a users object can be ~50 MB)
         "s3:CreateMultipartUpload": frozenset({BACKUP, REPLICATE}),

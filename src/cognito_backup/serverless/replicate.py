@@ -15,7 +15,9 @@ knows whose passwords it set, and the next call plans only what the standby stil
 A round that compares the whole standby (the first, hourly, after a group or configuration record) reads
 it as a snapshot of the standby taken in steps (ops/standby_listing.py): a call lists what its time
 allows and returns `finished: false`; the next calls continue the listing (no page twice), and the
-call that finds it committed folds, plans from the two snapshots and applies.
+call that finds it committed folds, plans from the two snapshots, stores the plan in the repository and
+applies. Writes that do not fit that call are carried on by the next calls from the stored plan (no
+listing, no fold, no planning; journal records wait for it and the round after it applies them).
 """
 
 from __future__ import annotations
