@@ -268,8 +268,9 @@ def handle_errors(fn: F) -> F:
 # What a Region name looks like (us-east-1, us-gov-west-1, cn-north-1): an emulator's pool ids
 # (cognito-local's local_...) name none.
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
-# The options that name a pool the command calls (a --source-user-pool-id is only read from the repository).
-_CALLED_POOL_OPTIONS = ("user_pool_id", "to_user_pool_id", "target")
+# The options that name a pool the command calls (a --source-user-pool-id is only read from the repository);
+# `standby` is replicate's --to-user-pool-id.
+_CALLED_POOL_OPTIONS = ("user_pool_id", "to_user_pool_id", "target", "standby")
 
 
 def region_hint(pool_ids: Collection[str], region: str | None) -> str | None:
