@@ -32,3 +32,23 @@ def test_a_standby_of_another_region_gets_the_hint_that_names_it(cognito: Any, t
     assert result.exit_code == 4, result.output
     hint = json.loads(result.stdout)["error"]["hint"]
     assert "us-west-2" in hint and "us-east-1" in hint and "--region us-west-2" in hint
+
+
+def test_migrate_names_the_region_of_either_pool(cognito: Any, tmp_path: Path) -> None:
+    west = boto3.client("cognito-idp", region_name="us-west-2").create_user_pool(PoolName="a")["UserPool"]["Id"]
+    east = make_pool(cognito, "b")
+    args = ["migrate", "start", "--repo", str(tmp_path / "repo"), "--trigger-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:m", "--dry-run", "--json"]  # fmt: skip
+    result = CliRunner().invoke(
+        cli, ["--region", "us-east-1", *args, "--from-user-pool-id", west, "--to-user-pool-id", east]
+    )
+    assert result.exit_code == 4, result.output
+    assert "--region us-west-2" in json.loads(result.stdout)["error"]["hint"]
+    elsewhere = CliRunner().invoke(
+        cli,
+        ["--region", "us-west-2", *args, "--from-user-pool-id", west, "--to-user-pool-id", east]
+        + ["--to-region", "eu-west-1"],
+    )
+    assert elsewhere.exit_code == 4, elsewhere.output
+    hint = json.loads(elsewhere.stdout)["error"]["hint"]
+    assert east in hint and "eu-west-1" in hint
