@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from cognito_backup.aws.session import AwsContext
 from cognito_backup.cli.main import cli
 from cognito_backup.core.pool_translate import input_members
+from cognito_backup.core.standby import STANDBY_TAG
 from cognito_backup.repo.journal import Journal
 from cognito_backup.repo.repository import Repository, format_time
 from cognito_backup.store.factory import open_store
@@ -222,6 +223,9 @@ def test_standby_follows_a_journaled_configuration_change(cognito: Any, tmp_path
         Policies=described["Policies"],
         DeletionProtection=described["DeletionProtection"],
         MfaConfiguration=described["MfaConfiguration"],
+        # UpdateUserPool resets what it is not given (moto: the tags too): the standby keeps its standby tag,
+        # without which no round may write into it (docs/capture.md, "Which pools replicate deletes from").
+        UserPoolTags=described.get("UserPoolTags") or {},
     )
 
     # The source changes a client's callback URL and its password policy; capture journals the new config.
@@ -257,6 +261,7 @@ def test_standby_follows_a_journaled_configuration_change(cognito: Any, tmp_path
     assert clients["web"]["CallbackURLs"] == ["https://new.example.com/cb"]
     assert config.user_pool["Policies"]["PasswordPolicy"]["MinimumLength"] == 14
     assert config.user_pool["LambdaConfig"]["PreSignUp"] == own
+    assert config.tags.get(STANDBY_TAG) == source  # the round's own UpdateUserPool kept the standby's tag
 
 
 def test_a_setting_that_cannot_change_in_place_refuses_with_exit_8(cognito: Any, tmp_path: Path) -> None:

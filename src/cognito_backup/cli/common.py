@@ -268,8 +268,17 @@ def handle_errors(fn: F) -> F:
 # What a Region name looks like (us-east-1, us-gov-west-1, cn-north-1): an emulator's pool ids
 # (cognito-local's local_...) name none.
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
-# The options that name a pool the command calls (a --source-user-pool-id is only read from the repository).
-_CALLED_POOL_OPTIONS = ("user_pool_id", "to_user_pool_id", "target")
+# The options that name a pool the command calls (a --source-user-pool-id is only read from the repository),
+# each with the command's own Region option for that pool (else the global --region): `standby` is
+# replicate's --to-user-pool-id, `from_pool` / `to_pool` migrate's --from-/--to-user-pool-id.
+_CALLED_POOL_OPTIONS = (
+    ("user_pool_id", "target_region"),
+    ("to_user_pool_id", "target_region"),
+    ("target", "target_region"),
+    ("standby", "standby_region"),
+    ("from_pool", None),
+    ("to_pool", "to_region"),
+)
 
 
 def region_hint(pool_ids: Collection[str], region: str | None) -> str | None:
@@ -287,12 +296,15 @@ def region_hint(pool_ids: Collection[str], region: str | None) -> str | None:
 
 def _with_region_hint(exc: PoolNotFound, kwargs: dict[str, Any]) -> PoolNotFound:
     ctx = click.get_current_context(silent=True)
-    # A command's own Region option for its target (restore, replicate), else the global one.
-    region = next((kwargs[k] for k in ("target_region", "standby_region") if kwargs.get(k)), None)
-    region = region or (app(ctx).aws.region_name if ctx is not None else None)
-    pools = [str(kwargs[name]) for name in _CALLED_POOL_OPTIONS if isinstance(kwargs.get(name), str)]
-    hint = region_hint(pools, region if isinstance(region, str) else None)
-    return exc if hint is None else PoolNotFound(exc.message, hint=hint)
+    default = app(ctx).aws.region_name if ctx is not None else None
+    for name, own in _CALLED_POOL_OPTIONS:
+        if isinstance(kwargs.get(name), str):
+            # A command's own Region option for that pool (restore, replicate, migrate), else the global one.
+            region = (kwargs.get(own) if own else None) or default
+            hint = region_hint([str(kwargs[name])], region if isinstance(region, str) else None)
+            if hint is not None:
+                return PoolNotFound(exc.message, hint=hint)
+    return exc
 
 
 def interrupted(signal: KeyboardInterrupt, hint: str | None = None) -> Interrupted:

@@ -276,8 +276,8 @@ def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bo
     "--yes",
     is_flag=True,
     help="The target is this source's standby, deletions included: tag it so (once; later rounds and the "
-    "deployed Lambda need no --yes). Without it, rounds that would delete from a pool that is not tagged as "
-    "this source's standby (nor empty) are refused.",
+    "deployed Lambda need no --yes). Without it, a round that would write anything (create, update or delete) "
+    "into a pool that is not tagged as this source's standby (nor empty) is refused.",
 )
 @click.option(
     "--map-arn",
@@ -308,9 +308,9 @@ def replicate(
 
     Start the standby with `restore --new-pool` (or an empty pool), then run this; the position reached
     is kept in the repository (replication/<standby>.json), and `lag_seconds` tells how far behind the
-    newest applied change is. Deletes only from a pool tagged cognito-backup:standby-of=SOURCE (set by
-    `restore --new-pool`, by a round that finds the pool empty, or by --yes): into any other pool a round
-    that would delete is refused (exit 8, each deletion named, nothing written).
+    newest applied change is. Writes only into a pool tagged cognito-backup:standby-of=SOURCE (set by
+    `restore --new-pool`, by a round that finds the pool empty, or by --yes): into any other pool (someone's
+    own) a round that would write anything is refused (exit 8, each deletion named, nothing written).
 
     The standby follows the source's configuration too (the journal's configuration records: every section
     of `restore --config`: pool settings, MFA, sessions, app clients and their own settings, providers,
@@ -407,7 +407,7 @@ def _print_round(source: str, standby: str, last: ReplicateRound) -> None:
         if last.refused:
             console.print(
                 f"A real round would be REFUSED (exit 8): {standby} is not a standby of {source} and the round "
-                "would delete the items listed below. Run once with --yes if it is meant to be.",
+                "would write into it (the plan above). Run once with --yes if it is meant to be.",
                 markup=False,
             )
         elif last.standby == ADOPT:

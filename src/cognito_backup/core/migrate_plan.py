@@ -105,6 +105,22 @@ def start_refusals(
     return out
 
 
+def held_refusal(from_pool_id: str, to_pool_id: str, held: list[str], shown: int = 20) -> str | None:
+    """Why B cannot start a migration while it holds users of A (B's usernames), or None. PURE.
+
+    Who moved is told by identity (moved_users): a user B held before the start would be taken for one
+    who moved, and `sync` / `finish` would give that other person A's groups and enabled state."""
+    if not held:
+        return None
+    names = ", ".join(sorted(held)[:shown]) + (f" and {len(held) - shown} more" if len(held) > shown else "")
+    return (
+        f"{to_pool_id} already holds {len(held)} user{'s' if len(held) != 1 else ''} of {from_pool_id} ({names}): "
+        f"a migration would take them for users who moved and give them {from_pool_id}'s groups and enabled "
+        f"state (`migrate sync`, `finish`). Give another target (or --new-pool NAME), or rename or remove "
+        f"those users in {to_pool_id} first."
+    )
+
+
 def triggers_for(functions: Iterable[Mapping[str, Any]], from_pool_id: str) -> list[str]:
     """ARNs of the deployed migration triggers (ListFunctions items) that read pool `from_pool_id`."""
     return sorted(

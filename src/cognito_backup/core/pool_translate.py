@@ -27,6 +27,7 @@ from typing import Any
 
 import botocore.session
 
+from cognito_backup.core.standby import KEEP_SUB_TAG
 from cognito_backup.errors import PlanRefused, UsageError
 from cognito_backup.model import STANDARD_ATTRIBUTES, PoolConfig
 
@@ -309,9 +310,11 @@ def translate_user_pool(
         keep_full, schema = add_keep_sub_attribute(schema, keep_sub_attribute)
     if schema:
         out["Schema"] = schema
-    tags = config.tags or src.get("UserPoolTags") or {}
+    # The snapshot pool's own keep-sub record is not the new pool's: inherited, it would make the new
+    # pool's standby rounds overwrite that attribute (user data there) with the new pool's subs.
+    tags = {k: v for k, v in (config.tags or src.get("UserPoolTags") or {}).items() if k != KEEP_SUB_TAG}
     if tags:
-        out["UserPoolTags"] = dict(tags)
+        out["UserPoolTags"] = tags
     # Cognito refuses MFA ON/OPTIONAL at creation until a factor is configured: SetUserPoolMfaConfig
     # switches it on afterwards (PoolPlan.mfa).
     out["MfaConfiguration"] = "OFF"

@@ -10,10 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 STANDBY_TAG = "cognito-backup:standby-of"
+# The custom attribute `restore --new-pool --keep-sub-in` keeps each user's old sub in: recorded on the
+# pool so that the standby's later rounds keep it too (a user signed up after the standby was made).
+KEEP_SUB_TAG = "cognito-backup:keep-sub-in"
 
 STANDBY = "standby"  # tagged as this source's standby
 ADOPT = "adopt"  # becomes this source's standby now: the round writes the tag first
-NOT_STANDBY = "not a standby"  # rounds that would delete anything are refused
+NOT_STANDBY = "not a standby"  # rounds that would write anything are refused
 
 
 def pool_tags(user_pool: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -43,3 +46,23 @@ def standby_status(
     if tagged:
         return NOT_STANDBY
     return ADOPT if empty or legacy_cursor else NOT_STANDBY
+
+
+def refuses(status: str, counts: Mapping[str, int]) -> bool:
+    """Whether a round with this plan (operations counted by kind) is refused before anything is written.
+
+    A pool that is not this source's standby is someone's own pool (another source's standby, or a live
+    pool found holding users or groups): creating the source's users in it, overwriting its users'
+    attributes or adding them to its groups makes it worse as surely as deleting from it does."""
+    return status == NOT_STANDBY and any(counts.values())
+
+
+def describe_writes(counts: Mapping[str, int]) -> str:
+    """`create_user 3, update_user 2`: a plan's operations by kind, deletions left to describe_deletions."""
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items()) if n)
+
+
+def kept_sub_attribute(tags: Mapping[str, str], named: str | None) -> str | None:
+    """The attribute a round keeps each user's source sub in: the one named (--keep-sub-in), else the
+    one the pool records (KEEP_SUB_TAG), else none."""
+    return named or tags.get(KEEP_SUB_TAG) or None

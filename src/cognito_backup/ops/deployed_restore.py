@@ -102,9 +102,24 @@ def start_restore(stepfunctions: Any, stack: DeployedStack, request: DeployedReq
     }
 
 
+def of_machine(execution_arn: str, machine_arn: str) -> bool:
+    """Whether an execution ARN (arn:...:execution:MACHINE:NAME) is of that state machine
+    (arn:...:stateMachine:MACHINE). PURE."""
+    head, _, _name = execution_arn.rpartition(":")
+    return head == machine_arn.replace(":stateMachine:", ":execution:", 1)
+
+
 def _execution_arn(stepfunctions: Any, repo: Repository, stack: DeployedStack, ident: str) -> str:
     """An execution ARN, an execution name, or a run key (target@source: its latest deployed execution)."""
     if ident.startswith("arn:"):
+        if not of_machine(ident, stack.restore_machine_arn):
+            # Another machine's execution (the stack's backup, pasted by mistake) is no restore's status.
+            raise RepositoryNotFound(
+                f"{ident} is not an execution of stack {stack.name}'s restore state machine "
+                f"({stack.restore_machine_arn})",
+                hint="Give the execution ARN or name that `restore --deployed` printed, or the restore's "
+                "run key (target@source).",
+            )
         return ident
     if "@" not in ident:
         head, _, machine = stack.restore_machine_arn.rpartition(":stateMachine:")

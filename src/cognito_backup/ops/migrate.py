@@ -28,6 +28,7 @@ from cognito_backup.core.migrate_plan import (
     StartPlan,
     finish_desired,
     groups_only,
+    held_refusal,
     lambda_config_with,
     migration_key,
     moved_since,
@@ -48,7 +49,7 @@ from cognito_backup.errors import (
     RepositoryNotFound,
     UsageError,
 )
-from cognito_backup.model import PoolState
+from cognito_backup.model import PoolConfig, PoolState
 from cognito_backup.ops.backup import run_backup
 from cognito_backup.ops.restore import RestoreOptions, RestoreOutcome, RestoreSummary, reconcile, write_reports
 from cognito_backup.repo.repository import Repository, parse_time, utcnow
@@ -173,6 +174,13 @@ def plan_start(pools: Pools, repo: Repository, request: StartRequest) -> tuple[S
             f"A pool named {request.new_pool_name!r} already exists: give --to-user-pool-id, or another name."
         )
     refusals = start_refusals(request.from_pool_id, to_pool_id, a_pool, b_pool, trigger_arn, same_region)
+    if request.to_pool_id and to_pool_id and (earlier is None or earlier.status == FINISHED):
+        # A first start into an existing pool: nobody has moved yet, so every user of A it holds is
+        # someone else's (or a collision of a merge). Read A only when B holds anyone.
+        held = _held_users(pools, request.from_pool_id, to_pool_id, a_pool)
+        refusal = held_refusal(request.from_pool_id, to_pool_id, held)
+        if refusal:
+            refusals.append(refusal)
     if refusals:
         raise PlanRefused(" ".join(refusals), hint="Nothing was written.")
     plan = StartPlan(request.from_pool_id, to_pool_id, request.new_pool_name, trigger_arn)
@@ -187,6 +195,15 @@ def plan_start(pools: Pools, repo: Repository, request: StartRequest) -> tuple[S
         "record the migration in the repository",
     ]
     return plan, a_pool
+
+
+def _held_users(pools: Pools, from_pool_id: str, to_pool_id: str, a_pool: dict[str, Any]) -> list[str]:
+    """B's usernames of the users of A that B holds (by moved_users' identity)."""
+    in_b = list(PoolReader(pools.target, pools.pacer, to_pool_id).iter_users())
+    if not in_b:
+        return []
+    in_a = PoolReader(pools.source, pools.pacer, from_pool_id).iter_users()
+    return [pair[1].username for pair in moved_users(in_a, in_b, PoolConfig(user_pool=a_pool)).values()]
 
 
 def find_trigger(pools: Pools, from_pool_id: str) -> str:

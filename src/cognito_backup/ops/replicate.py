@@ -21,9 +21,9 @@ fold, deletions included, would otherwise write its older values over theirs).
 A replicated deletion is undone with a point-in-time restore into the standby (or the source):
 `restore --at <time before the deletion>`.
 
-Deletions only where asked for: a round deletes only from a pool tagged as this source's standby
+Writes only where asked for: a round writes only into a pool tagged as this source's standby
 (core/standby.py). A pool found empty, or confirmed once (`--yes`), is tagged before anything is written;
-into any other pool a round that would delete anything is refused (PlanRefused), each deletion named.
+into any other pool a round that would write anything is refused (PlanRefused), each deletion named.
 """
 
 from __future__ import annotations
@@ -44,7 +44,16 @@ from cognito_backup.core.config_plan import STANDBY_KEEPS, STANDBY_SECTIONS
 from cognito_backup.core.deletions import deleted_items, describe_deletions
 from cognito_backup.core.fold import Folder
 from cognito_backup.core.plan import Plan, identity_key, username_attributes
-from cognito_backup.core.standby import ADOPT, NOT_STANDBY, STANDBY_TAG, pool_tags, standby_status
+from cognito_backup.core.standby import (
+    ADOPT,
+    NOT_STANDBY,
+    STANDBY_TAG,
+    describe_writes,
+    kept_sub_attribute,
+    pool_tags,
+    refuses,
+    standby_status,
+)
 from cognito_backup.errors import OutOfTime, PlanRefused, RepositoryNotFound
 from cognito_backup.model import Membership, PoolConfig, PoolState, User, jsonable
 from cognito_backup.ops.checkpoint import Checkpoint
@@ -400,8 +409,13 @@ def _round(
         opts = replace(opts, plan=replace(opts.plan, only_users=frozenset(keys)))
         actual = _read_standby_users(client, pacer, standby_pool_id, keys, touched.attrs)
         desired = touched.desired(desired)
+    tags = pool_tags(actual.config.user_pool, actual.config.tags)
+    kept = kept_sub_attribute(tags, opts.plan.keep_sub_in)
+    if kept:
+        # A standby made with `restore --new-pool --keep-sub-in`: users created since carry their old sub too.
+        opts = replace(opts, plan=replace(opts.plan, keep_sub_in=kept))
     status = standby_status(
-        pool_tags(actual.config.user_pool, actual.config.tags),
+        tags,
         source_pool_id,
         empty=touched is None and not actual.users and not actual.groups,
         confirmed=confirmed,
@@ -415,6 +429,13 @@ def _round(
     def refuse(plan: Plan) -> bool:
         # Asked only for a plan with deletions, before anything is written: a refusal, not a cancel.
         raise refusal(plan, source_pool_id, standby_pool_id)
+
+    if status == NOT_STANDBY and not opts.dry_run:
+        # Someone's own pool takes no write at all (core/standby.refuses): planned first, against the state
+        # already read, so a refused round writes nothing; a round with nothing to do goes on as a no-op.
+        preview = reconcile(client, pacer, standby_pool_id, desired, replace(opts, dry_run=True), actual=actual)
+        if refuses(status, preview.plan.count_by_kind()):
+            raise refusal(preview.plan, source_pool_id, standby_pool_id)
 
     # A bounded round keeps what the standby cannot tell the next call (whose password it set).
     checkpoint = (
@@ -473,7 +494,7 @@ def _round(
             standby=status,
             deleted_items=would_delete,
             dry_run=True,
-            refused=status == NOT_STANDBY and bool(would_delete),
+            refused=refuses(status, summary.plan.count_by_kind()),
             plan=summary.plan,
         )
     failed = len(summary.failed_results)
@@ -669,13 +690,17 @@ def _advance(
 
 
 def refusal(plan: Plan, source_pool_id: str, standby_pool_id: str) -> PlanRefused:
-    """Why a round that would delete from a pool not tagged as this source's standby is refused."""
+    """Why a round that would write into a pool not tagged as this source's standby is refused."""
+    deletions = describe_deletions(deleted_items(plan.ops))
     return PlanRefused(
-        f"{standby_pool_id} is not a standby of {source_pool_id}, and this round would delete "
-        f"{describe_deletions(deleted_items(plan.ops))}. Refused: nothing was written.",
-        hint=f"If {standby_pool_id} is meant to follow {source_pool_id}, deletions included, run this replicate "
-        f"once with --yes: it tags the pool {STANDBY_TAG}={source_pool_id}, and later rounds (and the deployed "
-        "Lambda) need no --yes. `replicate --dry-run` shows the whole plan.",
+        f"{standby_pool_id} is not a standby of {source_pool_id} (not tagged {STANDBY_TAG}={source_pool_id}), "
+        f"and this round would write into it: {describe_writes(plan.count_by_kind())}"
+        + (f"; it would delete {deletions}" if deletions else "")
+        + ". Refused: nothing was written.",
+        hint=f"If {standby_pool_id} is meant to follow {source_pool_id} (its users, groups and settings made "
+        f"{source_pool_id}'s, deletions included), run this replicate once with --yes: it tags the pool "
+        f"{STANDBY_TAG}={source_pool_id}, and later rounds (and the deployed Lambda) need no --yes. "
+        "`replicate --dry-run` shows the whole plan.",
     )
 
 

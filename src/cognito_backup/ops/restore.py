@@ -43,7 +43,7 @@ from cognito_backup.core.plan import (
 )
 from cognito_backup.core.plan_chunks import KEPT
 from cognito_backup.core.spill import SortedTable, SpillList, SpillSet, UserTable, open_db, sort_key
-from cognito_backup.core.standby import STANDBY_TAG
+from cognito_backup.core.standby import KEEP_SUB_TAG, STANDBY_TAG
 from cognito_backup.errors import (
     CognitoBackupError,
     NotRestorable,
@@ -1109,7 +1109,11 @@ def _new_pool(
                 prepared,
                 name,
                 prog.note,
-                tags={RESTORE_TAG: restore_id, STANDBY_TAG: source_pool_id},
+                tags={
+                    RESTORE_TAG: restore_id,
+                    STANDBY_TAG: source_pool_id,
+                    **({KEEP_SUB_TAG: opts.keep_sub_in} if opts.keep_sub_in else {}),
+                },
                 resume_hint=resume_hint,
             )
         except Exception as exc:

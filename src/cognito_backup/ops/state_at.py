@@ -45,6 +45,15 @@ def choose_base(
     if started:
         return max(started, key=lambda s: (s.started_at, s.id))
     when = f" started before {at:%Y-%m-%dT%H:%M:%SZ}" if at is not None else ""
+    if snaps:
+        # Earlier than the repository reaches: a new backup cannot help, the operator needs the limit.
+        earliest = min(snaps, key=lambda s: (s.started_at, s.id))
+        raise RepositoryNotFound(
+            f"No snapshot of {user_pool_id}{when}: the earliest is {earliest.id}, started "
+            f"{earliest.started_at}; the repository restores no earlier time",
+            hint="Pick a time at or after it; `cognito-backup snapshots --repo ...` shows the time range each "
+            "snapshot + journal can reach.",
+        )
     raise RepositoryNotFound(
         f"No snapshot of {user_pool_id}{when}",
         hint="`cognito-backup snapshots --repo ...` shows the time range each snapshot + journal can reach; "

@@ -3,7 +3,7 @@
 A round applies the journal records after the cursor kept in the repository to the standby pool
 (COGNITO_BACKUP_STANDBY_POOL_ID in COGNITO_BACKUP_STANDBY_REGION) through the restore engine: silently,
 idempotently, deletions included. The function has reserved concurrency 1, so rounds never overlap.
-Deletions only into this source's standby: a round that would delete from a pool not tagged
+Writes only into this source's standby: a round that would write anything into a pool not tagged
 cognito-backup:standby-of=<source> (and not empty at its first round) raises PlanRefused, nothing written
 (docs/capture.md, "Which pools replicate deletes from").
 A round with failed operations raises (after logging its summary) so that the errors alarm sees it;
