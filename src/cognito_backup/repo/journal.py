@@ -47,11 +47,12 @@ import heapq
 import json
 import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from cognito_backup.core.spill import SpillList
 from cognito_backup.errors import RepositoryDamaged
 from cognito_backup.repo.layout import JOURNAL_PREFIX, OBJECTS_PREFIX
 from cognito_backup.repo.manifest import ObjectRef
@@ -91,6 +92,11 @@ CAUGHT_UP_KIND = "journal-caught-up"
 
 def caught_up_key(pool_id: str) -> str:
     return f"{pool_prefix(pool_id)}{CAUGHT_UP_NAME}"
+
+
+# Records of one segment kept in memory before it moves to disk: several segments may be open at once
+# (they overlap in time), each record up to a few KB as Python objects.
+SEGMENT_RECORDS_IN_MEMORY = 1_000
 
 
 def record_order(rec: dict[str, Any]) -> tuple[str, str, int]:
@@ -394,9 +400,25 @@ class Journal:
         self._data.delete(journal_object_key(seg.object.sha256))
         return seg.object.size
 
-    def segment_records(self, seg: Segment) -> list[dict[str, Any]]:
-        """All records of a segment, verified (hash, size, count) before any is returned."""
-        return list(iter_object(self._data, seg.object, where=f" of journal segment {seg.ref.key}"))
+    def segment_records(self, seg: Segment) -> Sequence[dict[str, Any]]:
+        """All records of a segment, verified (hash, size, count) before any is returned; on disk past a
+        few thousand (core/spill.SpillList): a segment may hold any number, memory must not."""
+        records = iter_object(self._data, seg.object, where=f" of journal segment {seg.ref.key}")
+        return SpillList(records, keep=SEGMENT_RECORDS_IN_MEMORY)
+
+    def _in_order(self, ref: SegmentRef, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """The records of one segment, checked to be in journal order as they pass (every writer sorts
+        them: append, merge): the merge in iter_records holds one record per segment and relies on it."""
+        previous: tuple[str, str, int] | None = None
+        for rec in records:
+            order = record_order(rec)
+            if previous is not None and order < previous:
+                raise RepositoryDamaged(
+                    f"journal segment {ref.key} holds records out of order (no version of the tool writes that)",
+                    hint="Run `cognito-backup check --read-data`; restore from a time before this segment.",
+                )
+            previous = order
+            yield rec
 
     def iter_records(
         self,
@@ -411,7 +433,8 @@ class Journal:
 
         `segments`: read exactly these (a listing the caller already took and keeps track of) instead
         of listing the range. Segments are merged: one is opened only when the merge reaches its first
-        record, so memory holds the segments that overlap in time, not the whole range.
+        record, and each open segment is read as a stream (spilled to disk while verified), so memory holds
+        a record per segment that overlaps in time, not the range's records.
         """
         lo = format_time(since) if since else ""
         hi = format_time(until) if until else None
@@ -420,26 +443,38 @@ class Journal:
             if segments is not None
             else self.list_segments(pool_id, since, until)
         )
-        heap: list[tuple[tuple[str, str, int], int, dict[str, Any]]] = []
+        # One entry per open segment: its next record in range, and the rest of it (segments are sorted
+        # within: the heap holds a record per segment, never a segment's records).
+        heap: list[tuple[tuple[str, str, int], int, dict[str, Any], Iterator[dict[str, Any]]]] = []
         tie = 0
+
+        def push_next(rest: Iterator[dict[str, Any]]) -> None:
+            nonlocal tie
+            for rec in rest:
+                obs = rec.get("observed_at", "")
+                if obs < lo:
+                    continue
+                if hi is not None and obs > hi:
+                    return  # sorted: nothing further of this segment is in range
+                order = record_order(rec)
+                if after is not None and order <= after:
+                    continue
+                tie += 1
+                heapq.heappush(heap, (order, tie, rec, rest))
+                return
+
         previous: tuple[str, str, int] | None = None
         i = 0
         while i < len(refs) or heap:
-            # Load every segment that can hold records before the heap's smallest one.
+            # Open every segment that can hold records before the heap's smallest one.
             while i < len(refs) and (not heap or refs[i].first_observed <= heap[0][0][0]):
-                for rec in self.segment_records(self.load_segment(refs[i])):
-                    obs = rec.get("observed_at", "")
-                    if obs < lo or (hi is not None and obs > hi):
-                        continue
-                    order = record_order(rec)
-                    if after is not None and order <= after:
-                        continue
-                    tie += 1
-                    heapq.heappush(heap, (order, tie, rec))
+                ref = refs[i]
+                push_next(self._in_order(ref, self.segment_records(self.load_segment(ref))))
                 i += 1
             if not heap:
                 continue
-            order, _, rec = heapq.heappop(heap)
+            order, _, rec, rest = heapq.heappop(heap)
+            push_next(rest)
             # The same observation written twice (a retried batch, a merged segment next to its inputs)
             # is one record. Twins come out adjacent: a record is popped only once every segment that
             # starts at or before its observed_at is loaded, and its twin's segment is one of them.
@@ -541,10 +576,14 @@ def journal_check(store: Store, read_data: bool = False) -> list[str]:
         except RepositoryDamaged as exc:
             problems.append(f"journal segment {ref.key}: {exc.message}")
             continue
+        previous: tuple[str, str, int] | None = None
         for n, rec in enumerate(records, 1):
             why = validate_record(rec, ref.pool_id)
             if why is None and not (ref.first_observed <= rec["observed_at"] <= ref.last_observed):
                 why = "observed_at outside the segment's range"
+            if why is None and previous is not None and record_order(rec) < previous:
+                why = "out of order (a segment's records are sorted: reading it merges them as a stream)"
+            previous = record_order(rec) if why is None else previous
             if why:
                 problems.append(f"journal segment {ref.key}: record {n} {why}")
                 break
