@@ -166,3 +166,50 @@ def test_a_last_step_killed_in_its_join_joins_again_from_the_parts(cognito: Any,
     assert [(old, name) for old, _, name in final.sub_map] == [(old, name) for old, _, name in oneshot.sub_map]
     assert len(final.sub_map) == 30 and final.missing_after == []
     assert_complete(cognito, target, desired)
+
+
+def test_later_steps_need_no_snapshot_user_and_the_map_keeps_users_the_target_held(
+    cognito: Any, tmp_path: Path
+) -> None:
+    """Into a target that holds some of the snapshot's users already: the first step stores their rows
+    (their new sub is only its read's); later steps are handed the snapshot's configuration alone, as a
+    deployed restore's later steps load it, and still end with the whole map, without listing the target."""
+    from cognito_backup.model import PoolState
+    from tests.helpers import add_user
+    from tests.test_restore_resume import pools_named
+    from tests.test_restore_submap import listed_whole, read_back_map
+
+    _, desired = source(cognito, tmp_path, users=20)
+    [source_pool] = pools_named(cognito, "A")
+    target = make_pool(cognito, "B")
+    for i in range(0, 20, 4):
+        add_user(cognito, target, f"user-{i:05d}")
+    store = LocalStore(tmp_path / "state")
+    recorder = CallRecorder(cognito)
+    config_only = PoolState(config=desired.config)
+    later_listings = 0
+    for step in range(100):
+        started = [0]
+
+        def out_of_time(started: list[int] = started) -> bool:
+            started[0] += 1
+            return started[0] > 12
+
+        mark = len(recorder.calls)
+        checkpoint = Checkpoint(store, f"{target}@snap")
+        options = RestoreOptions(out_of_time=out_of_time, carry=StoredPlan(store, PLAN, chunk=7))
+        try:
+            summary = reconcile(
+                cognito, quiet_pacer(), target, desired if step == 0 else config_only, options, checkpoint=checkpoint
+            )
+        except OutOfTime:
+            continue
+        finally:
+            checkpoint.close()
+            if step > 0:
+                later_listings += len(listed_whole(recorder.calls[mark:]))
+        break
+    assert step >= 2 and later_listings == 0
+    assert summary.failures() == [] and summary.missing_after == []
+    assert list(summary.sub_map) == read_back_map(cognito, source_pool, target)
+    assert len(summary.sub_map) == 20
