@@ -693,7 +693,7 @@ def join_parts(
             for key, row in part.sub_rows:
                 rows.put(key, row)
             unresolved.extend(part.unresolved)
-    summary.plan = carry.plan(meta, ops=())
+    summary.plan = carry.notices(meta)
     summary.results = kept
     summary.entity_counts, summary.op_counts = joined.entities, joined.kinds
     summary.new_passwords.sort(key=lambda n: n["user"])

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cognito_backup.core.plan import Notice, Op, OpList, Plan
+from cognito_backup.core.plan import Notice, Op, Plan
 from cognito_backup.core.plan_chunks import (
     CHUNK,
     FORMAT,
@@ -228,17 +228,10 @@ class StoredPlan:
             for k, a, b, c in self._get(info.key[len(self.prefix) :]):
                 yield str(k), (str(a), str(b), str(c))
 
-    def results(self, meta: StoredMeta) -> Iterator[tuple[OpResult, str | None]]:
-        """Every operation's result and password reason, in run order, chunk by chunk."""
-        for index in range(meta.chunks):
-            for op, (status, error, reason) in zip(self.ops(index), self.outcomes(index), strict=True):
-                yield OpResult(op, status, error), reason
-
-    def plan(self, meta: StoredMeta, ops: Iterable[Op] | None = None) -> Plan:
-        """The plan as the first step made it (its operations on disk past a few thousand). `ops`: its
-        operations in run order when the caller has read them already (`results`), else read here."""
+    def notices(self, meta: StoredMeta) -> Plan:
+        """The plan as the first step made it, but its operations: its notices and counts of what needs no
+        write (the report's rows for the operations come from the chunks' parts)."""
         return Plan(
-            ops=OpList(ops if ops is not None else (op for index in range(meta.chunks) for op in self.ops(index))),
             skipped=SpillList(meta.skipped),
             notes=SpillList(meta.notes),
             drift=SpillList(meta.drift),
