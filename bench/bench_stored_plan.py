@@ -14,6 +14,7 @@ seconds and wall seconds per phase:
     store    the run order written as chunk objects (StoredPlan.write) to a local store
     resume   a later step's overhead: the snapshot's configuration (not its users), the position and one
              chunk read back
+    state    the resume state loaded (every step does, ops/checkpoint.py): here the intent only
     parts    every chunk's outcomes and report part stored, as the steps do when each chunk finishes
              (per_chunk_cpu: what one chunk adds to the step that finishes it)
     final    the last step: the parts joined into the report and the sub map, both files written
@@ -109,6 +110,10 @@ def measure(where: str, desired_id: str) -> list[dict[str, Any]]:
         stored.position()
         stored.ops(meta.chunks // 2)
         row("resume", users_loaded=len(later.state.users))
+        # Not this bench's subject but every step's too: the resume state (here its intent, a record per
+        # user to create; the steps add one per user created and per password).
+        Checkpoint(store, "eu-west-1_target@snap").load()
+        row("state")
         # As each chunk finishes (in whichever step): its outcomes and its report part, every create
         # answered (an empty target). Not the last step's time: reported per chunk.
         attrs = username_attributes(desired.config)
