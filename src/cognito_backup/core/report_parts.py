@@ -88,6 +88,8 @@ def chunk_part(
     (new sub, username) a create of the restore got back, if any."""
     part = Part()
     ranks: dict[tuple[str, str], int] = {}
+    first: tuple[str, str] | None = None
+    last: tuple[str, str] | None = None
     for op, (status, error, reason) in zip(ops, outcomes, strict=True):
         part.kinds[op.kind] = part.kinds.get(op.kind, 0) + 1
         good = ok(status)
@@ -95,6 +97,7 @@ def chunk_part(
         if kind != "schema":
             rank = RANKS.index(outcome_name(op, good, status == existed))
             ranks[(kind, name)] = max(rank, ranks.get((kind, name), rank))
+            first, last = first or (kind, name), (kind, name)
         if not good:
             part.failures.append((op, status, error))
         elif op.kind in _DELETES:
@@ -114,9 +117,8 @@ def chunk_part(
     counted: Counter[tuple[str, str]] = Counter((kind, RANKS[rank]) for (kind, _), rank in ranks.items())
     for (kind, outcome), n in counted.items():
         part.entities.setdefault(kind, {})[outcome] = n
-    if ranks:
-        (first, first_rank), (last, last_rank) = next(iter(ranks.items())), list(ranks.items())[-1]
-        part.head, part.tail = (*first, first_rank), (*last, last_rank)
+    if first is not None and last is not None:
+        part.head, part.tail = (*first, ranks[first]), (*last, ranks[last])
     return part
 
 
