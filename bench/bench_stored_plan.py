@@ -7,14 +7,17 @@ The snapshot is bench/bench_memory.py's (N users, 10 groups, one membership per 
 size, shared with that bench). Each size runs in a fresh process; rows are cumulative peak RSS, CPU
 seconds and wall seconds per phase:
 
-    load     the snapshot loaded and verified (run_restore does it in every step)
+    load     the snapshot loaded and verified (the first step; later ones load its configuration only)
     plan     ops/restore.plan_restore against the empty target (its settings only: an empty pool's
              listing is one call per chain), the first step's planning
     intent   the users to create recorded in the resume state (ops/checkpoint.py record_intent)
     store    the run order written as chunk objects (StoredPlan.write) to a local store
-    resume   a later step's overhead: the position and one chunk read back
-    final    the last step: every chunk's outcomes read back with its operations, and the plan rebuilt
-             (the report's counts), outcomes stored first as the steps would have
+    resume   a later step's overhead: the snapshot's configuration (not its users), the position and one
+             chunk read back
+    state    the resume state loaded (every step does, ops/checkpoint.py): here the intent only
+    parts    every chunk's outcomes and report part stored, as the steps do when each chunk finishes
+             (per_chunk_cpu: what one chunk adds to the step that finishes it)
+    final    the last step: the parts joined into the report and the sub map, both files written
 
 The first step's planning time (load + plan + intent + store; the target read is extra for a pool that
 is not empty: ~9 min per million users at the default UserList quota) bounds the largest restore whose
@@ -38,10 +41,22 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_memory import peak_rss_mib, prepare  # noqa: E402
-from cognito_backup.core.plan import PlanOptions  # noqa: E402
+from cognito_backup.aws.pacing import Pacer  # noqa: E402
+from cognito_backup.aws.reader import PoolReader  # noqa: E402
+from cognito_backup.core.plan import Plan, PlanOptions, username_attributes  # noqa: E402
+from cognito_backup.core.plan_chunks import Outcome  # noqa: E402
 from cognito_backup.model import PoolConfig, PoolState  # noqa: E402
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState  # noqa: E402
-from cognito_backup.ops.restore import RestoreOptions, RestoreProgress, plan_restore  # noqa: E402
+from cognito_backup.ops.pitr import select_desired  # noqa: E402
+from cognito_backup.ops.restore import (  # noqa: E402
+    RestoreOptions,
+    RestoreProgress,
+    RestoreSummary,
+    chunk_summer,
+    join_parts,
+    plan_restore,
+    write_reports,
+)
 from cognito_backup.ops.stored_plan import StoredPlan  # noqa: E402
 from cognito_backup.repo.repository import Repository  # noqa: E402
 from cognito_backup.store.local import LocalStore  # noqa: E402
@@ -89,18 +104,33 @@ def measure(where: str, desired_id: str) -> list[dict[str, Any]]:
         meta = stored.write(the_plan, run_key="eu-west-1_target@snap", resumed={}, password_policy={})
         size = sum(info.size for info in store.list(stored.prefix))
         row("store", chunks=meta.chunks, mib=round(size / 2**20, 1))
+        # A later step's fixed cost: the snapshot's configuration (not its users: the chunks carry what
+        # their operations need), the position and the chunk it carries on from.
+        later = select_desired(repo, desired_id, users=False)
         stored.position()
         stored.ops(meta.chunks // 2)
-        row("resume")
-        started = time.monotonic()
+        row("resume", users_loaded=len(later.state.users))
+        # Not this bench's subject but every step's too: the resume state (here its intent, a record per
+        # user to create; the steps add one per user created and per password).
+        Checkpoint(store, "eu-west-1_target@snap").load()
+        row("state")
+        # As each chunk finishes (in whichever step): its outcomes and its report part, every create
+        # answered (an empty target). Not the last step's time: reported per chunk.
+        attrs = username_attributes(desired.config)
+        summed = chunk_summer(lambda key: ("new-" + key, key), attrs)
         for index in range(meta.chunks):
-            stored.save_outcomes(index, [("done", None, None)] * len(stored.ops(index)))
-        outcomes_seconds = time.monotonic() - started
-        last[0] += outcomes_seconds  # the steps store these as they go: not the last step's time
-        rebuilt = stored.plan(meta)
-        counted = rebuilt.count_by_kind()
-        results = sum(1 for _ in stored.results(meta))
-        row("final", ops=results, counts=counted)
+            ops = stored.ops(index)
+            outcomes: list[Outcome] = [("done", None, None)] * len(ops)
+            stored.save_outcomes(index, outcomes)
+            stored.save_part(index, summed(ops, outcomes))
+        row("parts", per_chunk_cpu=round((_usage()[0] - last[1]) / max(1, meta.chunks), 3))
+        # The last step: the parts joined into the report and the sub map, both files written.
+        summary = RestoreSummary(user_pool_id="eu-west-1_target", dry_run=False, plan=Plan())
+        reader = PoolReader(None, Pacer(), "eu-west-1_target")
+        join_parts(summary, stored, meta, reader, attrs, read_back=True, note=lambda message: None)
+        out = write_reports(summary, Path(tmp) / "report", "eu-west-1_target@snap")
+        assert out.report_path is not None
+        row("final", ops=summary.to_json()["operations"], sub_map_rows=len(summary.sub_map))
     return rows
 
 

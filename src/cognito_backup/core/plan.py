@@ -103,6 +103,10 @@ class Op:
     group_fields: Mapping[str, Any] | None = None  # create_group / update_group
     after: tuple[str, ...] = ()  # ids of the ops that must succeed first
     note: str | None = None
+    # create_user: the desired user's sub, for the sub map's row (old sub -> the sub the create answers).
+    # Carried by a stored plan's chunks so that a deployed restore's later steps read no snapshot shard;
+    # not part of what the op does, so not compared.
+    source_sub: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def id(self) -> str:
@@ -841,6 +845,13 @@ def _writable_attrs(user: User, schema: Schema) -> dict[str, str]:
     return {n: v for n, v in user.attributes.items() if writable(n) and n in schema.declared}
 
 
+def lookup_attribute(op: Op, attrs: tuple[str, ...]) -> str:
+    """The attribute that finds the user a create_user operation is for (with its identity key as the
+    value): the username attribute whose value the key is (email / phone sign-in pools), else username."""
+    given = dict(op.attributes)
+    return next((a for a in attrs if given.get(a) == (op.user or "")), "username")
+
+
 def _create_user_ops(
     key: str,
     user: User,
@@ -859,6 +870,7 @@ def _create_user_ops(
         fallback=mutable,
         after=after,
         note="was UNCONFIRMED" if user.status == STATUS_UNCONFIRMED else None,
+        source_sub=user.sub,
     )
     ops = [create]
     chain = [create.id]

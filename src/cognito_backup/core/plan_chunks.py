@@ -24,9 +24,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from cognito_backup.core.plan import Op
+
+T = TypeVar("T")
 
 CHUNK = 10_000  # operations per stored chunk (the scheduler's window: about one chunk in flight)
 FORMAT = 1
@@ -155,7 +157,7 @@ def op_to_json(op: Op) -> dict[str, Any]:
         # Configuration writes carry requests of their own; a deployed restore plans none.
         raise TypeError(f"a stored plan holds user, group and membership operations, not {type(op).__name__}")
     out: dict[str, Any] = {"k": op.kind}
-    for name in ("user", "username", "group", "note", "group_fields"):
+    for name in ("user", "username", "group", "note", "group_fields", "source_sub"):
         value = getattr(op, name)
         if value is not None:
             out[name] = dict(value) if name == "group_fields" else value
@@ -183,11 +185,12 @@ def op_from_json(body: Mapping[str, Any]) -> Op:
         group_fields=dict(body["group_fields"]) if body.get("group_fields") is not None else None,
         after=tuple(str(a) for a in body.get("after", ())),
         note=body.get("note"),
+        source_sub=body.get("source_sub"),
     )
 
 
-def chunked(ops: Iterable[Op], chunk: int = CHUNK) -> Iterator[list[Op]]:
-    """The run order in lists of `chunk` operations (one in memory at a time)."""
+def chunked(ops: Iterable[T], chunk: int = CHUNK) -> Iterator[list[T]]:
+    """The run order (or any stream) in lists of `chunk` items (one in memory at a time)."""
     stream = iter(ops)
     while batch := list(itertools.islice(stream, chunk)):
         yield batch

@@ -90,12 +90,16 @@ def select_desired(
     target_pool_id: str | None = None,
     into_existing: bool = False,
     allow_after_coverage: bool = False,
+    users: bool = True,
 ) -> Desired:
     """The desired state of a restore, diff or replicate: a snapshot as it is (None: the source's latest),
     or (with `at`) the source pool's state at that time from the best snapshot plus the journal.
 
     With `at`: a snapshot named too is a usage error (`at` picks its own); a time later than the
-    repository knows exactly is refused (PlanRefused) unless `allow_after_coverage`."""
+    repository knows exactly is refused (PlanRefused) unless `allow_after_coverage`.
+
+    `users=False` (a snapshot as it is): its configuration only, none of its users, groups or
+    memberships (a deployed restore's later steps carry out a stored plan that holds what they need)."""
     if at is not None and snapshot not in (None, ""):
         raise UsageError("Give either --snapshot or --at, not both: --at picks its snapshot itself")
     scan = repo.scan_snapshots()  # once: every manifest is one GET on S3
@@ -108,7 +112,8 @@ def select_desired(
         scan=scan,
     )
     if at is None:
-        return Desired(repo.load_state(manifest), manifest.id, choice.pool_id, choice.named)
+        state = repo.load_state(manifest) if users else PoolState(config=repo.load_config(manifest))
+        return Desired(state, manifest.id, choice.pool_id, choice.named)
     pool = choice.pool_id
     known = known_exactly_until(repo, pool, scan.manifests)
     stamp = format_time(at)

@@ -37,12 +37,14 @@ from cognito_backup.core.plan import (
     Plan,
     PlanOptions,
     identity_key,
+    lookup_attribute,
     missing_selection,
     plan,
     username_attributes,
 )
-from cognito_backup.core.plan_chunks import KEPT
-from cognito_backup.core.spill import SortedTable, SpillList, SpillSet, UserTable, open_db, sort_key
+from cognito_backup.core.plan_chunks import KEPT, Outcome
+from cognito_backup.core.report_parts import RANKS, Joined, Part, chunk_part, outcome_name, sub_map_row
+from cognito_backup.core.spill import SortedTable, SpillList, SpillSet, UserTable, open_db
 from cognito_backup.core.standby import KEEP_SUB_TAG, STANDBY_TAG
 from cognito_backup.errors import (
     CognitoBackupError,
@@ -123,6 +125,10 @@ class RestoreSummary:
     missing_after: list[str] = field(default_factory=list)
     # Point in time: up to which second the repository knows the source pool's state exactly.
     known_exactly_until: str | None = None
+    # A deployed restore's end (ops/stored_plan.py): what its chunks' report parts add up to, the entities
+    # per outcome and the operations per kind; `results` then holds only the failed and the deletions.
+    entity_counts: dict[str, dict[str, int]] | None = None
+    op_counts: dict[str, int] | None = None
 
     @property
     def failed_results(self) -> list[OpResult]:
@@ -131,7 +137,7 @@ class RestoreSummary:
     def detail(self) -> dict[str, dict[str, int]]:
         """Per kind (users, groups, memberships): created / updated / deleted / unchanged / skipped /
         failed, each entity counted once (a user created then disabled is one created user)."""
-        per_kind = _entity_outcomes(self.results)
+        per_kind = self.entity_counts if self.entity_counts is not None else _entity_outcomes(self.results)
         out: dict[str, dict[str, int]] = {}
         plural_kinds = (("users", "user"), ("groups", "group"), ("memberships", "membership"), ("config", "config"))
         for plural, kind in plural_kinds:
@@ -145,6 +151,10 @@ class RestoreSummary:
     def counts(self) -> dict[str, int]:
         detail = self.detail()
         return {k: sum(d[k] for d in detail.values()) for k in next(iter(detail.values()))}
+
+    def plan_counts(self) -> dict[str, int]:
+        """Operations per kind."""
+        return dict(self.op_counts) if self.op_counts is not None else self.plan.count_by_kind()
 
     def failures(self) -> list[dict[str, Any]]:
         out = []
@@ -184,13 +194,10 @@ class RestoreSummary:
             "kept_passwords": sorted(self.kept_passwords),
             "warnings": list(self.warnings),
             "import": self.import_report,
-            "operations": len(self.plan.ops),
+            "operations": sum(self.op_counts.values()) if self.op_counts is not None else len(self.plan.ops),
             "seconds": round(self.seconds, 3),
             "calls": self.calls,
         }
-
-
-_RANKS = ("updated", "deleted", "created", "failed")  # an entity counts once, as its highest-ranked outcome
 
 
 def _entity_outcomes(results: Iterable[OpResult]) -> dict[str, dict[str, int]]:
@@ -199,28 +206,20 @@ def _entity_outcomes(results: Iterable[OpResult]) -> dict[str, dict[str, int]]:
     db = open_db()
     try:
         db.execute("CREATE TABLE o(kind TEXT, name TEXT, rank INTEGER)")
-        rows = ((kind, name, _RANKS.index(_outcome(r))) for r in results for kind, name in (r.op.entity,))
+        rows = ((kind, name, RANKS.index(_outcome(r))) for r in results for kind, name in (r.op.entity,))
         db.executemany("INSERT INTO o VALUES (?, ?, ?)", ((k, n, rank) for k, n, rank in rows if k != "schema"))
         out: dict[str, dict[str, int]] = {}
         for kind, rank, count in db.execute(
             "SELECT kind, r, count(*) FROM (SELECT kind, max(rank) AS r FROM o GROUP BY kind, name) GROUP BY kind, r"
         ):
-            out.setdefault(kind, {})[_RANKS[rank]] = count
+            out.setdefault(kind, {})[RANKS[rank]] = count
         return out
     finally:
         db.close()
 
 
 def _outcome(r: OpResult) -> str:
-    if not r.ok:
-        return "failed"
-    if r.op.kind in ("create_user", "create_group", "add_membership") or (
-        isinstance(r.op, ConfigOp) and r.op.kind.startswith("create_")
-    ):
-        return "updated" if r.status == EXISTED else "created"
-    if r.op.kind in ("delete_user", "delete_group", "remove_membership"):
-        return "deleted"
-    return "updated"
+    return outcome_name(r.op, r.ok, r.status == EXISTED)
 
 
 def outcome_error(summary: RestoreSummary, report: str | None = None) -> CognitoBackupError | None:
@@ -459,6 +458,13 @@ def reconcile(
     if carry is not None and checkpoint is not None:
         prog.stage("storing the plan")
         planned.at_once = summary.plan.take_configuration()
+        if opts.read_back and planned.actual is not None:
+            # The sub map rows of the users the target holds already: their new sub is only this read's.
+            # Stored before the plan (whose position says it is whole), so a later step never lacks them.
+            attrs = username_attributes(desired.config)
+            carry.write_base_rows(
+                keyed_sub_map_rows(desired.users.values(), _by_identity(planned.actual, attrs), attrs)
+            )
         carry.write(
             summary.plan,
             run_key=checkpoint.run_key,
@@ -603,6 +609,9 @@ def _apply(
             window=opts.window,
             out_of_time=opts.out_of_time,
         )
+        attrs = username_attributes(desired.config)
+        # A create's answer: this step's, else an earlier step's (the resume state), as _KnownTarget.
+        summed = chunk_summer(lambda key: recorder.subs.get(key) or state.subs.get(key), attrs)
         carried = carry_out(
             carry,
             meta,
@@ -614,17 +623,17 @@ def _apply(
             window=opts.window,
             out_of_time=opts.out_of_time,
             on_result=on_result,
+            summed=summed,
         )
         out_of_time_after(carried > 0)
         prog.applied(total, total)
-        # The stored plan read once (every chunk's operations and outcomes, from the repository): the plan,
-        # the results and the password reasons all come from this pass, on local disk past a few thousand.
-        pairs = SpillList(carry.results(meta))
-        summary.plan = carry.plan(meta, ops=(r.op for r, _ in pairs))
-        summary.plan.add(planned.at_once)
-        creates = summary.plan.of_kind("create_user")
-        summary.results = SpillList(itertools.chain(at_once, (r for r, _ in pairs)))
-        reasons = pairs
+        prog.stage("joining the report")
+        join_parts(summary, carry, meta, reader, attrs, read_back=opts.read_back, note=prog.note)
+        _add_at_once(summary, planned.at_once, at_once)
+        summary.client_id_map.update(writer.client_ids)
+        summary.seconds = clock() - began
+        summary.calls = pacer.summary()
+        return summary
     summary.client_id_map.update(writer.client_ids)
     for r, reason in reasons:
         if r.op.kind == "set_password" and r.ok and r.status != KEPT and reason is not None:
@@ -640,18 +649,123 @@ def _apply(
         summary.missing_after = [key for op in creates if (key := str(op.user)) not in present]
     elif opts.read_back and desired.users:
         prog.stage("making the sub map")
-        if planned.actual is None and sum(1 for _ in creates) != len(desired.users):
-            # A later step of a stored plan, into a target that had users of the desired state when the
-            # first step read it: their subs are only the target's (that read is not stored). Read back.
-            summary.sub_map, present = _sub_map(client, pacer, target_pool_id, desired)
-            summary.missing_after = [key for op in creates if (key := str(op.user)) not in present]
-        else:
-            summary.sub_map, summary.missing_after = _sub_map_from_answers(
-                reader, desired, planned.actual or PoolState(), creates, recorder.subs, state.subs, prog.note
-            )
+        summary.sub_map, summary.missing_after = _sub_map_from_answers(
+            reader, desired, planned.actual or PoolState(), creates, recorder.subs, state.subs, prog.note
+        )
     summary.seconds = clock() - began
     summary.calls = pacer.summary()
     return summary
+
+
+def chunk_summer(
+    answered: Callable[[str], tuple[str, str] | None], attrs: tuple[str, ...]
+) -> Callable[[Sequence[Op], Sequence[Outcome]], Part]:
+    """What a stored plan's finished chunk leaves for the report (core/report_parts.py chunk_part), with
+    this module's statuses; `answered(key)`: the (new sub, username) a create of the restore got back."""
+
+    def summed(ops: Sequence[Op], outcomes: Sequence[Outcome]) -> Part:
+        return chunk_part(
+            ops,
+            outcomes,
+            ok=lambda status: status not in (FAILED, BLOCKED),
+            existed=EXISTED,
+            kept=KEPT,
+            answered=answered,
+            username_attrs=attrs,
+        )
+
+    return summed
+
+
+def _add_at_once(summary: RestoreSummary, ops: Sequence[Op], results: Sequence[OpResult]) -> None:
+    """The configuration writes a stored plan's step ran at once (not stored: a standby's), added to the
+    counts the parts gave and, when failed, to the results the report names."""
+    if not ops:
+        return
+    summary.plan.add(ops)
+    counts = summary.entity_counts if summary.entity_counts is not None else {}
+    for kind, outcomes in _entity_outcomes(results).items():
+        for outcome, n in outcomes.items():
+            counts.setdefault(kind, {})[outcome] = counts.get(kind, {}).get(outcome, 0) + n
+    summary.entity_counts = counts
+    kinds = summary.op_counts if summary.op_counts is not None else {}
+    for op in ops:
+        kinds[op.kind] = kinds.get(op.kind, 0) + 1
+    summary.op_counts = kinds
+    summary.results = [*(r for r in results if not r.ok), *summary.results]
+
+
+def join_parts(
+    summary: RestoreSummary,
+    carry: StoredPlan,
+    meta: StoredMeta,
+    reader: PoolReader,
+    attrs: tuple[str, ...],
+    *,
+    read_back: bool,
+    note: Callable[[str], None],
+) -> None:
+    """A stored plan carried out to its end: the report and the sub map from the parts its chunks left
+    (core/report_parts.py) and the rows the first step stored, read one part at a time. Neither the plan's
+    operations nor the snapshot are read; the users whose create got no answer are looked up (or the
+    target read back) as a CLI restore does (`_sub_map_from_answers`)."""
+    joined = Joined()
+    kept: list[OpResult] = []  # the failed and the deletions: what the report names one by one
+    rows: SortedTable[tuple[str, str, str]] = SortedTable()
+    unresolved: SpillList[tuple[str, str, str | None]] = SpillList()
+    if read_back:
+        for key, row in carry.base_rows():
+            rows.put(key, row)
+    for part in carry.parts(meta):
+        joined.add(part)
+        kept.extend(OpResult(op, status, error) for op, status, error in part.failures)
+        kept.extend(OpResult(op, DONE) for op in part.pruned)
+        summary.new_passwords.extend(part.new_passwords)
+        summary.kept_passwords.extend(part.kept_passwords)
+        if read_back:
+            for key, row in part.sub_rows:
+                rows.put(key, row)
+            unresolved.extend(part.unresolved)
+    summary.plan = carry.notices(meta)
+    summary.results = kept
+    summary.entity_counts, summary.op_counts = joined.entities, joined.kinds
+    summary.new_passwords.sort(key=lambda n: n["user"])
+    if not read_back:
+        return
+    found: Mapping[str, User]
+    if lookups_or_read_back(len(unresolved), len(rows) + len(unresolved), chains=reader.chains) == READ_BACK:
+        note(
+            f"{len(unresolved)} users this restore meant to create got no answer from their create call (found "
+            "already there, failed or interrupted): reading the whole target back for the sub map, fewer "
+            "calls than looking each up"
+        )
+        found = _target_by_key(reader, attrs)
+    else:
+        table: UserTable[User] = UserTable()
+        pending = ((attr, key) for key, attr, _ in unresolved)
+        while batch := list(itertools.islice(pending, LOOKUP_BATCH)):
+            for (_, key), user in reader.find_users(batch):
+                if user is not None:
+                    table.put(key, user)
+        found = table
+    for key, _, old_sub in unresolved:
+        user = found.get(key)
+        if user is None:
+            summary.missing_after.append(key)
+        elif (looked_up := sub_map_row(old_sub, key, user.sub, user.username)) is not None:
+            rows.put(*looked_up)
+    summary.sub_map = rows
+
+
+def _by_identity(state: PoolState, attrs: tuple[str, ...]) -> Mapping[str, User]:
+    """A state's users by identity key: as they are where the username is the key (no copy: 6 s per
+    100k users), else in a table that spills to disk."""
+    return state.users if not attrs else UserTable((identity_key(u, attrs), u) for u in state.users.values())
+
+
+def _target_by_key(reader: PoolReader, attrs: tuple[str, ...]) -> UserTable[User]:
+    """The target's users by identity key, read whole into a table that spills to disk."""
+    return UserTable((identity_key(u, attrs), u) for u in reader.iter_users())
 
 
 def _import_users(
@@ -715,7 +829,7 @@ def _sub_map(
     """The sub map rows, and the identity keys the target holds now (to verify the restore). The target's
     users are read into a table that spills to disk, the rows into a sort that does (flat memory)."""
     attrs = username_attributes(desired.config)
-    now = UserTable((identity_key(u, attrs), u) for u in PoolReader(client, pacer, pool_id).iter_users())
+    now = _target_by_key(PoolReader(client, pacer, pool_id), attrs)
     return sub_map_rows(desired.users.values(), now, attrs), now.keys()
 
 
@@ -734,9 +848,7 @@ def lookups_or_read_back(unresolved: int, target_users: int, *, chains: int = 16
 def lookup_query(op: Op, attrs: tuple[str, ...]) -> tuple[str, str]:
     """The (attribute, value) that finds the user a create_user operation is for: its identity key is
     the value of a username attribute (email / phone sign-in pools) or its username. Pure."""
-    key = op.user or ""
-    given = dict(op.attributes)
-    return next((a for a in attrs if given.get(a) == key), "username"), key
+    return lookup_attribute(op, attrs), op.user or ""
 
 
 class _KnownTarget(Mapping[str, User]):
@@ -820,8 +932,7 @@ def _sub_map_from_answers(
                 found.put(key, user)
     missing = [key for op in creates if (key := str(op.user)) in absent]  # in the plan's order, as before
     # Keyed by username already where the username is the identity key (no copy: 6 s per 100k users).
-    start = actual.users if not attrs else UserTable((identity_key(u, attrs), u) for u in actual.users.values())
-    known = _KnownTarget(made, found, absent, start, earlier)
+    known = _KnownTarget(made, found, absent, _by_identity(actual, attrs), earlier)
     return sub_map_rows(desired.users.values(), known, attrs), missing
 
 
@@ -830,15 +941,20 @@ def sub_map_rows(
 ) -> SortedTable[tuple[str, str, str]]:
     """(old sub, new sub, username) of every desired user the target holds (by identity key), sorted by
     username. Pure."""
-    rows: SortedTable[tuple[str, str, str]] = SortedTable()
+    return SortedTable(keyed_sub_map_rows(desired, target, attrs))
+
+
+def keyed_sub_map_rows(
+    desired: Iterable[User], target: Mapping[str, User], attrs: tuple[str, ...]
+) -> Iterator[tuple[str, tuple[str, str, str]]]:
+    """`sub_map_rows` unsorted, each with its sort key. Pure."""
     for user in desired:
         # Every snapshot user found in the target, also after --only: the file keeps one name per restore
         # (target + snapshot), so a selective run must not shrink the map an earlier full run wrote.
         key = identity_key(user, attrs)
         found = target.get(key)
-        if user.sub and found is not None and found.sub:
-            rows.put(sort_key(found.username, key), (user.sub, found.sub, found.username))
-    return rows
+        if found is not None and (row := sub_map_row(user.sub, key, found.sub, found.username)) is not None:
+            yield row
 
 
 # ---- the restore command ---------------------------------------------------------------------------
@@ -890,6 +1006,9 @@ def run_restore(
         raise UsageError("Give exactly one of --user-pool-id TARGET and --new-pool NAME")
     prog = progress or RestoreProgress()
     opts = request.options
+    # A deployed restore's later step carries out the plan its first step stored: the chunks hold what
+    # their operations need, so the snapshot's users are not loaded (its time would grow with the pool).
+    carried = opts.carry is not None and not opts.dry_run and opts.carry.exists()
     prog.stage("loading the snapshot" if request.at is None else "folding the snapshot and the journal")
     chosen = select_desired(
         repo,
@@ -899,9 +1018,11 @@ def run_restore(
         target_pool_id=request.target_pool_id,
         into_existing=bool(request.target_pool_id),
         allow_after_coverage=request.allow_after_coverage,
+        users=not carried,
     )
     desired, source_label = chosen.state, chosen.label
-    require_selection(desired, opts.plan)
+    if not carried:  # the first step checked the selection against the snapshot's users
+        require_selection(desired, opts.plan)
     if request.new_pool_name:
         run_key = f"new:{request.new_pool_name}@{source_label}"
     else:
@@ -1184,7 +1305,7 @@ def write_reports(summary: RestoreSummary, report_dir: Path, run_key: str) -> Re
 
 def report_json(body: dict[str, Any], summary: RestoreSummary) -> bytes:
     """The report file's content: the outcome's JSON with the plan's counts."""
-    body = {**body, "plan": summary.plan.to_json()["counts"]}
+    body = {**body, "plan": summary.plan_counts()}
     return (json.dumps(body, indent=2, sort_keys=True, default=str) + "\n").encode()
 
 

@@ -9,10 +9,14 @@ execution's folder (restores/deployed/<execution>/plan/):
     ops-NNNNNN.json.gz   the run order, CHUNK operations per object, written as a stream
     position.json.gz     where the restore is (core/plan_chunks.py Position)
     out-NNNNNN.json.gz   the outcomes of a chunk entirely carried out, one per operation, in order
+    part-NNNNNN.json.gz  that chunk summed up for the report (core/report_parts.py Part), stored with them
+    base-NNNNNN.json.gz  the sub map rows of the desired users the target held when the first step read
+                         it (their new sub is the target's: only that read knows it), CHUNK rows each
 
 Every later step reads the position and carries on from the chunks: it neither lists the target nor
-plans again. The last one rebuilds the plan and the results (streams; on disk past a few thousand) for
-the same report a CLI restore writes. The folder is deleted when the restore ends.
+plans again, and reads no snapshot data (a chunk's creates carry their user's old sub). The last one
+joins the parts and the base rows into the same report and sub map a CLI restore writes. The folder is
+deleted when the restore ends.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cognito_backup.core.plan import Notice, Op, OpList, Plan
+from cognito_backup.core.plan import Notice, Op, Plan
 from cognito_backup.core.plan_chunks import (
     CHUNK,
     FORMAT,
@@ -42,6 +46,7 @@ from cognito_backup.core.plan_chunks import (
     settled,
     to_run,
 )
+from cognito_backup.core.report_parts import Part, part_from_json, part_to_json
 from cognito_backup.core.spill import SpillList
 from cognito_backup.errors import OutOfTime, RepositoryDamaged
 from cognito_backup.ops.checkpoint import CheckpointState
@@ -51,6 +56,7 @@ from cognito_backup.store.base import ObjectInfo, Store
 PLAN_FOLDER = "/plan/"  # restores/deployed/<execution>/plan/ (serverless/restore.py)
 META = "meta.json.gz"
 POSITION = "position.json.gz"
+BASE = "base-"
 
 
 @dataclass
@@ -191,17 +197,41 @@ class StoredPlan:
     def outcomes(self, index: int) -> list[Outcome]:
         return [(str(s), e, r) for s, e, r in self._get(f"out-{index:06d}.json.gz")]
 
-    def results(self, meta: StoredMeta) -> Iterator[tuple[OpResult, str | None]]:
-        """Every operation's result and password reason, in run order, chunk by chunk."""
-        for index in range(meta.chunks):
-            for op, (status, error, reason) in zip(self.ops(index), self.outcomes(index), strict=True):
-                yield OpResult(op, status, error), reason
+    def save_part(self, index: int, part: Part) -> None:
+        self.store.put_bytes(f"{self.prefix}part-{index:06d}.json.gz", _pack(part_to_json(part, op_to_json)))
 
-    def plan(self, meta: StoredMeta, ops: Iterable[Op] | None = None) -> Plan:
-        """The plan as the first step made it (its operations on disk past a few thousand). `ops`: its
-        operations in run order when the caller has read them already (`results`), else read here."""
+    def part(self, index: int) -> Part:
+        try:
+            return part_from_json(self._get(f"part-{index:06d}.json.gz"), op_from_json)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RepositoryDamaged(f"The stored plan part {self.prefix}part-{index:06d} is damaged ({exc})") from None
+
+    def parts(self, meta: StoredMeta) -> Iterator[Part]:
+        """Every chunk's part, in chunk order (one in memory at a time)."""
+        return (self.part(index) for index in range(meta.chunks))
+
+    def write_base_rows(self, rows: Iterable[tuple[str, tuple[str, str, str]]]) -> int:
+        """The sub map rows the first step knows from its read of the target (sort key, row), CHUNK per
+        object, as a stream. Returns how many."""
+        count = 0
+        for index, batch in enumerate(chunked(rows, self.chunk)):
+            self.store.put_bytes(f"{self.prefix}{BASE}{index:06d}.json.gz", _pack([[k, *row] for k, row in batch]))
+            count += len(batch)
+        # A first step killed after storing more of them (its read of the target then) leaves none behind.
+        for info in list(self.store.list(self.prefix + BASE)):
+            if int(info.key[len(self.prefix) + len(BASE) :].partition(".")[0]) >= -(-count // self.chunk):
+                self.store.delete(info.key)
+        return count
+
+    def base_rows(self) -> Iterator[tuple[str, tuple[str, str, str]]]:
+        for info in sorted(self.store.list(self.prefix + BASE), key=lambda i: i.key):
+            for k, a, b, c in self._get(info.key[len(self.prefix) :]):
+                yield str(k), (str(a), str(b), str(c))
+
+    def notices(self, meta: StoredMeta) -> Plan:
+        """The plan as the first step made it, but its operations: its notices and counts of what needs no
+        write (the report's rows for the operations come from the chunks' parts)."""
         return Plan(
-            ops=OpList(ops if ops is not None else (op for index in range(meta.chunks) for op in self.ops(index))),
             skipped=SpillList(meta.skipped),
             notes=SpillList(meta.notes),
             drift=SpillList(meta.drift),
@@ -244,6 +274,7 @@ def carry_out(
     window: int,
     out_of_time: Callable[[], bool] | None,
     on_result: Callable[[OpResult], None] = lambda r: None,
+    summed: Callable[[Sequence[Op], Sequence[Outcome]], Part] | None = None,
 ) -> int:
     """Carry out the stored plan from its position, storing progress as chunks finish and at the end.
     Returns once every chunk is done, with how many operations this step carried out or settled (0: the
@@ -253,7 +284,8 @@ def carry_out(
     an earlier step may have sent the operation and died before recording it (its password is then set
     only if the user still waits for one). `planned_before(op)`: an earlier run may have sent this create,
     so a create that finds its user judges from the user's state whether that run created it (as the CLI
-    restore's re-run does). `fresh`: the plan was made by this step, from
+    restore's re-run does). `summed(ops, outcomes)`: a finished chunk's report part, stored with its
+    outcomes (before the position counts the chunk done). `fresh`: the plan was made by this step, from
     `state` as it was before (the CLI restore's case): `state` then says what earlier runs planned, and
     records nothing of this plan yet. Otherwise `state` holds the records of the earlier steps: an
     operation they recorded is settled from them, and only a chunk an earlier step started may hold
@@ -261,6 +293,7 @@ def carry_out(
     position = stored.position()
     lock = threading.Lock()
     where: dict[str, tuple[int, int]] = {}  # op id -> (chunk, index), for the operations admitted
+    loaded: dict[int, list[Op]] = {}  # the chunks being carried out (about one: the scheduler's window)
 
     recorded = [0]
 
@@ -285,6 +318,10 @@ def carry_out(
             snapshot = position_to_json(position)
         for index, outcomes in whole:
             stored.save_outcomes(index, outcomes)
+            if summed is not None:
+                with lock:
+                    ops = loaded.pop(index, None)
+                stored.save_part(index, summed(ops if ops is not None else stored.ops(index), outcomes))
         stored.store.put_bytes(stored.prefix + POSITION, _pack(snapshot))
 
     failed_ids = _failed_ids(stored, position)
@@ -296,6 +333,8 @@ def carry_out(
             if not pending:
                 continue
             ops = stored.ops(chunk)
+            with lock:
+                loaded[chunk] = ops
             if chunk >= position.started:
                 with lock:
                     position.started = chunk + 1

@@ -10,10 +10,11 @@ the CLI uses), reports and sub map. The first step reads the target and plans as
 stores the plan's run order in the execution's folder (restores/deployed/<execution name>/plan/,
 ops/stored_plan.py); every step (the first too) carries it out from its stored position until its time
 runs out: then it starts no new operation, lets the running ones finish, stores the position and the
-resume state and returns done=false. Later steps neither list the target nor plan again. The last step
-writes the report and the sub map into the repository (restores/deployed/<execution name>/, a Lambda
-has no --report-dir), deletes the stored plan, and raises the CLI's error when the restore did not fully
-succeed, so the execution fails and the topic hears of it.
+resume state and returns done=false. Later steps neither list the target nor plan again, nor load the
+snapshot's users (the stored chunks carry what their operations need); each chunk finished leaves its
+part of the report. The last step joins those parts into the report and the sub map, in the repository
+(restores/deployed/<execution name>/, a Lambda has no --report-dir), deletes the stored plan, and raises
+the CLI's error when the restore did not fully succeed, so the execution fails and the topic hears of it.
 """
 
 from __future__ import annotations
