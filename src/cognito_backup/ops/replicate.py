@@ -521,7 +521,7 @@ def _round(
     return ReplicateRound(
         applied=True,
         records=folder.applied,
-        operations=len(summary.plan.ops),
+        operations=summary.operation_count(),
         failed=failed,
         position=position,
         lag_seconds=_lag(now(), position),
@@ -579,7 +579,7 @@ def _carry_on(
     return ReplicateRound(
         applied=True,
         records=carrying.records,
-        operations=len(summary.plan.ops),
+        operations=summary.operation_count(),
         failed=failed,
         position=carrying.position,
         lag_seconds=_lag(now(), carrying.position),

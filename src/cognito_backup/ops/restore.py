@@ -156,6 +156,10 @@ class RestoreSummary:
         """Operations per kind."""
         return dict(self.op_counts) if self.op_counts is not None else self.plan.count_by_kind()
 
+    def operation_count(self) -> int:
+        """Operations planned (a stored plan's end holds counts, not the operations)."""
+        return sum(self.op_counts.values()) if self.op_counts is not None else len(self.plan.ops)
+
     def failures(self) -> list[dict[str, Any]]:
         out = []
         for r in self.failed_results:
@@ -194,7 +198,7 @@ class RestoreSummary:
             "kept_passwords": sorted(self.kept_passwords),
             "warnings": list(self.warnings),
             "import": self.import_report,
-            "operations": sum(self.op_counts.values()) if self.op_counts is not None else len(self.plan.ops),
+            "operations": self.operation_count(),
             "seconds": round(self.seconds, 3),
             "calls": self.calls,
         }
