@@ -33,15 +33,15 @@ def test_a_key_falls_in_the_block_whose_range_holds_it() -> None:
 
 
 def _pieces(bounds: list[str], nxt: int = 0) -> Pieces:
-    return Pieces(bounds=bounds, users=10, intent_at="t", custom_attributes=[], next=nxt)
+    return Pieces(bounds=bounds, users=10, intent_at="t", custom_attributes=[], block=4, next=nxt)
 
 
 def test_next_piece_takes_as_many_blocks_as_the_users_allow_and_at_least_one() -> None:
     bounds = ["u003", "u007", "u009"]
-    assert next_piece(_pieces(bounds), users=8, block=4) == (0, 2)
-    assert next_piece(_pieces(bounds), users=1, block=4) == (0, 1)
-    assert next_piece(_pieces(bounds, 2), users=100, block=4) == (2, 3)
-    assert next_piece(_pieces(bounds, 1), users=0, block=4) == (1, 2)
+    assert next_piece(_pieces(bounds), users=8) == (0, 2)
+    assert next_piece(_pieces(bounds), users=1) == (0, 1)
+    assert next_piece(_pieces(bounds, 2), users=100) == (2, 3)
+    assert next_piece(_pieces(bounds, 1), users=0) == (1, 2)
 
 
 def test_key_ranges_follow_each_other_and_the_last_is_open() -> None:

@@ -39,6 +39,7 @@ class Pieces:
     intent_at: str  # the resume state's intent time, taken before the first step read the target
     custom_attributes: list[str]  # the custom attributes the whole restore writes (the first step's pass)
     password_policy: dict[str, Any] = field(default_factory=dict)
+    block: int = BLOCK  # users per block (the first step's choice)
     next: int = 0  # the next block to plan
     piece: int = 0  # the next piece's number
     chunks: int = 0  # chunk objects stored (each full)
@@ -54,23 +55,44 @@ class Pieces:
         return len(self.bounds)
 
 
-def block_bounds(keys: Iterable[str], block: int = BLOCK) -> tuple[list[str], int] | None:
-    """The last key of every `block` keys, and how many keys, when `keys` come strictly increasing
-    (a sharded snapshot read in order: users sorted by username); None when they do not (the plan is
-    then made at once, as before)."""
-    bounds: list[str] = []
-    last: str | None = None
-    count = 0
-    for key in keys:
-        if last is not None and key <= last:
+class BlockCutter:
+    """The last key of every `block` keys, fed one key at a time (beside the first step's other pass
+    over the desired users); `ordered` turns False for good at the first key not after the one before."""
+
+    def __init__(self, block: int = BLOCK) -> None:
+        self.block = block
+        self.bounds: list[str] = []
+        self.count = 0
+        self.ordered = True
+        self._last: str | None = None
+
+    def add(self, key: str) -> None:
+        if not self.ordered:
+            return
+        if self._last is not None and key <= self._last:
+            self.ordered = False
+            return
+        self.count += 1
+        self._last = key
+        if self.count % self.block == 0:
+            self.bounds.append(key)
+
+    def result(self) -> tuple[list[str], int] | None:
+        """(bounds, keys) when every key came in order, else None (the plan is then made at once)."""
+        if not self.ordered:
             return None
-        count += 1
-        last = key
-        if count % block == 0:
-            bounds.append(key)
-    if last is not None and (not bounds or bounds[-1] != last):
-        bounds.append(last)
-    return bounds, count
+        if self._last is not None and (not self.bounds or self.bounds[-1] != self._last):
+            return [*self.bounds, self._last], self.count
+        return list(self.bounds), self.count
+
+
+def block_bounds(keys: Iterable[str], block: int = BLOCK) -> tuple[list[str], int] | None:
+    """The last key of every `block` keys and of all, and how many keys, when `keys` come strictly
+    increasing (a sharded snapshot read in order: users sorted by username); None when they do not."""
+    cutter = BlockCutter(block)
+    for key in keys:
+        cutter.add(key)
+    return cutter.result()
 
 
 def block_of(bounds: Sequence[str], key: str) -> int:
@@ -83,10 +105,10 @@ def piece_users(seconds_left: float, seconds_per_user: float = SECONDS_PER_USER,
     return max(0, int(seconds_left * share / seconds_per_user))
 
 
-def next_piece(pieces: Pieces, users: int, block: int) -> tuple[int, int]:
+def next_piece(pieces: Pieces, users: int) -> tuple[int, int]:
     """The blocks [first, end) the next piece plans: as many as `users` allows, at least one."""
     first = pieces.next
-    count = max(1, users // max(1, block))
+    count = max(1, users // max(1, pieces.block))
     return first, min(pieces.blocks, first + count)
 
 
@@ -104,6 +126,7 @@ def pieces_to_json(p: Pieces) -> dict[str, Any]:
         "intent_at": p.intent_at,
         "custom_attributes": list(p.custom_attributes),
         "password_policy": dict(p.password_policy),
+        "block": p.block,
         "next": p.next,
         "piece": p.piece,
         "chunks": p.chunks,
@@ -121,6 +144,7 @@ def pieces_from_json(body: Mapping[str, Any]) -> Pieces:
         intent_at=str(body["intent_at"]),
         custom_attributes=[str(a) for a in body.get("custom_attributes") or []],
         password_policy=dict(body.get("password_policy") or {}),
+        block=int(body["block"]),
         next=int(body["next"]),
         piece=int(body["piece"]),
         chunks=int(body["chunks"]),
