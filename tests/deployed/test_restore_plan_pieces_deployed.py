@@ -6,8 +6,8 @@ restore Lambda in its own process, its calls authorised against the template's r
 
 A "users per piece" small enough for a test (COGNITO_BACKUP_RESTORE_PIECE_USERS, 40 of 150 users) makes
 the plan span four steps; chunks of 40 operations make a piece end mid-chunk (its tail starts the next
-piece's first chunk). A step killed while planning a piece is tests/test_plan_pieces_stored.py's
-(the piece is planned again from the position, writing the same objects).
+piece's first chunk). A step killed while planning a piece is tests/test_plan_pieces_stored.py's (the
+piece is planned again from the position, writing the same objects).
 """
 
 from __future__ import annotations
