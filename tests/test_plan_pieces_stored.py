@@ -165,4 +165,6 @@ def test_a_plan_that_fits_the_step_or_a_target_with_users_is_made_at_once(tmp_pa
     assert plan_pieces.start(stored, desired, busy, PlanOptions(), intent_at="t", budget=small) is None
     only = PlanOptions(only_users=frozenset({"user001"}))
     assert plan_pieces.start(stored, desired, _target(), only, intent_at="t", budget=small) is None
+    one_block = PieceBudget(users=lambda: 1, block=100)  # one piece would be the whole plan anyway
+    assert plan_pieces.start(stored, desired, _target(), PlanOptions(), intent_at="t", budget=one_block) is None
     assert not stored.has(plan_pieces.PIECES)

@@ -96,7 +96,8 @@ def start(
     block and the target's settings and groups stored. None (plan at once, as before) when the target
     has users (a piece plans against the target's users of its range: not done yet), the restore is
     selective, users sign in with an email or phone number (their identity key is not the username the
-    snapshot is sorted by), the snapshot's users are not sorted, or the plan fits this step.
+    snapshot is sorted by), the snapshot's users are not sorted, they make one block, or the plan fits
+    this step.
 
     One pass over the desired users (no sqlite) finds the blocks and every custom attribute the
     restore writes, so that the first piece refuses (PlanRefused) what any piece would, before any write."""
@@ -112,8 +113,8 @@ def start(
 
     needed = needed_custom_attributes(desired, users(), plan_opts)
     found = cutter.result()
-    if found is None or found[1] <= budget.users():
-        return None
+    if found is None or len(found[0]) < 2 or found[1] <= budget.users():
+        return None  # (one block: its one piece would be the plan made at once)
     bounds, count = found
     _store_memberships(carry, desired.memberships, bounds)
     carry.put_json(

@@ -419,9 +419,11 @@ def reconcile(
     _check_options(opts)
     state = checkpoint.load() if checkpoint else CheckpointState()
     carry = opts.carry
+    # Taken before the read: a user absent from it and created later is judged against this time.
+    intent_at = checkpoint.intent_time() if checkpoint else ""
     if carry is not None and checkpoint is not None and opts.pieces is not None and not carry.exists():
         actual = _plan_in_pieces(
-            client, pacer, target_pool_id, desired, opts, carry, opts.pieces, checkpoint, state, prog, actual
+            client, pacer, target_pool_id, desired, opts, carry, opts.pieces, checkpoint, state, prog, actual, intent_at
         )
     if carry is not None and carry.exists():
         meta = carry.meta()
@@ -443,8 +445,6 @@ def reconcile(
             began=begin,
             clock=clock,
         )
-    # Taken before the read: a user absent from it and created later is judged against this time.
-    intent_at = checkpoint.intent_time() if checkpoint else ""
     planned = plan_restore(client, pacer, target_pool_id, desired, opts, state, prog, actual)
     summary = planned.summary
     if opts.dry_run:
@@ -488,6 +488,7 @@ def _plan_in_pieces(
     state: CheckpointState,
     prog: RestoreProgress,
     actual: PoolState | None,
+    intent_at: str,
 ) -> PoolState | None:
     """A deployed restore's plan too big for one step: plan its next piece (ops/plan_pieces.py). Returns
     None once the plan is whole (stored: carried out as any stored plan), raises OutOfTime when a later
@@ -495,7 +496,6 @@ def _plan_in_pieces(
     pieces = plan_pieces.load(carry)
     plan_opts = replace(opts.plan, users_via=opts.users_via)
     if pieces is None:
-        intent_at = checkpoint.intent_time()  # before the read, as for a plan made at once
         if actual is None:
             prog.stage("reading the target pool")
             actual = read_actual(client, pacer, target_pool_id)

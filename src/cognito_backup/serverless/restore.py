@@ -269,8 +269,14 @@ def _piece_budget(left: Any) -> Any:
         fixed = int(value)
         return PieceBudget(users=lambda: fixed, block=min(BLOCK, fixed))
     clock = left or (lambda: DEFAULT_BUDGET_SECONDS)
-    # Asked once the snapshot is loaded: what is left then, less what the step keeps for stopping.
-    return PieceBudget(users=lambda: piece_users(max(0.0, clock() - SAFETY_SECONDS)))
+
+    def users() -> int:
+        # Asked once the snapshot is loaded: what is left then, less what the step keeps for stopping
+        # (the handler's margin).
+        now = clock()
+        return piece_users(max(0.0, now - min(SAFETY_SECONDS, now / 4)))
+
+    return PieceBudget(users=users)
 
 
 def _publish_progress(users_done: int, users_planned: int, target: str) -> None:
