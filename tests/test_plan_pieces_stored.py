@@ -19,6 +19,7 @@ from cognito_backup.ops.checkpoint import Checkpoint
 from cognito_backup.ops.plan_pieces import PieceBudget
 from cognito_backup.ops.stored_plan import StoredPlan
 from cognito_backup.store.local import LocalStore
+from tests.test_restore_resume import Killed
 
 SCHEMA = [{"Name": "custom:tier", "AttributeDataType": "String", "Mutable": True}]
 RUN = "us-east-1_target@snap"
@@ -67,14 +68,33 @@ def _everything(stored: StoredPlan) -> tuple[list[Any], dict[str, Any]]:
     return ops, body
 
 
+class _DiesBeforePosition:
+    """Test double of the store for a step killed once its piece's objects are stored and before the
+    planning position moved past it (the worst moment): armed, its next write of the position dies."""
+
+    def __init__(self, inner: LocalStore) -> None:
+        self.inner = inner
+        self.armed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        if self.armed and key.endswith(plan_pieces.PIECES):
+            self.armed = False
+            raise Killed
+        self.inner.put_bytes(key, data)
+
+
 def _in_pieces(
     store: LocalStore, desired: PoolState, *, block: int, users: int, chunk: int, kill_at: int | None = None
 ) -> int:
     """Plan as the steps do, one piece a step; `kill_at`: that piece's step dies after storing its
-    chunks and tail (before the position), and the next step plans it again. Returns the pieces."""
-    stored = _stored(store, "pieces", chunk)
+    chunks, tail and intent (before the position), and the next step plans it again. Returns the steps
+    that stored a piece."""
+    dying = _DiesBeforePosition(store)
+    stored = StoredPlan(dying, "restores/deployed/pieces/plan/", chunk)  # type: ignore[arg-type]
     budget = PieceBudget(users=lambda: users, block=block)
-    checkpoint = Checkpoint(store, RUN)
     pieces = plan_pieces.start(stored, desired, _target(), PlanOptions(), intent_at="t0", budget=budget)
     assert pieces is not None
     steps = 0
@@ -84,15 +104,11 @@ def _in_pieces(
         pieces = plan_pieces.load(stored)
         assert pieces is not None
         before = pieces.next
-        if kill_at is not None and pieces.piece == kill_at:
+        dying.armed = pieces.piece == kill_at
+        if dying.armed:
             kill_at = None
-            dying = plan_pieces.pieces_to_json
-            try:
-                plan_pieces.pieces_to_json = _die  # type: ignore[assignment]
-                with pytest.raises(_Killed):
-                    plan_pieces.plan_piece(stored, pieces, desired, PlanOptions(), checkpoint, state, users=users)
-            finally:
-                plan_pieces.pieces_to_json = dying  # type: ignore[assignment]
+            with pytest.raises(Killed):
+                plan_pieces.plan_piece(stored, pieces, desired, PlanOptions(), checkpoint, state, users=users)
             pieces = plan_pieces.load(stored)
             assert pieces is not None and pieces.next == before  # the position still names the piece
             continue
@@ -100,16 +116,9 @@ def _in_pieces(
         assert pieces.next > before
         steps += 1
         checkpoint.close()
+    assert kill_at is None  # the step asked to die did
     plan_pieces.finish(stored, pieces, RUN)
     return steps
-
-
-class _Killed(Exception):
-    pass
-
-
-def _die(*args: Any) -> Any:
-    raise _Killed
 
 
 @pytest.mark.parametrize(("block", "users", "chunk"), [(10, 10, 7), (10, 25, 16), (3, 3, 1000), (20, 20, 4)])
