@@ -10,8 +10,9 @@ execution's folder (restores/deployed/<execution>/plan/):
     position.json.gz     where the restore is (core/plan_chunks.py Position)
     out-NNNNNN.json.gz   the outcomes of a chunk entirely carried out, one per operation, in order
 
-Every later step reads the position and carries on from the chunks: it neither lists the target nor
-plans again. The last one rebuilds the plan and the results (streams; on disk past a few thousand) for
+A plan too big for one step is stored piece by piece across steps instead (ops/plan_pieces.py), in the
+same chunks, meta and position once whole. Every later step reads the position and carries on from the
+chunks: it neither lists the target nor plans again. The last one rebuilds the plan and the results (streams; on disk past a few thousand) for
 the same report a CLI restore writes. The folder is deleted when the restore ends.
 """
 

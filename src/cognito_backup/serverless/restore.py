@@ -10,7 +10,8 @@ the CLI uses), reports and sub map. The first step reads the target and plans as
 stores the plan's run order in the execution's folder (restores/deployed/<execution name>/plan/,
 ops/stored_plan.py); every step (the first too) carries it out from its stored position until its time
 runs out: then it starts no new operation, lets the running ones finish, stores the position and the
-resume state and returns done=false. Later steps neither list the target nor plan again. The last step
+resume state and returns done=false. A plan too big for one step's time is made in pieces instead, one
+per step (ops/plan_pieces.py), and carried out once the last is stored. Later steps neither list the target nor plan again. The last step
 writes the report and the sub map into the repository (restores/deployed/<execution name>/, a Lambda
 has no --report-dir), deletes the stored plan, and raises the CLI's error when the restore did not fully
 succeed, so the execution fails and the topic hears of it.
