@@ -82,6 +82,12 @@ class PlanOptions:
     passwords_done: frozenset[str] = frozenset()
     # How missing users are created (admin calls or CSV import jobs): decides the status they come back in.
     users_via: str = "admin"
+    # A plan made in pieces (core/plan_pieces.py): whether this piece plans the schema and the groups
+    # (the first does; a later one refers to their operations in `after` without planning them again)...
+    setup: bool = True
+    # ...and the custom attributes the whole restore writes, found by the first step's pass over every
+    # desired user (None: from the users this plan is given, as a plan made at once).
+    custom_attributes: frozenset[str] | None = None
 
     @property
     def selective(self) -> bool:
@@ -540,8 +546,11 @@ def _plan(sides: Sides, desired: PoolState, actual: PoolState, opts: PlanOptions
     def membership_selected(group: str, key: str, username: str | None) -> bool:
         return not opts.selective or group in opts.only_groups or user_selected(key, username)
 
-    selected = (u for k, u in sides.desired_users() if user_selected(k, u.username))
-    needed = _needed_custom_attributes(desired, selected, opts)
+    if opts.custom_attributes is not None:
+        needed = set(opts.custom_attributes)
+    else:
+        selected = (u for k, u in sides.desired_users() if user_selected(k, u.username))
+        needed = needed_custom_attributes(desired, selected, opts)
     _refuse_custom_attribute_conflicts(desired.config, actual.config, needed, opts.keep_sub_in)
     add_attrs = _missing_custom_attributes(desired, actual, needed, opts)
     # Recovery (forgot-password) follows the target's setting; a new pool gets the snapshot's.
@@ -551,7 +560,8 @@ def _plan(sides: Sides, desired: PoolState, actual: PoolState, opts: PlanOptions
     schema_op_id: tuple[str, ...] = ()
     if add_attrs:
         op = Op(kind="add_custom_attributes", schema=tuple(add_attrs))
-        ops.append(op)
+        if opts.setup:
+            ops.append(op)
         schema_op_id = (op.id,)
 
     # -- groups (at most 10,000 per pool: in memory) --
@@ -564,9 +574,12 @@ def _plan(sides: Sides, desired: PoolState, actual: PoolState, opts: PlanOptions
         if existing_group is None:
             op = Op(kind="create_group", group=name, group_fields=fields, after=schema_op_id)
             group_ops[name] = op.id
-            ops.append(op)
+            if opts.setup:
+                ops.append(op)
             continue
         changed = [k for k, v in fields.items() if _group_fields(existing_group, {}).get(k) != v]
+        if not opts.setup:
+            continue
         if changed:
             ops.append(
                 Op(kind="update_group", group=name, group_fields=fields, names=tuple(changed), after=schema_op_id)
@@ -657,7 +670,7 @@ def _plan(sides: Sides, desired: PoolState, actual: PoolState, opts: PlanOptions
         sides.record_gone(ukey)
         ops.append(Op(kind="delete_user", user=ukey, username=uname))
     deleted_groups = set()
-    if not opts.only_users or opts.only_groups:
+    if opts.setup and (not opts.only_users or opts.only_groups):
         for name in sorted(actual.groups):
             if name not in desired.groups and group_selected(name):
                 if not opts.prune:
@@ -756,7 +769,7 @@ def _group_fields(group: Group, arn_map: Mapping[str, str]) -> dict[str, Any]:
     return fields
 
 
-def _needed_custom_attributes(desired: PoolState, users: Iterable[User], opts: PlanOptions) -> set[str]:
+def needed_custom_attributes(desired: PoolState, users: Iterable[User], opts: PlanOptions) -> set[str]:
     """Custom attributes the restore writes: all the snapshot declares, or with --only those the
     selected users hold."""
     needed = {n for u in users for n in u.attributes if n.startswith(("custom:", "dev:"))}

@@ -43,8 +43,10 @@ def rows_by_key(
     keys: Sequence[str],
     values: Sequence[str],
     lock: threading.Lock | None = None,
+    after: tuple[Any, ...] | None = None,
 ) -> Iterator[tuple[Any, ...]]:
-    """Every row of `table` as (*keys, *values), in the order of the (unique) `keys`, PAGE rows a query:
+    """Every row of `table` (past the keys `after`, if given) as (*keys, *values), in the order of the
+    (unique) `keys`, PAGE rows a query:
     each page starts past the last key of the one before (keyset paging: no OFFSET rescans, and writes
     between pages are no trouble). `lock`, if any, is held for each query, never across a yield: the
     reader may write to the table meanwhile. Two statements, not `? IS NULL OR k > ?`: sqlite uses the
@@ -53,7 +55,7 @@ def rows_by_key(
     past = f"({order}) > ({', '.join('?' * len(keys))})" if len(keys) > 1 else f"{order} > ?"
     select = f"SELECT {', '.join([*keys, *values])} FROM {table}"
     first, following = f"{select} ORDER BY {order} LIMIT ?", f"{select} WHERE {past} ORDER BY {order} LIMIT ?"
-    last: tuple[Any, ...] | None = None
+    last: tuple[Any, ...] | None = after
     while True:
         with lock or contextlib.nullcontext():
             query, args = (first, ()) if last is None else (following, last)
@@ -261,16 +263,27 @@ class UserTable(Mapping[str, V]):
     def iter_values(self) -> Iterator[V]:
         return self._rows("blob")
 
-    def values_by_key(self) -> Iterator[V]:
-        """The values in key order, a page at a time (on disk: the key's unique index, no sort in memory)."""
+    def values_by_key(self, after: str | None = None, last: str | None = None) -> Iterator[V]:
+        """The values in key order, a page at a time (on disk: the key's unique index, no sort in memory);
+        only those of keys in (after, last] when given (a piece of a plan made in pieces)."""
+
+        def wanted(key: str) -> bool:
+            return after is None or key > after
+
         with self._lock:
             db = self._db
-            chunk = [v for _, v in sorted(self._mem.items(), key=lambda kv: kv[0])] if db is None else []
-        if db is None:
-            yield from chunk
-            return
-        for _, blob in rows_by_key(db, "t", ("k",), ("blob",), self._lock):  # the key's unique index
-            yield load(blob)
+            chunk = (
+                sorted((kv for kv in self._mem.items() if wanted(kv[0])), key=lambda kv: kv[0]) if db is None else []
+            )
+        rows = (
+            iter(chunk)
+            if db is None
+            else rows_by_key(db, "t", ("k",), ("blob",), self._lock, after=None if after is None else (after,))
+        )
+        for key, value in rows:
+            if last is not None and key > last:
+                return
+            yield value if db is None else load(value)
 
     def values(self) -> ValuesView[V]:
         return _Values(self, self.iter_values)

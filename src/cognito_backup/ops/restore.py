@@ -57,8 +57,10 @@ from cognito_backup.errors import (
     UsageError,
 )
 from cognito_backup.model import PoolConfig, PoolState, User
+from cognito_backup.ops import plan_pieces
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState, write_private
 from cognito_backup.ops.pitr import Desired, select_desired
+from cognito_backup.ops.plan_pieces import PieceBudget
 from cognito_backup.ops.restore_runs import unfinished_elsewhere_warnings
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, WINDOW, OpResult, default_workers, run_ops
 from cognito_backup.ops.stored_plan import StoredMeta, StoredPlan, carry_out
@@ -89,6 +91,9 @@ class RestoreOptions:
     # A deployed restore's steps: the plan is made once, stored in the repository and carried out from
     # there by every later step (ops/stored_plan.py).
     carry: StoredPlan | None = None
+    # With `carry`: a plan too big for one step is made in pieces across steps, sized by this budget
+    # (ops/plan_pieces.py); None: always at once.
+    pieces: PieceBudget | None = None
 
 
 @dataclass
@@ -420,6 +425,12 @@ def reconcile(
     _check_options(opts)
     state = checkpoint.load() if checkpoint else CheckpointState()
     carry = opts.carry
+    # Taken before the read: a user absent from it and created later is judged against this time.
+    intent_at = checkpoint.intent_time() if checkpoint else ""
+    if carry is not None and checkpoint is not None and opts.pieces is not None and not carry.exists():
+        actual = _plan_in_pieces(
+            client, pacer, target_pool_id, desired, opts, carry, opts.pieces, checkpoint, state, prog, actual, intent_at
+        )
     if carry is not None and carry.exists():
         meta = carry.meta()
         if checkpoint is None or meta.run_key != checkpoint.run_key:
@@ -440,8 +451,6 @@ def reconcile(
             began=begin,
             clock=clock,
         )
-    # Taken before the read: a user absent from it and created later is judged against this time.
-    intent_at = checkpoint.intent_time() if checkpoint else ""
     planned = plan_restore(client, pacer, target_pool_id, desired, opts, state, prog, actual)
     summary = planned.summary
     if opts.dry_run:
@@ -479,6 +488,42 @@ def reconcile(
     return _apply(
         client, pacer, target_pool_id, desired, planned, opts, checkpoint, prog, fresh=True, began=begin, clock=clock
     )
+
+
+def _plan_in_pieces(
+    client: Any,
+    pacer: Pacer,
+    target_pool_id: str,
+    desired: PoolState,
+    opts: RestoreOptions,
+    carry: StoredPlan,
+    budget: PieceBudget,
+    checkpoint: Checkpoint,
+    state: CheckpointState,
+    prog: RestoreProgress,
+    actual: PoolState | None,
+    intent_at: str,
+) -> PoolState | None:
+    """A deployed restore's plan too big for one step: plan its next piece (ops/plan_pieces.py). Returns
+    None once the plan is whole (stored: carried out as any stored plan), raises OutOfTime when a later
+    step plans on, and returns the target as read when the plan is made at once after all."""
+    pieces = plan_pieces.load(carry)
+    plan_opts = replace(opts.plan, users_via=opts.users_via)
+    if pieces is None:
+        if actual is None:
+            prog.stage("reading the target pool")
+            actual = read_actual(client, pacer, target_pool_id)
+        pieces = plan_pieces.start(carry, desired, actual, plan_opts, intent_at=intent_at, budget=budget)
+        if pieces is None:
+            return actual
+    if not pieces.complete:
+        prog.stage(f"planning piece {pieces.piece + 1} (from block {pieces.next + 1} of {pieces.blocks})")
+        plan_pieces.plan_piece(carry, pieces, desired, plan_opts, checkpoint, state, users=budget.users())
+    if not pieces.complete:
+        raise OutOfTime("This step planned a piece of the restore's plan; the next step plans on.")
+    prog.stage("storing the plan")
+    plan_pieces.finish(carry, pieces, checkpoint.run_key)
+    return None
 
 
 def _apply(

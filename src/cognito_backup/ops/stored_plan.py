@@ -13,10 +13,11 @@ execution's folder (restores/deployed/<execution>/plan/):
     base-NNNNNN.json.gz  the sub map rows of the desired users the target held when the first step read
                          it (their new sub is the target's: only that read knows it), CHUNK rows each
 
-Every later step reads the position and carries on from the chunks: it neither lists the target nor
-plans again, and reads no snapshot data (a chunk's creates carry their user's old sub). The last one
-joins the parts and the base rows into the same report and sub map a CLI restore writes. The folder is
-deleted when the restore ends.
+A plan too big for one step is stored piece by piece across steps instead (ops/plan_pieces.py), in the
+same chunks, meta and position once whole. Every later step reads the position and carries on from the
+chunks: it neither lists the target nor plans again, and reads no snapshot data (a chunk's creates carry
+their user's old sub). The last one joins the parts and the base rows into the same report and sub map a
+CLI restore writes. The folder is deleted when the restore ends.
 """
 
 from __future__ import annotations
@@ -78,11 +79,11 @@ class StoredMeta:
         return chunk_count(self.ops, self.chunk)
 
 
-def _notice_json(n: Notice) -> dict[str, Any]:
+def notice_json(n: Notice) -> dict[str, Any]:
     return {**n.to_json(), "by_choice": n.by_choice}
 
 
-def _notice(body: Mapping[str, Any]) -> Notice:
+def notice_from_json(body: Mapping[str, Any]) -> Notice:
     return Notice(str(body["kind"]), str(body["name"]), str(body["reason"]), bool(body.get("by_choice", False)))
 
 
@@ -120,15 +121,14 @@ class StoredPlan:
     ) -> StoredMeta:
         """Store the plan's run order as a stream (one chunk in memory), then what else the report needs,
         then the position (its presence says the plan is whole)."""
-        count, chunk = 0, self.chunk
-        for index, ops in enumerate(chunked(plan.run_order(), chunk)):
-            lines = "\n".join(json.dumps(op_to_json(op), separators=(",", ":"), ensure_ascii=False) for op in ops)
-            self.store.put_bytes(f"{self.prefix}ops-{index:06d}.json.gz", gzip.compress(lines.encode("utf-8"), 6))
+        count = 0
+        for index, ops in enumerate(chunked(plan.run_order(), self.chunk)):
+            self.write_chunk(index, ops)
             count += len(ops)
         meta = StoredMeta(
             run_key=run_key,
             ops=count,
-            chunk=chunk,
+            chunk=self.chunk,
             skipped=list(plan.skipped),
             notes=list(plan.notes),
             drift=list(plan.drift),
@@ -138,14 +138,46 @@ class StoredPlan:
             password_policy=dict(password_policy),
             warnings=list(warnings),
         )
+        self.write_meta(meta)
+        return meta
+
+    def write_chunk(self, index: int, ops: Sequence[Op]) -> None:
+        """One chunk of the run order (rewritten whole by a step that plans its piece again: same bytes)."""
+        self.write_ops(f"ops-{index:06d}.json.gz", ops)
+
+    def write_ops(self, name: str, ops: Iterable[Op]) -> None:
+        """Operations as JSON lines in object `name` (a chunk, or a piece's tail: ops/plan_pieces.py)."""
+        lines = "\n".join(json.dumps(op_to_json(op), separators=(",", ":"), ensure_ascii=False) for op in ops)
+        self.store.put_bytes(self.prefix + name, gzip.compress(lines.encode("utf-8"), 6))
+
+    def read_ops(self, name: str) -> list[Op]:
+        key = self.prefix + name
+        try:
+            text = gzip.decompress(self.store.get_bytes(key)).decode("utf-8")
+            return [op_from_json(json.loads(line)) for line in text.splitlines() if line]
+        except (OSError, EOFError, ValueError, KeyError) as exc:
+            raise RepositoryDamaged(f"The stored plan object {key} cannot be read ({type(exc).__name__})") from None
+
+    def get_json(self, name: str) -> Any:
+        """A JSON object of this plan's folder (RepositoryDamaged when unreadable)."""
+        return self._get(name)
+
+    def put_json(self, name: str, body: Any) -> None:
+        self.store.put_bytes(self.prefix + name, _pack(body))
+
+    def has(self, name: str) -> bool:
+        return self.store.exists(self.prefix + name)
+
+    def write_meta(self, meta: StoredMeta) -> None:
+        """What the report needs besides the operations, then the position: the plan is whole."""
         body = {
             "format": FORMAT,
-            "run": run_key,
-            "ops": count,
-            "chunk": chunk,
-            "skipped": [_notice_json(n) for n in meta.skipped],
-            "notes": [_notice_json(n) for n in meta.notes],
-            "drift": [_notice_json(n) for n in meta.drift],
+            "run": meta.run_key,
+            "ops": meta.ops,
+            "chunk": meta.chunk,
+            "skipped": [notice_json(n) for n in meta.skipped],
+            "notes": [notice_json(n) for n in meta.notes],
+            "drift": [notice_json(n) for n in meta.drift],
             "unchanged": meta.unchanged,
             "kept_in_target": meta.kept_in_target,
             "resumed": meta.resumed,
@@ -154,7 +186,6 @@ class StoredPlan:
         }
         self.store.put_bytes(self.prefix + META, _pack(body))
         self.save_position(Position(chunks=meta.chunks))
-        return meta
 
     def meta(self) -> StoredMeta:
         body = self._get(META)
@@ -164,9 +195,9 @@ class StoredPlan:
             run_key=str(body["run"]),
             ops=int(body["ops"]),
             chunk=int(body["chunk"]),
-            skipped=[_notice(n) for n in body.get("skipped", [])],
-            notes=[_notice(n) for n in body.get("notes", [])],
-            drift=[_notice(n) for n in body.get("drift", [])],
+            skipped=[notice_from_json(n) for n in body.get("skipped", [])],
+            notes=[notice_from_json(n) for n in body.get("notes", [])],
+            drift=[notice_from_json(n) for n in body.get("drift", [])],
             unchanged={str(k): int(v) for k, v in dict(body.get("unchanged") or {}).items()},
             kept_in_target={str(k): int(v) for k, v in dict(body.get("kept_in_target") or {}).items()},
             resumed={str(k): str(v) for k, v in dict(body.get("resumed") or {}).items()},
@@ -175,12 +206,7 @@ class StoredPlan:
         )
 
     def ops(self, index: int) -> list[Op]:
-        key = f"{self.prefix}ops-{index:06d}.json.gz"
-        try:
-            text = gzip.decompress(self.store.get_bytes(key)).decode("utf-8")
-            return [op_from_json(json.loads(line)) for line in text.splitlines() if line]
-        except (OSError, EOFError, ValueError, KeyError) as exc:
-            raise RepositoryDamaged(f"The stored plan object {key} cannot be read ({type(exc).__name__})") from None
+        return self.read_ops(f"ops-{index:06d}.json.gz")
 
     def position(self) -> Position:
         try:

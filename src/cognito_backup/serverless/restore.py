@@ -10,11 +10,13 @@ the CLI uses), reports and sub map. The first step reads the target and plans as
 stores the plan's run order in the execution's folder (restores/deployed/<execution name>/plan/,
 ops/stored_plan.py); every step (the first too) carries it out from its stored position until its time
 runs out: then it starts no new operation, lets the running ones finish, stores the position and the
-resume state and returns done=false. Later steps neither list the target nor plan again, nor load the
-snapshot's users (the stored chunks carry what their operations need); each chunk finished leaves its
-part of the report. The last step joins those parts into the report and the sub map, in the repository
-(restores/deployed/<execution name>/, a Lambda has no --report-dir), deletes the stored plan, and raises
-the CLI's error when the restore did not fully succeed, so the execution fails and the topic hears of it.
+resume state and returns done=false. A plan too big for one step's time is made in pieces instead, one
+per step (ops/plan_pieces.py), and carried out once the last is stored. Later steps neither list the
+target nor plan again, nor load the snapshot's users (the stored chunks carry what their operations
+need); each chunk finished leaves its part of the report. The last step joins those parts into the report
+and the sub map, in the repository (restores/deployed/<execution name>/, a Lambda has no --report-dir),
+deletes the stored plan, and raises the CLI's error when the restore did not fully succeed, so the
+execution fails and the topic hears of it.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ PLAN = "plan/"  # the stored plan (ops/stored_plan.py), under the execution's fo
 # Operations per stored plan chunk (default core/plan_chunks.py CHUNK, the scheduler's window); smaller
 # chunks store progress more often, at one object each.
 CHUNK_VAR = "COGNITO_BACKUP_RESTORE_PLAN_CHUNK"
+# Users a piece of a plan made in pieces plans at most (ops/plan_pieces.py; default: as many as the
+# step's time left allows, core/plan_pieces.py piece_users); a plan of more users than a step may plan
+# is made in pieces across steps.
+PIECE_VAR = "COGNITO_BACKUP_RESTORE_PIECE_USERS"
 
 
 def _parse_event(event: Any) -> tuple[Any, str, int]:
@@ -89,7 +95,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         request, execution, step = _parse_event(event)
         _check_target(request)
         margin = min(SAFETY_SECONDS, left() / 4)
-        out = _step(request, execution, step, lambda: left() < margin)
+        out = _step(request, execution, step, lambda: left() < margin, left)
     except Exception as exc:
         log_failure(log, "restore_step_failed", exc, started)
         raise
@@ -106,7 +112,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     return out
 
 
-def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str, Any]:
+def _step(request: Any, execution: str, step: int, out_of_time: Any, left: Any = None) -> dict[str, Any]:
     from cognito_backup.aws.pacing import Pacer
     from cognito_backup.aws.session import AwsContext
     from cognito_backup.core.deployed_restore import (
@@ -151,7 +157,9 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any) -> dict[str
                 f"The restore ended with {ended.get('error')}: see {ended.get('report')}"
             )
         return {**_output(ended), "done": True}
-    options = RestoreOptions(plan=plan_options(request), out_of_time=out_of_time, carry=stored)
+    options = RestoreOptions(
+        plan=plan_options(request), out_of_time=out_of_time, carry=stored, pieces=_piece_budget(left)
+    )
 
     def progress(state: str, counts: dict[str, int], report: str | None, error: str | None = None) -> dict[str, Any]:
         pinned = request.pinned(named["label"]) if "label" in named else request
@@ -248,6 +256,30 @@ def _chunk() -> int:
     if not value.isdigit() or int(value) < 1:
         raise UsageError(f"{CHUNK_VAR} must be a whole number of operations, not {value!r}")
     return int(value)
+
+
+def _piece_budget(left: Any) -> Any:
+    import os
+
+    from cognito_backup.core.plan_pieces import BLOCK, piece_users
+    from cognito_backup.errors import UsageError
+    from cognito_backup.ops.plan_pieces import PieceBudget
+
+    value = os.environ.get(PIECE_VAR)
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise UsageError(f"{PIECE_VAR} must be a whole number of users, not {value!r}")
+        fixed = int(value)
+        return PieceBudget(users=lambda: fixed, block=min(BLOCK, fixed))
+    clock = left or (lambda: DEFAULT_BUDGET_SECONDS)
+
+    def users() -> int:
+        # Asked once the snapshot is loaded: what is left then, less what the step keeps for stopping
+        # (the handler's margin).
+        now = clock()
+        return piece_users(max(0.0, now - min(SAFETY_SECONDS, now / 4)))
+
+    return PieceBudget(users=users)
 
 
 def _publish_progress(users_done: int, users_planned: int, target: str) -> None:
