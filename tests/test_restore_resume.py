@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import boto3
 import pytest
 
 from cognito_backup.core.plan import PlanOptions
+from cognito_backup.core.resume_format import decode
 from cognito_backup.errors import PlanRefused, StoreUnavailable
 from cognito_backup.ops.restore import RestoreOptions, RestoreRequest, run_restore
 from cognito_backup.ops.scheduler import default_workers
@@ -268,7 +270,7 @@ def test_temporary_passwords_never_reach_the_repository_and_a_resume_without_the
     assert set(new) == present, "no password from the lost laptop is known here: those users get new ones"
     assert sum("not on this machine" in r for r in new.values()) >= 2  # the third call answered, unrecorded
     assert set(outcome.summary.temporary_passwords) == {u.username for u in read_state(cognito, pool).users.values()}
-    stored = b"".join(repo.store.get_bytes(i.key) for i in repo.store.list("restores/")).decode()
+    stored = json.dumps([decode(repo.store.get_bytes(i.key)) for i in repo.store.list("restores/")])
     for _, password in outcome.summary.temporary_passwords.values():
         assert password not in stored
 

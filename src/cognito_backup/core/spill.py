@@ -261,16 +261,21 @@ class UserTable(Mapping[str, V]):
     def iter_values(self) -> Iterator[V]:
         return self._rows("blob")
 
-    def values_by_key(self) -> Iterator[V]:
-        """The values in key order, a page at a time (on disk: the key's unique index, no sort in memory)."""
+    def items_by_key(self) -> Iterator[tuple[str, V]]:
+        """(key, value) in key order (str order), a page at a time (on disk: the key's unique index, no
+        sort in memory)."""
         with self._lock:
             db = self._db
-            chunk = [v for _, v in sorted(self._mem.items(), key=lambda kv: kv[0])] if db is None else []
+            chunk = sorted(self._mem.items(), key=lambda kv: kv[0]) if db is None else []
         if db is None:
             yield from chunk
             return
-        for _, blob in rows_by_key(db, "t", ("k",), ("blob",), self._lock):  # the key's unique index
-            yield load(blob)
+        for key, blob in rows_by_key(db, "t", ("k",), ("blob",), self._lock):  # the key's unique index
+            yield key, load(blob)
+
+    def values_by_key(self) -> Iterator[V]:
+        """The values in key order, a page at a time."""
+        return (value for _, value in self.items_by_key())
 
     def values(self) -> ValuesView[V]:
         return _Values(self, self.iter_values)
@@ -302,6 +307,10 @@ class SpillSet(AbstractSet[T]):
     def __iter__(self) -> Iterator[T]:
         return self._table.iter_values()
 
+    def in_key_order(self) -> Iterator[T]:
+        """The items in the order of their text keys: a set of `str` in str order (a page at a time)."""
+        return self._table.values_by_key()
+
     @classmethod
     def _from_iterable(cls, it: Iterable[Any]) -> SpillSet[Any]:
         return cls(it)
@@ -311,8 +320,9 @@ class SpillSet(AbstractSet[T]):
 
 
 def _set_key(item: object) -> str:
-    # A stable text key: repr of the frozen dataclasses these sets hold (Membership) is exact.
-    return repr(item)
+    # A stable text key: repr of the frozen dataclasses these sets hold (Membership) is exact. A text is
+    # its own key, so a set of texts reads back in str order (in_key_order); a set holds one type.
+    return item if isinstance(item, str) else repr(item)
 
 
 class KeyedSpill(Generic[T]):
