@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from cognito_backup.core import spill
 from cognito_backup.errors import RepositoryDamaged
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState
 from cognito_backup.ops.restore import run_restore
@@ -168,3 +169,34 @@ def test_a_restore_the_previous_version_left_killed_resumes_with_this_one(cognit
     created = [p["Username"] for p in recorder.named("AdminCreateUser")]
     assert not waiting & set(created), "a user the killed run created is not created again"
     assert {n["user"] for n in outcome.to_json()["new_passwords"]} >= waiting
+
+
+@pytest.mark.parametrize("memory_items", [5_000, 2])
+def test_a_compaction_keeps_every_fact_of_keys_of_any_characters_in_memory_and_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_items: int
+) -> None:
+    """The facts are merged from five tables read in key order: str order, in memory and in sqlite alike
+    (Cognito usernames may hold any letter, mark, symbol or punctuation)."""
+    monkeypatch.setattr(spill, "MEMORY_ITEMS", memory_items)
+    store = LocalStore(tmp_path / "repo")
+    keys = ["zoë", "Zoe", "o'brien", 'say"hi', "ö", "a\u00a0b", "bob@example.com", "+15551234567", "日本", "a"]
+    run = Checkpoint(store, RUN, flush_every=1, password_mode="temporary-file")
+    run.record("pool_creating", name="B", restore_id="0123456789abcdef")
+    run.record_intent("2026-12-01T00:00:00+00:00", keys[:7])
+    for i, key in enumerate(keys):
+        if i % 3 == 0:
+            run.record_created(key, f"sub-{i}", key if i % 2 else key.upper())
+        elif i % 3 == 1:
+            run.record("existed", user=key)
+        if i % 2 == 0:
+            run.record("password", user=key, mode="temporary-file")
+    run.record("created", user="no-answer")
+    run.record("finished")
+    run.close()
+    before = Checkpoint(store, RUN).load()
+    again = Checkpoint(store, RUN, compact_over=0)
+    again.compact(again.load())
+    assert len(list(store.list("restores/"))) == 1
+    after = Checkpoint(store, RUN).load()
+    assert same_state(after, before)
+    assert after.subs.get("zoë") == ("sub-0", "ZOË") and after.finished and after.restore_id == "0123456789abcdef"
