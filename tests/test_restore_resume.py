@@ -82,6 +82,19 @@ def kill_on(client: Any, store: DyingStore, operation: str, nth: int, *, after: 
     return lambda: client.meta.events.unregister(event, hook)
 
 
+def killed_new_pool_restore(client: Any, tmp_path: Path, operation: str, nth: int) -> tuple[Repository, str]:
+    """A backup of rich_pool, then a `--new-pool B` restore of it killed at the n-th `operation`:
+    (repository, the pool it made)."""
+    repo = backup(client, rich_pool(client, "A"), tmp_path / "repo")
+    dying = DyingStore(repo.store)
+    unhook = kill_on(client, dying, operation, nth)
+    with pytest.raises(Killed):
+        run_restore(client, quiet_pacer(), Repository(dying), request("B", tmp_path / "laptop"))
+    unhook()
+    [pool] = pools_named(client, "B")
+    return repo, pool
+
+
 def request(name: str | None, report_dir: Path, **kwargs: Any) -> RestoreRequest:
     plan = kwargs.pop("plan", {})
     return RestoreRequest(
@@ -326,14 +339,7 @@ def test_the_resuming_command_names_the_users_given_new_passwords(cognito: Any, 
 
     from cognito_backup.cli.main import cli
 
-    source = rich_pool(cognito, "A")
-    repo = backup(cognito, source, tmp_path / "repo")
-    dying = DyingStore(repo.store)
-    unhook = kill_on(cognito, dying, "AdminSetUserPassword", 1)
-    with pytest.raises(Killed):
-        run_restore(cognito, quiet_pacer(), Repository(dying), request("B", tmp_path / "laptop"))
-    unhook()
-    [pool] = pools_named(cognito, "B")
+    _, pool = killed_new_pool_restore(cognito, tmp_path, "AdminSetUserPassword", 1)
     waiting = sorted(u.username for u in read_state(cognito, pool).users.values() if u.status != "CONFIRMED")
     assert waiting
     args = ["restore", "--repo", str(tmp_path / "repo"), "--new-pool", "B", "--report-dir", str(tmp_path / "r2")]

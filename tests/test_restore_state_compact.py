@@ -26,8 +26,8 @@ from cognito_backup.ops.restore import run_restore
 from cognito_backup.repo.repository import Repository
 from cognito_backup.store.base import Store
 from cognito_backup.store.local import LocalStore
-from tests.restore_support import CallRecorder, backup, quiet_pacer, read_state, rich_pool
-from tests.test_restore_resume import DyingStore, Killed, kill_on, pools_named, request
+from tests.restore_support import CallRecorder, quiet_pacer, read_state
+from tests.test_restore_resume import killed_new_pool_restore, pools_named, request
 
 FORMAT1 = Path(__file__).parent / "data" / "restore_state_format1"
 RUN = "eu-west-1_T@snap"
@@ -148,16 +148,9 @@ def as_previous_version_wrote_it(store: Store) -> None:
 
 
 def test_a_restore_the_previous_version_left_killed_resumes_with_this_one(cognito: Any, tmp_path: Path) -> None:
-    source = rich_pool(cognito, "A")
-    repo = backup(cognito, source, tmp_path / "repo")
-    dying = DyingStore(repo.store)
-    unhook = kill_on(cognito, dying, "AdminSetUserPassword", 3)
-    with pytest.raises(Killed):
-        run_restore(cognito, quiet_pacer(), Repository(dying), request("B", tmp_path / "one"))
-    unhook()
+    repo, pool = killed_new_pool_restore(cognito, tmp_path, "AdminSetUserPassword", 3)
     as_previous_version_wrote_it(repo.store)
     assert all(info.key.endswith(".json") for info in repo.store.list("restores/"))
-    [pool] = pools_named(cognito, "B")
     waiting = {u.username for u in read_state(cognito, pool).users.values() if u.status == "FORCE_CHANGE_PASSWORD"}
     assert waiting
     recorder = CallRecorder(cognito)

@@ -60,7 +60,7 @@ FLUSH_SECONDS = 5.0
 # Users per "intent" record: each is stored as an object of its own, so no object (and no read of one)
 # grows with the restore (flat memory; a 1M-user restore writes 100 of them).
 INTENT_CHUNK = 10_000
-COMPACT_OVER = 32  # objects: a re-run that finds more records than this folds them (fewer reads next time)
+COMPACT_OVER = 32  # objects of records (not a compaction's): a re-run that finds more folds them all
 # Users per object a compaction writes (their facts: ~0.5 MB compressed, a few MB read at once).
 FACTS_CHUNK = 20_000
 
