@@ -238,8 +238,8 @@ class Checkpoint:
                 if event["event"] == "facts" and self._pending:  # one chunk an object; the rest with the last
                     self._flush_locked(compacted=True)
                 self._pending.append(event)
+            self._pending.extend(later)  # this run's records so far: after the fold, in its last object
             self._flush_locked(compacted=True)
-            self._pending = later
         for key in old:
             self.store.delete(key)
         self._loaded = []
