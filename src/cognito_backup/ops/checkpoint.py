@@ -194,6 +194,7 @@ class Checkpoint:
         listed = sorted(self.store.list(self.prefix), key=lambda i: i.key)
         if self._run is None:
             self._run = self._next_run([info.key for info in listed])
+        mine = f"{self.prefix}{self._run}-"  # this run's own objects: a compaction leaves them
         for info in listed:
             self._loaded.append(info.key)
             body = decode(self.store.get_bytes(info.key))
@@ -205,7 +206,7 @@ class Checkpoint:
                     f"{info.key} uses resume state format {body.get('format')}; upgrade cognito-backup",
                     hint="Resume this restore with the cognito-backup version that stored it, or a newer one.",
                 )
-            if not body.get("compacted"):
+            if not body.get("compacted") and not info.key.startswith(mine):
                 self._records += 1
             for event in body.get("events", []):
                 if isinstance(event, dict):
