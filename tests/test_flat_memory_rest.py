@@ -21,6 +21,7 @@ from cognito_backup.core import spill
 from cognito_backup.core.diff import Difference, differences
 from cognito_backup.core.fold import fold
 from cognito_backup.core.plan import Plan, plan
+from cognito_backup.core.resume_format import decode
 from cognito_backup.core.spill import SortedTable, UserTable, sort_key
 from cognito_backup.errors import StoreUnavailable
 from cognito_backup.model import PoolConfig, PoolState, User
@@ -129,7 +130,7 @@ def test_the_intent_is_stored_in_objects_of_bounded_size(tmp_path: Path) -> None
     intents = [
         event
         for info in checkpoint.store.list(checkpoint.prefix)
-        for event in json.loads(checkpoint.store.get_bytes(info.key))["events"]
+        for event in (decode(checkpoint.store.get_bytes(info.key)) or {})["events"]
         if event["event"] == "intent"
     ]
     assert [len(e["users"]) for e in intents] == [INTENT_CHUNK, INTENT_CHUNK, 5_000]
@@ -149,7 +150,10 @@ def test_loading_the_resume_state_is_flat_in_the_users_it_names(
     assert big_peak < small_peak * FLAT, f"peak {small_peak:,} B at 2,000 users, {big_peak:,} B at 20,000"
 
 
-def test_a_compaction_writes_bounded_objects_and_stopped_part_way_loses_nothing(tmp_path: Path) -> None:
+def test_a_compaction_writes_bounded_objects_and_stopped_part_way_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoint_module, "FACTS_CHUNK", 5_000)  # users an object: five here
     checkpoint = _resume_state(tmp_path, 25_000)
     before = checkpoint.load()
     store = checkpoint.store

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import boto3
 import pytest
 
 from cognito_backup.core.plan import PlanOptions
+from cognito_backup.core.resume_format import decode
 from cognito_backup.errors import PlanRefused, StoreUnavailable
 from cognito_backup.ops.restore import RestoreOptions, RestoreRequest, run_restore
 from cognito_backup.ops.scheduler import default_workers
@@ -78,6 +80,19 @@ def kill_on(client: Any, store: DyingStore, operation: str, nth: int, *, after: 
 
     client.meta.events.register(event, hook)
     return lambda: client.meta.events.unregister(event, hook)
+
+
+def killed_new_pool_restore(client: Any, tmp_path: Path, operation: str, nth: int) -> tuple[Repository, str]:
+    """A backup of rich_pool, then a `--new-pool B` restore of it killed at the n-th `operation`:
+    (repository, the pool it made)."""
+    repo = backup(client, rich_pool(client, "A"), tmp_path / "repo")
+    dying = DyingStore(repo.store)
+    unhook = kill_on(client, dying, operation, nth)
+    with pytest.raises(Killed):
+        run_restore(client, quiet_pacer(), Repository(dying), request("B", tmp_path / "laptop"))
+    unhook()
+    [pool] = pools_named(client, "B")
+    return repo, pool
 
 
 def request(name: str | None, report_dir: Path, **kwargs: Any) -> RestoreRequest:
@@ -268,7 +283,7 @@ def test_temporary_passwords_never_reach_the_repository_and_a_resume_without_the
     assert set(new) == present, "no password from the lost laptop is known here: those users get new ones"
     assert sum("not on this machine" in r for r in new.values()) >= 2  # the third call answered, unrecorded
     assert set(outcome.summary.temporary_passwords) == {u.username for u in read_state(cognito, pool).users.values()}
-    stored = b"".join(repo.store.get_bytes(i.key) for i in repo.store.list("restores/")).decode()
+    stored = json.dumps([decode(repo.store.get_bytes(i.key)) for i in repo.store.list("restores/")])
     for _, password in outcome.summary.temporary_passwords.values():
         assert password not in stored
 
@@ -324,14 +339,7 @@ def test_the_resuming_command_names_the_users_given_new_passwords(cognito: Any, 
 
     from cognito_backup.cli.main import cli
 
-    source = rich_pool(cognito, "A")
-    repo = backup(cognito, source, tmp_path / "repo")
-    dying = DyingStore(repo.store)
-    unhook = kill_on(cognito, dying, "AdminSetUserPassword", 1)
-    with pytest.raises(Killed):
-        run_restore(cognito, quiet_pacer(), Repository(dying), request("B", tmp_path / "laptop"))
-    unhook()
-    [pool] = pools_named(cognito, "B")
+    _, pool = killed_new_pool_restore(cognito, tmp_path, "AdminSetUserPassword", 1)
     waiting = sorted(u.username for u in read_state(cognito, pool).users.values() if u.status != "CONFIRMED")
     assert waiting
     args = ["restore", "--repo", str(tmp_path / "repo"), "--new-pool", "B", "--report-dir", str(tmp_path / "r2")]

@@ -192,6 +192,10 @@ class MappedView(Mapping[str, V], Generic[T, V]):
         return _Values(self, lambda: (self._change(v) for v in self._base.values()))
 
 
+# Like a dict: overwriting keeps the key's place (an upsert updates the row in place, its rowid kept).
+_UPSERT = "INSERT INTO t(k, blob) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET blob = excluded.blob"
+
+
 class UserTable(Mapping[str, V]):
     """A dict (insertion order, last write wins) that moves to disk past `keep` entries."""
 
@@ -213,18 +217,31 @@ class UserTable(Mapping[str, V]):
                     db.executemany("INSERT INTO t(k, blob) VALUES (?, ?)", ((k, dump(v)) for k, v in self._mem.items()))
                     self._db, self._mem = db, {}
                 return
-            # Like a dict: overwriting keeps the key's place.
-            blob = dump(value)
-            if self._db.execute("UPDATE t SET blob = ? WHERE k = ?", (blob, key)).rowcount == 0:
-                self._db.execute("INSERT INTO t(k, blob) VALUES (?, ?)", (key, blob))
+            self._db.execute(_UPSERT, (key, dump(value)))
+
+    def put_many(self, items: Iterable[tuple[str, V]]) -> None:
+        """put() each item, in order; on disk in one statement (a resume state's chunk of 20,000 users)."""
+        pending = iter(items)
+        while self._db is None:
+            item = next(pending, None)
+            if item is None:
+                return
+            self.put(*item)
+        with self._lock:
+            self._db.executemany(_UPSERT, ((key, dump(value)) for key, value in pending))
 
     def delete(self, key: str) -> None:
         """Remove `key` if present."""
+        self.delete_many((key,))
+
+    def delete_many(self, keys: Iterable[str]) -> None:
+        """Remove each key present."""
         with self._lock:
             if self._db is None:
-                self._mem.pop(key, None)
+                for key in keys:
+                    self._mem.pop(key, None)
             else:
-                self._db.execute("DELETE FROM t WHERE k = ?", (key,))
+                self._db.executemany("DELETE FROM t WHERE k = ?", ((key,) for key in keys))
 
     def __getitem__(self, key: str) -> V:
         with self._lock:
@@ -263,27 +280,29 @@ class UserTable(Mapping[str, V]):
     def iter_values(self) -> Iterator[V]:
         return self._rows("blob")
 
-    def values_by_key(self, after: str | None = None, last: str | None = None) -> Iterator[V]:
-        """The values in key order, a page at a time (on disk: the key's unique index, no sort in memory);
-        only those of keys in (after, last] when given (a piece of a plan made in pieces)."""
-
-        def wanted(key: str) -> bool:
-            return after is None or key > after
-
+    def items_by_key(self, after: str | None = None, last: str | None = None) -> Iterator[tuple[str, V]]:
+        """(key, value) in key order (str order), a page at a time (on disk: the key's unique index, no
+        sort in memory); only those of keys in (after, last] when given (a piece of a plan made in pieces)."""
         with self._lock:
             db = self._db
             chunk = (
-                sorted((kv for kv in self._mem.items() if wanted(kv[0])), key=lambda kv: kv[0]) if db is None else []
+                sorted((kv for kv in self._mem.items() if after is None or kv[0] > after), key=lambda kv: kv[0])
+                if db is None
+                else []
             )
-        rows = (
-            iter(chunk)
+        rows: Iterable[tuple[Any, ...]] = (
+            chunk
             if db is None
             else rows_by_key(db, "t", ("k",), ("blob",), self._lock, after=None if after is None else (after,))
         )
         for key, value in rows:
             if last is not None and key > last:
                 return
-            yield value if db is None else load(value)
+            yield key, (value if db is None else load(value))
+
+    def values_by_key(self, after: str | None = None, last: str | None = None) -> Iterator[V]:
+        """The values in key order, a page at a time; only those of keys in (after, last] when given."""
+        return (value for _, value in self.items_by_key(after, last))
 
     def values(self) -> ValuesView[V]:
         return _Values(self, self.iter_values)
@@ -303,8 +322,14 @@ class SpillSet(AbstractSet[T]):
     def add(self, item: T) -> None:
         self._table.put(_set_key(item), item)
 
+    def add_many(self, items: Iterable[T]) -> None:
+        self._table.put_many((_set_key(item), item) for item in items)
+
     def discard(self, item: T) -> None:
         self._table.delete(_set_key(item))
+
+    def discard_many(self, items: Iterable[T]) -> None:
+        self._table.delete_many(_set_key(item) for item in items)
 
     def __contains__(self, item: object) -> bool:
         return _set_key(item) in self._table
@@ -315,6 +340,10 @@ class SpillSet(AbstractSet[T]):
     def __iter__(self) -> Iterator[T]:
         return self._table.iter_values()
 
+    def in_key_order(self) -> Iterator[T]:
+        """The items in the order of their text keys: a set of `str` in str order (a page at a time)."""
+        return self._table.values_by_key()
+
     @classmethod
     def _from_iterable(cls, it: Iterable[Any]) -> SpillSet[Any]:
         return cls(it)
@@ -324,8 +353,9 @@ class SpillSet(AbstractSet[T]):
 
 
 def _set_key(item: object) -> str:
-    # A stable text key: repr of the frozen dataclasses these sets hold (Membership) is exact.
-    return repr(item)
+    # A stable text key: repr of the frozen dataclasses these sets hold (Membership) is exact. A text is
+    # its own key, so a set of texts reads back in str order (in_key_order); a set holds one type.
+    return item if isinstance(item, str) else repr(item)
 
 
 class KeyedSpill(Generic[T]):

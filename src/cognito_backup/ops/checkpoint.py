@@ -13,7 +13,9 @@ machine finds it:
 
 The store only puts whole objects, so the state is a series of small immutable objects, one per flush
 (every FLUSH_EVERY records or FLUSH_SECONDS, at once for the records a crash must not lose, and on the
-way out); a re-run lists the folder and folds them in key order.
+way out); a re-run lists the folder and folds them in key order. Objects are gzip-compressed, and a
+compaction stores per user facts in sorted columns (core/resume_format.py), so what a resume reads is
+~20 bytes a user, not a record per user and event.
 
 Temporary passwords (temporary-file mode) never go into the repository: they are kept in an owner-only
 local journal in the report directory, next to the passwords CSV, until the run ends.
@@ -22,6 +24,7 @@ local journal in the report directory, next to the passwords CSV, until the run 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import secrets
@@ -33,19 +36,33 @@ from pathlib import Path
 from typing import Any
 
 from cognito_backup.core.ownership import ResumeFacts
+from cognito_backup.core.resume_format import (
+    CREATED,
+    EXISTED,
+    FORMAT,
+    SUFFIX,
+    Fact,
+    decode,
+    encode,
+    facts_event,
+    merge_facts,
+    read_facts,
+)
 from cognito_backup.core.spill import SpillSet, UserTable
+from cognito_backup.errors import RepositoryDamaged
 from cognito_backup.repo.layout import restore_state_prefix
 from cognito_backup.store.base import Store
 from cognito_backup.store.local import make_private_dirs
 
-FORMAT = 1
 LOCAL_PASSWORDS_FILE = "restore-passwords.jsonl"
 FLUSH_EVERY = 1000
 FLUSH_SECONDS = 5.0
 # Users per "intent" record: each is stored as an object of its own, so no object (and no read of one)
 # grows with the restore (flat memory; a 1M-user restore writes 100 of them).
 INTENT_CHUNK = 10_000
-COMPACT_OVER = 32  # objects: a re-run that finds more folds them into one (fewer reads next time)
+COMPACT_OVER = 32  # objects of records (not a compaction's): a re-run that finds more folds them all
+# Users per object a compaction writes (their facts: ~0.5 MB compressed, a few MB read at once).
+FACTS_CHUNK = 20_000
 
 
 @dataclass
@@ -153,6 +170,7 @@ class Checkpoint:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._loaded: list[str] = []  # the objects the last load() read
+        self._records = 0  # of them, those not written by a compaction (what compact() would fold)
 
     def _next_run(self, keys: list[str]) -> str:
         """`<generation>-<start>-<random>`: the generation orders runs; start and random name them."""
@@ -172,17 +190,24 @@ class Checkpoint:
         """Everything earlier runs of this restore stored (repository) and kept (this machine)."""
         state = CheckpointState()
         self._loaded = []
+        self._records = 0
         listed = sorted(self.store.list(self.prefix), key=lambda i: i.key)
         if self._run is None:
             self._run = self._next_run([info.key for info in listed])
+        mine = f"{self.prefix}{self._run}-"  # this run's own objects: a compaction leaves them
         for info in listed:
             self._loaded.append(info.key)
-            try:
-                body = json.loads(self.store.get_bytes(info.key))
-            except ValueError:
-                continue  # not ours to judge: an object a crash could not have torn (puts are atomic)
-            if not isinstance(body, dict) or body.get("run") != self.run_key:
+            body = decode(self.store.get_bytes(info.key))
+            if body is None or body.get("run") != self.run_key:
+                self._records += 1  # not ours to judge (puts are atomic: no crash tears one); compacted away
                 continue
+            if not isinstance(body.get("format", 1), int) or body.get("format", 1) > FORMAT:
+                raise RepositoryDamaged(
+                    f"{info.key} uses resume state format {body.get('format')}; upgrade cognito-backup",
+                    hint="Resume this restore with the cognito-backup version that stored it, or a newer one.",
+                )
+            if not body.get("compacted") and not info.key.startswith(mine):
+                self._records += 1
             for event in body.get("events", []):
                 if isinstance(event, dict):
                     _fold(state, event)
@@ -200,27 +225,26 @@ class Checkpoint:
         return state
 
     def compact(self, state: CheckpointState) -> None:
-        """Fold the objects the last load() read into one (when there are many): written first, then the
-        old ones deleted, so a crash in between leaves both, which fold to the same state."""
+        """Fold the objects the last load() read into few (when they hold many runs' records): written
+        first, then the old ones deleted, so a crash in between leaves both, which fold to the same state.
+        A state already compacted (and little recorded since) is left as it is."""
         old = [key for key in self._loaded if not key.startswith(f"{self.prefix}{self._run_name()}-")]
-        if len(old) <= self.compact_over:
+        if self._records <= self.compact_over:
             return
         with self._lock:
-            # Objects of bounded size, the state's records before what this run recorded so far. Each
-            # record folds over the old objects to the same state, so a crash part-way loses nothing.
+            # Objects of bounded size (FACTS_CHUNK users), before what this run recorded so far. Each
+            # folds over the old objects to the same state, so a crash part-way loses nothing.
             later, self._pending = self._pending, []
-            size = 0  # users named in the pending records: at most about INTENT_CHUNK per object
-            for event in _events(state):
+            for event in _compacted(state):
+                if event["event"] == "facts" and self._pending:  # one chunk an object; the rest with the last
+                    self._flush_locked(compacted=True)
                 self._pending.append(event)
-                size += len(event.get("users", ())) or 1
-                if size >= INTENT_CHUNK:
-                    self._flush_locked()
-                    size = 0
-            self._pending.extend(later)
-            self._flush_locked()
+            self._pending.extend(later)  # this run's records so far: after the fold, in its last object
+            self._flush_locked(compacted=True)
         for key in old:
             self.store.delete(key)
         self._loaded = []
+        self._records = 0
 
     def record(self, event: str, *, durable: bool = False, **fields: Any) -> None:
         """Add a record; `durable` stores it (and all before it) before returning."""
@@ -271,14 +295,13 @@ class Checkpoint:
         with self._lock:
             self._flush_locked()
 
-    def _flush_locked(self) -> None:
+    def _flush_locked(self, *, compacted: bool = False) -> None:
         self._last_flush = self.monotonic()
         if not self._pending:
             return
         self._seq += 1
-        body = {"format": FORMAT, "run": self.run_key, "events": self._pending}
-        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        self.store.put_bytes(f"{self.prefix}{self._run_name()}-{self._seq:06d}.json", data)
+        data = encode(self.run_key, self._pending, compacted=compacted)
+        self.store.put_bytes(f"{self.prefix}{self._run_name()}-{self._seq:06d}{SUFFIX}", data)
         self._pending = []
 
     def clear(self) -> None:
@@ -288,6 +311,7 @@ class Checkpoint:
         for info in list(self.store.list(self.prefix)):
             self.store.delete(info.key)
         self._loaded = []
+        self._records = 0
 
     def close(self) -> None:
         """Store what is pending and release the local journal."""
@@ -300,26 +324,22 @@ class Checkpoint:
                     self._fd = None
 
 
-def _events(state: CheckpointState) -> Iterator[dict[str, Any]]:
+def _compacted(state: CheckpointState) -> Iterator[dict[str, Any]]:
     """Records that fold back into `state` (repository part only: no temporary password), read as a
-    stream. Intents come as "intended": the intent times alone. An "intent" record says the user was
-    absent at that run's read, so it forgets what earlier runs knew of the user; folded after the
-    objects a compaction replaces (it may stop part-way), that would forget the answers it copies."""
-    chunk: list[str] = []
-    chunk_at: str | None = None
-    for key, at in state.intents.items():
-        if chunk and (at != chunk_at or len(chunk) >= INTENT_CHUNK):
-            yield {"event": "intended", "at": chunk_at, "users": chunk}
-            chunk = []
-        chunk_at = at
-        chunk.append(key)
-    if chunk:
-        yield {"event": "intended", "at": chunk_at, "users": chunk}
-    for key in state.created:
-        made = state.subs.get(key)
-        yield {"event": "created", "user": key, **({"sub": made[0], "username": made[1]} if made else {})}
-    yield from ({"event": "existed", "user": key} for key in state.existed)
-    yield from ({"event": "password", "user": key, "mode": mode} for key, mode in state.passwords_done.items())
+    stream: per user facts in `facts` records of FACTS_CHUNK users (in key order, merged from the
+    tables' key order), then the run-wide records. A fact's intent time forgets nothing (format 1's
+    `intended`): an "intent" record says the user was absent at that run's read, so it forgets what
+    earlier runs knew of the user; folded after the objects a compaction replaces (it may stop part-way),
+    that would forget the answers it copies."""
+    facts = merge_facts(
+        state.intents.items_by_key(),
+        state.created.in_key_order(),
+        state.existed.in_key_order(),
+        state.subs.items_by_key(),
+        state.passwords_done.items_by_key(),
+    )
+    while chunk := list(itertools.islice(facts, FACTS_CHUNK)):
+        yield facts_event(chunk)
     yield from ({"event": "password_mode", "mode": mode} for mode in sorted(state.password_modes))
     if state.finished:
         yield {"event": "finished"}
@@ -339,10 +359,28 @@ def _events(state: CheckpointState) -> Iterator[dict[str, Any]]:
         )
 
 
+def _fold_facts(state: CheckpointState, facts: list[Fact]) -> None:
+    """The records the facts of distinct users stand for (intended, created with its answer or existed,
+    password), a table at a time: each user's fact touches its own rows only, so the order is free."""
+    created = [f.key for f in facts if f.outcome == CREATED]
+    existed = [f.key for f in facts if f.outcome == EXISTED]
+    state.intents.put_many((f.key, f.at) for f in facts if f.at is not None)
+    state.created.add_many(created)
+    state.existed.discard_many(created)
+    state.subs.put_many((f.key, (f.sub, f.username or f.key)) for f in facts if f.outcome == CREATED and f.sub)
+    state.existed.add_many(existed)
+    state.created.discard_many(existed)
+    state.subs.delete_many(existed)
+    state.passwords_done.put_many((f.key, f.mode) for f in facts if f.mode is not None)
+    state.password_modes.update(f.mode for f in facts if f.mode)
+
+
 def _fold(state: CheckpointState, entry: dict[str, Any]) -> None:
     event = entry.get("event")
     user = str(entry.get("user", ""))
-    if event == "intent":
+    if event == "facts":
+        _fold_facts(state, list(read_facts(entry)))
+    elif event == "intent":
         state.finished = False
         at = str(entry.get("at", ""))
         for key in map(str, entry.get("users", [])):

@@ -8,10 +8,10 @@ pool is unfinished; naming a snapshot (or a time) is obeyed."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from cognito_backup.core.ownership import unfinished_users
+from cognito_backup.core.resume_format import decode
 from cognito_backup.errors import UsageError
 from cognito_backup.ops.checkpoint import Checkpoint, CheckpointState
 from cognito_backup.repo.layout import RESTORES_PREFIX, restore_state_prefix
@@ -41,10 +41,7 @@ def _run_key(store: Store, keys: list[str]) -> str | None:
     """The exact run key a folder's objects carry (the first readable one: the state is folded the same
     way, skipping what cannot be read)."""
     for key in keys:
-        try:
-            run = json.loads(store.get_bytes(key)).get("run")
-        except (ValueError, AttributeError):
-            continue
+        run = (decode(store.get_bytes(key)) or {}).get("run")
         if isinstance(run, str):
             return run
     return None
