@@ -508,6 +508,9 @@ def restore(
     snapshot's configuration. Users are created silently (MessageAction SUPPRESS), disabled users stay
     disabled, memberships come back. Interrupted? Run the same command again: it finishes the job.
 
+    Users deleted by mistake, the rest of the pool changed since? --only-missing creates only the users
+    the target lacks (with their memberships) and changes nothing else.
+
     Exit 0 only when the target holds everything in the snapshot that can be restored; 1 when operations
     failed or created users are missing afterwards (re-run); 12 when the target cannot take some items
     (each named); 7 for --only names the snapshot lacks; 8 for a refused plan (nothing written).
