@@ -78,5 +78,9 @@ def test_another_region_or_other_credentials_get_their_own_client(
     # Lambda sets the role's credentials in the environment once per execution environment; were they
     # ever different, a client signed with the old ones would not be reused.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "another-role")
-    assert warm.client("cognito-idp", "us-east-1") is not first
-    assert builds["cognito-identity-provider"] == 3
+    other = warm.client("cognito-idp", "us-east-1")
+    assert other is not first
+    # A service's own endpoint variable (botocore reads it when it builds the client) counts too.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", "http://127.0.0.1:9")
+    assert warm.client("cognito-idp", "us-east-1") is not other
+    assert builds["cognito-identity-provider"] == 4

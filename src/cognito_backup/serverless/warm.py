@@ -25,8 +25,14 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-# What botocore reads from the environment when it builds a client.
+# What botocore reads from the environment when it builds a client (and AWS_ENDPOINT_URL_<SERVICE>).
 _ENV = ("AWS_ACCESS_KEY_ID", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_PROFILE")
+
+
+def _environment() -> tuple[str | None, ...]:
+    endpoints = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL_"))
+    return (*(os.environ.get(name) for name in _ENV), *endpoints)
+
 
 _kept: dict[tuple[Hashable, ...], Any] = {}
 _lock = threading.Lock()
@@ -34,7 +40,7 @@ _lock = threading.Lock()
 
 def kept(key: tuple[Hashable, ...], build: Callable[[], T]) -> T:
     """`build()`'s result for this key in this environment, built on first use and kept after."""
-    full = (*key, *(os.environ.get(name) for name in _ENV))
+    full = (*key, *_environment())
     with _lock:
         if full not in _kept:
             _kept[full] = build()
