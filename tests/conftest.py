@@ -27,6 +27,15 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _cold_lambda_container() -> None:
+    # The Lambda handlers keep their clients per container (serverless/warm.py): each test starts cold, so
+    # the hooks and endpoints it sets reach the clients its handlers build.
+    from cognito_backup.serverless import warm
+
+    warm.forget()
+
+
+@pytest.fixture(autouse=True)
 def _cognito_tagging() -> None:
     # moto lacks Cognito's tagging calls: the emulator's double of them (cognito_backup/emulator_tags.py).
     from cognito_backup import emulator_tags

@@ -30,6 +30,7 @@ from cognito_backup.serverless import migrate_trigger as migrate_lambda
 from cognito_backup.serverless import replicate as replicate_lambda
 from cognito_backup.serverless import restore as restore_lambda
 from cognito_backup.serverless import trigger as trigger_lambda
+from cognito_backup.serverless import warm
 from cognito_backup.serverless._env import KMS_VAR, POOL_REGION_VAR, POOL_VAR, REPO_VAR
 from cognito_backup.serverless.permissions import BACKUP, CAPTURE, MIGRATE, REPLICATE, RESTORE, TRIGGER
 from tests.capture_helpers import event_for, render
@@ -77,6 +78,7 @@ class Stack:
         if module is not None:
             self.monkeypatch.setattr(module, "_runtime", {})
         self.monkeypatch.setattr(migrate_lambda, "_cached", None)
+        warm.forget()
         with recording() as rec:
             yield rec
         self.calls.setdefault(handler, set()).update(rec.names())

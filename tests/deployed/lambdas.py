@@ -109,6 +109,15 @@ class LambdaFunction:
             self.invocations.append(result)
             return result
 
+    def kill(self) -> None:
+        """What Lambda does to an environment whose invocation overran its Timeout, at this very moment and
+        from any thread (a test's proxy, at the worst moment it chose): SIGKILL. The invocation in flight is
+        answered as timed out, with no wall-clock race."""
+        proc = self._proc
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
     def _timed_out(self) -> dict[str, Any]:
         return {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {self.timeout:.2f} seconds"}
 

@@ -10,7 +10,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -161,11 +161,14 @@ class _StallingProxy(BaseHTTPRequestHandler):
     """Forwards Cognito calls to the emulator, records them and counts AdminSetUserPassword per user; the
     `stall_at`-th one is carried out, then its answer held back longer than the function may run: the
     function is killed after the password was set and before the restore could record it (the worst
-    moment). `stall_at` 0: none is held back."""
+    moment). `stall_at` 0: none is held back. With `kill` set the proxy does not wait for the function's
+    Timeout to strike (a wall-clock race on a loaded machine): it kills the function itself at that moment,
+    as Lambda would at its Timeout, and then answers a connection nobody reads any more."""
 
     upstream = ""
     stall_at = 0
     stall_seconds = 0.0
+    kill: ClassVar[list[Callable[[], None]]] = []  # the function to kill at the stall, once known
     passwords: ClassVar[Counter[str]] = Counter()
     calls: ClassVar[list[tuple[str, dict[str, Any]]]] = []  # every call: (operation, request body)
     lock = threading.Lock()
@@ -186,7 +189,10 @@ class _StallingProxy(BaseHTTPRequestHandler):
             with self.lock:
                 self.passwords[json.loads(body)["Username"]] += 1
                 stall = sum(self.passwords.values()) == self.stall_at
-            if stall:
+            if stall and self.kill:
+                for kill in self.kill:
+                    kill()
+            elif stall:
                 time.sleep(self.stall_seconds)
         try:
             self.send_response(status)
@@ -206,6 +212,7 @@ def stalling_proxy(upstream: str, stall_at: int, stall_seconds: float) -> Iterat
     handler = type("Proxy", (_StallingProxy,), {})
     handler.upstream, handler.stall_at, handler.stall_seconds = upstream, stall_at, stall_seconds
     handler.passwords = Counter()
+    handler.kill = []
     handler.calls = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
@@ -224,19 +231,24 @@ def test_a_step_killed_mid_way_continues_without_setting_a_password_twice(
     url, lambdas, work = deployed_env
     cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=url)
     pool, target = make_pool(cognito, "A"), make_pool(cognito, "B")
-    timeout = 10.0
-    with stalling_proxy(url, stall_at=5, stall_seconds=timeout + 2) as (proxy, proxy_url):
+    # No wall clock: the function runs on a work clock (25 ms per AWS call: a 10 s Timeout is 400 calls,
+    # more than the restore of 12 users needs in one step), and the proxy kills it right after the 5th
+    # password was set, before its answer (Lambda's Timeout striking at the worst moment). Before, a 10 s
+    # wall-clock Timeout and a 12 s stall: a loaded machine timed steps out anywhere.
+    with stalling_proxy(url, stall_at=5, stall_seconds=0) as (proxy, proxy_url):
         d = deploy_stack(
             url,
             lambdas,
             work,
             {"UserPoolId": pool, "RestoreUserPoolId": target},
-            timeouts={"RestoreFunction": timeout},
+            timeouts={"RestoreFunction": 10.0},
+            seconds_per_call={"RestoreFunction": 0.025},
             # botocore's per-service endpoint variable: only the function's Cognito calls pass the proxy.
             endpoints={"RestoreFunction": {"AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": proxy_url}},
         )
         source, desired = backed_up_source(cognito, d, users=12)
         fn = d.function("RestoreFunction")
+        proxy.kill.append(fn.kill)
         event: dict[str, Any] = {
             "request": {"target_user_pool_id": target, "source_user_pool_id": source},
             "step": 0,
@@ -258,7 +270,7 @@ def test_a_step_killed_mid_way_continues_without_setting_a_password_twice(
             raise AssertionError("the restore did not end")
         passwords = dict(proxy.passwords)
 
-    assert kills >= 1 and sum(passwords.values()) >= 5  # the stalled call was made (more on a loaded machine)
+    assert kills == 1  # at the 5th password, and nowhere else
     after = read_state(cognito, target)
     assert differences(desired, after) == []
     assert {u.status for u in after.users.values()} == {"CONFIRMED"}

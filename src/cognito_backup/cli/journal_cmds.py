@@ -225,7 +225,13 @@ def _lag(seconds: float | None) -> str:
 @click.pass_context
 @handle_errors
 def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bool) -> None:
-    """Write a new full snapshot from the newest snapshot plus the change journal, without reading the pool."""
+    """Write a new full snapshot from the newest snapshot plus the change journal, without reading the pool.
+
+    Only journal records older than the settle horizon (60 s) are folded: captures may still be writing
+    the last minute's. Right after a pool's first backup there is nothing to compact yet: exit 0 with a
+    note saying when to retry (a compaction scheduled after a backup does not fail). A pool with no
+    snapshot at all exits 7.
+    """
     from cognito_backup.ops.compact import compact as run_compact
 
     repository = app(ctx).repository(repo)
@@ -236,7 +242,9 @@ def compact(ctx: click.Context, repo: str, user_pool_id: str | None, as_json: bo
         return
     console = out_console()
     for r in results:
-        if r["snapshot"] is None:
+        if r["note"]:
+            console.print(f"{r['user_pool_id']}: {r['note']}.", markup=False)
+        elif r["snapshot"] is None:
             console.print(f"{r['user_pool_id']}: no journal record after snapshot {r['base_snapshot']}; nothing to do.")
         else:
             console.print(

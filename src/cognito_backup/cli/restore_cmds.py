@@ -198,6 +198,46 @@ def _parse_only(values: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]
     return frozenset(users), frozenset(groups)
 
 
+ONLY_MISSING_SAYS = (
+    "--only-missing: only users the target lacks are created (of those named with --only user:NAME / "
+    "--only-from, if given), with their memberships in groups the target has; no user already in the target "
+    "is updated, no group is created or changed, nothing is deleted."
+)
+
+
+def _read_only_from(path: Path | None) -> frozenset[str]:
+    """--only-from FILE: usernames (or, in email sign-in pools, emails), one per line; blank lines and the
+    spaces around a name are not part of it (Cognito usernames hold no surrounding spaces)."""
+    if path is None:
+        return frozenset()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"--only-from {path}: cannot read it ({e})") from None
+    names = frozenset(line.strip() for line in text.splitlines() if line.strip())
+    if not names:
+        raise UsageError(f"--only-from {path}: no usernames in it (one per line)")
+    return names
+
+
+def _check_only_missing(only_groups: frozenset[str], prune: bool, config_sections: str | None) -> None:
+    """--only-missing touches nothing already in the target: what would is refused, not ignored."""
+    clashes = [
+        flag
+        for flag, given in (
+            ("--prune", prune),
+            ("--config", config_sections is not None),
+            ("--only group:NAME", bool(only_groups)),
+        )
+        if given
+    ]
+    if clashes:
+        raise UsageError(
+            f"--only-missing creates missing users and touches nothing else; {' and '.join(clashes)} would "
+            "change what is already in the target. Run those as a separate restore."
+        )
+
+
 def _parse_arn_map(values: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for value in values:
@@ -245,6 +285,7 @@ def print_plan(plan: Plan, title: str) -> None:
     _print_config_changes(plan)
     _print_notices(plan, ahead=True)
     _print_kept(plan)
+    _print_left_as_is(plan.left_as_is, ahead=True)
 
 
 def _print_kept(plan: Plan) -> None:
@@ -259,6 +300,23 @@ def _print_kept(plan: Plan) -> None:
         out_console().print(
             f"Not in the snapshot, kept in the target: {', '.join(parts)} (--prune would delete them; "
             "`diff` names them)."
+        )
+
+
+def _print_left_as_is(left: dict[str, int], *, ahead: bool = False) -> None:
+    """--only-missing: what differs from the snapshot in the target but is not the restore's to change.
+    Counts, never names (`diff` names them)."""
+    parts = [
+        f"{left[key]:,} {noun if left[key] == 1 else noun + 's'}"
+        for key, noun in (("users", "user"), ("memberships", "membership"))
+        if left.get(key)
+    ]
+    if parts:
+        verb = "would be" if ahead else "were"
+        out_console().print(
+            f"Differ from the snapshot but {verb} left as they are (--only-missing): {', '.join(parts)} of users "
+            "already in the target (`diff` names them).",
+            markup=False,
         )
 
 
@@ -280,7 +338,7 @@ def _print_notices(plan: Plan, *, ahead: bool = False) -> None:
             else "Not restored: the target cannot take them",
             plan.unrestorable,
         ),
-        ("Left out by --only", [n for n in plan.skipped if n.by_choice]),
+        ("Left out by --only / --only-from / --only-missing", [n for n in plan.skipped if n.by_choice]),
         ("Would be restored, but not as they were" if ahead else "Restored, but not as they were", plan.notes),
         ("Differences no restore can fix", plan.drift),
     ):
@@ -328,6 +386,21 @@ def _confirm_prune(plan: Plan) -> bool:
     metavar="user:NAME|group:NAME",
     help="Restore only this user (with its memberships) or this group (with its memberships); repeatable. "
     "Nothing else in the target is touched.",
+)
+@click.option(
+    "--only-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Like --only user:NAME for each line of FILE (usernames, or emails in email sign-in pools; one per "
+    "line, blank lines ignored). A name the snapshot lacks is refused (exit 7, nothing written).",
+)
+@click.option(
+    "--only-missing",
+    is_flag=True,
+    help="Bring back only the users the target lacks (e.g. deleted by mistake), with their memberships in "
+    "groups the target has: no user already in the target is updated (changes made since the snapshot stay), "
+    "no group is created or changed, nothing is deleted; the plan counts what differs but is left as it is. "
+    "Narrowed by --only user:NAME / --only-from; works with --at. Not with --prune, --config or --only group:NAME.",
 )
 @click.option(
     "--password-mode",
@@ -411,6 +484,8 @@ def restore(
     prune: bool,
     yes: bool,
     only: tuple[str, ...],
+    only_from: Path | None,
+    only_missing: bool,
     password_mode: str,
     keep_sub_in: str | None,
     map_arn: tuple[str, ...],
@@ -433,6 +508,9 @@ def restore(
     snapshot's configuration. Users are created silently (MessageAction SUPPRESS), disabled users stay
     disabled, memberships come back. Interrupted? Run the same command again: it finishes the job.
 
+    Users deleted by mistake, the rest of the pool changed since? --only-missing creates only the users
+    the target lacks (with their memberships) and changes nothing else.
+
     Exit 0 only when the target holds everything in the snapshot that can be restored; 1 when operations
     failed or created users are missing afterwards (re-run); 12 when the target cannot take some items
     (each named); 7 for --only names the snapshot lacks; 8 for a refused plan (nothing written).
@@ -440,6 +518,10 @@ def restore(
     A restore longer than a terminal session: --deployed STACK runs it in the stack's Lambda steps,
     --deployed STACK --status EXECUTION follows it.
     """
+    only_users, only_groups = _parse_only(only)
+    only_users |= _read_only_from(only_from)
+    if only_missing:
+        _check_only_missing(only_groups, prune, config_sections)
     if status_of is not None or deployed is not None:
         from cognito_backup.cli.deployed_restore import run_deployed
 
@@ -462,7 +544,8 @@ def restore(
                 "source_user_pool_id": source_user_pool_id,
                 "allow_after_coverage": allow_after_coverage,
                 "prune": prune,
-                "only": list(only),
+                "only": [*only, *(f"user:{name}" for name in sorted(_read_only_from(only_from)))],
+                "only_missing": only_missing,
                 "password_mode": password_mode,
                 "keep_sub_in": keep_sub_in,
                 "map_arn": _parse_arn_map(map_arn),
@@ -480,7 +563,6 @@ def restore(
     sections = parse_sections(config_sections) if config_sections is not None else frozenset()
     if sections and new_pool:
         raise UsageError("--config is for an existing pool (--user-pool-id); --new-pool creates every section")
-    only_users, only_groups = _parse_only(only)
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     if prune and not dry_run and not yes and (not interactive or as_json):
         raise UsageError("--prune deletes from the target: confirm on a terminal, or pass --yes")
@@ -504,6 +586,7 @@ def restore(
                 add_missing_attributes=not no_add_attributes,
                 keep_sub_in=keep_sub_in,
                 arn_map=_parse_arn_map(map_arn),
+                only_missing=only_missing,
             ),
             dry_run=dry_run,
             users_via=users_via,
@@ -540,7 +623,7 @@ def restore(
         # A journal replayed from another pool (--source-user-pool-id) is no such case.
         source = outcome.summary.source_pool_id or source_user_pool_id or target
         native = native_alternative(at, utcnow(), target, source)
-    _report(outcome, as_json, native)
+    _report(outcome, as_json, native, only_missing=only_missing)
 
 
 RESTORE_AGAIN = (
@@ -549,7 +632,7 @@ RESTORE_AGAIN = (
 )
 
 
-def _report(outcome: RestoreOutcome, as_json: bool, native: str | None = None) -> None:
+def _report(outcome: RestoreOutcome, as_json: bool, native: str | None = None, *, only_missing: bool = False) -> None:
     summary = outcome.summary
     body = outcome.to_json()
     body["native_recovery"] = native
@@ -574,6 +657,8 @@ def _report(outcome: RestoreOutcome, as_json: bool, native: str | None = None) -
         _print_known(summary.known_exactly_until, [])
         for w in summary.warnings:
             out_console().print(f"  note: {w}", markup=False)
+        if only_missing:
+            out_console().print(ONLY_MISSING_SAYS, markup=False, soft_wrap=True)
         out_console().print("Dry run: nothing was written.")
         return
     _print_done(body, summary.plan)
@@ -591,6 +676,7 @@ def _print_done(body: dict[str, Any], plan: Plan) -> None:
         console.print(f"  failed {failure['op']} {who}: {failure['error']}", markup=False, soft_wrap=True)
     for w in body["warnings"]:
         console.print(f"  warning: {w}", markup=False)
+    _print_left_as_is(body.get("left_as_is") or {})
     if body["config_changes"]:
         console.print(f"Configuration settings changed ({len(body['config_changes'])}):")
         for c in body["config_changes"]:

@@ -47,6 +47,7 @@ KEYS = frozenset(
         "allow_after_coverage",
         "prune",
         "only",
+        "only_missing",
         "password_mode",
         "keep_sub_in",
         "map_arn",
@@ -71,6 +72,7 @@ class DeployedRequest:
     allow_after_coverage: bool = False
     prune: bool = False
     only: tuple[str, ...] = ()
+    only_missing: bool = False
     password_mode: str = "random-permanent"
     keep_sub_in: str | None = None
     map_arn: Mapping[str, str] = field(default_factory=dict)
@@ -154,6 +156,11 @@ def parse_request(doc: Any) -> DeployedRequest:
         kind, sep, name = value.partition(":")
         if not sep or not name or kind not in ("user", "group"):
             raise UsageError(f'"only" {value!r}: expected user:NAME or group:NAME')
+    only_missing = _flag(doc, "only_missing")
+    if only_missing and (_flag(doc, "prune") or any(v.startswith("group:") for v in only)):
+        raise UsageError(
+            '"only_missing" creates missing users and touches nothing else: not with "prune" or "only" group:NAME'
+        )
     arn_map = doc.get("map_arn", {})
     if not isinstance(arn_map, Mapping) or not all(isinstance(v, str) for v in [*arn_map, *arn_map.values()]):
         raise UsageError('"map_arn" must be an object {"OLD_ARN": "NEW_ARN"}')
@@ -168,6 +175,7 @@ def parse_request(doc: Any) -> DeployedRequest:
         allow_after_coverage=_flag(doc, "allow_after_coverage"),
         prune=_flag(doc, "prune"),
         only=tuple(only),
+        only_missing=only_missing,
         password_mode=mode,
         keep_sub_in=keep_sub,
         map_arn=dict(arn_map),
@@ -187,6 +195,7 @@ def plan_options(request: DeployedRequest) -> PlanOptions:
         add_missing_attributes=not request.no_add_attributes,
         keep_sub_in=request.keep_sub_in,
         arn_map=dict(request.map_arn),
+        only_missing=request.only_missing,
     )
 
 

@@ -88,10 +88,18 @@ class PlanOptions:
     # ...and the custom attributes the whole restore writes, found by the first step's pass over every
     # desired user (None: from the users this plan is given, as a plan made at once).
     custom_attributes: frozenset[str] | None = None
+    # --only-missing: create the (selected) users the target lacks, with their memberships in groups the
+    # target has; update no user already there, create or change no group, delete nothing.
+    only_missing: bool = False
+
+    @property
+    def named(self) -> bool:
+        """Users or groups named with --only (or --only-from)."""
+        return bool(self.only_users or self.only_groups)
 
     @property
     def selective(self) -> bool:
-        return bool(self.only_users or self.only_groups)
+        return self.named or self.only_missing
 
 
 @dataclass(frozen=True)
@@ -335,6 +343,9 @@ class Plan:
     unchanged: dict[str, int] = field(default_factory=lambda: {"users": 0, "groups": 0, "memberships": 0})
     # What the target has and the desired state lacks, left alone because --prune was not given.
     kept_in_target: dict[str, int] = field(default_factory=lambda: {"users": 0, "groups": 0, "memberships": 0})
+    # With --only-missing: users already in the target that differ from the desired state, and memberships
+    # of such users the target lacks, left as they are (counts: they can be most of a big pool).
+    left_as_is: dict[str, int] = field(default_factory=lambda: {"users": 0, "memberships": 0})
 
     def __post_init__(self) -> None:
         if not isinstance(self.ops, OpList):
@@ -385,6 +396,7 @@ class Plan:
             "drift": [n.to_json() for n in self.drift],
             "unchanged": dict(self.unchanged),
             "kept_in_target": dict(self.kept_in_target),
+            "left_as_is": dict(self.left_as_is),
         }
 
 
@@ -536,20 +548,25 @@ def _plan(sides: Sides, desired: PoolState, actual: PoolState, opts: PlanOptions
     result = Plan(ops=ops, skipped=skipped, notes=notes, drift=drift)
 
     def user_selected(key: str, username: str | None) -> bool:
-        if not opts.selective:
+        if not opts.named:
             return True
         return key in opts.only_users or (username is not None and username in opts.only_users)
 
     def group_selected(name: str) -> bool:
-        return not opts.selective or name in opts.only_groups
+        # --only-missing creates and changes no group (memberships of the users it creates aside).
+        return not opts.only_missing and (not opts.named or name in opts.only_groups)
 
     def membership_selected(group: str, key: str, username: str | None) -> bool:
-        return not opts.selective or group in opts.only_groups or user_selected(key, username)
+        return not opts.named or group in opts.only_groups or user_selected(key, username)
 
     if opts.custom_attributes is not None:
         needed = set(opts.custom_attributes)
     else:
-        selected = (u for k, u in sides.desired_users() if user_selected(k, u.username))
+        selected = (
+            u
+            for k, u, current in sides.user_pairs()
+            if user_selected(k, u.username) and not (opts.only_missing and current is not None)
+        )
         needed = needed_custom_attributes(desired, selected, opts)
     _refuse_custom_attribute_conflicts(desired.config, actual.config, needed, opts.keep_sub_in)
     add_attrs = _missing_custom_attributes(desired, actual, needed, opts)
@@ -591,6 +608,15 @@ def _plan(sides: Sides, desired: PoolState, actual: PoolState, opts: PlanOptions
     for key, user, current in sides.user_pairs():
         if not user_selected(key, user.username):
             continue
+        if opts.only_missing and current is not None:
+            # Already in the target: left as it is, also where it differs (a change made since is kept).
+            sides.record_fate(key, restorable=True)
+            differs = _update_user_ops(key, user, current, schema, opts, schema_op_id, SpillList(), desired_declared)
+            if differs:
+                result.left_as_is["users"] += 1
+            else:
+                result.unchanged["users"] += 1
+            continue
         if current is None and user.status == STATUS_EXTERNAL:
             skipped.append(
                 Notice(
@@ -630,6 +656,9 @@ def _plan(sides: Sides, desired: PoolState, actual: PoolState, opts: PlanOptions
         if row.present:
             result.unchanged["memberships"] += 1
             continue
+        if opts.only_missing and row.target_username is not None:
+            result.left_as_is["memberships"] += 1  # a user already there: not ours to change
+            continue
         name = f"{group}/{key}"
         if not row.restorable and row.target_username is None:
             member_selected = row.username is not None and user_selected(key, row.username)
@@ -646,11 +675,16 @@ def _plan(sides: Sides, desired: PoolState, actual: PoolState, opts: PlanOptions
                 )
             continue
         if group not in desired.groups or (group not in actual.groups and group not in group_ops):
+            how = (
+                f"--only-missing creates no groups: restore it first with --only group:{group}"
+                if opts.only_missing
+                else f"add --only group:{group}"
+            )
             skipped.append(
                 Notice(
                     "membership",
                     name,
-                    f"group {group!r} is not in the target; add --only group:{group}",
+                    f"group {group!r} is not in the target; {how}",
                     by_choice=opts.selective and group in desired.groups,
                 )
             )
@@ -670,7 +704,7 @@ def _plan(sides: Sides, desired: PoolState, actual: PoolState, opts: PlanOptions
         sides.record_gone(ukey)
         ops.append(Op(kind="delete_user", user=ukey, username=uname))
     deleted_groups = set()
-    if opts.setup and (not opts.only_users or opts.only_groups):
+    if opts.setup and not opts.only_missing and (not opts.only_users or opts.only_groups):
         for name in sorted(actual.groups):
             if name not in desired.groups and group_selected(name):
                 if not opts.prune:

@@ -29,6 +29,19 @@ class CompactResult:
     manifest: Manifest | None  # None: no journal record since the base, nothing to compact
     base: Manifest
     records: int
+    # Set when the pool's snapshots all started within the settle horizon: when one can be folded onto.
+    retry_after: dt.datetime | None = None
+
+    @property
+    def note(self) -> str | None:
+        if self.retry_after is None:
+            return None
+        settle = (self.retry_after - parse_time(self.base.started_at)).total_seconds()
+        return (
+            f"nothing to compact yet: snapshot {self.base.id} started at {self.base.started_at}, within the "
+            f"settle horizon (the last {settle:.0f} s, whose journal records captures may still be writing); "
+            f"retry after {format_time(self.retry_after)}"
+        )
 
     def summary(self) -> dict[str, object]:
         m = self.manifest
@@ -41,6 +54,8 @@ class CompactResult:
             "users": m.counts.get("users", 0) if m else self.base.counts.get("users", 0),
             "groups": m.counts.get("groups", 0) if m else self.base.counts.get("groups", 0),
             "memberships": m.counts.get("memberships", 0) if m else self.base.counts.get("memberships", 0),
+            "retry_after": format_time(self.retry_after) if self.retry_after else None,
+            "note": self.note,
         }
 
 
@@ -54,12 +69,27 @@ def compact(repo: Repository, user_pool_id: str, settle_seconds: float = DEFAULT
             f"{no_backup(user_pool_id, bool(of_pool))}: nothing to compact from",
             hint="compact folds a pool's journal onto its newest backup: back the pool up first (`backup`).",
         )
+    waiting = unsettled(snaps, horizon, settle_seconds)
+    if waiting is not None:
+        # Right after the first backup (a scheduled compaction after it): not an error, nothing to do yet.
+        return CompactResult(manifest=None, base=waiting[0], records=0, retry_after=waiting[1])
     # The one builder (ops/state_at.py): the same base restore --at and a standby round would choose.
     folded = state_at(repo, user_pool_id, horizon, snaps)
     position = folded.folder.position
     if position is None or position[0] <= folded.base.started_at:
         return CompactResult(manifest=None, base=folded.base, records=folded.folder.applied)
     return CompactResult(manifest=write_compacted(repo, folded), base=folded.base, records=folded.folder.applied)
+
+
+def unsettled(
+    snaps: list[Manifest], horizon: dt.datetime, settle_seconds: float
+) -> tuple[Manifest, dt.datetime] | None:
+    """When every snapshot started after `horizon` (none can be a base yet): the first that can, and when
+    it can. None when one already can. PURE."""
+    if any(parse_time(s.started_at) <= horizon for s in snaps):
+        return None
+    first = min(snaps, key=lambda s: (s.started_at, s.id))
+    return first, parse_time(first.started_at) + dt.timedelta(seconds=settle_seconds)
 
 
 def write_compacted(

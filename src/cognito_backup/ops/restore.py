@@ -194,6 +194,8 @@ class RestoreSummary:
             "missing_after_restore": list(self.missing_after),
             "notes": [n.to_json() for n in self.plan.notes],
             "drift": [n.to_json() for n in self.plan.drift],
+            # --only-missing: what differs in the target but was left as it is (counts).
+            "left_as_is": dict(self.plan.left_as_is),
             "client_id_map": dict(self.client_id_map),
             # Configuration settings this run changed (section, path, old -> new; secrets masked).
             "config_changes": [

@@ -67,7 +67,10 @@ def open_repo_store(
             retries={"mode": "standard", "total_max_attempts": attempts},
             user_agent_extra="cognito-backup-lambda",
         )
-        client: Any = boto3.client("s3", config=config)
+        from cognito_backup.serverless.warm import kept
+
+        # Kept per container (serverless/warm.py): a warm invocation reuses the client and its connections.
+        client: Any = kept(("s3", connect_timeout, read_timeout, attempts), lambda: boto3.client("s3", config=config))
         return S3Store(client, bucket, prefix, kms_key_id=env.kms_key_id)
     from cognito_backup.store.factory import open_store
 

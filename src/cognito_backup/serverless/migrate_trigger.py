@@ -15,6 +15,7 @@ nor an attribute value.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -194,7 +195,17 @@ def handle(
 
 # ---- the Lambda entry point ------------------------------------------------------------------------------
 
-_cached: tuple[Any, Settings] | None = None
+# The client of A, its settings, and when its credentials expire (None: the execution role's, valid for the
+# container's life).
+_cached: tuple[Any, Settings, dt.datetime | None] | None = None
+# Assumed-role credentials are replaced this long before they expire (AssumeRole's default lifetime is an
+# hour; a warm trigger container can live longer), so no sign-in meets an expired token.
+REFRESH_BEFORE = dt.timedelta(minutes=5)
+
+
+def still_valid(expires: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether credentials expiring at `expires` (None: never, for this container) may still be used."""
+    return expires is None or now < expires - REFRESH_BEFORE
 
 
 def client_config() -> Any:
@@ -210,12 +221,17 @@ def client_config() -> Any:
     )
 
 
-def _client_and_settings() -> tuple[Any, Settings]:
-    """Built once per container: the client of A (through the role in A's account when one is given),
-    and the admin-auth client's id (the environment's, else the one `migrate start` named CLIENT_NAME)."""
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _client_and_settings(now: Callable[[], dt.datetime] = _utcnow) -> tuple[Any, Settings]:
+    """Built once per container: the client of A (through the role in A's account when one is given: built
+    again when its credentials are about to expire), and the admin-auth client's id (the environment's,
+    else the one `migrate start` named CLIENT_NAME)."""
     global _cached
-    if _cached is not None:
-        return _cached
+    if _cached is not None and still_valid(_cached[2], now()):
+        return _cached[0], _cached[1]
     import boto3
 
     pool_id = os.environ[FROM_POOL_VAR]
@@ -223,6 +239,7 @@ def _client_and_settings() -> tuple[Any, Settings]:
     config = client_config()
     session = boto3.Session()
     role = os.environ.get(ROLE_VAR)
+    expires: dt.datetime | None = None
     if role:
         sts: Any = session.client("sts", config=config)
         creds = sts.assume_role(RoleArn=role, RoleSessionName="cognito-backup-migrate")["Credentials"]
@@ -231,10 +248,12 @@ def _client_and_settings() -> tuple[Any, Settings]:
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
         )
+        expires = creds["Expiration"]
     client: Any = session.client("cognito-idp", region_name=region, config=config)
-    client_id = os.environ.get(CLIENT_ID_VAR) or find_client_id(client, pool_id)
-    _cached = (client, Settings(from_pool_id=pool_id, client_id=client_id))
-    return _cached
+    known = _cached[1] if _cached is not None and _cached[1].from_pool_id == pool_id else None
+    client_id = os.environ.get(CLIENT_ID_VAR) or (known.client_id if known else find_client_id(client, pool_id))
+    _cached = (client, Settings(from_pool_id=pool_id, client_id=client_id), expires)
+    return client, _cached[1]
 
 
 def find_client_id(client: Any, pool_id: str) -> str:

@@ -114,7 +114,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 def _step(request: Any, execution: str, step: int, out_of_time: Any, left: Any = None) -> dict[str, Any]:
     from cognito_backup.aws.pacing import Pacer
-    from cognito_backup.aws.session import AwsContext
     from cognito_backup.core.deployed_restore import (
         FAILED,
         RUNNING,
@@ -136,6 +135,7 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any, left: Any =
     )
     from cognito_backup.ops.stored_plan import StoredPlan
     from cognito_backup.repo.repository import parse_time
+    from cognito_backup.serverless import warm
 
     repo = _repository()
     prefix = report_prefix(execution_name(execution))
@@ -144,7 +144,7 @@ def _step(request: Any, execution: str, step: int, out_of_time: Any, left: Any =
     def source(run_key: str, label: str) -> None:
         named["run"], named["label"] = run_key, label
 
-    client = AwsContext(region=request.region).client("cognito-idp")
+    client = warm.client("cognito-idp", request.region)  # kept per container: steps reuse it
     pacer = Pacer(max_throttle_wait=MAX_THROTTLE_WAIT)
     stored = StoredPlan(repo.store, prefix + PLAN, _chunk())
     ended = _ended(repo, prefix, request, step)
