@@ -6,7 +6,7 @@ with email but the target signs in with a username ... Nothing was written", yet
 cognito-backup:standby-of=SOURCE: the round tags an adopted pool before it plans (ops/replicate.py), and
 the plan then refused. The tag is what lets later rounds delete from the pool without asking, so a pool
 that refused the source's state keeps a claim it never earned (filled by hand later, a round would
-delete its users). Left to the helper changing replicate's write phase (standbyplan): marked xfail.
+delete its users). Now refused before the tag (core/plan.refuse_before_planning).
 moto in-process through the CLI."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
 from cognito_backup.cli.main import cli
@@ -23,7 +22,6 @@ from tests.helpers import add_user, make_pool
 from tests.restore_support import backup
 
 
-@pytest.mark.xfail(strict=True, reason="replicate tags an adopted pool before planning (ops/replicate.py _round)")
 def test_a_refused_first_round_leaves_the_pool_untagged(cognito: Any, tmp_path: Path) -> None:
     source = make_pool(cognito, "source", email_username=True)
     add_user(cognito, source, "alice@example.com", {"email": "alice@example.com"})

@@ -523,14 +523,8 @@ def plan(desired: PoolState, actual: PoolState, options: PlanOptions | None = No
         raise ValueError(f"unknown password mode {opts.password_mode!r}")
     if opts.keep_sub_in:
         desired = with_kept_sub(desired, opts.keep_sub_in)
+    _refuse_other_sign_in(desired.config, actual.config)
     want_attrs = username_attributes(desired.config)
-    have_attrs = username_attributes(actual.config)
-    if desired.config.user_pool and actual.config.user_pool and sorted(want_attrs) != sorted(have_attrs):
-        raise PlanRefused(
-            f"The snapshot's pool signs users in with {_sign_in(want_attrs)} but the target signs in with "
-            f"{_sign_in(have_attrs)}; this setting is fixed when a pool is created",
-            hint="Restore into a new pool (--new-pool NAME), or into a pool created with the same setting.",
-        )
     sides = Sides(lambda user: identity_key(user, want_attrs))
     try:
         sides.load_desired(desired.users.values(), desired.memberships)
@@ -538,6 +532,26 @@ def plan(desired: PoolState, actual: PoolState, options: PlanOptions | None = No
         return _plan(sides, desired, actual, opts, want_attrs)
     finally:
         sides.close()
+
+
+def _refuse_other_sign_in(desired: PoolConfig, target: PoolConfig) -> None:
+    want_attrs, have_attrs = username_attributes(desired), username_attributes(target)
+    if desired.user_pool and target.user_pool and sorted(want_attrs) != sorted(have_attrs):
+        raise PlanRefused(
+            f"The snapshot's pool signs users in with {_sign_in(want_attrs)} but the target signs in with "
+            f"{_sign_in(have_attrs)}; this setting is fixed when a pool is created",
+            hint="Restore into a new pool (--new-pool NAME), or into a pool created with the same setting.",
+        )
+
+
+def refuse_before_planning(desired: PoolState, actual: PoolState, options: PlanOptions) -> None:
+    """Raise the PlanRefused that `plan(desired, actual, options)` would raise for the target's settings
+    (sign-in attributes, custom attribute declarations), without planning: one pass over the desired
+    users, no spill. For a caller that must write something before it plans (a standby round tags the
+    pool it adopts) and may do so only if the plan will not be refused."""
+    _refuse_other_sign_in(desired.config, actual.config)
+    needed = needed_custom_attributes(desired, desired.users.values(), options)
+    _refuse_custom_attribute_conflicts(desired.config, actual.config, needed, options.keep_sub_in)
 
 
 def _plan(sides: Sides, desired: PoolState, actual: PoolState, opts: PlanOptions, want_attrs: tuple[str, ...]) -> Plan:

@@ -43,7 +43,7 @@ from cognito_backup.core.applied import AppliedSegments, Listed
 from cognito_backup.core.config_plan import STANDBY_KEEPS, STANDBY_SECTIONS
 from cognito_backup.core.deletions import deleted_items, describe_deletions
 from cognito_backup.core.fold import Folder
-from cognito_backup.core.plan import Plan, identity_key, username_attributes
+from cognito_backup.core.plan import Plan, identity_key, refuse_before_planning, username_attributes
 from cognito_backup.core.standby import (
     ADOPT,
     NOT_STANDBY,
@@ -422,6 +422,8 @@ def _round(
         legacy_cursor=cursor.legacy,
     )
     if status == ADOPT and not opts.dry_run:
+        # Refused first, if the plan will be: a pool that cannot take the source's state keeps no claim.
+        refuse_before_planning(desired, actual, opts.plan)
         # Before any write: from now on every machine (and the deployed Lambda) sees the pool as the standby.
         arn = str(actual.config.user_pool.get("Arn") or "")
         tag_pool(client, pacer, standby_pool_id, arn, {STANDBY_TAG: source_pool_id})
