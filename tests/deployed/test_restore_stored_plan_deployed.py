@@ -68,16 +68,18 @@ def test_steps_after_the_first_do_not_list_the_target_and_the_end_equals_a_one_s
     url, lambdas, work = deployed_env
     cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=url)
     pool, target, oneshot_target = make_pool(cognito, "A"), make_pool(cognito, "B"), make_pool(cognito, "C")
-    # A Timeout of 3 s (a step stops starting operations with a quarter of it left) and chunks of 40
-    # operations: 150 users (about 560 operations) take several steps and several chunks. The function's
-    # Cognito calls pass a proxy that records them.
+    # A Timeout of 8 s on a work clock of 40 ms per AWS call (the harness's WorkClock: a step stops starting
+    # operations with a quarter of it left; a loaded machine neither starves nor kills a step, which made
+    # re-sent creates count as found) and chunks of 40 operations: 150 users (about 560 operations) take
+    # several steps and several chunks. The function's Cognito calls pass a proxy that records them.
     with stalling_proxy(url, stall_at=0, stall_seconds=0) as (proxy, proxy_url):
         d = deploy_stack(
             url,
             lambdas,
             work,
             {"UserPoolId": pool, "RestoreUserPoolId": target},
-            timeouts={"RestoreFunction": 3},
+            timeouts={"RestoreFunction": 8},
+            seconds_per_call={"RestoreFunction": 0.04},
             endpoints={"RestoreFunction": {"AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": proxy_url, CHUNK_VAR: "40"}},
         )
         source, desired = backed_up_source(cognito, d, users=150)
