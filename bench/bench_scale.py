@@ -86,16 +86,19 @@ def cli() -> list[str]:
 
 
 def measure(argv: list[str], log: IO[str], env: dict[str, str]) -> tuple[int, float, float, float]:
-    """Run one command to its end: (exit code, wall s, CPU s, peak RSS MiB) of that process alone."""
+    """Run one command to its end: (exit code, wall s, CPU s, peak RSS MiB) of that process alone, measured
+    by a small process of its own (bench/rusage_run.py: this bench's own RSS, which grows with the journal
+    it writes, would otherwise be every command's floor)."""
     log.write("$ " + " ".join(argv) + "\n")
     log.flush()
-    start = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
-    # wait4 gives the rusage of this one child (getrusage(RUSAGE_CHILDREN) would be the max over all).
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # KiB on Linux
+    with tempfile.TemporaryDirectory(prefix="bench-scale-rusage-") as tmp:
+        result = Path(tmp) / "rusage.json"
+        start = time.monotonic()
+        launcher = [sys.executable, str(Path(__file__).with_name("rusage_run.py")), str(result), "--", *argv]
+        subprocess.run(launcher, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env, check=True)
+        wall = time.monotonic() - start
+        body = json.loads(result.read_text())
+    return int(body["exit_code"]), wall, float(body["cpu_seconds"]), float(body["peak_rss_mib"])
 
 
 def start_standin(users: int, log: IO[str]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
