@@ -548,7 +548,8 @@ def _carry_on(
     OutOfTime while chunks are left. None: the plan was never stored whole (the call that planned it died
     meanwhile): it is dropped, and this call makes the round again."""
     carrying = cursor.carrying
-    assert carrying is not None
+    if carrying is None:  # the caller checked: nothing is being carried on
+        return None
     carry = StoredPlan(repo.store, carrying.plan)
     if not carry.exists():
         # Nothing was written from it: the round plans again (from the same listing, if still named).
