@@ -264,12 +264,19 @@ def outcome_error(summary: RestoreSummary, report: str | None = None) -> Cognito
     return None
 
 
+MISSING_NAMED = 20  # names an --only / --only-from refusal lists; past it, the count
+
+
 def require_selection(desired: PoolState, options: PlanOptions) -> None:
     """`--only` names the desired state does not hold: refused before anything is written."""
     missing = missing_selection(desired, options)
     if missing:
+        # A list from the wrong pool can hold every name: the count and the first few are what a person
+        # can act on, not a line of millions.
+        named = ", ".join(missing[:MISSING_NAMED])
+        what = named if len(missing) <= MISSING_NAMED else f"{len(missing):,} of the names asked for: {named} ..."
         raise RepositoryNotFound(
-            "The snapshot has no " + ", ".join(missing) + ". Nothing was written.",
+            f"The snapshot has no {what}. Nothing was written.",
             hint="`cognito-backup show --repo ... SNAPSHOT` lists its users and groups; in email sign-in "
             "pools a user may be named by its email.",
         )
