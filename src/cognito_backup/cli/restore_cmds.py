@@ -409,7 +409,8 @@ def _confirm_prune(plan: Plan) -> bool:
     help="Bring back only the users the target lacks (e.g. deleted by mistake), with their memberships in "
     "groups the target has: no user already in the target is updated (changes made since the snapshot stay), "
     "no group is created or changed, nothing is deleted; the plan counts what differs but is left as it is. "
-    "Narrowed by --only user:NAME / --only-from; works with --at. Not with --prune, --config or --only group:NAME.",
+    "Narrowed by --only user:NAME / --only-from; works with --at. Not with --prune, --config, --only group:NAME "
+    "or --new-pool (a new pool lacks everything: restore it whole).",
 )
 @click.option(
     "--password-mode",
