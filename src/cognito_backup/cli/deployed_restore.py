@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cognito_backup.cli.common import app, emit_json, out_console
-from cognito_backup.core.deployed_restore import FAILED, RUNNING, parse_request
+from cognito_backup.core.deployed_restore import FAILED, RUNNING, execution_input, parse_request
 from cognito_backup.errors import AccessDenied, RepositoryNotFound, StoreUnavailable, UsageError
 from cognito_backup.ops.deployed_restore import DeployedStack, describe_stack, restore_status, start_restore
 from cognito_backup.repo.leases import refuse_if_held
@@ -57,6 +57,7 @@ def run_deployed(
         )
         # Validated here as the Lambda will: a refusal costs no execution.
         request = parse_request({k: v for k, v in document.items() if v not in (None, [], {}, False)})
+        execution_input(request)  # too long for Step Functions: refused before any AWS call
     deployed = describe_stack(ctx_app.aws.client("cloudformation"), stack)
     stepfunctions = ctx_app.aws.client("stepfunctions")
     if status_of is None:

@@ -333,11 +333,25 @@ def check(ctx: click.Context, repo: str, snapshot: str | None, read_data: bool, 
         fail(
             RepositoryDamaged(
                 f"{len(report.problems)} problem(s) found in {repository.store.describe()} (listed in the report)",
-                hint="Keep the repository as it is; restore from a snapshot the report does not name (--snapshot "
-                "ID); docs/runbook.md, 'A repository reports damage'.",
+                hint=damage_hint({problem.kind for problem in report.problems}),
             ),
             as_json=False,
         )
+
+
+def damage_hint(kinds: set[str]) -> str:
+    """What still restores, by what `check` found damaged. PURE."""
+    ways = []
+    if kinds - {"journal"}:
+        ways.append("restore from a snapshot the report does not name (--snapshot ID)")
+    if "journal" in kinds:
+        # A damaged segment blocks only the times it covers and later ones (ops/state_at.py): the snapshots
+        # are intact, and --at before the segment's first time (the first stamp in its name) never reads it.
+        ways.append(
+            "a damaged journal segment blocks only --at times from its first (the first stamp in its name): "
+            "restore --at a time before that, or a snapshot by --snapshot ID"
+        )
+    return f"Keep the repository as it is; {'; '.join(ways)}; docs/runbook.md, 'A repository reports damage'."
 
 
 def _journal_check(repository: Any) -> Any:

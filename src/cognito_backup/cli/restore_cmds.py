@@ -220,8 +220,18 @@ def _read_only_from(path: Path | None) -> frozenset[str]:
     return names
 
 
-def _check_only_missing(only_groups: frozenset[str], prune: bool, config_sections: str | None) -> None:
+def _check_only_missing(
+    only_groups: frozenset[str], prune: bool, config_sections: str | None, new_pool: str | None
+) -> None:
     """--only-missing touches nothing already in the target: what would is refused, not ignored."""
+    if new_pool:
+        # A new pool lacks everything: the option would select every user and leave out every group (it
+        # creates none), a half-restored pool nobody asked for.
+        raise UsageError(
+            "--only-missing brings back what an existing pool lacks; a --new-pool lacks everything, and "
+            "--only-missing creates no groups. Drop --only-missing to restore the whole snapshot into a new "
+            "pool (with --only user:NAME / --only-from for some users only)."
+        )
     clashes = [
         flag
         for flag, given in (
@@ -256,7 +266,7 @@ def _check_keep_sub(value: str | None) -> None:
         raise UsageError(f"--keep-sub-in {value!r}: expected custom:NAME with NAME of 1 to 20 characters")
 
 
-def print_plan(plan: Plan, title: str) -> None:
+def print_plan(plan: Plan, title: str, *, only_missing: bool = False) -> None:
     console = out_console()
     counts = plan.count_by_kind()
     console.print(f"[bold]{title}[/]: {len(plan.ops)} operations")
@@ -284,12 +294,13 @@ def print_plan(plan: Plan, title: str) -> None:
             console.print(f"  ... and {len(plan.ops) - MAX_PLAN_LINES:,} more (--json lists them all)")
     _print_config_changes(plan)
     _print_notices(plan, ahead=True)
-    _print_kept(plan)
+    _print_kept(plan, prune_refused=only_missing)
     _print_left_as_is(plan.left_as_is, ahead=True)
 
 
-def _print_kept(plan: Plan) -> None:
-    """Counts, never names: what the target keeps can be most of a big pool."""
+def _print_kept(plan: Plan, *, prune_refused: bool = False) -> None:
+    """Counts, never names: what the target keeps can be most of a big pool. --prune is offered only where
+    it may be given (--only-missing refuses it)."""
     kept = plan.kept_in_target
     parts = [
         f"{kept[key]:,} {noun if kept[key] == 1 else noun + 's'}"
@@ -297,10 +308,8 @@ def _print_kept(plan: Plan) -> None:
         if kept.get(key)
     ]
     if parts:
-        out_console().print(
-            f"Not in the snapshot, kept in the target: {', '.join(parts)} (--prune would delete them; "
-            "`diff` names them)."
-        )
+        offer = "" if prune_refused else "--prune would delete them; "
+        out_console().print(f"Not in the snapshot, kept in the target: {', '.join(parts)} ({offer}`diff` names them).")
 
 
 def _print_left_as_is(left: dict[str, int], *, ahead: bool = False) -> None:
@@ -400,7 +409,8 @@ def _confirm_prune(plan: Plan) -> bool:
     help="Bring back only the users the target lacks (e.g. deleted by mistake), with their memberships in "
     "groups the target has: no user already in the target is updated (changes made since the snapshot stay), "
     "no group is created or changed, nothing is deleted; the plan counts what differs but is left as it is. "
-    "Narrowed by --only user:NAME / --only-from; works with --at. Not with --prune, --config or --only group:NAME.",
+    "Narrowed by --only user:NAME / --only-from; works with --at. Not with --prune, --config, --only group:NAME "
+    "or --new-pool (a new pool lacks everything: restore it whole).",
 )
 @click.option(
     "--password-mode",
@@ -521,7 +531,7 @@ def restore(
     only_users, only_groups = _parse_only(only)
     only_users |= _read_only_from(only_from)
     if only_missing:
-        _check_only_missing(only_groups, prune, config_sections)
+        _check_only_missing(only_groups, prune, config_sections, new_pool)
     if status_of is not None or deployed is not None:
         from cognito_backup.cli.deployed_restore import run_deployed
 
@@ -653,6 +663,7 @@ def _report(outcome: RestoreOutcome, as_json: bool, native: str | None = None, *
             summary.plan,
             f"Plan for {summary.user_pool_id or 'a new pool'} from snapshot {summary.snapshot} "
             f"of {summary.source_pool_id}",
+            only_missing=only_missing,
         )
         _print_known(summary.known_exactly_until, [])
         for w in summary.warnings:

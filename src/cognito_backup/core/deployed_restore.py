@@ -11,6 +11,7 @@ have to be stored; docs/deploy.md), CSV import jobs, and deletions without an ex
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -181,6 +182,27 @@ def parse_request(doc: Any) -> DeployedRequest:
         map_arn=dict(arn_map),
         no_add_attributes=_flag(doc, "no_add_attributes"),
     )
+
+
+# StartExecution's `input`: at most 262,144 characters (botocore's model; "256 KiB of data as a UTF-8 encoded
+# string" in Step Functions' quotas). Past it AWS refuses the start, after every check here had passed.
+EXECUTION_INPUT_MAX = 262_144
+
+
+def execution_input(request: DeployedRequest) -> str:
+    """The execution's input document as sent to StartExecution; refused (exit 2, nothing started) past Step
+    Functions' limit, which a long --only-from list reaches (about 8,000 emails). PURE."""
+    text = json.dumps({"request": request.to_json()})
+    size = len(text.encode("utf-8"))
+    if size > EXECUTION_INPUT_MAX:
+        raise UsageError(
+            f"The deployed restore's input would be {size:,} bytes, over Step Functions' 256 KiB "
+            f"({len(request.only):,} --only / --only-from names). Nothing was started.",
+            hint="To bring back every user the target lacks, use --only-missing (it needs no names); else "
+            "split the list into several restores, one after the other, or run this restore from here "
+            "without --deployed.",
+        )
+    return text
 
 
 def plan_options(request: DeployedRequest) -> PlanOptions:

@@ -23,6 +23,7 @@ from cognito_backup.core.deployed_restore import (
     RUNNING,
     SUCCEEDED,
     DeployedRequest,
+    execution_input,
     execution_name,
     exit_code_of,
     report_prefix,
@@ -84,12 +85,10 @@ def start_restore(stepfunctions: Any, stack: DeployedStack, request: DeployedReq
             f"{request.target_user_pool_id}. Nothing was started.",
             hint="Update the stack with RestoreUserPoolId set to the target pool, then run this again.",
         )
-    document = {"request": request.to_json()}
+    text = execution_input(request)
     name = f"restore-{request.target_user_pool_id.split('_', 1)[-1][:20]}-{secrets.token_hex(6)}"
     try:
-        started = stepfunctions.start_execution(
-            stateMachineArn=stack.restore_machine_arn, name=name, input=json.dumps(document)
-        )
+        started = stepfunctions.start_execution(stateMachineArn=stack.restore_machine_arn, name=name, input=text)
     except (ClientError, BotoCoreError) as exc:
         raise translate_client_error(exc, "states:StartExecution") from None
     return {
@@ -97,7 +96,7 @@ def start_restore(stepfunctions: Any, stack: DeployedStack, request: DeployedReq
         "execution": name,
         "state_machine_arn": stack.restore_machine_arn,
         "stack": stack.name,
-        "input": document,
+        "input": json.loads(text),
         "report_prefix": report_prefix(name),
     }
 

@@ -65,7 +65,7 @@ from cognito_backup.ops.restore_runs import unfinished_elsewhere_warnings
 from cognito_backup.ops.scheduler import BLOCKED, FAILED, WINDOW, OpResult, default_workers, run_ops
 from cognito_backup.ops.stored_plan import StoredMeta, StoredPlan, carry_out
 from cognito_backup.repo.leases import HEARTBEAT_SECONDS, holding
-from cognito_backup.repo.repository import Repository
+from cognito_backup.repo.repository import Repository, format_time
 
 USERS_VIA = ("admin", "import-job")
 RESTORE_TAG = "cognito-backup:restore-id"  # on a pool --new-pool created: which restore made it
@@ -264,14 +264,24 @@ def outcome_error(summary: RestoreSummary, report: str | None = None) -> Cognito
     return None
 
 
-def require_selection(desired: PoolState, options: PlanOptions) -> None:
-    """`--only` names the desired state does not hold: refused before anything is written."""
+MISSING_NAMED = 20  # names an --only / --only-from refusal lists; past it, the count
+
+
+def require_selection(desired: PoolState, options: PlanOptions, at: dt.datetime | None = None) -> None:
+    """`--only` names the desired state does not hold: refused before anything is written. With --at that
+    state is the snapshot plus the journal: a user the snapshot holds may be gone by then."""
     missing = missing_selection(desired, options)
     if missing:
+        # A list from the wrong pool can hold every name: the count and the first few are what a person
+        # can act on, not a line of millions.
+        named = ", ".join(missing[:MISSING_NAMED])
+        what = named if len(missing) <= MISSING_NAMED else f"{len(missing):,} of the names asked for: {named} ..."
+        state = "The snapshot" if at is None else f"The state at {format_time(at)} (snapshot and journal)"
         raise RepositoryNotFound(
-            "The snapshot has no " + ", ".join(missing) + ". Nothing was written.",
+            f"{state} has no {what}. Nothing was written.",
             hint="`cognito-backup show --repo ... SNAPSHOT` lists its users and groups; in email sign-in "
-            "pools a user may be named by its email.",
+            "pools a user may be named by its email."
+            + ("" if at is None else " A user the snapshot holds may have been deleted before that time."),
         )
 
 
@@ -1073,7 +1083,7 @@ def run_restore(
     )
     desired, source_label = chosen.state, chosen.label
     if not carried:  # the first step checked the selection against the snapshot's users
-        require_selection(desired, opts.plan)
+        require_selection(desired, opts.plan, request.at)
     if request.new_pool_name:
         run_key = f"new:{request.new_pool_name}@{source_label}"
     else:
