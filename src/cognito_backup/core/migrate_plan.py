@@ -105,6 +105,21 @@ def start_refusals(
     return out
 
 
+def sign_up_warning(to_pool_id: str, b_pool: Mapping[str, Any]) -> str | None:
+    """A warning when B lets users sign up themselves during the migration, else None. PURE.
+
+    Cognito calls no migration trigger on SignUp: anyone could sign up in B under the username of an A user
+    who has not moved yet, and `sync` (matching by identity) would give that account A's groups."""
+    if (b_pool.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly"):
+        return None
+    return (
+        f"{to_pool_id} lets users sign up themselves: while the migration runs, anyone may sign up there under "
+        "the username of a user who has not moved yet, and `migrate sync` would give that account the user's "
+        "groups. Set AdminCreateUserConfig.AllowAdminCreateUserOnly on it (or reject A's usernames in a pre "
+        "sign-up trigger) until `migrate finish` (docs/migrate.md)."
+    )
+
+
 def held_refusal(from_pool_id: str, to_pool_id: str, held: list[str], shown: int = 20) -> str | None:
     """Why B cannot start a migration while it holds users of A (B's usernames), or None. PURE.
 

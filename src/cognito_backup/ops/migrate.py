@@ -13,7 +13,7 @@ The decisions are core/migrate_plan.py's; nothing is printed here. Attribute val
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from cognito_backup.core.migrate_plan import (
     moved_since,
     moved_users,
     now_iso,
+    sign_up_warning,
     source_subs,
     start_refusals,
     status_counts,
@@ -277,7 +278,9 @@ def run_start(
     stage("admin-auth client on the source pool")
     client_id = (earlier.client_id if earlier else None) or _ensure_client(pools, request.from_pool_id)
     stage("attaching the trigger")
-    _set_trigger(pools, to_pool_id, plan.trigger_arn)
+    described = _set_trigger(pools, to_pool_id, plan.trigger_arn)
+    if (open_to_sign_up := sign_up_warning(to_pool_id, described)) is not None:
+        outcome.warnings.append(open_to_sign_up)
     record = MigrationState(
         from_user_pool_id=request.from_pool_id,
         to_user_pool_id=to_pool_id,
@@ -320,10 +323,12 @@ def _ensure_client(pools: Pools, pool_id: str) -> str:
     return str(created["UserPoolClient"]["ClientId"])
 
 
-def _set_trigger(pools: Pools, pool_id: str, trigger_arn: str | None) -> None:
+def _set_trigger(pools: Pools, pool_id: str, trigger_arn: str | None) -> Mapping[str, Any]:
+    """Attach (or with None, remove) the trigger; returns the pool as described before."""
     pool = _describe(pools, pools.target, pool_id, "target")
     kwargs = update_user_pool_kwargs(pool, LambdaConfig=lambda_config_with(pool, trigger_arn))
     _call(pools, pools.target, "UpdateUserPool", f"UpdateUserPool {pool_id}", **kwargs)
+    return pool
 
 
 # ---- sync / status ---------------------------------------------------------------------------------------
